@@ -1,0 +1,59 @@
+// swift-tools-version:6.0
+// Seer: SeerNet-style performance predictors for automated model compression, coordinator and agents over ZeroMQ.
+import PackageDescription
+
+let package = Package(
+    name: "Seer",
+    products: [
+        .executable(name: "seer-coordinator", targets: ["SeerCoordinatorCLI"]),
+        .executable(name: "seer-agent", targets: ["SeerAgentCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C shims: module maps only, no Swift API.
+        .systemLibrary(name: "CBLAS", path: "Sources/Shims/CBLAS"),
+        .systemLibrary(name: "CZeroMQ", path: "Sources/Shims/CZeroMQ"),
+        .systemLibrary(name: "CZlib", path: "Sources/Shims/CZlib"),
+
+        // Shared: what coordinator and agent both need, one focused module per folder.
+        .target(name: "SeerTensor", dependencies: ["CBLAS"], path: "Sources/Shared/Tensor"),
+        .target(name: "SeerEngine", dependencies: ["SeerTensor"], path: "Sources/Shared/Engine"),
+        .target(name: "SeerData", dependencies: ["SeerTensor", "CZlib"], path: "Sources/Shared/Data"),
+        .target(name: "SeerModels", dependencies: ["SeerEngine", "SeerData"], path: "Sources/Shared/Models"),
+        .target(name: "SeerTraining", dependencies: ["SeerModels", "SeerData", "SeerEngine"],
+                path: "Sources/Shared/Training"),
+        .target(name: "SeerWire", path: "Sources/Shared/Wire"),
+        .target(name: "SeerTransport", dependencies: ["CZeroMQ"], path: "Sources/Shared/Transport"),
+
+        // Coordinator: predictor, campaign, broker; a thin @main on top.
+        .target(name: "SeerPredictor", path: "Sources/Coordinator/Predictor"),
+        .target(name: "SeerCoordinator",
+                dependencies: ["SeerTraining", "SeerModels", "SeerData", "SeerPredictor", "SeerWire", "SeerTransport",
+                               .product(name: "GRDB", package: "GRDB.swift"), "Yams"],
+                path: "Sources/Coordinator/Core"),
+        .executableTarget(name: "SeerCoordinatorCLI",
+                          dependencies: ["SeerCoordinator", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/Coordinator/CLI"),
+
+        // Agent: worker loop and executors; a thin @main on top.
+        .target(name: "SeerAgent", dependencies: ["SeerTraining", "SeerModels", "SeerWire", "SeerTransport"],
+                path: "Sources/Agent/Core"),
+        .executableTarget(name: "SeerAgentCLI",
+                          dependencies: ["SeerAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/Agent/CLI"),
+
+        .testTarget(name: "SeerTensorTests", dependencies: ["SeerTensor"], path: "Tests/SeerTensorTests"),
+        .testTarget(name: "SeerEngineTests", dependencies: ["SeerEngine"], path: "Tests/SeerEngineTests"),
+        .testTarget(name: "SeerDataTests", dependencies: ["SeerData"], path: "Tests/SeerDataTests"),
+        .testTarget(name: "SeerModelsTests", dependencies: ["SeerModels", "SeerTraining"], path: "Tests/SeerModelsTests"),
+        .testTarget(name: "SeerWireTests", dependencies: ["SeerWire"], path: "Tests/SeerWireTests"),
+        .testTarget(name: "SeerTransportTests", dependencies: ["SeerTransport"], path: "Tests/SeerTransportTests"),
+        .testTarget(name: "SeerPredictorTests", dependencies: ["SeerPredictor"], path: "Tests/SeerPredictorTests"),
+        .testTarget(name: "SeerCLITests", dependencies: ["SeerCoordinator"], path: "Tests/SeerCLITests"),
+    ],
+    swiftLanguageModes: [.v5]
+)

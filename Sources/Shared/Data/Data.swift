@@ -1,0 +1,1 @@
+// IDX reader, dataset split, augmentation.

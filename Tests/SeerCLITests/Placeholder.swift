@@ -1,0 +1,6 @@
+import XCTest
+@testable import SeerCoordinator
+
+final class SeerCLITestsPlaceholder: XCTestCase {
+    func testLinks() {}
+}

@@ -1,0 +1,6 @@
+import XCTest
+@testable import SeerData
+
+final class SeerDataTestsPlaceholder: XCTestCase {
+    func testLinks() {}
+}

@@ -1,0 +1,6 @@
+import XCTest
+@testable import SeerEngine
+
+final class SeerEngineTestsPlaceholder: XCTestCase {
+    func testLinks() {}
+}

@@ -1,0 +1,6 @@
+import XCTest
+@testable import SeerModels
+
+final class SeerModelsTestsPlaceholder: XCTestCase {
+    func testLinks() {}
+}

@@ -1,0 +1,6 @@
+import XCTest
+@testable import SeerPredictor
+
+final class SeerPredictorTestsPlaceholder: XCTestCase {
+    func testLinks() {}
+}

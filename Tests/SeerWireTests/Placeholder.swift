@@ -1,0 +1,6 @@
+import XCTest
+@testable import SeerWire
+
+final class SeerWireTestsPlaceholder: XCTestCase {
+    func testLinks() {}
+}
