@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// `seer-coordinator`: trains base models, runs campaigns, optimizes and deploys policies.
+@main
+struct SeerCoordinatorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "seer-coordinator",
+        abstract: "Learn a performance predictor from measured compression policies and optimize against it.",
+        subcommands: [PredictorCommand.self])
+}
