@@ -1,0 +1,66 @@
+import SeerTensor
+
+extension Graph {
+    /// An inference graph with every batch norm that directly follows a convolution folded into it
+    /// (W' = W * s, b' = b * s + t per output channel), sharing nothing with `self`.
+    public func foldingBatchNorm() -> Graph {
+        var consumers = [NodeID: Int]()
+        for n in nodes { for i in n.inputs where i != Graph.input { consumers[i, default: 0] += 1 } }
+        let folded = Graph()
+        var remap = [NodeID: NodeID]()
+        for id in topologicalOrder {
+            let node = nodes[id]
+            let ins = node.inputs.map { $0 == Graph.input ? Graph.input : remap[$0]! }
+            if let bn = node.layer as? BatchNorm2D, let src = node.inputs.first, src != Graph.input,
+               let conv = nodes[src].layer as? Conv2D, consumers[src] == 1 {
+                // The conv was copied already; fold this batch norm into the copy and alias the node.
+                let copy = folded.nodes[remap[src]!].layer as! Conv2D
+                let (scale, shift) = bn.inferenceAffine()
+                let per = copy.weight.value.count / conv.outChannels
+                for o in 0..<conv.outChannels {
+                    for j in 0..<per { copy.weight.value.data[o * per + j] *= scale[o] }
+                }
+                let b = copy.ensureBias()
+                for o in 0..<conv.outChannels { b.value.data[o] = b.value.data[o] * scale[o] + shift[o] }
+                remap[id] = remap[src]!
+                continue
+            }
+            remap[id] = folded.add(node.layer.inferenceCopy(), inputs: ins)
+        }
+        folded.output = remap[output]!
+        return folded
+    }
+}
+
+extension Layer {
+    /// A deep copy for inference: same weights, no caches, no shared storage.
+    func inferenceCopy() -> Layer {
+        var rng = SeededGenerator(seed: 0)
+        switch self {
+        case let c as Conv2D:
+            let copy = Conv2D(name: c.name, inChannels: c.inChannels, outChannels: c.outChannels, kernel: c.kernel,
+                              stride: c.stride, padding: c.padding, groups: c.groups, bias: c.bias != nil, rng: &rng)
+            copy.weight.value = c.weight.value
+            if let b = c.bias { copy.bias!.value = b.value }
+            return copy
+        case let bn as BatchNorm2D:
+            let copy = BatchNorm2D(name: bn.name, channels: bn.channels)
+            copy.gamma.value = bn.gamma.value
+            copy.beta.value = bn.beta.value
+            copy.runningMean.value = bn.runningMean.value
+            copy.runningVar.value = bn.runningVar.value
+            return copy
+        case let l as Linear:
+            let copy = Linear(name: l.name, inFeatures: l.inFeatures, outFeatures: l.outFeatures, rng: &rng)
+            copy.weight.value = l.weight.value
+            copy.bias.value = l.bias.value
+            return copy
+        case let r as ReLU: return ReLU(name: r.name, cap: r.cap)
+        case let a as Add: return Add(name: a.name)
+        case let p as MaxPool2D: return MaxPool2D(name: p.name, kernel: p.kernel, stride: p.stride, padding: p.padding)
+        case let p as AvgPool2D: return AvgPool2D(name: p.name, kernel: p.kernel, stride: p.stride, padding: p.padding)
+        case let g as GlobalAvgPool: return GlobalAvgPool(name: g.name)
+        default: preconditionFailure("no inference copy for layer \(name) of type \(type(of: self))")
+        }
+    }
+}

@@ -1,0 +1,279 @@
+import SeerTensor
+
+/// 2-D convolution over NCHW with stride, zero padding and groups.
+///
+/// Dense and grouped convolutions run as im2col + one `cblas_sgemm` per group over the whole batch;
+/// depthwise convolutions (groups == channels) run as direct loops, because a GEMM with one row per group
+/// would spend its time in call overhead.
+public final class Conv2D: Layer {
+    public let name: String
+    public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int
+    public let weight: Parameter          // [out, in / groups, k, k]
+    public private(set) var bias: Parameter?  // [out]
+
+    private var cachedInput: Tensor?
+    private var cachedCols: [Float] = []
+
+    public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
+                groups: Int = 1, bias: Bool = false, rng: inout SeededGenerator) {
+        precondition(inChannels % groups == 0 && outChannels % groups == 0, "\(name): channels not divisible by groups")
+        self.name = name
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+        self.groups = groups
+        // Kaiming normal (fan-out, ReLU gain) as in the CIFAR ResNet references.
+        let fanOut = Float(outChannels / groups * kernel * kernel)
+        weight = Parameter(name: name + ".weight",
+                           value: .randomNormal(shape: [outChannels, inChannels / groups, kernel, kernel],
+                                                std: (2 / fanOut).squareRoot(), using: &rng),
+                           decays: true)
+        if bias { self.bias = Parameter(name: name + ".bias", value: Tensor(shape: [outChannels]), decays: false) }
+    }
+
+    public var parameters: [Parameter] { bias.map { [weight, $0] } ?? [weight] }
+
+    /// Adds a bias term (zero-initialized) if the layer has none: batch-norm folding needs one.
+    public func ensureBias() -> Parameter {
+        if let b = bias { return b }
+        let b = Parameter(name: name + ".bias", value: Tensor(shape: [outChannels]), decays: false)
+        bias = b
+        return b
+    }
+
+    var isDepthwise: Bool { groups == inChannels && groups == outChannels && groups > 1 }
+
+    func geometry(_ x: Tensor) -> ConvGeometry {
+        ConvGeometry(batch: x.shape[0], channels: inChannels / groups, height: x.shape[2], width: x.shape[3],
+                     kernel: kernel, stride: stride, padding: padding)
+    }
+
+    public func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
+        let x = inputs[0]
+        precondition(x.shape.count == 4 && x.shape[1] == inChannels, "\(name): input \(x.shape), expected C=\(inChannels)")
+        let g = geometry(x)
+        var y = Tensor(shape: [g.batch, outChannels, g.outHeight, g.outWidth])
+        if isDepthwise {
+            DepthwiseKernels.forward(x, weight.value, g, &y)
+        } else {
+            denseForward(x, g, &y, keepColumns: training)
+        }
+        if let b = bias { addBias(&y, b.value) }
+        if training { cachedInput = x }
+        return y
+    }
+
+    public func backward(_ gradOutput: Tensor) -> [Tensor] {
+        guard let x = cachedInput else { preconditionFailure("\(name): backward without a training forward") }
+        let g = geometry(x)
+        if let b = bias { accumulateBiasGrad(gradOutput, b) }
+        var dx = x.zerosLike()
+        if isDepthwise {
+            DepthwiseKernels.backward(x, weight.value, gradOutput, g, &weight.grad, &dx)
+        } else {
+            denseBackward(gradOutput, g, &dx)
+        }
+        cachedInput = nil
+        cachedCols = []
+        return [dx]
+    }
+
+    // MARK: dense and grouped: im2col + sgemm
+
+    private func denseForward(_ x: Tensor, _ g: ConvGeometry, _ y: inout Tensor, keepColumns: Bool) {
+        let ohw = g.outHeight * g.outWidth, og = outChannels / groups
+        var cols = [Float](repeating: 0, count: g.rows * g.columns * groups)
+        var product = [Float](repeating: 0, count: outChannels * g.columns)
+        x.data.withUnsafeBufferPointer { xp in
+            cols.withUnsafeMutableBufferPointer { cp in
+                product.withUnsafeMutableBufferPointer { pp in
+                    weight.value.data.withUnsafeBufferPointer { wp in
+                        for grp in 0..<groups {
+                            let colsG = cp.baseAddress! + grp * g.rows * g.columns
+                            Im2col.im2col(xp.baseAddress! + grp * g.channels * g.height * g.width,
+                                          imageStride: inChannels * g.height * g.width, g, colsG)
+                            sgemm(m: og, n: g.columns, k: g.rows, a: wp.baseAddress! + grp * og * g.rows,
+                                  b: colsG, c: pp.baseAddress! + grp * og * g.columns)
+                        }
+                    }
+                }
+            }
+        }
+        // [out, batch * ohw] -> [batch, out, ohw]
+        scatterChannelMajor(product, into: &y, batch: g.batch, channels: outChannels, plane: ohw)
+        if keepColumns { cachedCols = cols }
+    }
+
+    private func denseBackward(_ dy: Tensor, _ g: ConvGeometry, _ dx: inout Tensor) {
+        let ohw = g.outHeight * g.outWidth, og = outChannels / groups
+        let dyCM = gatherChannelMajor(dy, batch: g.batch, channels: outChannels, plane: ohw)
+        var dCols = [Float](repeating: 0, count: g.rows * g.columns)
+        let imageStride = inChannels * g.height * g.width
+        dyCM.withUnsafeBufferPointer { dp in
+            cachedCols.withUnsafeBufferPointer { cp in
+                weight.value.data.withUnsafeBufferPointer { wp in
+                    weight.grad.data.withUnsafeMutableBufferPointer { gw in
+                        dCols.withUnsafeMutableBufferPointer { dc in
+                            dx.data.withUnsafeMutableBufferPointer { dxp in
+                                for grp in 0..<groups {
+                                    let dyG = dp.baseAddress! + grp * og * g.columns
+                                    // dW += dY * cols^T
+                                    sgemm(transB: true, m: og, n: g.rows, k: g.columns, a: dyG,
+                                          b: cp.baseAddress! + grp * g.rows * g.columns, beta: 1,
+                                          c: gw.baseAddress! + grp * og * g.rows)
+                                    // dCols = W^T * dY
+                                    sgemm(transA: true, m: g.rows, n: g.columns, k: og,
+                                          a: wp.baseAddress! + grp * og * g.rows, b: dyG, c: dc.baseAddress!)
+                                    Im2col.col2im(dc.baseAddress!, g, imageStride: imageStride,
+                                                  dxp.baseAddress! + grp * g.channels * g.height * g.width)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private func addBias(_ y: inout Tensor, _ b: Tensor) {
+        let batch = y.shape[0], plane = y.shape[2] * y.shape[3]
+        y.data.withUnsafeMutableBufferPointer { yp in
+            for n in 0..<batch {
+                for c in 0..<outChannels {
+                    let base = yp.baseAddress! + (n * outChannels + c) * plane
+                    let v = b.data[c]
+                    for i in 0..<plane { base[i] += v }
+                }
+            }
+        }
+    }
+
+    private func accumulateBiasGrad(_ dy: Tensor, _ b: Parameter) {
+        let batch = dy.shape[0], plane = dy.shape[2] * dy.shape[3]
+        dy.data.withUnsafeBufferPointer { dp in
+            for n in 0..<batch {
+                for c in 0..<outChannels {
+                    let base = dp.baseAddress! + (n * outChannels + c) * plane
+                    var s: Float = 0
+                    for i in 0..<plane { s += base[i] }
+                    b.grad.data[c] += s
+                }
+            }
+        }
+    }
+}
+
+/// [channels, batch * plane] -> NCHW [batch, channels, plane].
+func scatterChannelMajor(_ src: [Float], into y: inout Tensor, batch: Int, channels: Int, plane: Int) {
+    src.withUnsafeBufferPointer { s in
+        y.data.withUnsafeMutableBufferPointer { d in
+            for c in 0..<channels {
+                for n in 0..<batch {
+                    (d.baseAddress! + (n * channels + c) * plane)
+                        .update(from: s.baseAddress! + (c * batch + n) * plane, count: plane)
+                }
+            }
+        }
+    }
+}
+
+/// NCHW [batch, channels, plane] -> [channels, batch * plane].
+func gatherChannelMajor(_ x: Tensor, batch: Int, channels: Int, plane: Int) -> [Float] {
+    var out = [Float](repeating: 0, count: x.count)
+    x.data.withUnsafeBufferPointer { s in
+        out.withUnsafeMutableBufferPointer { d in
+            for c in 0..<channels {
+                for n in 0..<batch {
+                    (d.baseAddress! + (c * batch + n) * plane)
+                        .update(from: s.baseAddress! + (n * channels + c) * plane, count: plane)
+                }
+            }
+        }
+    }
+    return out
+}
+
+/// Direct loops for depthwise convolution (one filter per channel).
+enum DepthwiseKernels {
+    static func forward(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor) {
+        let channels = x.shape[1], h = g.height, wd = g.width, oh = g.outHeight, ow = g.outWidth
+        let k = g.kernel, s = g.stride, p = g.padding
+        x.data.withUnsafeBufferPointer { xb in
+            w.data.withUnsafeBufferPointer { wb in
+                y.data.withUnsafeMutableBufferPointer { yb in
+                    let xp = UnsafeSendablePointer(xb.baseAddress!), wp = UnsafeSendablePointer(wb.baseAddress!)
+                    let yp = UnsafeMutableSendablePointer(yb.baseAddress!)
+                    Threads.parallelFor(g.batch * channels) { planes in
+                        for plane in planes {
+                            let c = plane % channels
+                            let src = xp.p + plane * h * wd, dst = yp.p + plane * oh * ow, f = wp.p + c * k * k
+                            for oy in 0..<oh {
+                                for ox in 0..<ow {
+                                    var acc: Float = 0
+                                    for ky in 0..<k {
+                                        let iy = oy * s - p + ky
+                                        if iy < 0 || iy >= h { continue }
+                                        for kx in 0..<k {
+                                            let ix = ox * s - p + kx
+                                            if ix < 0 || ix >= wd { continue }
+                                            acc += src[iy * wd + ix] * f[ky * k + kx]
+                                        }
+                                    }
+                                    dst[oy * ow + ox] = acc
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    static func backward(_ x: Tensor, _ w: Tensor, _ dy: Tensor, _ g: ConvGeometry,
+                         _ dw: inout Tensor, _ dx: inout Tensor) {
+        let batch = g.batch, channels = x.shape[1], h = g.height, wd = g.width, oh = g.outHeight, ow = g.outWidth
+        let k = g.kernel, s = g.stride, p = g.padding
+        x.data.withUnsafeBufferPointer { xb in
+            w.data.withUnsafeBufferPointer { wb in
+                dy.data.withUnsafeBufferPointer { db in
+                    dw.data.withUnsafeMutableBufferPointer { dwb in
+                        dx.data.withUnsafeMutableBufferPointer { dxb in
+                            let xp = UnsafeSendablePointer(xb.baseAddress!), wp = UnsafeSendablePointer(wb.baseAddress!)
+                            let dp = UnsafeSendablePointer(db.baseAddress!)
+                            let dwp = UnsafeMutableSendablePointer(dwb.baseAddress!)
+                            let dxp = UnsafeMutableSendablePointer(dxb.baseAddress!)
+                            // Split by channel: each thread owns its filters' gradients and its input planes.
+                            Threads.parallelFor(channels) { cs in
+                                for c in cs {
+                                    let f = wp.p + c * k * k, df = dwp.p + c * k * k
+                                    for n in 0..<batch {
+                                        let plane = n * channels + c
+                                        let src = xp.p + plane * h * wd, dsrc = dxp.p + plane * h * wd
+                                        let grad = dp.p + plane * oh * ow
+                                        for oy in 0..<oh {
+                                            for ox in 0..<ow {
+                                                let gv = grad[oy * ow + ox]
+                                                for ky in 0..<k {
+                                                    let iy = oy * s - p + ky
+                                                    if iy < 0 || iy >= h { continue }
+                                                    for kx in 0..<k {
+                                                        let ix = ox * s - p + kx
+                                                        if ix < 0 || ix >= wd { continue }
+                                                        df[ky * k + kx] += gv * src[iy * wd + ix]
+                                                        dsrc[iy * wd + ix] += gv * f[ky * k + kx]
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,146 @@
+import SeerTensor
+
+/// Max pooling over NCHW windows (padding never wins: padded cells count as -infinity).
+public final class MaxPool2D: Layer {
+    public let name: String
+    public let kernel: Int, stride: Int, padding: Int
+    private var cachedArgmax: [Int32] = []
+    private var cachedInputShape: [Int] = []
+
+    public init(name: String, kernel: Int, stride: Int, padding: Int = 0) {
+        self.name = name
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+    }
+
+    public func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
+        let x = inputs[0]
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let oh = (h + 2 * padding - kernel) / stride + 1, ow = (w + 2 * padding - kernel) / stride + 1
+        var y = Tensor(shape: [n, c, oh, ow])
+        var argmax = [Int32](repeating: -1, count: y.count)
+        for plane in 0..<(n * c) {
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    var best = -Float.infinity, at = -1
+                    for ky in 0..<kernel {
+                        let iy = oy * stride - padding + ky
+                        if iy < 0 || iy >= h { continue }
+                        for kx in 0..<kernel {
+                            let ix = ox * stride - padding + kx
+                            if ix < 0 || ix >= w { continue }
+                            let v = x.data[plane * h * w + iy * w + ix]
+                            if v > best { best = v; at = iy * w + ix }
+                        }
+                    }
+                    let o = plane * oh * ow + oy * ow + ox
+                    y.data[o] = best
+                    argmax[o] = Int32(at)
+                }
+            }
+        }
+        if training { cachedArgmax = argmax; cachedInputShape = x.shape }
+        return y
+    }
+
+    public func backward(_ gradOutput: Tensor) -> [Tensor] {
+        var dx = Tensor(shape: cachedInputShape)
+        let hw = cachedInputShape[2] * cachedInputShape[3]
+        let ohw = gradOutput.shape[2] * gradOutput.shape[3]
+        for o in 0..<gradOutput.count where cachedArgmax[o] >= 0 {
+            dx.data[(o / ohw) * hw + Int(cachedArgmax[o])] += gradOutput.data[o]
+        }
+        return [dx]
+    }
+}
+
+/// Average pooling over NCHW windows; padded cells count as zeros and the divisor is the full window.
+public final class AvgPool2D: Layer {
+    public let name: String
+    public let kernel: Int, stride: Int, padding: Int
+    private var cachedInputShape: [Int] = []
+
+    public init(name: String, kernel: Int, stride: Int, padding: Int = 0) {
+        self.name = name
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+    }
+
+    private func sweep(_ h: Int, _ w: Int, _ body: (_ inIndex: Int, _ outIndex: Int) -> Void) {
+        let oh = (h + 2 * padding - kernel) / stride + 1, ow = (w + 2 * padding - kernel) / stride + 1
+        for oy in 0..<oh {
+            for ox in 0..<ow {
+                for ky in 0..<kernel {
+                    let iy = oy * stride - padding + ky
+                    if iy < 0 || iy >= h { continue }
+                    for kx in 0..<kernel {
+                        let ix = ox * stride - padding + kx
+                        if ix < 0 || ix >= w { continue }
+                        body(iy * w + ix, oy * ow + ox)
+                    }
+                }
+            }
+        }
+    }
+
+    public func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
+        let x = inputs[0]
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let oh = (h + 2 * padding - kernel) / stride + 1, ow = (w + 2 * padding - kernel) / stride + 1
+        var y = Tensor(shape: [n, c, oh, ow])
+        let scale = 1 / Float(kernel * kernel)
+        for plane in 0..<(n * c) {
+            sweep(h, w) { i, o in y.data[plane * oh * ow + o] += x.data[plane * h * w + i] * scale }
+        }
+        if training { cachedInputShape = x.shape }
+        return y
+    }
+
+    public func backward(_ gradOutput: Tensor) -> [Tensor] {
+        var dx = Tensor(shape: cachedInputShape)
+        let (h, w) = (cachedInputShape[2], cachedInputShape[3])
+        let ohw = gradOutput.shape[2] * gradOutput.shape[3]
+        let scale = 1 / Float(kernel * kernel)
+        for plane in 0..<(cachedInputShape[0] * cachedInputShape[1]) {
+            sweep(h, w) { i, o in dx.data[plane * h * w + i] += gradOutput.data[plane * ohw + o] * scale }
+        }
+        return [dx]
+    }
+}
+
+/// Mean over each channel's plane: [N, C, H, W] -> [N, C].
+public final class GlobalAvgPool: Layer {
+    public let name: String
+    private var cachedInputShape: [Int] = []
+    public init(name: String) { self.name = name }
+
+    public func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
+        let x = inputs[0]
+        let (n, c) = (x.shape[0], x.shape[1]), plane = x.count / (n * c)
+        var y = Tensor(shape: [n, c])
+        x.data.withUnsafeBufferPointer { xp in
+            for i in 0..<(n * c) {
+                var s: Float = 0
+                for j in 0..<plane { s += xp[i * plane + j] }
+                y.data[i] = s / Float(plane)
+            }
+        }
+        if training { cachedInputShape = x.shape }
+        return y
+    }
+
+    public func backward(_ gradOutput: Tensor) -> [Tensor] {
+        var dx = Tensor(shape: cachedInputShape)
+        let plane = dx.count / gradOutput.count
+        let scale = 1 / Float(plane)
+        dx.data.withUnsafeMutableBufferPointer { d in
+            for i in 0..<gradOutput.count {
+                let v = gradOutput.data[i] * scale
+                for j in 0..<plane { d[i * plane + j] = v }
+            }
+        }
+        return [dx]
+    }
+}

@@ -1,6 +1,0 @@
-import XCTest
-@testable import SeerEngine
-
-final class SeerEngineTestsPlaceholder: XCTestCase {
-    func testLinks() {}
-}
