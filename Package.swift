@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "seer-coordinator", targets: ["SeerCoordinatorCLI"]),
         .executable(name: "seer-agent", targets: ["SeerAgentCLI"]),
+        .executable(name: "seer-bench", targets: ["SeerBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -36,7 +37,9 @@ let package = Package(
                                .product(name: "GRDB", package: "GRDB.swift"), "Yams"],
                 path: "Sources/Coordinator/Core"),
         .executableTarget(name: "SeerCoordinatorCLI",
-                          dependencies: ["SeerCoordinator", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          dependencies: ["SeerCoordinator", "SeerTraining", "SeerModels", "SeerData", "SeerTensor",
+                                         "SeerPredictor",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Coordinator/CLI"),
 
         // Agent: worker loop and executors; a thin @main on top.
@@ -45,6 +48,12 @@ let package = Package(
         .executableTarget(name: "SeerAgentCLI",
                           dependencies: ["SeerAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Agent/CLI"),
+
+        // Benchmarks behind bench/*: never part of `make test`.
+        .executableTarget(name: "SeerBench",
+                          dependencies: ["SeerTraining", "SeerModels", "SeerData", "SeerEngine",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/Bench"),
 
         .testTarget(name: "SeerTensorTests", dependencies: ["SeerTensor"], path: "Tests/SeerTensorTests"),
         .testTarget(name: "SeerEngineTests", dependencies: ["SeerEngine"], path: "Tests/SeerEngineTests"),

@@ -12,10 +12,12 @@ public final class ReLU: Layer {
     }
 
     public func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
-        var y = inputs[0]
+        let x = inputs[0]
         let hi = cap ?? .infinity
-        y.data.withUnsafeMutableBufferPointer { p in
-            for i in 0..<p.count { p[i] = min(max(p[i], 0), hi) }
+        let y = Tensor(shape: x.shape) { out in
+            x.data.withUnsafeBufferPointer { xp in
+                VectorKernels.clamp(xp.baseAddress!, out.baseAddress!, count: out.count, hi: hi)
+            }
         }
         if training { cachedOutput = y }
         return y
@@ -23,11 +25,12 @@ public final class ReLU: Layer {
 
     public func backward(_ gradOutput: Tensor) -> [Tensor] {
         guard let y = cachedOutput else { preconditionFailure("\(name): backward without a training forward") }
-        var dx = gradOutput
         let hi = cap ?? .infinity
-        y.data.withUnsafeBufferPointer { yp in
-            dx.data.withUnsafeMutableBufferPointer { d in
-                for i in 0..<d.count where !(yp[i] > 0 && yp[i] < hi) { d[i] = 0 }
+        let dx = Tensor(shape: y.shape) { d in
+            y.data.withUnsafeBufferPointer { yp in
+                gradOutput.data.withUnsafeBufferPointer { g in
+                    VectorKernels.clampGradient(yp.baseAddress!, g.baseAddress!, d.baseAddress!, count: d.count, hi: hi)
+                }
             }
         }
         cachedOutput = nil

@@ -65,19 +65,23 @@ public final class BatchNorm2D: Layer {
                             let xp = UnsafeSendablePointer(xb.baseAddress!), yp = UnsafeMutableSendablePointer(yb.baseAddress!)
                             let ip = UnsafeMutableSendablePointer(ib.baseAddress!)
                             let mp = UnsafeMutableSendablePointer(mb.baseAddress!), vp = UnsafeMutableSendablePointer(vb.baseAddress!)
-                            Threads.parallelFor(channels) { cs in
+                            Threads.parallelFor(channels, work: x.count) { cs in
                                 for c in cs {
-                                    // Two passes in double: one-pass sums lose the variance of large, shifted planes.
+                                    // Two passes; float sums within a plane (vectorized), double across planes.
                                     var sum: Double = 0
                                     for n in 0..<batch {
                                         let base = xp.p + (n * channels + c) * plane
-                                        for i in 0..<plane { sum += Double(base[i]) }
+                                        var s: Float = 0
+                                        for i in 0..<plane { s += base[i] }
+                                        sum += Double(s)
                                     }
                                     let mean = Float(sum / Double(count))
                                     var sq: Double = 0
                                     for n in 0..<batch {
                                         let base = xp.p + (n * channels + c) * plane
-                                        for i in 0..<plane { let d = base[i] - mean; sq += Double(d * d) }
+                                        var s: Float = 0
+                                        for i in 0..<plane { let d = base[i] - mean; s += d * d }
+                                        sq += Double(s)
                                     }
                                     let variance = Float(sq / Double(count))
                                     let inv = 1 / (variance + epsilon).squareRoot()

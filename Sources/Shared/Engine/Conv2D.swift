@@ -54,7 +54,8 @@ public final class Conv2D: Layer {
         let x = inputs[0]
         precondition(x.shape.count == 4 && x.shape[1] == inChannels, "\(name): input \(x.shape), expected C=\(inChannels)")
         let g = geometry(x)
-        var y = Tensor(shape: [g.batch, outChannels, g.outHeight, g.outWidth])
+        var y = isDepthwise ? Tensor(shape: [g.batch, outChannels, g.outHeight, g.outWidth])
+            : Tensor(shape: [g.batch, outChannels, g.outHeight, g.outWidth]) { _ in }  // every element is scattered into
         if isDepthwise {
             DepthwiseKernels.forward(x, weight.value, g, &y)
         } else {
@@ -84,8 +85,8 @@ public final class Conv2D: Layer {
 
     private func denseForward(_ x: Tensor, _ g: ConvGeometry, _ y: inout Tensor, keepColumns: Bool) {
         let ohw = g.outHeight * g.outWidth, og = outChannels / groups
-        var cols = [Float](repeating: 0, count: g.rows * g.columns * groups)
-        var product = [Float](repeating: 0, count: outChannels * g.columns)
+        var cols = Tensor.scratch(count: g.rows * g.columns * groups)
+        var product = Tensor.scratch(count: outChannels * g.columns)
         x.data.withUnsafeBufferPointer { xp in
             cols.withUnsafeMutableBufferPointer { cp in
                 product.withUnsafeMutableBufferPointer { pp in
@@ -109,7 +110,7 @@ public final class Conv2D: Layer {
     private func denseBackward(_ dy: Tensor, _ g: ConvGeometry, _ dx: inout Tensor) {
         let ohw = g.outHeight * g.outWidth, og = outChannels / groups
         let dyCM = gatherChannelMajor(dy, batch: g.batch, channels: outChannels, plane: ohw)
-        var dCols = [Float](repeating: 0, count: g.rows * g.columns)
+        var dCols = Tensor.scratch(count: g.rows * g.columns)
         let imageStride = inChannels * g.height * g.width
         dyCM.withUnsafeBufferPointer { dp in
             cachedCols.withUnsafeBufferPointer { cp in
@@ -181,7 +182,7 @@ func scatterChannelMajor(_ src: [Float], into y: inout Tensor, batch: Int, chann
 
 /// NCHW [batch, channels, plane] -> [channels, batch * plane].
 func gatherChannelMajor(_ x: Tensor, batch: Int, channels: Int, plane: Int) -> [Float] {
-    var out = [Float](repeating: 0, count: x.count)
+    var out = Tensor.scratch(count: x.count)
     x.data.withUnsafeBufferPointer { s in
         out.withUnsafeMutableBufferPointer { d in
             for c in 0..<channels {
@@ -205,7 +206,7 @@ enum DepthwiseKernels {
                 y.data.withUnsafeMutableBufferPointer { yb in
                     let xp = UnsafeSendablePointer(xb.baseAddress!), wp = UnsafeSendablePointer(wb.baseAddress!)
                     let yp = UnsafeMutableSendablePointer(yb.baseAddress!)
-                    Threads.parallelFor(g.batch * channels) { planes in
+                    Threads.parallelFor(g.batch * channels, work: g.batch * channels * oh * ow * k * k) { planes in
                         for plane in planes {
                             let c = plane % channels
                             let src = xp.p + plane * h * wd, dst = yp.p + plane * oh * ow, f = wp.p + c * k * k
@@ -245,7 +246,7 @@ enum DepthwiseKernels {
                             let dwp = UnsafeMutableSendablePointer(dwb.baseAddress!)
                             let dxp = UnsafeMutableSendablePointer(dxb.baseAddress!)
                             // Split by channel: each thread owns its filters' gradients and its input planes.
-                            Threads.parallelFor(channels) { cs in
+                            Threads.parallelFor(channels, work: batch * channels * oh * ow * k * k) { cs in
                                 for c in cs {
                                     let f = wp.p + c * k * k, df = dwp.p + c * k * k
                                     for n in 0..<batch {

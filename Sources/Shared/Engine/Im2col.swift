@@ -22,7 +22,7 @@ enum Im2col {
         let hw = g.height * g.width, oh = g.outHeight, ow = g.outWidth, ohw = oh * ow
         let k = g.kernel, s = g.stride, p = g.padding
         let cols = UnsafeMutableSendablePointer(cols), x = UnsafeSendablePointer(x)
-        Threads.parallelFor(g.rows) { rows in
+        Threads.parallelFor(g.rows, work: g.rows * g.columns) { rows in
             for r in rows {
                 let c = r / (k * k), ky = (r / k) % k, kx = r % k
                 let rowBase = cols.p + r * g.columns
@@ -62,7 +62,7 @@ enum Im2col {
         let hw = g.height * g.width, oh = g.outHeight, ow = g.outWidth, ohw = oh * ow
         let k = g.kernel, s = g.stride, p = g.padding
         let cols = UnsafeSendablePointer(cols), dx = UnsafeMutableSendablePointer(dx)
-        Threads.parallelFor(g.channels) { channels in
+        Threads.parallelFor(g.channels, work: g.rows * g.columns) { channels in
             for c in channels {
                 for ky in 0..<k {
                     for kx in 0..<k {

@@ -18,6 +18,24 @@ public struct Tensor: Equatable, Sendable {
         self.data = data
     }
 
+    /// A tensor whose every element `body` writes: skips zero-filling memory that is about to be overwritten.
+    @inlinable
+    public init(shape: [Int], initializingWith body: (UnsafeMutableBufferPointer<Float>) -> Void) {
+        let n = shape.reduce(1, *)
+        self.shape = shape
+        self.data = [Float](unsafeUninitializedCapacity: n) { buffer, count in
+            body(buffer)
+            count = n
+        }
+    }
+
+    /// Storage for `count` floats that the caller overwrites entirely before reading (im2col buffers,
+    /// GEMM outputs with beta = 0): zero-filling them would be a wasted pass over memory.
+    @inlinable
+    public static func scratch(count: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+    }
+
     /// Number of elements.
     @inlinable public var count: Int { data.count }
 

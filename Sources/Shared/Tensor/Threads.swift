@@ -1,5 +1,9 @@
 import CBLAS
 import Dispatch
+#if canImport(Glibc)
+/// malloc.h is not part of the Glibc module; this is its one declaration we need.
+@_silgen_name("mallopt") private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+#endif
 
 /// How many threads the engine uses: OpenBLAS's pool and the engine's own loops alike.
 public enum Threads {
@@ -13,12 +17,28 @@ public enum Threads {
         precondition(n >= 1, "thread count must be at least 1")
         current = n
         openblas_set_num_threads(Int32(n))
+        keepLargeAllocationsOnHeap()
     }
 
-    /// Runs `body(i)` for i in 0..<n, split over the configured threads in contiguous chunks.
+    /// glibc serves allocations above 32 MiB with fresh mmaps, so every training step would page-fault its
+    /// im2col buffers and activations in anew; keeping them on the heap lets freed blocks be reused.
+    private static func keepLargeAllocationsOnHeap() {
+        #if canImport(Glibc)
+        let mmapThreshold: Int32 = -3, trimThreshold: Int32 = -1  // M_MMAP_THRESHOLD, M_TRIM_THRESHOLD (malloc.h)
+        _ = glibcMallopt(mmapThreshold, 1 << 30)
+        _ = glibcMallopt(trimThreshold, 1 << 30)
+        #endif
+    }
+
+    /// Below this many elements of work a loop stays on the calling thread: waking a second thread costs
+    /// more than it saves on small tensors (batch-1 inference).
+    public static let minimumParallelWork = 1 << 15
+
+    /// Runs `body(range)` over 0..<n split into contiguous chunks, one per configured thread;
+    /// `work` (total elements touched) keeps small loops serial.
     @inlinable
-    public static func parallelFor(_ n: Int, _ body: (Range<Int>) -> Void) {
-        let t = min(count, n)
+    public static func parallelFor(_ n: Int, work: Int = .max, _ body: (Range<Int>) -> Void) {
+        let t = work < minimumParallelWork ? 1 : min(count, n)
         if t <= 1 {
             body(0..<n)
             return

@@ -1,0 +1,123 @@
+import ArgumentParser
+import Foundation
+import SeerData
+import SeerEngine
+import SeerModels
+import SeerTensor
+import SeerTraining
+
+/// sgemm peak, resnet20 forward and training throughput, images/s by batch and threads, peak memory.
+struct EngineBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "engine")
+
+    @Option(help: "Timed repetitions per measurement (the median is reported).") var repeats = 5
+    @Option(help: "Model to time.") var model = "resnet20"
+
+    func run() throws {
+        var result: [String: Any] = ["model": model]
+        Threads.set(1)
+        result["sgemm_gflops"] = sgemmGFLOPS()
+        let net = try ModelZoo.make(model, seed: 0)
+        let macs = Double(try countMACs(net))
+        result["macs_per_image"] = macs
+        for threads in [1, 2] {
+            Threads.set(threads)
+            for batch in [1, 128] {
+                let x = randomBatch(batch, net.inputShape)
+                let seconds = median(repeats) { _ = net.graph.forward(x, training: false) }
+                result["forward_images_per_s_b\(batch)_t\(threads)"] = Double(batch) / seconds
+                if threads == 1 && batch == 128 { result["forward_gflops"] = 2 * macs * Double(batch) / seconds / 1e9 }
+            }
+            let x = randomBatch(128, net.inputShape)
+            let labels = (0..<128).map { $0 % net.classes }
+            let seconds = median(max(3, repeats / 2)) {
+                net.graph.zeroGrad()
+                let logits = net.graph.forward(x, training: true)
+                let (_, d) = softmaxCrossEntropy(logits: logits, labels: labels)
+                net.graph.backward(d)
+            }
+            result["train_images_per_s_b128_t\(threads)"] = 128 / seconds
+            if threads == 1 { result["train_gflops"] = 3 * 2 * macs * 128 / seconds / 1e9 }
+        }
+        Threads.set(1)
+        let sg = result["sgemm_gflops"] as! Double
+        result["forward_fraction_of_sgemm"] = (result["forward_gflops"] as! Double) / sg
+        result["train_fraction_of_sgemm"] = (result["train_gflops"] as! Double) / sg
+        result["peak_memory_mb"] = peakResidentMegabytes()
+        let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+        print(String(data: json, encoding: .utf8)!)
+    }
+
+    func sgemmGFLOPS() -> Double {
+        let n = 1024
+        let a = [Float](repeating: 1.0 / 1024, count: n * n), b = a
+        var c = [Float](repeating: 0, count: n * n)
+        let seconds = median(repeats) {
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        sgemm(m: n, n: n, k: n, a: ap.baseAddress!, b: bp.baseAddress!, c: cp.baseAddress!)
+                    }
+                }
+            }
+        }
+        return 2 * Double(n * n * n) / seconds / 1e9
+    }
+}
+
+func randomBatch(_ batch: Int, _ shape: [Int]) -> Tensor {
+    var rng = SeededGenerator(seed: 7)
+    return Tensor.randomNormal(shape: [batch] + shape, std: 1, using: &rng)
+}
+
+/// Median wall time of `repeats` runs after one warm-up.
+func median(_ repeats: Int, _ body: () -> Void) -> Double {
+    body()
+    var times = [Double]()
+    for _ in 0..<repeats {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        body()
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+    }
+    times.sort()
+    return times[times.count / 2]
+}
+
+/// MACs of one image through the model's convolutions and linear layers, from a shape-tracing forward pass.
+func countMACs(_ model: Model) throws -> Int {
+    var total = 0
+    let probe = Tensor(shape: [1] + model.inputShape)
+    _ = probe
+    // Trace shapes: run each node and count with its output size.
+    var shapes = [Graph.NodeID: [Int]]()
+    let g = model.graph
+    for id in g.topologicalOrder {
+        let node = g.nodes[id]
+        let inShape = node.inputs.first.map { $0 == Graph.input ? [1] + model.inputShape : shapes[$0]! } ?? []
+        switch node.layer {
+        case let c as Conv2D:
+            let oh = (inShape[2] + 2 * c.padding - c.kernel) / c.stride + 1
+            let ow = (inShape[3] + 2 * c.padding - c.kernel) / c.stride + 1
+            total += oh * ow * c.outChannels * (c.inChannels / c.groups) * c.kernel * c.kernel
+            shapes[id] = [1, c.outChannels, oh, ow]
+        case let p as MaxPool2D:
+            shapes[id] = [1, inShape[1], (inShape[2] + 2 * p.padding - p.kernel) / p.stride + 1,
+                          (inShape[3] + 2 * p.padding - p.kernel) / p.stride + 1]
+        case is GlobalAvgPool: shapes[id] = [1, inShape[1]]
+        case let l as Linear:
+            total += l.inFeatures * l.outFeatures
+            shapes[id] = [1, l.outFeatures]
+        default: shapes[id] = inShape
+        }
+    }
+    return total
+}
+
+func peakResidentMegabytes() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kb = Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+        return kb / 1024
+    }
+    return 0
+}

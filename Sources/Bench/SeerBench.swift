@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// `seer-bench`: the measurements behind `bench/*`, each printing one JSON object on its last line.
+@main
+struct SeerBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "seer-bench",
+        abstract: "Benchmarks; each prints one JSON object on its last line.",
+        subcommands: [EngineBenchmark.self, LayerProfile.self])
+}
