@@ -1,1 +1,0 @@
-// IDX reader, dataset split, augmentation.

@@ -1,6 +1,0 @@
-import XCTest
-@testable import SeerData
-
-final class SeerDataTestsPlaceholder: XCTestCase {
-    func testLinks() {}
-}
