@@ -27,13 +27,16 @@ let package = Package(
         .target(name: "SeerModels", dependencies: ["SeerEngine", "SeerData"], path: "Sources/Shared/Models"),
         .target(name: "SeerTraining", dependencies: ["SeerModels", "SeerData", "SeerEngine"],
                 path: "Sources/Shared/Training"),
+        .target(name: "SeerCompression", dependencies: ["SeerModels", "SeerEngine", "SeerTensor", "Yams"],
+                path: "Sources/Shared/Compression"),
         .target(name: "SeerWire", path: "Sources/Shared/Wire"),
         .target(name: "SeerTransport", dependencies: ["CZeroMQ"], path: "Sources/Shared/Transport"),
 
         // Coordinator: predictor, campaign, broker; a thin @main on top.
         .target(name: "SeerPredictor", path: "Sources/Coordinator/Predictor"),
         .target(name: "SeerCoordinator",
-                dependencies: ["SeerTraining", "SeerModels", "SeerData", "SeerPredictor", "SeerWire", "SeerTransport",
+                dependencies: ["SeerTraining", "SeerModels", "SeerData", "SeerCompression", "SeerPredictor", "SeerWire",
+                               "SeerTransport",
                                .product(name: "GRDB", package: "GRDB.swift"), "Yams"],
                 path: "Sources/Coordinator/Core"),
         .executableTarget(name: "SeerCoordinatorCLI",
@@ -43,10 +46,11 @@ let package = Package(
                           path: "Sources/Coordinator/CLI"),
 
         // Agent: worker loop and executors; a thin @main on top.
-        .target(name: "SeerAgent", dependencies: ["SeerTraining", "SeerModels", "SeerWire", "SeerTransport"],
+        .target(name: "SeerAgent", dependencies: ["SeerTraining", "SeerModels", "SeerCompression", "SeerWire", "SeerTransport"],
                 path: "Sources/Agent/Core"),
         .executableTarget(name: "SeerAgentCLI",
-                          dependencies: ["SeerAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          dependencies: ["SeerAgent", "SeerCompression", "SeerModels", "SeerTraining", "SeerData", "SeerTensor",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Agent/CLI"),
 
         // Benchmarks behind bench/*: never part of `make test`.
@@ -59,6 +63,8 @@ let package = Package(
         .testTarget(name: "SeerEngineTests", dependencies: ["SeerEngine"], path: "Tests/SeerEngineTests"),
         .testTarget(name: "SeerDataTests", dependencies: ["SeerData"], path: "Tests/SeerDataTests"),
         .testTarget(name: "SeerModelsTests", dependencies: ["SeerModels", "SeerTraining"], path: "Tests/SeerModelsTests"),
+        .testTarget(name: "SeerCompressionTests", dependencies: ["SeerCompression", "SeerTraining"],
+                    path: "Tests/SeerCompressionTests"),
         .testTarget(name: "SeerWireTests", dependencies: ["SeerWire"], path: "Tests/SeerWireTests"),
         .testTarget(name: "SeerTransportTests", dependencies: ["SeerTransport"], path: "Tests/SeerTransportTests"),
         .testTarget(name: "SeerPredictorTests", dependencies: ["SeerPredictor"], path: "Tests/SeerPredictorTests"),

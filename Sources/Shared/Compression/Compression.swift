@@ -1,0 +1,1 @@
+// Compression policies, quantization, pruning, complexity.

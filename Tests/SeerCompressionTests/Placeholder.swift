@@ -1,0 +1,6 @@
+import XCTest
+@testable import SeerCompression
+
+final class CompressionPlaceholder: XCTestCase {
+    func testLinks() {}
+}
