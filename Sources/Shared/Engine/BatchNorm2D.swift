@@ -38,7 +38,7 @@ public final class BatchNorm2D: Layer {
         let x = inputs[0]
         precondition(x.shape.count >= 2 && x.shape[1] == channels, "\(name): input \(x.shape), expected C=\(channels)")
         let batch = x.shape[0], plane = x.count / (batch * channels)
-        var y = x.zerosLike()
+        var y = Tensor(shape: x.shape) { _ in }  // both branches write every element
         if !training {
             let (scale, shift) = inferenceAffine()
             x.data.withUnsafeBufferPointer { xp in
@@ -57,40 +57,51 @@ public final class BatchNorm2D: Layer {
         let count = Float(batch * plane)
         var invStd = [Float](repeating: 0, count: channels)
         var means = [Float](repeating: 0, count: channels), variances = means
+        var normalized = Tensor(shape: x.shape) { _ in }  // every element is written below
+        let gammaV = gamma.value.data, betaV = beta.value.data
         x.data.withUnsafeBufferPointer { xb in
             y.data.withUnsafeMutableBufferPointer { yb in
-                invStd.withUnsafeMutableBufferPointer { ib in
-                    means.withUnsafeMutableBufferPointer { mb in
-                        variances.withUnsafeMutableBufferPointer { vb in
-                            let xp = UnsafeSendablePointer(xb.baseAddress!), yp = UnsafeMutableSendablePointer(yb.baseAddress!)
-                            let ip = UnsafeMutableSendablePointer(ib.baseAddress!)
-                            let mp = UnsafeMutableSendablePointer(mb.baseAddress!), vp = UnsafeMutableSendablePointer(vb.baseAddress!)
-                            Threads.parallelFor(channels, work: x.count) { cs in
-                                for c in cs {
-                                    // Two passes; float sums within a plane (vectorized), double across planes.
-                                    var sum: Double = 0
-                                    for n in 0..<batch {
-                                        let base = xp.p + (n * channels + c) * plane
-                                        var s: Float = 0
-                                        for i in 0..<plane { s += base[i] }
-                                        sum += Double(s)
-                                    }
-                                    let mean = Float(sum / Double(count))
-                                    var sq: Double = 0
-                                    for n in 0..<batch {
-                                        let base = xp.p + (n * channels + c) * plane
-                                        var s: Float = 0
-                                        for i in 0..<plane { let d = base[i] - mean; s += d * d }
-                                        sq += Double(s)
-                                    }
-                                    let variance = Float(sq / Double(count))
-                                    let inv = 1 / (variance + epsilon).squareRoot()
-                                    ip.p[c] = inv
-                                    mp.p[c] = mean
-                                    vp.p[c] = variance
-                                    for n in 0..<batch {
-                                        let o = (n * channels + c) * plane
-                                        for i in 0..<plane { yp.p[o + i] = (xp.p[o + i] - mean) * inv }
+                normalized.data.withUnsafeMutableBufferPointer { nb in
+                    invStd.withUnsafeMutableBufferPointer { ib in
+                        means.withUnsafeMutableBufferPointer { mb in
+                            variances.withUnsafeMutableBufferPointer { vb in
+                                let xp = UnsafeSendablePointer(xb.baseAddress!), yp = UnsafeMutableSendablePointer(yb.baseAddress!)
+                                let np = UnsafeMutableSendablePointer(nb.baseAddress!)
+                                let ip = UnsafeMutableSendablePointer(ib.baseAddress!)
+                                let mp = UnsafeMutableSendablePointer(mb.baseAddress!)
+                                let vp = UnsafeMutableSendablePointer(vb.baseAddress!)
+                                Threads.parallelFor(channels, work: x.count) { cs in
+                                    for c in cs {
+                                        // Two passes; float sums within a plane (vectorized), double across planes.
+                                        var sum: Double = 0
+                                        for n in 0..<batch {
+                                            let base = xp.p + (n * channels + c) * plane
+                                            var s: Float = 0
+                                            for i in 0..<plane { s += base[i] }
+                                            sum += Double(s)
+                                        }
+                                        let mean = Float(sum / Double(count))
+                                        var sq: Double = 0
+                                        for n in 0..<batch {
+                                            let base = xp.p + (n * channels + c) * plane
+                                            var s: Float = 0
+                                            for i in 0..<plane { let d = base[i] - mean; s += d * d }
+                                            sq += Double(s)
+                                        }
+                                        let variance = Float(sq / Double(count))
+                                        let inv = 1 / (variance + epsilon).squareRoot()
+                                        ip.p[c] = inv
+                                        mp.p[c] = mean
+                                        vp.p[c] = variance
+                                        let g = gammaV[c], b = betaV[c]
+                                        for n in 0..<batch {
+                                            let o = (n * channels + c) * plane
+                                            for i in 0..<plane {
+                                                let h = (xp.p[o + i] - mean) * inv
+                                                np.p[o + i] = h
+                                                yp.p[o + i] = h * g + b
+                                            }
+                                        }
                                     }
                                 }
                             }
@@ -105,18 +116,8 @@ public final class BatchNorm2D: Layer {
             runningMean.value.data[c] = (1 - momentum) * runningMean.value.data[c] + momentum * means[c]
             runningVar.value.data[c] = (1 - momentum) * runningVar.value.data[c] + momentum * unbiased
         }
-        cachedNormalized = y
+        cachedNormalized = normalized
         cachedInvStd = invStd
-        // y = xhat * gamma + beta
-        let gamma = self.gamma.value.data, beta = self.beta.value.data
-        y.data.withUnsafeMutableBufferPointer { yp in
-            for n in 0..<batch {
-                for c in 0..<channels {
-                    let o = (n * channels + c) * plane, g = gamma[c], b = beta[c]
-                    for i in 0..<plane { yp[o + i] = yp[o + i] * g + b }
-                }
-            }
-        }
         return y
     }
 
@@ -124,33 +125,41 @@ public final class BatchNorm2D: Layer {
         guard let xhat = cachedNormalized else { preconditionFailure("\(name): backward without a training forward") }
         let batch = xhat.shape[0], plane = xhat.count / (batch * channels)
         let count = Float(batch * plane)
-        var dx = xhat.zerosLike()
-        let gammaV = gamma.value.data
-        for c in 0..<channels {
-            var sumDy: Float = 0, sumDyX: Float = 0
-            gradOutput.data.withUnsafeBufferPointer { dp in
-                xhat.data.withUnsafeBufferPointer { xp in
-                    for n in 0..<batch {
-                        let o = (n * channels + c) * plane
-                        for i in 0..<plane { sumDy += dp[o + i]; sumDyX += dp[o + i] * xp[o + i] }
-                    }
-                }
-            }
-            gamma.grad.data[c] += sumDyX
-            beta.grad.data[c] += sumDy
-            let k = gammaV[c] * cachedInvStd[c] / count
-            let meanDy = sumDy, meanDyX = sumDyX
-            gradOutput.data.withUnsafeBufferPointer { dp in
-                xhat.data.withUnsafeBufferPointer { xp in
-                    dx.data.withUnsafeMutableBufferPointer { dxp in
-                        for n in 0..<batch {
-                            let o = (n * channels + c) * plane
-                            for i in 0..<plane { dxp[o + i] = k * (count * dp[o + i] - meanDy - xp[o + i] * meanDyX) }
+        var dx = Tensor(shape: xhat.shape) { _ in }  // every element is written below
+        let gammaV = gamma.value.data, invStd = cachedInvStd
+        var dGamma = [Float](repeating: 0, count: channels), dBeta = dGamma
+        gradOutput.data.withUnsafeBufferPointer { db in
+            xhat.data.withUnsafeBufferPointer { xb in
+                dx.data.withUnsafeMutableBufferPointer { dxb in
+                    dGamma.withUnsafeMutableBufferPointer { dgb in
+                        dBeta.withUnsafeMutableBufferPointer { dbb in
+                            let dp = UnsafeSendablePointer(db.baseAddress!), xp = UnsafeSendablePointer(xb.baseAddress!)
+                            let dxp = UnsafeMutableSendablePointer(dxb.baseAddress!)
+                            let dgp = UnsafeMutableSendablePointer(dgb.baseAddress!)
+                            let dbp = UnsafeMutableSendablePointer(dbb.baseAddress!)
+                            Threads.parallelFor(channels, work: xhat.count) { cs in
+                                for c in cs {
+                                    var sumDy: Float = 0, sumDyX: Float = 0
+                                    for n in 0..<batch {
+                                        let o = (n * channels + c) * plane
+                                        for i in 0..<plane { sumDy += dp.p[o + i]; sumDyX += dp.p[o + i] * xp.p[o + i] }
+                                    }
+                                    dgp.p[c] = sumDyX
+                                    dbp.p[c] = sumDy
+                                    let k = gammaV[c] * invStd[c] / count
+                                    for n in 0..<batch {
+                                        let o = (n * channels + c) * plane
+                                        for i in 0..<plane { dxp.p[o + i] = k * (count * dp.p[o + i] - sumDy - xp.p[o + i] * sumDyX) }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
             }
         }
+        gamma.grad.add(Tensor(shape: [channels], data: dGamma))
+        beta.grad.add(Tensor(shape: [channels], data: dBeta))
         cachedNormalized = nil
         return [dx]
     }

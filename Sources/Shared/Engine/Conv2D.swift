@@ -196,11 +196,22 @@ func gatherChannelMajor(_ x: Tensor, batch: Int, channels: Int, plane: Int) -> [
     return out
 }
 
-/// Direct loops for depthwise convolution (one filter per channel).
+/// Direct loops for depthwise convolution (one filter per channel), written as shifted row updates:
+/// for each filter tap the valid output columns form one range, so the inner loop has no bounds checks
+/// and vectorizes at stride 1.
 enum DepthwiseKernels {
+    /// Output columns [lo, hi) whose input column ox * s - p + kx lies inside 0..<width.
+    @inline(__always)
+    static func validColumns(kx: Int, stride s: Int, padding p: Int, width: Int, outWidth: Int) -> Range<Int> {
+        let lo = max(0, (p - kx + s - 1) / s)
+        let hi = min(outWidth, (width - 1 + p - kx) / s + 1)
+        return lo..<max(lo, hi)
+    }
+
     static func forward(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor) {
         let channels = x.shape[1], h = g.height, wd = g.width, oh = g.outHeight, ow = g.outWidth
         let k = g.kernel, s = g.stride, p = g.padding
+        let columns = (0..<k).map { validColumns(kx: $0, stride: s, padding: p, width: wd, outWidth: ow) }
         x.data.withUnsafeBufferPointer { xb in
             w.data.withUnsafeBufferPointer { wb in
                 y.data.withUnsafeMutableBufferPointer { yb in
@@ -211,18 +222,20 @@ enum DepthwiseKernels {
                             let c = plane % channels
                             let src = xp.p + plane * h * wd, dst = yp.p + plane * oh * ow, f = wp.p + c * k * k
                             for oy in 0..<oh {
-                                for ox in 0..<ow {
-                                    var acc: Float = 0
-                                    for ky in 0..<k {
-                                        let iy = oy * s - p + ky
-                                        if iy < 0 || iy >= h { continue }
-                                        for kx in 0..<k {
-                                            let ix = ox * s - p + kx
-                                            if ix < 0 || ix >= wd { continue }
-                                            acc += src[iy * wd + ix] * f[ky * k + kx]
+                                let out = dst + oy * ow
+                                for ky in 0..<k {
+                                    let iy = oy * s - p + ky
+                                    if iy < 0 || iy >= h { continue }
+                                    let row = src + iy * wd
+                                    for kx in 0..<k {
+                                        let weight = f[ky * k + kx], r = columns[kx], shift = kx - p
+                                        if s == 1 {
+                                            let from = row + shift
+                                            for ox in r { out[ox] += weight * from[ox] }
+                                        } else {
+                                            for ox in r { out[ox] += weight * row[ox * s + shift] }
                                         }
                                     }
-                                    dst[oy * ow + ox] = acc
                                 }
                             }
                         }
@@ -236,6 +249,7 @@ enum DepthwiseKernels {
                          _ dw: inout Tensor, _ dx: inout Tensor) {
         let batch = g.batch, channels = x.shape[1], h = g.height, wd = g.width, oh = g.outHeight, ow = g.outWidth
         let k = g.kernel, s = g.stride, p = g.padding
+        let columns = (0..<k).map { validColumns(kx: $0, stride: s, padding: p, width: wd, outWidth: ow) }
         x.data.withUnsafeBufferPointer { xb in
             w.data.withUnsafeBufferPointer { wb in
                 dy.data.withUnsafeBufferPointer { db in
@@ -254,17 +268,27 @@ enum DepthwiseKernels {
                                         let src = xp.p + plane * h * wd, dsrc = dxp.p + plane * h * wd
                                         let grad = dp.p + plane * oh * ow
                                         for oy in 0..<oh {
-                                            for ox in 0..<ow {
-                                                let gv = grad[oy * ow + ox]
-                                                for ky in 0..<k {
-                                                    let iy = oy * s - p + ky
-                                                    if iy < 0 || iy >= h { continue }
-                                                    for kx in 0..<k {
-                                                        let ix = ox * s - p + kx
-                                                        if ix < 0 || ix >= wd { continue }
-                                                        df[ky * k + kx] += gv * src[iy * wd + ix]
-                                                        dsrc[iy * wd + ix] += gv * f[ky * k + kx]
+                                            let gRow = grad + oy * ow
+                                            for ky in 0..<k {
+                                                let iy = oy * s - p + ky
+                                                if iy < 0 || iy >= h { continue }
+                                                let row = src + iy * wd, dRow = dsrc + iy * wd
+                                                for kx in 0..<k {
+                                                    let weight = f[ky * k + kx], r = columns[kx], shift = kx - p
+                                                    var tap: Float = 0
+                                                    if s == 1 {
+                                                        let from = row + shift, to = dRow + shift
+                                                        for ox in r {
+                                                            tap += gRow[ox] * from[ox]
+                                                            to[ox] += weight * gRow[ox]
+                                                        }
+                                                    } else {
+                                                        for ox in r {
+                                                            tap += gRow[ox] * row[ox * s + shift]
+                                                            dRow[ox * s + shift] += weight * gRow[ox]
+                                                        }
                                                     }
+                                                    df[ky * k + kx] += tap
                                                 }
                                             }
                                         }

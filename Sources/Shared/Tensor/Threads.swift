@@ -20,13 +20,14 @@ public enum Threads {
         keepLargeAllocationsOnHeap()
     }
 
-    /// glibc serves allocations above 32 MiB with fresh mmaps, so every training step would page-fault its
-    /// im2col buffers and activations in anew; keeping them on the heap lets freed blocks be reused.
+    /// glibc serves large allocations with fresh mmaps (the threshold cannot be raised past 32 MiB), so every
+    /// training step would page-fault its im2col buffers and activations in anew, and the kernel's page
+    /// clearing would dominate; serving everything from the never-trimmed heap lets freed blocks be reused.
     private static func keepLargeAllocationsOnHeap() {
         #if canImport(Glibc)
-        let mmapThreshold: Int32 = -3, trimThreshold: Int32 = -1  // M_MMAP_THRESHOLD, M_TRIM_THRESHOLD (malloc.h)
-        _ = glibcMallopt(mmapThreshold, 1 << 30)
-        _ = glibcMallopt(trimThreshold, 1 << 30)
+        let mmapMax: Int32 = -4, trimThreshold: Int32 = -1  // M_MMAP_MAX, M_TRIM_THRESHOLD (malloc.h)
+        _ = glibcMallopt(mmapMax, 0)
+        _ = glibcMallopt(trimThreshold, Int32.max)
         #endif
     }
 
