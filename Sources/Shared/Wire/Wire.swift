@@ -1,1 +1,0 @@
-// Wire protocol messages and codec.

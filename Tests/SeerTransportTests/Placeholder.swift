@@ -1,6 +1,0 @@
-import XCTest
-@testable import SeerTransport
-
-final class SeerTransportTestsPlaceholder: XCTestCase {
-    func testLinks() {}
-}

@@ -1,6 +1,0 @@
-import XCTest
-@testable import SeerWire
-
-final class SeerWireTestsPlaceholder: XCTestCase {
-    func testLinks() {}
-}
