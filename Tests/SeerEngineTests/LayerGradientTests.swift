@@ -77,3 +77,96 @@ final class LayerGradientTests: XCTestCase {
         XCTAssertEqual(loss, logf(4), accuracy: 1e-6)
     }
 }
+
+final class QuantizerTests: XCTestCase {
+    /// PACT: straight-through inside the clip, dL/dalpha from the clipped inputs. The rounding makes the
+    /// forward piecewise constant, so the check is against the straight-through gradient computed by hand.
+    func testActivationQuantizerGradientIsStraightThroughAndPACT() {
+        for signed in [false, true] {
+            let q = ActivationQuantizer(name: "aq", bits: 4, signed: signed, alpha: 1.5)
+            let x = awayFromKinks(shape: [2, 3, 4, 4], seed: 20)
+            _ = q.forward([x], training: true)
+            var rng = SeededGenerator(seed: 21)
+            let g = Tensor.randomNormal(shape: x.shape, std: 1, using: &rng)
+            q.alpha.zeroGrad()
+            let dx = q.backward(g)[0]
+            var expectedAlpha: Float = 0
+            for i in 0..<x.count {
+                let v = x.data[i]
+                let inside = v < 1.5 && v > (signed ? -1.5 : 0)
+                XCTAssertEqual(dx.data[i], inside ? g.data[i] : 0)
+                if v >= 1.5 { expectedAlpha += g.data[i] } else if signed && v <= -1.5 { expectedAlpha -= g.data[i] }
+            }
+            XCTAssertEqual(q.alpha.grad.data[0], expectedAlpha, accuracy: 1e-4)
+        }
+    }
+
+    /// Against finite differences where they exist: the loss as a function of alpha is smooth for the clipped
+    /// inputs when all inputs lie outside the clip range.
+    func testActivationQuantizerAlphaGradientMatchesFiniteDifferencesWhenSaturated() {
+        let q = ActivationQuantizer(name: "aq", bits: 3, signed: true, alpha: 0.5)
+        var x = awayFromKinks(shape: [1, 2, 3, 3], seed: 22)
+        for i in 0..<x.count { x.data[i] = x.data[i] > 0 ? x.data[i] + 1 : x.data[i] - 1 }
+        GradientCheck().check(q, inputs: [x])
+    }
+
+    func testQuantizedValuesAreOnTheGrid() {
+        let q = ActivationQuantizer(name: "aq", bits: 2, signed: false, alpha: 3)
+        let y = q.forward([Tensor(shape: [1, 6], data: [-1, 0.4, 0.6, 1.6, 2.9, 7])], training: false)
+        XCTAssertEqual(y.data, [0, 0, 1, 2, 3, 3])
+        var rng = SeededGenerator(seed: 23)
+        let w = Tensor.randomNormal(shape: [4, 3, 3, 3], std: 1, using: &rng)
+        for bits in [2, 4, 8] {
+            let wq = WeightQuantizer.calibrated(bits: bits, weight: w)
+            let qw = wq.quantize(w)
+            for o in 0..<4 {
+                let scale = wq.clips[o] / wq.levels
+                var distinct = Set<Float>()
+                for i in 0..<27 {
+                    let level = qw.data[o * 27 + i] / scale
+                    XCTAssertEqual(level, level.rounded(), accuracy: 1e-3)
+                    XCTAssertLessThanOrEqual(abs(level), wq.levels + 1e-3)
+                    distinct.insert(level.rounded())
+                }
+                XCTAssertLessThanOrEqual(distinct.count, 1 << bits)
+            }
+            // More bits, less error.
+            if bits == 8 { XCTAssertLessThan(qw.maxAbsDifference(w), 0.05) }
+        }
+    }
+
+    func testQuantizedConvWeightGradientIsStraightThrough() {
+        var rng = SeededGenerator(seed: 24)
+        let conv = Conv2D(name: "qc", inChannels: 2, outChannels: 3, kernel: 3, padding: 1, rng: &rng)
+        let x = awayFromKinks(shape: [2, 2, 5, 5], seed: 25)
+        conv.weightQuantizer = .calibrated(bits: 3, weight: conv.weight.value)
+        let y = conv.forward([x], training: true)
+        let g = Tensor.randomNormal(shape: y.shape, std: 1, using: &rng)
+        conv.weight.zeroGrad()
+        let dxQuantized = conv.backward(g)[0]
+        let gradQuantized = conv.weight.grad
+        // The same gradients as a float conv whose weights are the quantized ones.
+        let reference = Conv2D(name: "ref", inChannels: 2, outChannels: 3, kernel: 3, padding: 1, rng: &rng)
+        reference.weight.value = conv.effectiveWeight
+        _ = reference.forward([x], training: true)
+        let dxReference = reference.backward(g)[0]
+        XCTAssertLessThan(dxQuantized.maxAbsDifference(dxReference), 1e-5)
+        XCTAssertLessThan(gradQuantized.maxAbsDifference(reference.weight.grad), 1e-4)
+    }
+
+    func testFoldingKeepsQuantizedFunction() {
+        var rng = SeededGenerator(seed: 26)
+        let g = Graph()
+        let c = Conv2D(name: "c", inChannels: 2, outChannels: 3, kernel: 3, padding: 1, rng: &rng)
+        c.weightQuantizer = .calibrated(bits: 4, weight: c.weight.value)
+        let bn = BatchNorm2D(name: "bn", channels: 3)
+        bn.gamma.value = Tensor(shape: [3], data: [0.5, -1.2, 2])
+        bn.runningVar.value = Tensor(shape: [3], data: [0.3, 2, 1])
+        bn.runningMean.value = Tensor(shape: [3], data: [0.1, -0.2, 0.3])
+        let id = g.add(c, Graph.input)
+        g.add(bn, id)
+        let x = awayFromKinks(shape: [2, 2, 5, 5], seed: 27)
+        let folded = g.foldingBatchNorm()
+        XCTAssertLessThan(folded.forward(x, training: false).maxAbsDifference(g.forward(x, training: false)), 1e-4)
+    }
+}

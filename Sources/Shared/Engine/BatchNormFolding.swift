@@ -20,6 +20,7 @@ extension Graph {
                 for o in 0..<conv.outChannels {
                     for j in 0..<per { copy.weight.value.data[o * per + j] *= scale[o] }
                 }
+                copy.weightQuantizer = copy.weightQuantizer?.scaled(by: scale)
                 let b = copy.ensureBias()
                 for o in 0..<conv.outChannels { b.value.data[o] = b.value.data[o] * scale[o] + shift[o] }
                 remap[id] = remap[src]!
@@ -41,6 +42,7 @@ extension Layer {
             let copy = Conv2D(name: c.name, inChannels: c.inChannels, outChannels: c.outChannels, kernel: c.kernel,
                               stride: c.stride, padding: c.padding, groups: c.groups, bias: c.bias != nil, rng: &rng)
             copy.weight.value = c.weight.value
+            copy.weightQuantizer = c.weightQuantizer
             if let b = c.bias { copy.bias!.value = b.value }
             return copy
         case let bn as BatchNorm2D:
@@ -53,9 +55,12 @@ extension Layer {
         case let l as Linear:
             let copy = Linear(name: l.name, inFeatures: l.inFeatures, outFeatures: l.outFeatures, rng: &rng)
             copy.weight.value = l.weight.value
+            copy.weightQuantizer = l.weightQuantizer
             copy.bias.value = l.bias.value
             return copy
         case let r as ReLU: return ReLU(name: r.name, cap: r.cap)
+        case let q as ActivationQuantizer:
+            return ActivationQuantizer(name: q.name, bits: q.bits, signed: q.signed, alpha: q.alpha.value.data[0])
         case let a as Add: return Add(name: a.name)
         case let p as MaxPool2D: return MaxPool2D(name: p.name, kernel: p.kernel, stride: p.stride, padding: p.padding)
         case let p as AvgPool2D: return AvgPool2D(name: p.name, kernel: p.kernel, stride: p.stride, padding: p.padding)

@@ -11,8 +11,16 @@ public final class Conv2D: Layer {
     public let weight: Parameter          // [out, in / groups, k, k]
     public private(set) var bias: Parameter?  // [out]
 
+    /// Simulated low-bit weights: forward and the input gradient use the quantized weights, the weight
+    /// gradient goes to the float weights unchanged (straight-through).
+    public var weightQuantizer: WeightQuantizer?
+
     private var cachedInput: Tensor?
     private var cachedCols: [Float] = []
+    private var cachedWeight: Tensor?
+
+    /// The weights forward uses: quantized when a quantizer is set.
+    public var effectiveWeight: Tensor { weightQuantizer?.quantize(weight.value) ?? weight.value }
 
     public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                 groups: Int = 1, bias: Bool = false, rng: inout SeededGenerator) {
@@ -56,41 +64,48 @@ public final class Conv2D: Layer {
         let g = geometry(x)
         var y = isDepthwise ? Tensor(shape: [g.batch, outChannels, g.outHeight, g.outWidth])
             : Tensor(shape: [g.batch, outChannels, g.outHeight, g.outWidth]) { _ in }  // every element is scattered into
+        let w = effectiveWeight
         if isDepthwise {
-            DepthwiseKernels.forward(x, weight.value, g, &y)
+            DepthwiseKernels.forward(x, w, g, &y)
         } else {
-            denseForward(x, g, &y, keepColumns: training)
+            denseForward(x, w, g, &y, keepColumns: training)
         }
         if let b = bias { addBias(&y, b.value) }
-        if training { cachedInput = x }
+        if training {
+            cachedInput = x
+            cachedWeight = w
+        }
         return y
     }
 
     public func backward(_ gradOutput: Tensor) -> [Tensor] {
-        guard let x = cachedInput else { preconditionFailure("\(name): backward without a training forward") }
+        guard let x = cachedInput, let w = cachedWeight else {
+            preconditionFailure("\(name): backward without a training forward")
+        }
         let g = geometry(x)
         if let b = bias { accumulateBiasGrad(gradOutput, b) }
         var dx = x.zerosLike()
         if isDepthwise {
-            DepthwiseKernels.backward(x, weight.value, gradOutput, g, &weight.grad, &dx)
+            DepthwiseKernels.backward(x, w, gradOutput, g, &weight.grad, &dx)
         } else {
-            denseBackward(gradOutput, g, &dx)
+            denseBackward(gradOutput, w, g, &dx)
         }
         cachedInput = nil
+        cachedWeight = nil
         cachedCols = []
         return [dx]
     }
 
     // MARK: dense and grouped: im2col + sgemm
 
-    private func denseForward(_ x: Tensor, _ g: ConvGeometry, _ y: inout Tensor, keepColumns: Bool) {
+    private func denseForward(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor, keepColumns: Bool) {
         let ohw = g.outHeight * g.outWidth, og = outChannels / groups
         var cols = Tensor.scratch(count: g.rows * g.columns * groups)
         var product = Tensor.scratch(count: outChannels * g.columns)
         x.data.withUnsafeBufferPointer { xp in
             cols.withUnsafeMutableBufferPointer { cp in
                 product.withUnsafeMutableBufferPointer { pp in
-                    weight.value.data.withUnsafeBufferPointer { wp in
+                    w.data.withUnsafeBufferPointer { wp in
                         for grp in 0..<groups {
                             let colsG = cp.baseAddress! + grp * g.rows * g.columns
                             Im2col.im2col(xp.baseAddress! + grp * g.channels * g.height * g.width,
@@ -107,14 +122,14 @@ public final class Conv2D: Layer {
         if keepColumns { cachedCols = cols }
     }
 
-    private func denseBackward(_ dy: Tensor, _ g: ConvGeometry, _ dx: inout Tensor) {
+    private func denseBackward(_ dy: Tensor, _ w: Tensor, _ g: ConvGeometry, _ dx: inout Tensor) {
         let ohw = g.outHeight * g.outWidth, og = outChannels / groups
         let dyCM = gatherChannelMajor(dy, batch: g.batch, channels: outChannels, plane: ohw)
         var dCols = Tensor.scratch(count: g.rows * g.columns)
         let imageStride = inChannels * g.height * g.width
         dyCM.withUnsafeBufferPointer { dp in
             cachedCols.withUnsafeBufferPointer { cp in
-                weight.value.data.withUnsafeBufferPointer { wp in
+                w.data.withUnsafeBufferPointer { wp in
                     weight.grad.data.withUnsafeMutableBufferPointer { gw in
                         dCols.withUnsafeMutableBufferPointer { dc in
                             dx.data.withUnsafeMutableBufferPointer { dxp in

@@ -5,7 +5,14 @@ public final class Linear: Layer {
     public let name: String
     public let inFeatures: Int, outFeatures: Int
     public let weight: Parameter, bias: Parameter
+    /// Simulated low-bit weights (straight-through to the float weights), as in `Conv2D`.
+    public var weightQuantizer: WeightQuantizer?
+
     private var cachedInput: Tensor?
+    private var cachedWeight: Tensor?
+
+    /// The weights forward uses: quantized when a quantizer is set.
+    public var effectiveWeight: Tensor { weightQuantizer?.quantize(weight.value) ?? weight.value }
 
     public init(name: String, inFeatures: Int, outFeatures: Int, rng: inout SeededGenerator) {
         self.name = name
@@ -26,20 +33,26 @@ public final class Linear: Layer {
         precondition(x.count == n * inFeatures, "\(name): input \(x.shape), expected [N, \(inFeatures)]")
         var y = Tensor(shape: [n, outFeatures])
         for i in 0..<n { for o in 0..<outFeatures { y.data[i * outFeatures + o] = bias.value.data[o] } }
+        let w = effectiveWeight
         x.data.withUnsafeBufferPointer { xp in
-            weight.value.data.withUnsafeBufferPointer { wp in
+            w.data.withUnsafeBufferPointer { wp in
                 y.data.withUnsafeMutableBufferPointer { yp in
                     sgemm(transB: true, m: n, n: outFeatures, k: inFeatures, a: xp.baseAddress!, b: wp.baseAddress!,
                           beta: 1, c: yp.baseAddress!)
                 }
             }
         }
-        if training { cachedInput = x }
+        if training {
+            cachedInput = x
+            cachedWeight = w
+        }
         return y
     }
 
     public func backward(_ gradOutput: Tensor) -> [Tensor] {
-        guard let x = cachedInput else { preconditionFailure("\(name): backward without a training forward") }
+        guard let x = cachedInput, let w = cachedWeight else {
+            preconditionFailure("\(name): backward without a training forward")
+        }
         let n = x.shape[0]
         var dx = x.zerosLike()
         gradOutput.data.withUnsafeBufferPointer { dp in
@@ -48,7 +61,7 @@ public final class Linear: Layer {
                     sgemm(transA: true, m: outFeatures, n: inFeatures, k: n, a: dp.baseAddress!, b: xp.baseAddress!,
                           beta: 1, c: gw.baseAddress!)
                 }
-                weight.value.data.withUnsafeBufferPointer { wp in
+                w.data.withUnsafeBufferPointer { wp in
                     dx.data.withUnsafeMutableBufferPointer { dxp in
                         sgemm(m: n, n: inFeatures, k: outFeatures, a: dp.baseAddress!, b: wp.baseAddress!, c: dxp.baseAddress!)
                     }
@@ -57,6 +70,7 @@ public final class Linear: Layer {
         }
         for i in 0..<n { for o in 0..<outFeatures { bias.grad.data[o] += gradOutput.data[i * outFeatures + o] } }
         cachedInput = nil
+        cachedWeight = nil
         return [dx]
     }
 }
