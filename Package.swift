@@ -29,13 +29,16 @@ let package = Package(
                 path: "Sources/Shared/Training"),
         .target(name: "SeerCompression", dependencies: ["SeerModels", "SeerEngine", "SeerTensor", "Yams"],
                 path: "Sources/Shared/Compression"),
+        .target(name: "SeerMeasurement", dependencies: ["SeerCompression", "SeerTraining", "SeerData", "SeerModels"],
+                path: "Sources/Shared/Measurement"),
         .target(name: "SeerWire", path: "Sources/Shared/Wire"),
         .target(name: "SeerTransport", dependencies: ["CZeroMQ"], path: "Sources/Shared/Transport"),
 
         // Coordinator: predictor, campaign, broker; a thin @main on top.
         .target(name: "SeerPredictor", path: "Sources/Coordinator/Predictor"),
         .target(name: "SeerCoordinator",
-                dependencies: ["SeerTraining", "SeerModels", "SeerData", "SeerCompression", "SeerPredictor", "SeerWire",
+                dependencies: ["SeerTraining", "SeerModels", "SeerData", "SeerCompression", "SeerMeasurement", "SeerPredictor",
+                               "SeerWire",
                                "SeerTransport",
                                .product(name: "GRDB", package: "GRDB.swift"), "Yams"],
                 path: "Sources/Coordinator/Core"),
@@ -46,10 +49,10 @@ let package = Package(
                           path: "Sources/Coordinator/CLI"),
 
         // Agent: worker loop and executors; a thin @main on top.
-        .target(name: "SeerAgent", dependencies: ["SeerTraining", "SeerModels", "SeerCompression", "SeerWire", "SeerTransport"],
+        .target(name: "SeerAgent", dependencies: ["SeerTraining", "SeerModels", "SeerCompression", "SeerMeasurement", "SeerWire", "SeerTransport"],
                 path: "Sources/Agent/Core"),
         .executableTarget(name: "SeerAgentCLI",
-                          dependencies: ["SeerAgent", "SeerCompression", "SeerModels", "SeerTraining", "SeerData", "SeerTensor",
+                          dependencies: ["SeerAgent", "SeerCompression", "SeerMeasurement", "SeerModels", "SeerTraining", "SeerData", "SeerTensor",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Agent/CLI"),
 
@@ -63,7 +66,7 @@ let package = Package(
         .testTarget(name: "SeerEngineTests", dependencies: ["SeerEngine"], path: "Tests/SeerEngineTests"),
         .testTarget(name: "SeerDataTests", dependencies: ["SeerData"], path: "Tests/SeerDataTests"),
         .testTarget(name: "SeerModelsTests", dependencies: ["SeerModels", "SeerTraining"], path: "Tests/SeerModelsTests"),
-        .testTarget(name: "SeerCompressionTests", dependencies: ["SeerCompression", "SeerTraining"],
+        .testTarget(name: "SeerCompressionTests", dependencies: ["SeerCompression", "SeerTraining", "SeerMeasurement"],
                     path: "Tests/SeerCompressionTests"),
         .testTarget(name: "SeerWireTests", dependencies: ["SeerWire"], path: "Tests/SeerWireTests"),
         .testTarget(name: "SeerTransportTests", dependencies: ["SeerTransport"], path: "Tests/SeerTransportTests"),

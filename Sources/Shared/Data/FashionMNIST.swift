@@ -6,7 +6,7 @@ import SeerTensor
 /// `.train` and `.validation` partition the official 60,000 training images (55,000 / 5,000 by a fixed seed);
 /// the compression search measures candidates on `.validation` only, and `.test` (the official 10,000) is
 /// reserved for the results that get reported, so that no search decision is tuned on the test set.
-public enum Split: String, Sendable, CaseIterable, CustomStringConvertible {
+public enum Split: String, Codable, Sendable, CaseIterable, CustomStringConvertible {
     case train, validation, test
 
     /// The lowercase split name, for logs and error messages.

@@ -35,7 +35,7 @@ extension Graph {
 
 extension Layer {
     /// A deep copy for inference: same weights, no caches, no shared storage.
-    func inferenceCopy() -> Layer {
+    public func inferenceCopy() -> Layer {
         var rng = SeededGenerator(seed: 0)
         switch self {
         case let c as Conv2D:
@@ -67,5 +67,19 @@ extension Layer {
         case let g as GlobalAvgPool: return GlobalAvgPool(name: g.name)
         default: preconditionFailure("no inference copy for layer \(name) of type \(type(of: self))")
         }
+    }
+}
+
+extension Graph {
+    /// A deep copy: same layers, names and weights, no shared storage.
+    public func copy() -> Graph {
+        let g = Graph()
+        var remap = [NodeID: NodeID]()
+        for id in topologicalOrder {
+            let node = nodes[id]
+            remap[id] = g.add(node.layer.inferenceCopy(), inputs: node.inputs.map { $0 == Graph.input ? Graph.input : remap[$0]! })
+        }
+        g.output = remap[output]!
+        return g
     }
 }

@@ -11,6 +11,7 @@ public final class ProgressBar {
     private let total: Int
     private let start = Date()
     private var lastDraw = Date.distantPast
+    private var lastDrawn = -1
     private let interactive = isatty(STDERR_FILENO) != 0
     private let enabled: Bool
 
@@ -25,8 +26,9 @@ public final class ProgressBar {
         guard enabled else { return }
         let now = Date()
         let minimumGap = interactive ? 0.1 : 5.0
-        guard done >= total || now.timeIntervalSince(lastDraw) >= minimumGap else { return }
+        guard (done >= total && lastDrawn < total) || now.timeIntervalSince(lastDraw) >= minimumGap else { return }
         lastDraw = now
+        lastDrawn = done
         let fraction = Double(min(done, total)) / Double(total)
         let width = 24, filled = Int(fraction * Double(width))
         let elapsed = now.timeIntervalSince(start)
@@ -39,8 +41,11 @@ public final class ProgressBar {
     /// Ends the line.
     public func finish(status: String = "") {
         guard enabled else { return }
-        lastDraw = .distantPast
-        update(total, status: status)
+        if lastDrawn < total || !status.isEmpty {
+            lastDraw = .distantPast
+            lastDrawn = -1
+            update(total, status: status)
+        }
         if interactive { FileHandle.standardError.write("\n".data(using: .utf8)!) }
     }
 

@@ -16,6 +16,8 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var seed: UInt64 = 0
     /// Train on only the first `trainLimit` examples of the train split (tests, quick demos).
     public var trainLimit: Int?
+    /// A fixed number of SGD steps (fine-tuning a policy); overrides `epochs` when set.
+    public var steps: Int?
 
     public init() {}
 
@@ -28,6 +30,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         guard (0..<1).contains(momentum) else { throw fail("momentum must lie in [0, 1), got \(momentum)") }
         guard weightDecay >= 0 else { throw fail("weight decay must be at least 0, got \(weightDecay)") }
         if let l = trainLimit, l <= 0 { throw fail("train limit must be positive, got \(l)") }
+        if let s = steps, s < 0 { throw fail("steps must be at least 0, got \(s)") }
     }
 }
 
@@ -67,6 +70,7 @@ public final class Trainer {
 
     /// The number of optimizer steps the run will take.
     public var totalSteps: Int {
+        if let steps = config.steps { return steps }
         let n = min(config.trainLimit ?? Int.max, data.count(.train))
         let perEpoch = (n + config.batchSize - 1) / config.batchSize
         return max(1, Int((Double(perEpoch) * config.epochs).rounded()))
@@ -84,7 +88,7 @@ public final class Trainer {
         let start = Date()
         var step = 0, epoch: UInt64 = 0
         var runningLoss: Float = 0, correct = 0, seen = 0, images = 0
-        while step < totalSteps {
+        while step < totalSteps && limit > 0 {
             // One shuffle per epoch, seeded by (seed, epoch), restricted to the first `limit` examples.
             var order = Array(0..<limit)
             var shuffleRNG = SeededGenerator(seed: config.seed &* 1_000_003 &+ epoch)

@@ -1,0 +1,135 @@
+import Foundation
+import SeerCompression
+import SeerData
+import SeerEngine
+import SeerModels
+import SeerTensor
+import SeerTraining
+
+/// What measuring one policy does: calibration, fine-tuning, evaluation, latency timing.
+public struct EvaluationSettings: Codable, Sendable, Equatable {
+    /// SGD steps of fine-tuning on the train split after quantizing and pruning.
+    public var finetuneSteps = 100
+    public var batchSize = 128
+    public var learningRate: Float = 0.01
+    public var weightDecay: Float = 5e-4
+    /// Training images the activation clips are calibrated on.
+    public var calibrationImages = 256
+    public var split: Split = .validation
+    /// Evaluate on the first N images of the split only (nil: all of it).
+    public var evaluationLimit: Int?
+    public var seed: UInt64 = 0
+    public var latency = LatencySettings()
+
+    enum CodingKeys: String, CodingKey {
+        case finetuneSteps = "finetune_steps", batchSize = "batch_size", learningRate = "learning_rate"
+        case weightDecay = "weight_decay", calibrationImages = "calibration_images", split
+        case evaluationLimit = "evaluation_limit", seed, latency
+    }
+
+    public init() {}
+
+    /// Checks ranges; the message names the field.
+    public func validate() throws {
+        func fail(_ m: String) -> MeasurementError { .invalidSettings(m) }
+        guard finetuneSteps >= 0 else { throw fail("finetune_steps must be at least 0, got \(finetuneSteps)") }
+        guard batchSize >= 1 else { throw fail("batch_size must be at least 1, got \(batchSize)") }
+        guard learningRate > 0, learningRate.isFinite else { throw fail("learning_rate must be positive, got \(learningRate)") }
+        guard weightDecay >= 0 else { throw fail("weight_decay must be at least 0, got \(weightDecay)") }
+        guard calibrationImages >= 1 else { throw fail("calibration_images must be at least 1, got \(calibrationImages)") }
+        if let l = evaluationLimit, l < 1 { throw fail("evaluation_limit must be at least 1, got \(l)") }
+        try latency.validate()
+    }
+}
+
+/// Seconds spent in each phase of one measurement.
+public struct EvaluationTimings: Codable, Sendable, Equatable {
+    public var compression: Double = 0
+    public var calibration: Double = 0
+    public var finetune: Double = 0
+    public var evaluation: Double = 0
+    public var latency: Double = 0
+}
+
+/// One measured policy: accuracy, latency on this host, complexity, and where the time went.
+public struct EvaluationResult: Codable, Sendable, Equatable {
+    public var model: String
+    public var accuracy: Double
+    public var split: String
+    public var evaluatedImages: Int
+    public var latencyMs: Double
+    public var latency: LatencyStatistics
+    public var macs: Int
+    public var bitops: Int
+    public var params: Int
+    public var sizeBytes: Int
+    public var seconds: Double
+    public var timings: EvaluationTimings
+    public var finetuneSteps: Int
+    public var seed: UInt64
+
+    enum CodingKeys: String, CodingKey {
+        case model, accuracy, split, latency, macs, bitops, params, seconds, timings, seed
+        case evaluatedImages = "evaluated_images", latencyMs = "latency_ms", sizeBytes = "size_bytes"
+        case finetuneSteps = "finetune_steps"
+    }
+}
+
+/// Measures one compression policy on a base model: prune, quantize and calibrate, fine-tune, evaluate, time.
+public enum PolicyEvaluation {
+    /// The compressed, calibrated, fine-tuned network (training graph, BN unfolded) and its phase timings.
+    public static func compress(base: Model, policy: ResolvedPolicy, data: FashionMNIST, settings: EvaluationSettings,
+                                progress: ((Int, Int) -> Void)? = nil) throws -> (model: Model, timings: EvaluationTimings) {
+        try settings.validate()
+        var timings = EvaluationTimings()
+        var clock = Date()
+        func lap() -> Double { let now = Date(); defer { clock = now }; return now.timeIntervalSince(clock) }
+
+        let pruned = ChannelPruning.prune(base, policy: policy)
+        timings.compression = lap()
+
+        var rng = SeededGenerator(seed: settings.seed &+ 0xCA11)
+        let count = min(settings.calibrationImages, data.count(.train))
+        let picks = (0..<count).map { _ in rng.nextInt(below: data.count(.train)) }
+        let (calibration, _) = try data.batch(split: .train, indices: picks, augment: nil, rng: &rng)
+        let quantized = PolicyQuantization.quantize(pruned, policy: policy, calibration: calibration)
+        timings.calibration = lap()
+
+        if settings.finetuneSteps > 0 {
+            var config = TrainingConfig()
+            config.steps = settings.finetuneSteps
+            config.batchSize = settings.batchSize
+            config.learningRate = settings.learningRate
+            config.weightDecay = settings.weightDecay
+            config.seed = settings.seed
+            try Trainer(model: quantized, data: data, config: config).run { step, total, _, _ in progress?(step, total) }
+        }
+        timings.finetune = lap()
+        return (quantized, timings)
+    }
+
+    /// Runs the whole measurement; deterministic for a given policy, settings and seed (thread count fixed).
+    public static func run(base: Model, policy: ResolvedPolicy, data: FashionMNIST, settings: EvaluationSettings,
+                           progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationResult {
+        let start = Date()
+        var (model, timings) = try compress(base: base, policy: policy, data: data, settings: settings, progress: progress)
+        var clock = Date()
+        let images = min(settings.evaluationLimit ?? Int.max, data.count(settings.split))
+        let accuracy = try evaluateAccuracy(model, data: data, split: settings.split, limit: images)
+        timings.evaluation = Date().timeIntervalSince(clock)
+        clock = Date()
+
+        let inference = model.graph.foldingBatchNorm()
+        var rng = SeededGenerator(seed: 1)
+        let (x, _) = try data.batch(split: .validation, indices: Array(0..<settings.latency.batch), augment: nil, rng: &rng)
+        let latency = LatencyTimer.measure(settings.latency) { _ = inference.forward(x, training: false) }
+        timings.latency = Date().timeIntervalSince(clock)
+
+        let complexity = try Complexity.compute(model: base, policy: policy)
+        return EvaluationResult(model: base.name, accuracy: accuracy, split: settings.split.rawValue, evaluatedImages: images,
+                                latencyMs: latency.medianMs, latency: latency, macs: complexity.macs, bitops: complexity.bitops,
+                                params: complexity.params, sizeBytes: complexity.sizeBytes,
+                                seconds: Date().timeIntervalSince(start), timings: timings,
+                                finetuneSteps: settings.finetuneSteps, seed: settings.seed)
+    }
+}
