@@ -1,1 +1,2 @@
-// Compression policies, quantization, pruning, complexity.
+// SeerCompression: compression policies and their search space, tied channel groups, complexity counting;
+// quantization and pruning of the engine's layers.

@@ -1,6 +1,0 @@
-import XCTest
-@testable import SeerCompression
-
-final class CompressionPlaceholder: XCTestCase {
-    func testLinks() {}
-}
