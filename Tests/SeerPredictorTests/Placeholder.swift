@@ -1,6 +1,0 @@
-import XCTest
-@testable import SeerPredictor
-
-final class SeerPredictorTestsPlaceholder: XCTestCase {
-    func testLinks() {}
-}

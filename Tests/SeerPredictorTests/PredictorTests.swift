@@ -1,0 +1,180 @@
+import Foundation
+import XCTest
+@testable import SeerPredictor
+
+final class PredictorTests: XCTestCase {
+    /// A table with `layers` layers of prune + bits (or wbits/abits) and a known monotone accuracy function.
+    private func monotoneTable(layers: Int, rows: Int, separateBits: Bool, noise: Double, seed: UInt64) -> PolicyTable {
+        var columns: [PolicyColumn] = []
+        for i in 0..<layers {
+            columns.append(PolicyColumn(layer: i, kind: .prune))
+            if separateBits {
+                columns.append(PolicyColumn(layer: i, kind: .wbits))
+                columns.append(PolicyColumn(layer: i, kind: .abits))
+            } else {
+                columns.append(PolicyColumn(layer: i, kind: .bits))
+            }
+        }
+        let schema = try! PolicySchema(columns: columns)
+        var rng = SplitMix64(seed: seed)
+        var features: [[Double]] = [], targets: [Double] = []
+        for _ in 0..<rows {
+            let row = columns.map { c -> Double in
+                c.kind == .prune ? [0.25, 0.5, 0.75][rng.nextInt(below: 3)] : Double(2 + rng.nextInt(below: 5))
+            }
+            // Accuracy rises with kept channels and bits, with diminishing returns; layer i weighs (i % 3 + 1).
+            var score = 0.0
+            for (j, c) in columns.enumerated() {
+                let w = Double(c.layer % 3 + 1)
+                score += c.kind == .prune ? w * sqrt(1 - row[j]) : 0.5 * w * (1 - pow(2, -row[j]))
+            }
+            features.append(row)
+            targets.append(80 + 10 * tanh(score / Double(3 * layers)) + noise * rng.nextGaussian())
+        }
+        return PolicyTable(schema: schema, features: features, targets: targets)
+    }
+
+    private func heldOutTau<P: PerformancePredictor>(_ model: inout P, _ table: PolicyTable, seed: UInt64) throws -> Double {
+        let (train, test) = randomSplit(rows: table.rowCount, holdout: 0.25, seed: seed)
+        let trainTable = table.subset(train), testTable = table.subset(test)
+        try model.fit(features: trainTable.features, targets: trainTable.targets, seed: seed)
+        let predicted = testTable.features.map { model.predict($0).mean }
+        return Metrics.kendallTau(predicted, testTable.targets)
+    }
+
+    func testRanksKnownMonotoneFunction() throws {
+        let table = monotoneTable(layers: 10, rows: 300, separateBits: false, noise: 0.05, seed: 11)
+        var model = EnsemblePredictor(schema: table.schema)
+        let tau = try heldOutTau(&model, table, seed: 1)
+        XCTAssertGreaterThan(tau, 0.8)
+        let (_, std) = model.predict(table.features[0])
+        XCTAssertGreaterThan(std, 0, "ensemble members should disagree a little")
+        XCTAssertEqual(model.mlpEpochs.count, EnsembleConfiguration.standard.members)
+
+        let separate = monotoneTable(layers: 6, rows: 240, separateBits: true, noise: 0.05, seed: 12)
+        var model2 = EnsemblePredictor(schema: separate.schema)
+        XCTAssertGreaterThan(try heldOutTau(&model2, separate, seed: 2), 0.8)
+    }
+
+    func testGenericInputsWithoutSchema() throws {
+        let table = monotoneTable(layers: 5, rows: 200, separateBits: false, noise: 0.05, seed: 13)
+        var model = EnsemblePredictor(schema: nil)
+        XCTAssertGreaterThan(try heldOutTau(&model, table, seed: 3), 0.7)
+    }
+
+    /// Central differences of `f` at `x`.
+    private func numericGradient(_ f: ([Double]) -> Double, at x: [Double], step: Double = 1e-5) -> [Double] {
+        x.indices.map { i in
+            var plus = x, minus = x
+            plus[i] += step; minus[i] -= step
+            return (f(plus) - f(minus)) / (2 * step)
+        }
+    }
+
+    private func assertClose(_ a: [Double], _ b: [Double], tolerance: Double, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, file: file, line: line)
+        let scale = max(b.map(abs).max() ?? 1, 1e-3)
+        for (x, y) in zip(a, b) {
+            XCTAssertEqual(x, y, accuracy: tolerance * scale, file: file, line: line)
+        }
+    }
+
+    /// A policy off the grid (continuous relaxation), away from the bit clamp.
+    private func relaxedPoint(_ schema: PolicySchema, seed: UInt64) -> [Double] {
+        var rng = SplitMix64(seed: seed)
+        return schema.columns.map { c in
+            c.kind == .prune ? 0.2 + 0.6 * rng.nextUniform() : 2.2 + 4 * rng.nextUniform()
+        }
+    }
+
+    func testGradientMatchesFiniteDifferences() throws {
+        for separate in [false, true] {
+            let table = monotoneTable(layers: 4, rows: 120, separateBits: separate, noise: 0.1, seed: 21)
+            var configuration = EnsembleConfiguration.standard
+            // All engineered feature groups, so the gradient goes through every kind of term.
+            configuration.featureCandidates = [FeatureOptions(squares: true, layerInteractions: true, adjacentKept: true,
+                                                              aggregates: true)]
+            configuration.mlp?.maxEpochs = 40
+            configuration.mlp?.patience = 1000   // train the MLPs for a while so their gradient matters
+            var model = EnsemblePredictor(schema: table.schema, configuration: configuration)
+            try model.fit(features: table.features, targets: table.targets, seed: 5)
+            XCTAssertTrue(model.mlpEpochs.contains { $0 > 0 })
+            for point in 0..<3 {
+                let x = relaxedPoint(table.schema, seed: UInt64(point))
+                assertClose(model.gradient(x), numericGradient({ model.predict($0).mean }, at: x), tolerance: 1e-5)
+            }
+        }
+    }
+
+    func testFeatureMapPullbackMatchesFiniteDifferences() {
+        let schema = try! PolicySchema(columns: [
+            PolicyColumn(layer: 0, kind: .wbits), PolicyColumn(layer: 0, kind: .abits),
+            PolicyColumn(layer: 1, kind: .prune), PolicyColumn(layer: 1, kind: .bits),
+            PolicyColumn(layer: 3, kind: .prune), PolicyColumn(layer: 3, kind: .wbits), PolicyColumn(layer: 3, kind: .abits),
+            PolicyColumn(layer: 4, kind: .prune),
+        ])
+        let map = PolicyFeatureMap(schema: schema, options: FeatureOptions(squares: true, layerInteractions: true,
+                                                                             adjacentKept: true, aggregates: true))
+        XCTAssertEqual(map.names.count, map.outputCount)
+        var rng = SplitMix64(seed: 9)
+        let weights = (0..<map.outputCount).map { _ in rng.nextGaussian() }
+        let f: ([Double]) -> Double = { x in zip(map.features(x), weights).reduce(0) { $0 + $1.0 * $1.1 } }
+        let x = relaxedPoint(schema, seed: 4)
+        let analytic = map.pullbackToRaw(x, baseGradient: map.pullbackToBase(base: map.base(x), featureGradient: weights))
+        assertClose(analytic, numericGradient(f, at: x), tolerance: 1e-6)
+    }
+
+    func testRidgeGradientAndBaseline() throws {
+        let table = monotoneTable(layers: 4, rows: 100, separateBits: false, noise: 0.1, seed: 22)
+        var ridge = RidgePredictor()
+        try ridge.fit(features: table.features, targets: table.targets, seed: 0)
+        let x = relaxedPoint(table.schema, seed: 1)
+        assertClose(ridge.gradient(x), numericGradient({ ridge.predict($0).mean }, at: x), tolerance: 1e-6)
+        XCTAssertEqual(ridge.predict(x).std, 0)
+        var engineered = RidgePredictor(schema: table.schema)
+        try engineered.fit(features: table.features, targets: table.targets, seed: 0)
+        assertClose(engineered.gradient(x), numericGradient({ engineered.predict($0).mean }, at: x), tolerance: 1e-6)
+    }
+
+    func testSnapshotRoundTrip() throws {
+        let table = monotoneTable(layers: 3, rows: 80, separateBits: true, noise: 0.1, seed: 23)
+        var model = EnsemblePredictor(schema: table.schema)
+        try model.fit(features: table.features, targets: table.targets, seed: 4)
+        let restored = try EnsemblePredictor.load(json: try model.jsonData())
+        let x = table.features[5]
+        XCTAssertEqual(restored.predict(x).mean, model.predict(x).mean, accuracy: 1e-9)
+        XCTAssertEqual(restored.predict(x).std, model.predict(x).std, accuracy: 1e-9)
+        assertClose(restored.gradient(x), model.gradient(x), tolerance: 1e-9)
+        XCTAssertEqual(restored.schema, table.schema)
+    }
+
+    func testFitIsDeterministicForASeed() throws {
+        let table = monotoneTable(layers: 3, rows: 80, separateBits: false, noise: 0.1, seed: 24)
+        var a = EnsemblePredictor(schema: table.schema), b = EnsemblePredictor(schema: table.schema)
+        try a.fit(features: table.features, targets: table.targets, seed: 7)
+        try b.fit(features: table.features, targets: table.targets, seed: 7)
+        XCTAssertEqual(a.predict(table.features[0]).mean, b.predict(table.features[0]).mean)
+        XCTAssertEqual(a.predict(table.features[0]).std, b.predict(table.features[0]).std)
+    }
+
+    func testFitRejectsBadData() {
+        var model = EnsemblePredictor(schema: nil)
+        XCTAssertThrowsError(try model.fit(features: [[1], [2]], targets: [1, 2], seed: 0)) {
+            XCTAssertEqual($0 as? PredictorError, .tooFewRows(2))
+        }
+        XCTAssertThrowsError(try model.fit(features: [[1], [2], [3]], targets: [1, 2], seed: 0)) {
+            XCTAssertEqual($0 as? PredictorError, .targetCountMismatch(rows: 3, targets: 2))
+        }
+        XCTAssertThrowsError(try model.fit(features: [[1], [2, 3], [3]], targets: [1, 2, 3], seed: 0)) {
+            XCTAssertEqual($0 as? PredictorError, .raggedFeatures(row: 1, expected: 1, found: 2))
+        }
+        XCTAssertThrowsError(try model.fit(features: [[1], [.nan], [3]], targets: [1, 2, 3], seed: 0)) {
+            XCTAssertEqual($0 as? PredictorError, .nonFinite(row: 1))
+        }
+        let schema = try! PolicySchema(columns: [PolicyColumn(layer: 0, kind: .bits)])
+        var withSchema = EnsemblePredictor(schema: schema)
+        XCTAssertThrowsError(try withSchema.fit(features: [[1, 1], [2, 2], [3, 3]], targets: [1, 2, 3], seed: 0)) {
+            XCTAssertEqual($0 as? PredictorError, .schemaMismatch(expected: 1, found: 2))
+        }
+    }
+}
