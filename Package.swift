@@ -58,7 +58,8 @@ let package = Package(
 
         // Benchmarks behind bench/*: never part of `make test`.
         .executableTarget(name: "SeerBench",
-                          dependencies: ["SeerTraining", "SeerModels", "SeerData", "SeerEngine",
+                          dependencies: ["SeerTraining", "SeerModels", "SeerData", "SeerEngine", "SeerCompression",
+                                         "SeerMeasurement",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Bench"),
 

@@ -47,11 +47,8 @@ public struct WeightQuantizer: Sendable, Equatable {
                         for i in 0..<per { q[o * per + i] = 0 }
                         continue
                     }
-                    let scale = clip / levels, inv = levels / clip
-                    for i in 0..<per {
-                        let v = min(max(w[o * per + i], -clip), clip)
-                        q[o * per + i] = (v * inv).rounded(.toNearestOrEven) * scale
-                    }
+                    VectorKernels.fakeQuantize(w.baseAddress! + o * per, q.baseAddress! + o * per, count: per,
+                                               lo: -clip, hi: clip, inv: levels / clip, scale: clip / levels)
                 }
             }
         }
@@ -80,9 +77,10 @@ func bestClip(_ x: UnsafeBufferPointer<Float>, levels: Float, signed: Bool) -> F
         let clip = maxAbs * (1 - Float(step) * 0.04)
         let scale = clip / levels, inv = levels / clip
         var error: Float = 0
+        let magic = VectorKernels.roundingMagic
         for v in x {
             let c = signed ? min(max(v, -clip), clip) : min(max(v, 0), clip)
-            let d = (c * inv).rounded(.toNearestOrEven) * scale - v
+            let d = ((c * inv + magic) - magic) * scale - v
             error += d * d
         }
         if error < bestError { bestError = error; best = clip }
@@ -116,9 +114,12 @@ public final class ActivationQuantizer: Layer {
     /// Largest integer level.
     public var levels: Float { Float(signed ? (1 << (bits - 1)) - 1 : (1 << bits) - 1) }
 
-    /// Sets alpha from a calibration batch of this quantizer's inputs (squared-error optimal clip).
+    /// Sets alpha from a calibration batch of this quantizer's inputs (squared-error optimal clip), on an evenly
+    /// strided sample of at most 2^16 values: the clip search is 20 passes, and more values do not move it.
     public func calibrate(on x: Tensor) {
-        let a = x.data.withUnsafeBufferPointer { bestClip($0, levels: levels, signed: signed) }
+        let stride = max(1, x.count / (1 << 16))
+        let sample = stride == 1 ? x.data : Swift.stride(from: 0, to: x.count, by: stride).map { x.data[$0] }
+        let a = sample.withUnsafeBufferPointer { bestClip($0, levels: levels, signed: signed) }
         alpha.value.data[0] = max(a, 1e-3)
     }
 
@@ -128,7 +129,8 @@ public final class ActivationQuantizer: Layer {
         let scale = a / levels, inv = levels / a
         let y = Tensor(shape: x.shape) { out in
             x.data.withUnsafeBufferPointer { xp in
-                for i in 0..<out.count { out[i] = (min(max(xp[i], lo), a) * inv).rounded(.toNearestOrEven) * scale }
+                VectorKernels.fakeQuantize(xp.baseAddress!, out.baseAddress!, count: out.count, lo: lo, hi: a, inv: inv,
+                                           scale: scale)
             }
         }
         if training { cachedInput = x }

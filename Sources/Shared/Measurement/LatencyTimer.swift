@@ -12,6 +12,14 @@ public struct LatencySettings: Codable, Sendable, Equatable {
         case number, repeats = "repeat", minRepeatMs = "min_repeat_ms", batch
     }
 
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(["number", "repeat", "min_repeat_ms", "batch"])
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = LatencySettings()
+        self.init(number: try c.value(.number, or: d.number), repeats: try c.value(.repeats, or: d.repeats),
+                  minRepeatMs: try c.value(.minRepeatMs, or: d.minRepeatMs), batch: try c.value(.batch, or: d.batch))
+    }
+
     public init(number: Int = 1, repeats: Int = 5, minRepeatMs: Double = 50, batch: Int = 1) {
         self.number = number
         self.repeats = repeats

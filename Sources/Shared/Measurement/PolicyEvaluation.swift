@@ -29,6 +29,22 @@ public struct EvaluationSettings: Codable, Sendable, Equatable {
 
     public init() {}
 
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(["finetune_steps", "batch_size", "learning_rate", "weight_decay",
+                                       "calibration_images", "split", "evaluation_limit", "seed", "latency"])
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = EvaluationSettings()
+        finetuneSteps = try c.value(.finetuneSteps, or: d.finetuneSteps)
+        batchSize = try c.value(.batchSize, or: d.batchSize)
+        learningRate = try c.value(.learningRate, or: d.learningRate)
+        weightDecay = try c.value(.weightDecay, or: d.weightDecay)
+        calibrationImages = try c.value(.calibrationImages, or: d.calibrationImages)
+        split = try c.value(.split, or: d.split)
+        evaluationLimit = try c.decodeIfPresent(Int.self, forKey: .evaluationLimit)
+        seed = try c.value(.seed, or: d.seed)
+        latency = try c.value(.latency, or: d.latency)
+    }
+
     /// Checks ranges; the message names the field.
     public func validate() throws {
         func fail(_ m: String) -> MeasurementError { .invalidSettings(m) }

@@ -1,0 +1,240 @@
+import Foundation
+import SeerCompression
+import SeerData
+import SeerMeasurement
+import SeerModels
+import Yams
+
+/// The complexity a budget constrains.
+public enum ComplexityMetric: String, Codable, Sendable, CaseIterable {
+    case bitops, macs, size, latency
+}
+
+/// One budget: an absolute value, or a fraction of the uncompressed model at 8/8 bits (written "25%").
+public struct Budget: Codable, Hashable, Sendable, CustomStringConvertible {
+    public var value: Double
+    public var isFraction: Bool
+
+    public init(value: Double, isFraction: Bool) {
+        self.value = value
+        self.isFraction = isFraction
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let number = try? c.decode(Double.self) {
+            self.init(value: number, isFraction: false)
+        } else {
+            let text = try c.decode(String.self).trimmingCharacters(in: .whitespaces)
+            guard text.hasSuffix("%"), let percent = Double(text.dropLast()) else {
+                throw DecodingError.dataCorruptedError(in: c, debugDescription:
+                    "a budget is a number or a percentage of the 8/8 model such as \"25%\", got '\(text)'")
+            }
+            self.init(value: percent / 100, isFraction: true)
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        if isFraction { try c.encode(description) } else { try c.encode(value) }
+    }
+
+    public var description: String { isFraction ? "\(formatNumber(value * 100))%" : formatNumber(value) }
+
+    /// The budget in the metric's units, given the 8/8 uncompressed reference.
+    public func absolute(reference: Double) -> Double { isFraction ? value * reference : value }
+}
+
+/// How the campaign picks policies to measure.
+public struct SamplingConfig: Codable, Sendable, Equatable {
+    /// Random policies measured before the first predictor is trained.
+    public var initial = 16
+    /// Rounds of informative (uncertainty-driven) sampling after that.
+    public var rounds = 2
+    /// Policies measured per round.
+    public var perRound = 8
+    /// Policies are sampled with complexity in [band[0], band[1]] x budget of some budget.
+    public var band: [Double] = [0.6, 1.0]
+
+    enum CodingKeys: String, CodingKey { case initial, rounds, perRound = "per_round", band }
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(["initial", "rounds", "per_round", "band"])
+        let c = try decoder.container(keyedBy: CodingKeys.self), d = SamplingConfig()
+        initial = try c.value(.initial, or: d.initial)
+        rounds = try c.value(.rounds, or: d.rounds)
+        perRound = try c.value(.perRound, or: d.perRound)
+        band = try c.value(.band, or: d.band)
+    }
+}
+
+/// Settings of the predictor ensemble.
+public struct PredictorConfig: Codable, Sendable, Equatable {
+    public var members = 8
+    /// Hidden units of the residual MLPs (0: ridge members only).
+    public var hidden = 16
+    enum CodingKeys: String, CodingKey { case members, hidden }
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(["members", "hidden"])
+        let c = try decoder.container(keyedBy: CodingKeys.self), d = PredictorConfig()
+        members = try c.value(.members, or: d.members)
+        hidden = try c.value(.hidden, or: d.hidden)
+    }
+}
+
+/// Settings of the gradient policy optimizer.
+public struct OptimizerConfig: Codable, Sendable, Equatable {
+    public var restarts = 8
+    public var iterations = 300
+    enum CodingKeys: String, CodingKey { case restarts, iterations }
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(["restarts", "iterations"])
+        let c = try decoder.container(keyedBy: CodingKeys.self), d = OptimizerConfig()
+        restarts = try c.value(.restarts, or: d.restarts)
+        iterations = try c.value(.iterations, or: d.iterations)
+    }
+}
+
+/// A campaign: which model to compress, in which space, under which budgets, measured how and where.
+public struct CampaignConfig: Codable, Sendable, Equatable {
+    public var name: String
+    public var model: String
+    /// A checkpoint path; nil takes the zoo model's committed checkpoint.
+    public var checkpoint: String?
+    public var data = FashionMNIST.defaultDirectory
+    public var space = SearchSpace.default
+    public var metric = ComplexityMetric.bitops
+    /// The device key whose latency the budgets constrain when `metric` is latency.
+    public var latencyDevice: String?
+    public var budgets: [Budget]
+    /// Device keys of the agents that measure.
+    public var devices: [String] = ["cpu-x86"]
+    public var measurement = EvaluationSettings()
+    public var sampling = SamplingConfig()
+    public var predictor = PredictorConfig()
+    public var optimizer = OptimizerConfig()
+    public var seed: UInt64 = 0
+
+    enum CodingKeys: String, CodingKey {
+        case name, model, checkpoint, data, space, metric, budgets, devices, measurement, sampling, predictor, optimizer
+        case seed, latencyDevice = "latency_device"
+    }
+
+    public init(name: String, model: String, budgets: [Budget]) {
+        self.name = name
+        self.model = model
+        self.budgets = budgets
+    }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(["name", "model", "checkpoint", "data", "space", "metric", "latency_device", "budgets",
+                                       "devices", "measurement", "sampling", "predictor", "optimizer", "seed"])
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = CampaignConfig(name: "", model: "", budgets: [])
+        name = try c.decode(String.self, forKey: .name)
+        model = try c.decode(String.self, forKey: .model)
+        checkpoint = try c.decodeIfPresent(String.self, forKey: .checkpoint)
+        data = try c.decodeIfPresent(String.self, forKey: .data) ?? defaults.data
+        space = try c.decodeIfPresent(SearchSpace.self, forKey: .space) ?? defaults.space
+        metric = try c.decodeIfPresent(ComplexityMetric.self, forKey: .metric) ?? defaults.metric
+        latencyDevice = try c.decodeIfPresent(String.self, forKey: .latencyDevice)
+        budgets = try c.decode([Budget].self, forKey: .budgets)
+        devices = try c.decodeIfPresent([String].self, forKey: .devices) ?? defaults.devices
+        measurement = try c.decodeIfPresent(EvaluationSettings.self, forKey: .measurement) ?? defaults.measurement
+        sampling = try c.decodeIfPresent(SamplingConfig.self, forKey: .sampling) ?? defaults.sampling
+        predictor = try c.decodeIfPresent(PredictorConfig.self, forKey: .predictor) ?? defaults.predictor
+        optimizer = try c.decodeIfPresent(OptimizerConfig.self, forKey: .optimizer) ?? defaults.optimizer
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
+    }
+
+    /// Reads a YAML (or JSON) campaign file and validates it; errors name the field.
+    public static func load(contentsOf url: URL) throws -> CampaignConfig {
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+            throw CampaignError.config("cannot read \(url.path): \(error.localizedDescription)")
+        }
+        return try parse(yaml: text, source: url.path)
+    }
+
+    /// Parses and validates a campaign from YAML text.
+    public static func parse(yaml text: String, source: String = "config") throws -> CampaignConfig {
+        let config: CampaignConfig
+        do {
+            config = try YAMLDecoder().decode(CampaignConfig.self, from: text)
+        } catch let error as DecodingError {
+            throw CampaignError.config("\(source): \(describe(error))")
+        } catch {
+            throw CampaignError.config("\(source): \(error)")
+        }
+        try config.validate()
+        return config
+    }
+
+    /// Cross-field checks.
+    public func validate() throws {
+        func fail(_ m: String) -> CampaignError { .config(m) }
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+            throw fail("name: use letters, digits, '-', '_' or '.', got '\(name)'")
+        }
+        guard ModelZoo.names.contains(model), model != "resnet18" else {
+            throw fail("model: '\(model)' is not a trainable zoo model (\(ModelZoo.names.filter { $0 != "resnet18" }.joined(separator: ", ")))")
+        }
+        guard !budgets.isEmpty else { throw fail("budgets: give at least one budget") }
+        for (i, b) in budgets.enumerated() {
+            guard b.value > 0, b.value.isFinite else { throw fail("budgets[\(i)]: must be positive, got \(b)") }
+            if b.isFraction && b.value > 1 { throw fail("budgets[\(i)]: \(b) is above the uncompressed model") }
+        }
+        if metric == .latency {
+            guard let device = latencyDevice else { throw fail("latency_device: required when metric is latency") }
+            guard devices.contains(device) else { throw fail("latency_device: '\(device)' is not among devices \(devices)") }
+        }
+        guard !devices.isEmpty else { throw fail("devices: give at least one device key") }
+        guard sampling.initial >= 4 else { throw fail("sampling.initial: at least 4 policies to train a predictor on, got \(sampling.initial)") }
+        guard sampling.rounds >= 0 else { throw fail("sampling.rounds: must be at least 0, got \(sampling.rounds)") }
+        guard sampling.perRound >= 1 else { throw fail("sampling.per_round: must be at least 1, got \(sampling.perRound)") }
+        guard sampling.band.count == 2, sampling.band[0] > 0, sampling.band[0] < sampling.band[1], sampling.band[1] <= 1.5 else {
+            throw fail("sampling.band: two fractions 0 < low < high <= 1.5, got \(sampling.band)")
+        }
+        guard predictor.members >= 1 else { throw fail("predictor.members: must be at least 1, got \(predictor.members)") }
+        guard predictor.hidden >= 0 else { throw fail("predictor.hidden: must be at least 0, got \(predictor.hidden)") }
+        guard optimizer.restarts >= 1 else { throw fail("optimizer.restarts: must be at least 1, got \(optimizer.restarts)") }
+        guard optimizer.iterations >= 1 else { throw fail("optimizer.iterations: must be at least 1, got \(optimizer.iterations)") }
+        do { try measurement.validate() } catch { throw fail("measurement: \(error)") }
+    }
+}
+
+/// Errors of campaigns; the message names what is wrong.
+public enum CampaignError: Error, CustomStringConvertible, LocalizedError {
+    case config(String)
+    case notFound(String)
+    case failed(String)
+
+    public var description: String {
+        switch self {
+        case .config(let m): return "invalid campaign config: \(m)"
+        case .notFound(let m): return m
+        case .failed(let m): return "campaign failed: \(m)"
+        }
+    }
+    public var errorDescription: String? { description }
+}
+
+/// "field.path: what was wrong" from a decoding error.
+func describe(_ error: DecodingError) -> String {
+    func path(_ keys: [CodingKey]) -> String {
+        keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: ["."])
+    }
+    switch error {
+    case .keyNotFound(let key, let ctx): return "\(path(ctx.codingPath + [key])): required field is missing"
+    case .typeMismatch(let type, let ctx): return "\(path(ctx.codingPath)): expected \(type)"
+    case .valueNotFound(let type, let ctx): return "\(path(ctx.codingPath)): expected \(type), found null"
+    case .dataCorrupted(let ctx): return "\(path(ctx.codingPath)): \(ctx.debugDescription)"
+    @unknown default: return "\(error)"
+    }
+}
+
+func formatNumber(_ x: Double) -> String {
+    x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(format: "%.4g", x)
+}

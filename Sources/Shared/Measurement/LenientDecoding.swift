@@ -1,0 +1,25 @@
+/// Config sections decode with defaults for missing fields and reject unknown ones, naming them.
+struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+extension Decoder {
+    /// Throws when the mapping has keys outside `allowed`.
+    public func rejectUnknownKeys(_ allowed: [String]) throws {
+        let c = try container(keyedBy: AnyKey.self)
+        for key in c.allKeys where !allowed.contains(key.stringValue) {
+            throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription:
+                "unknown field '\(key.stringValue)'; expected one of \(allowed.joined(separator: ", "))")
+        }
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// The value at `key`, or `fallback` when absent.
+    public func value<T: Decodable>(_ key: Key, or fallback: T) throws -> T {
+        try decodeIfPresent(T.self, forKey: key) ?? fallback
+    }
+}
