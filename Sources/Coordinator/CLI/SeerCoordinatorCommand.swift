@@ -6,5 +6,5 @@ struct SeerCoordinatorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "seer-coordinator",
         abstract: "Learn a performance predictor from measured compression policies and optimize against it.",
-        subcommands: [DemoCommand.self, TrainCommand.self, PredictorCommand.self])
+        subcommands: [DemoCommand.self, TrainCommand.self, CampaignCommand.self, OptimizeCommand.self, PredictorCommand.self])
 }

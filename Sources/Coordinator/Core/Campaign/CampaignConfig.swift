@@ -6,7 +6,7 @@ import SeerModels
 import Yams
 
 /// The complexity a budget constrains.
-public enum ComplexityMetric: String, Codable, Sendable, CaseIterable {
+public enum BudgetMetric: String, Codable, Sendable, CaseIterable {
     case bitops, macs, size, latency
 }
 
@@ -85,8 +85,10 @@ public struct PredictorConfig: Codable, Sendable, Equatable {
 
 /// Settings of the gradient policy optimizer.
 public struct OptimizerConfig: Codable, Sendable, Equatable {
-    public var restarts = 8
-    public var iterations = 300
+    /// Random feasible starts besides the all-minimum policy.
+    public var restarts = 3
+    /// Gradient steps per start.
+    public var iterations = 30
     enum CodingKeys: String, CodingKey { case restarts, iterations }
     public init() {}
     public init(from decoder: Decoder) throws {
@@ -105,7 +107,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
     public var checkpoint: String?
     public var data = FashionMNIST.defaultDirectory
     public var space = SearchSpace.default
-    public var metric = ComplexityMetric.bitops
+    public var metric = BudgetMetric.bitops
     /// The device key whose latency the budgets constrain when `metric` is latency.
     public var latencyDevice: String?
     public var budgets: [Budget]
@@ -138,7 +140,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         checkpoint = try c.decodeIfPresent(String.self, forKey: .checkpoint)
         data = try c.decodeIfPresent(String.self, forKey: .data) ?? defaults.data
         space = try c.decodeIfPresent(SearchSpace.self, forKey: .space) ?? defaults.space
-        metric = try c.decodeIfPresent(ComplexityMetric.self, forKey: .metric) ?? defaults.metric
+        metric = try c.decodeIfPresent(BudgetMetric.self, forKey: .metric) ?? defaults.metric
         latencyDevice = try c.decodeIfPresent(String.self, forKey: .latencyDevice)
         budgets = try c.decode([Budget].self, forKey: .budgets)
         devices = try c.decodeIfPresent([String].self, forKey: .devices) ?? defaults.devices
@@ -189,6 +191,8 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         if metric == .latency {
             guard let device = latencyDevice else { throw fail("latency_device: required when metric is latency") }
             guard devices.contains(device) else { throw fail("latency_device: '\(device)' is not among devices \(devices)") }
+            throw fail("metric: latency budgets need a learned device latency model, which Seer does not have yet; "
+                + "use bitops, macs or size")
         }
         guard !devices.isEmpty else { throw fail("devices: give at least one device key") }
         guard sampling.initial >= 4 else { throw fail("sampling.initial: at least 4 policies to train a predictor on, got \(sampling.initial)") }

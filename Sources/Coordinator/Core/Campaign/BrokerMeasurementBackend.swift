@@ -1,0 +1,59 @@
+import Foundation
+import SeerCompression
+import SeerMeasurement
+import SeerWire
+
+/// Measures through the broker: one `measure` job per request, under the request's stable id.
+public final class BrokerMeasurementBackend: MeasurementBackend {
+    let broker: Broker
+    /// How long to wait in one call before reporting progress again.
+    let pollInterval: TimeInterval = 1
+
+    public init(broker: Broker) { self.broker = broker }
+
+    public func measure(_ requests: [MeasureRequest], progress: @escaping (Int, Int) -> Void) throws -> [String: MeasureOutcome] {
+        let jobs = try requests.map { r in
+            JobRequest(deviceKey: r.deviceKey, kind: .measure, payload: try Self.payload(for: r), id: r.id)
+        }
+        let ids = try broker.submit(jobs)
+        var outcomes = [String: MeasureOutcome]()
+        var remaining = ids
+        progress(0, ids.count)
+        while !remaining.isEmpty {
+            let found = broker.waitForCompletion(jobIDs: remaining, timeout: pollInterval)
+            for (id, outcome) in found where outcomes[id] == nil { outcomes[id] = Self.convert(outcome) }
+            let before = remaining.count
+            remaining.removeAll { outcomes[$0] != nil }
+            if remaining.count != before { progress(ids.count - remaining.count, ids.count) }
+        }
+        return outcomes
+    }
+
+    /// The JOB payload of a request (the policy travels as its JSON object).
+    static func payload(for r: MeasureRequest) throws -> JobPayload {
+        let policy = try JSONDecoder().decode([String: JSONValue].self, from: try r.policy.jsonData())
+        let s = r.settings
+        var options: [String: JSONValue] = [
+            "batch_size": .number(Double(s.batchSize)), "calibration_images": .number(Double(s.calibrationImages)),
+            "learning_rate": .number(Double(s.learningRate)), "min_repeat_ms": .number(s.latency.minRepeatMs),
+        ]
+        if let limit = s.evaluationLimit { options["evaluation_limit"] = .number(Double(limit)) }
+        return JobPayload(model: r.model, policy: policy, finetuneSteps: s.finetuneSteps, split: s.split.rawValue,
+                          seed: Int(truncatingIfNeeded: s.seed),
+                          latency: SeerWire.LatencySettings(number: s.latency.number, repeat: s.latency.repeats),
+                          options: options)
+    }
+
+    static func convert(_ outcome: JobOutcome) -> MeasureOutcome {
+        switch outcome {
+        case let .done(result, agentID, _):
+            guard let accuracy = result.accuracy else { return .failed("the agent's result has no accuracy") }
+            return .done(MeasuredValues(accuracy: accuracy * 100, latencyMs: result.latency?.medianMs,
+                                        energyJ: result.energy?.joules, macs: result.complexity?.macs,
+                                        bitops: result.complexity?.bitops, params: result.complexity?.params,
+                                        sizeBytes: result.complexity?.sizeBytes, timingsMs: result.timingsMs, agentID: agentID))
+        case let .failed(code, message, attempts):
+            return .failed("\(code.rawValue) after \(attempts) attempt(s): \(message)")
+        }
+    }
+}

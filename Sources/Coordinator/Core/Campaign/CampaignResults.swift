@@ -1,0 +1,76 @@
+import Foundation
+import SeerCompression
+import SeerModels
+import SeerPredictor
+import SeerTraining
+
+extension CampaignRunner {
+    /// Writes `policies/<budget>.json`, `summary.json` and `report.html` into the results folder.
+    func writeResults(seconds: Double) throws -> CampaignSummary {
+        let summary = try summarize(seconds: seconds)
+        let fm = FileManager.default
+        let policies = resultsDirectory.appendingPathComponent("policies")
+        try fm.createDirectory(at: policies, withIntermediateDirectories: true)
+        for c in try CampaignStore.chosen(id, in: store) {
+            let policy = try Policy.decode(json: Data(c.policy.utf8))
+            try policy.jsonData().write(to: policies.appendingPathComponent(Self.fileName(for: c.budget)), options: .atomic)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(summary).write(to: resultsDirectory.appendingPathComponent("summary.json"), options: .atomic)
+        try Data(CampaignReport.html(summary).utf8).write(to: resultsDirectory.appendingPathComponent("report.html"),
+                                                          options: .atomic)
+        return summary
+    }
+
+    static func fileName(for budget: String) -> String {
+        "budget-" + budget.replacingOccurrences(of: "%", with: "pct").replacingOccurrences(of: "/", with: "_") + ".json"
+    }
+
+    /// The report's numbers, from the store.
+    func summarize(seconds: Double) throws -> CampaignSummary {
+        let rows = try samples().filter { $0.accuracy != nil }
+        let rounds = Set(rows.map(\.round)).sorted()
+        var predictors = [Int: EnsemblePredictor]()
+        for r in rounds {
+            if let snap = try CampaignStore.snapshot(id, round: r, in: store) {
+                predictors[r] = try EnsemblePredictor.load(json: Data(snap.predictor.utf8))
+            }
+        }
+        var points = [CampaignSummary.Point]()
+        for row in rows {
+            let policy = try resolve(row.policy)
+            let c = complexity.value(encoding.relaxation(levels: try encoding.levels(of: policy)))
+            // Predicted by the predictor the round was chosen with: out-of-sample for rounds after the first.
+            let predicted = try predictors[row.round - 1].map { $0.predict(try encoding.features(of: policy)).mean }
+            points.append(.init(round: row.round, complexity: c, accuracy: row.accuracy!, predicted: predicted))
+        }
+        var roundSummaries = [CampaignSummary.Round]()
+        for r in rounds {
+            let fresh = points.filter { $0.round == r }
+            let seen = points.filter { $0.round <= r }
+            var best = [String: Double]()
+            for (b, value) in zip(config.budgets, budgets) {
+                if let top = seen.filter({ $0.complexity <= value }).map(\.accuracy).max() { best[b.description] = top }
+            }
+            let paired = fresh.compactMap { p in p.predicted.map { ($0, p.accuracy) } }
+            roundSummaries.append(.init(
+                round: r, measured: fresh.count,
+                kendallTau: paired.count >= 2 ? Metrics.kendallTau(paired.map(\.0), paired.map(\.1)) : nil,
+                meanAbsoluteError: paired.isEmpty ? nil : paired.map { abs($0.0 - $0.1) }.reduce(0, +) / Double(paired.count),
+                bestUnderBudget: best))
+        }
+        let choices = try CampaignStore.chosen(id, in: store).map { c in
+            CampaignSummary.Choice(budget: c.budget, budgetValue: c.budgetValue, policyFile: "policies/" + Self.fileName(for: c.budget),
+                                   complexity: c.complexity, predicted: c.predicted, predictedStd: c.predictedStd,
+                                   validationAccuracy: c.validationAccuracy, testAccuracy: c.testAccuracy, optimizeMs: c.optimizeMs)
+        }.sorted { $0.budgetValue < $1.budgetValue }
+        let card = ModelStore.checkpoint(for: config.model).flatMap { url -> ModelCard? in
+            let cardURL = url.deletingPathExtension().appendingPathExtension("json")
+            return (try? Data(contentsOf: cardURL)).flatMap { try? JSONDecoder().decode(ModelCard.self, from: $0) }
+        }
+        return CampaignSummary(campaign: id, model: config.model, metric: config.metric.rawValue, referenceComplexity: reference,
+                               baseAccuracy: card?.validationAccuracy, measurements: points, choices: choices,
+                               rounds: roundSummaries, seconds: seconds)
+    }
+}

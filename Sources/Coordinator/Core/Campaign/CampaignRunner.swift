@@ -1,0 +1,271 @@
+import Foundation
+import SeerCompression
+import SeerData
+import SeerMeasurement
+import SeerModels
+import SeerPredictor
+import SeerSearch
+import SeerTraining
+
+/// Runs (or resumes) a campaign: random round, informative rounds, per-budget optimization, verification, report.
+///
+/// Every step is idempotent against the store: planned measurements are written before their jobs are submitted
+/// under stable ids, predictor snapshots and chosen policies are saved as they are made, so running again after a
+/// crash carries on without re-measuring anything that finished.
+public final class CampaignRunner {
+    public let config: CampaignConfig
+    let store: SeerStore
+    let backend: MeasurementBackend
+    let resultsDirectory: URL
+    let log: (String) -> Void
+    let showProgress: Bool
+
+    let base: Model
+    let encoding: PolicyEncoding
+    let complexity: LayerwiseComplexity
+    /// Complexity of the uncompressed model at 8/8 bits, the reference of fractional budgets.
+    public let reference: Double
+    public let budgets: [Double]
+
+    public init(config: CampaignConfig, store: SeerStore, backend: MeasurementBackend, resultsDirectory: URL,
+                showProgress: Bool = true, log: @escaping (String) -> Void = { print($0) }) throws {
+        self.config = config
+        self.store = store
+        self.backend = backend
+        self.resultsDirectory = resultsDirectory
+        self.log = log
+        self.showProgress = showProgress
+        base = try ModelStore.load(config.checkpoint ?? config.model)
+        guard base.name == config.model else {
+            throw CampaignError.config("checkpoint: \(config.checkpoint ?? "") holds \(base.name), not \(config.model)")
+        }
+        encoding = PolicyEncoding(model: base, space: config.space)
+        complexity = try LayerwiseComplexity(model: base, encoding: encoding, metric: config.metric.searchMetric)
+        let eight = try Policy(bits: "8/8").resolve(for: base)
+        let report = try SeerCompression.Complexity.compute(model: base, policy: eight)
+        reference = Double(config.metric.value(of: report))
+        budgets = config.budgets.map { $0.absolute(reference: reference) }
+    }
+
+    var id: String { config.name }
+
+    /// Runs every remaining step and writes the results folder; returns its summary.
+    @discardableResult
+    public func run() throws -> CampaignSummary {
+        let start = Date()
+        try ensureCampaignRecord()
+        let sampler = try PolicySampler(encoding: encoding, complexity: complexity,
+                                        band: config.sampling.band[0]...config.sampling.band[1])
+
+        // Round 0: random policies near the budgets.
+        try setPhase("sampling", "round 0 of \(config.sampling.rounds): random policies")
+        let random = try sampler.randomPolicies(count: config.sampling.initial, near: budgets, seed: config.seed)
+        try measureRound(0, random)
+        var predictor = try fitPredictor(round: 0)
+
+        for round in 1...max(1, config.sampling.rounds) where round <= config.sampling.rounds {
+            try setPhase("sampling", "round \(round) of \(config.sampling.rounds): informative policies")
+            let planned = try plannedPolicies(round: round)
+            let policies: [ResolvedPolicy]
+            if !planned.isEmpty {
+                policies = planned
+            } else {
+                let measured = Set(try samples().compactMap { try? resolve($0.policy) })
+                var settings = InformativeSampler.Settings(band: config.sampling.band[0]...config.sampling.band[1])
+                settings.seed = config.seed &+ UInt64(round)
+                let problem = SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity)
+                policies = try InformativeSampler(settings: settings)
+                    .sample(problem, budgets: budgets, count: config.sampling.perRound, exclude: measured).map(\.policy)
+            }
+            try measureRound(round, policies)
+            predictor = try fitPredictor(round: round)
+        }
+
+        try setPhase("optimizing", "gradient policy optimization for \(budgets.count) budgets")
+        try choosePolicies(predictor)
+        try setPhase("verifying", "fine-tuning and measuring the chosen policies")
+        try verifyChosen()
+        let summary = try writeResults(seconds: Date().timeIntervalSince(start))
+        try setPhase("done", "results in \(resultsDirectory.path)")
+        return summary
+    }
+
+    // MARK: steps
+
+    func ensureCampaignRecord() throws {
+        let json = String(decoding: try JSONEncoder.sorted.encode(config), as: UTF8.self)
+        if let existing = try CampaignStore.campaign(id, in: store) {
+            guard existing.config == json else {
+                throw CampaignError.config("campaign '\(id)' exists with a different config; use `campaign resume` or another name")
+            }
+            return
+        }
+        let now = Date()
+        try CampaignStore.save(CampaignRecord(id: id, config: json, phase: "created", detail: "", createdAt: now, updatedAt: now),
+                               in: store)
+    }
+
+    func setPhase(_ phase: String, _ detail: String) throws {
+        log("[\(id)] \(phase): \(detail)")
+        try CampaignStore.setPhase(id, phase, detail: detail, in: store)
+    }
+
+    func samples() throws -> [MeasurementRecord] { try CampaignStore.measurements(id, purpose: "sample", in: store) }
+
+    func resolve(_ policyJSON: String) throws -> ResolvedPolicy {
+        try Policy.decode(json: Data(policyJSON.utf8)).resolve(for: base, space: config.space)
+    }
+
+    func plannedPolicies(round: Int) throws -> [ResolvedPolicy] {
+        try samples().filter { $0.round == round }.sorted { $0.position < $1.position }.map { try resolve($0.policy) }
+    }
+
+    /// Plans (once) and measures one round's policies, spread over the device keys.
+    func measureRound(_ round: Int, _ policies: [ResolvedPolicy]) throws {
+        let now = Date()
+        let rows = try policies.enumerated().map { i, p in
+            MeasurementRecord(jobID: "\(id):r\(round):\(i)", campaignID: id, purpose: "sample", round: round, position: i,
+                              policy: String(decoding: try p.policy().jsonData(), as: UTF8.self),
+                              deviceKey: config.devices[i % config.devices.count], split: "validation", createdAt: now)
+        }
+        try CampaignStore.plan(rows, in: store)
+        try measure(try samples().filter { $0.round == round }, title: "round \(round)")
+    }
+
+    /// Submits the unfinished rows, waits, and records what comes back.
+    func measure(_ rows: [MeasurementRecord], title: String) throws {
+        let pending = rows.filter { !$0.isFinished }
+        guard !pending.isEmpty else { return }
+        let requests = try pending.map { row -> MeasureRequest in
+            var settings = config.measurement
+            settings.split = Split(rawValue: row.split) ?? .validation
+            settings.seed = config.seed
+            return MeasureRequest(id: row.jobID, deviceKey: row.deviceKey, model: config.model,
+                                  policy: try Policy.decode(json: Data(row.policy.utf8)), settings: settings)
+        }
+        let bar = ProgressBar(title: "measure \(title)", total: requests.count, enabled: showProgress)
+        let outcomes = try backend.measure(requests) { done, _ in bar.update(done, status: "\(done)/\(requests.count) policies") }
+        bar.finish()
+        for var row in pending {
+            switch outcomes[row.jobID] {
+            case .done(let v)?:
+                row.accuracy = v.accuracy
+                row.latencyMs = v.latencyMs
+                row.energyJ = v.energyJ
+                row.macs = v.macs
+                row.bitops = v.bitops
+                row.params = v.params
+                row.sizeBytes = v.sizeBytes
+                row.timings = String(decoding: try JSONEncoder.sorted.encode(v.timingsMs), as: UTF8.self)
+                row.agentID = v.agentID
+            case .failed(let message)?:
+                row.error = message
+                log("[\(id)] \(row.jobID) failed: \(message)")
+            case nil:
+                throw CampaignError.failed("no outcome for \(row.jobID)")
+            }
+            row.finishedAt = Date()
+            try CampaignStore.update(row, in: store)
+        }
+    }
+
+    /// Fits the predictor on every successful sample so far; reuses the snapshot of `round` if one was saved.
+    func fitPredictor(round: Int) throws -> EnsemblePredictor {
+        if let saved = try CampaignStore.snapshot(id, round: round, in: store) {
+            return try EnsemblePredictor.load(json: Data(saved.predictor.utf8))
+        }
+        let measured = try samples().filter { $0.accuracy != nil }
+        guard measured.count >= 4 else {
+            throw CampaignError.failed("only \(measured.count) policies measured successfully; a predictor needs at least 4")
+        }
+        let features = try measured.map { try encoding.features(of: try resolve($0.policy)) }
+        let targets = measured.map { $0.accuracy! }
+        var configuration = EnsembleConfiguration.standard
+        configuration.members = config.predictor.members
+        if config.predictor.hidden == 0 { configuration.mlp = nil } else { configuration.mlp?.hiddenUnits = config.predictor.hidden }
+        var predictor = EnsemblePredictor(schema: encoding.schema, configuration: configuration)
+        try predictor.fit(features: features, targets: targets, seed: config.seed &+ UInt64(round))
+        try CampaignStore.saveSnapshot(PredictorSnapshotRecord(
+            campaignID: id, round: round, rows: measured.count,
+            predictor: String(decoding: try predictor.jsonData(), as: UTF8.self), createdAt: Date()), in: store)
+        log("[\(id)] predictor fitted on \(measured.count) measured policies (round \(round))")
+        return predictor
+    }
+
+    func choosePolicies(_ predictor: EnsemblePredictor) throws {
+        let done = Set(try CampaignStore.chosen(id, in: store).map(\.budget))
+        let problem = SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity)
+        for (budget, value) in zip(config.budgets, budgets) where !done.contains(budget.description) {
+            let result = try optimizer.optimize(problem, budget: value)
+            try CampaignStore.saveChosen(ChosenPolicyRecord(
+                campaignID: id, budget: budget.description, metric: config.metric.rawValue, budgetValue: value,
+                policy: String(decoding: try result.policy.policy().jsonData(), as: UTF8.self),
+                complexity: result.complexity, predicted: result.predictedMean, predictedStd: result.predictedStd,
+                optimizeMs: result.seconds * 1000, createdAt: Date()), in: store)
+            log(String(format: "[%@] budget %@: predicted %.2f%% at %@ in %.1f ms", id, budget.description, result.predictedMean,
+                       formatNumber(result.complexity), result.seconds * 1000))
+        }
+    }
+
+    var optimizer: PolicyOptimizer {
+        var settings = PolicyOptimizer.Settings()
+        settings.randomStarts = config.optimizer.restarts
+        settings.iterations = config.optimizer.iterations
+        settings.seed = config.seed
+        return PolicyOptimizer(settings: settings)
+    }
+
+    /// Fine-tunes and measures each chosen policy on validation and on test (same seed, so the same network).
+    func verifyChosen() throws {
+        var chosen = try CampaignStore.chosen(id, in: store)
+        let now = Date()
+        var rows = [MeasurementRecord]()
+        for (i, c) in chosen.enumerated() {
+            for split in ["validation", "test"] {
+                rows.append(MeasurementRecord(jobID: "\(id):final:\(c.budget):\(split)", campaignID: id, purpose: "final",
+                                              round: 0, position: i, policy: c.policy, deviceKey: config.devices[0],
+                                              split: split, createdAt: now))
+            }
+        }
+        try CampaignStore.plan(rows, in: store)
+        try measure(try CampaignStore.measurements(id, purpose: "final", in: store), title: "chosen policies")
+        let finals = try CampaignStore.measurements(id, purpose: "final", in: store)
+        for i in chosen.indices {
+            func accuracy(_ split: String) -> Double? {
+                finals.first { $0.jobID == "\(id):final:\(chosen[i].budget):\(split)" }?.accuracy
+            }
+            chosen[i].validationAccuracy = accuracy("validation")
+            chosen[i].testAccuracy = accuracy("test")
+            try CampaignStore.saveChosen(chosen[i], in: store)
+        }
+    }
+}
+
+extension BudgetMetric {
+    /// The closed form the search optimizes for this metric.
+    var searchMetric: SeerSearch.ComplexityMetric {
+        switch self {
+        case .bitops: return .bitops
+        case .macs: return .macs
+        case .size: return .sizeBytes
+        case .latency: return .bitops  // rejected by validation until a latency model exists
+        }
+    }
+
+    /// This metric's value in a complexity report.
+    func value(of report: ComplexityReport) -> Int {
+        switch self {
+        case .bitops, .latency: return report.bitops
+        case .macs: return report.macs
+        case .size: return report.sizeBytes
+        }
+    }
+}
+
+extension JSONEncoder {
+    static var sorted: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import SeerCompression
+import SeerData
+import SeerMeasurement
+import SeerModels
+
+/// One policy to measure on one device key.
+public struct MeasureRequest: Sendable {
+    /// Stable id: resubmitting it after a restart never measures twice.
+    public var id: String
+    public var deviceKey: String
+    public var model: String
+    public var policy: Policy
+    public var settings: EvaluationSettings
+}
+
+/// What a measurement gave.
+public struct MeasuredValues: Sendable, Equatable {
+    /// Top-1 accuracy in percent.
+    public var accuracy: Double
+    public var latencyMs: Double?
+    public var energyJ: Double?
+    public var macs: Int?
+    public var bitops: Int?
+    public var params: Int?
+    public var sizeBytes: Int?
+    public var timingsMs: [String: Double]
+    public var agentID: String?
+}
+
+public enum MeasureOutcome: Sendable, Equatable {
+    case done(MeasuredValues)
+    case failed(String)
+}
+
+/// Where a campaign's measurements run: the agents through the broker, or this process (tests, benchmarks).
+public protocol MeasurementBackend: AnyObject {
+    /// Measures every request (idempotent by id), calling `progress(finished, total)` as results arrive.
+    func measure(_ requests: [MeasureRequest], progress: @escaping (Int, Int) -> Void) throws -> [String: MeasureOutcome]
+}
+
+/// Measures in this process with the engine, one policy after another.
+public final class LocalMeasurementBackend: MeasurementBackend {
+    let data: FashionMNIST
+    private var bases: [String: Model] = [:]
+    private var finished: [String: MeasureOutcome] = [:]
+
+    public init(data: FashionMNIST, bases: [Model] = []) {
+        self.data = data
+        for b in bases { self.bases[b.name] = b }
+    }
+
+    public func measure(_ requests: [MeasureRequest], progress: @escaping (Int, Int) -> Void) throws -> [String: MeasureOutcome] {
+        var out = [String: MeasureOutcome]()
+        for (i, r) in requests.enumerated() {
+            if let known = finished[r.id] {
+                out[r.id] = known
+            } else {
+                let outcome: MeasureOutcome
+                do {
+                    let base = try bases[r.model] ?? ModelStore.load(r.model)
+                    bases[r.model] = base
+                    let result = try PolicyEvaluation.run(base: base, policy: try r.policy.resolve(for: base), data: data,
+                                                          settings: r.settings)
+                    outcome = .done(MeasuredValues(
+                        accuracy: result.accuracy, latencyMs: result.latencyMs, energyJ: nil, macs: result.macs,
+                        bitops: result.bitops, params: result.params, sizeBytes: result.sizeBytes,
+                        timingsMs: ["total": result.seconds * 1000, "finetune": result.timings.finetune * 1000],
+                        agentID: "local"))
+                } catch {
+                    outcome = .failed("\(error)")
+                }
+                finished[r.id] = outcome
+                out[r.id] = outcome
+            }
+            progress(i + 1, requests.count)
+        }
+        return out
+    }
+}
