@@ -1,0 +1,623 @@
+import SeerWire
+
+/// A ZeroMQ routing id: the first frame of every message on the coordinator's ROUTER.
+public typealias RoutingID = [UInt8]
+
+/// Broker timing and retry policy.
+public struct BrokerConfiguration: Equatable, Sendable {
+    /// Send a HEARTBEAT to an agent after this long without sending it anything.
+    public var heartbeatIntervalMs: Int64
+    /// An agent silent for `heartbeatIntervalMs * liveness` is expired.
+    public var liveness: Int
+    /// Dispatches allowed per job when the submitter gives no limit.
+    public var defaultMaxAttempts: Int
+    /// Extra time past a job's `timeouts.total_ms` before the broker gives up on its answer.
+    public var jobGraceMs: Int64
+
+    /// The protocol defaults: 1 s heartbeats, liveness 3, 3 attempts, 10 s grace.
+    public init(heartbeatIntervalMs: Int64 = Int64(SeerProtocol.heartbeatIntervalMs),
+                liveness: Int = SeerProtocol.heartbeatLiveness,
+                defaultMaxAttempts: Int = 3,
+                jobGraceMs: Int64 = Int64(SeerProtocol.jobGraceMs)) {
+        self.heartbeatIntervalMs = heartbeatIntervalMs
+        self.liveness = liveness
+        self.defaultMaxAttempts = defaultMaxAttempts
+        self.jobGraceMs = jobGraceMs
+    }
+
+    /// Silence after which an agent is dead.
+    public var expiryMs: Int64 { heartbeatIntervalMs * Int64(max(liveness, 1)) }
+}
+
+/// Who sent a message: its routing id and, under CURVE, the Z85 public key ZAP admitted it with.
+public struct BrokerPeer: Hashable, Sendable {
+    /// The ROUTER routing id.
+    public var routingID: RoutingID
+    /// The CURVE public key (ZAP User-Id); nil over plain TCP.
+    public var publicKey: String?
+
+    /// Memberwise initializer.
+    public init(routingID: RoutingID, publicKey: String? = nil) {
+        self.routingID = routingID
+        self.publicKey = publicKey
+    }
+}
+
+/// Everything that can happen to the broker; the poll loop turns sockets and clocks into these.
+public enum BrokerEvent: Equatable, Sendable {
+    /// READY from an agent.
+    case agentReady(BrokerPeer, ReadyBody)
+    /// HEARTBEAT from an agent.
+    case heartbeat(BrokerPeer, HeartbeatBody)
+    /// RESULT from an agent.
+    case result(BrokerPeer, ResultBody)
+    /// ERROR from an agent.
+    case error(BrokerPeer, ErrorBody)
+    /// DISCONNECT from an agent.
+    case disconnect(BrokerPeer, DisconnectBody)
+    /// A valid message the fabric does not act on (PROFILE, DEPLOYED): a sign of life only.
+    case otherMessage(BrokerPeer, MessageType)
+    /// A new job from the coordinator's own code.
+    case submit(JobSubmission)
+    /// A send to `routingID` failed (peer gone or clogged); `jobID` if that message was a JOB.
+    case unreachable(RoutingID, jobID: JobID?)
+    /// Time passed: heartbeats, expiries and job deadlines are due.
+    case tick
+    /// The coordinator is stopping: say DISCONNECT to every agent, put running jobs back.
+    case shutdown
+}
+
+/// What the broker wants done; the poll loop executes these in order.
+public enum BrokerAction: Equatable, Sendable {
+    /// Send `message` to the agent with `routingID`.
+    case send(RoutingID, Message)
+    /// Persist a state change (batched per poll-loop iteration).
+    case store(StoreChange)
+    /// A job reached its final state; wake whoever waits for it (after the change is committed).
+    case finished(JobID, JobOutcome)
+    /// Something worth one log line.
+    case log(String)
+}
+
+/// A registered agent as the broker sees it.
+public struct AgentSnapshot: Equatable, Sendable {
+    /// The agent's id.
+    public var agentID: String
+    /// Its routing id.
+    public var routingID: RoutingID
+    /// Device class.
+    public var deviceKey: String
+    /// Executor kind.
+    public var executor: ExecutorKind
+    /// CURVE public key; nil over plain TCP.
+    public var publicKey: String?
+    /// Its device.
+    public var device: DeviceDescriptor
+    /// Announced capabilities.
+    public var capabilities: [String]
+    /// The job it is running for us, if any.
+    public var currentJob: JobID?
+    /// True while it says it is busy with something we no longer track (a job we gave up on).
+    public var blocked: Bool
+    /// Jobs it finished with a RESULT.
+    public var jobsDone: Int
+    /// Time between dispatch and answer, summed over its jobs (broker clock, milliseconds).
+    public var busyMs: Int64
+    /// Broker clock at registration.
+    public var registeredAtMs: Int64
+    /// Broker clock when it was last heard from.
+    public var lastHeardMs: Int64
+}
+
+/// Running totals, for summaries and tests.
+public struct BrokerCounters: Equatable, Sendable {
+    /// JOB messages sent.
+    public var dispatched = 0
+    /// Jobs finished with a result.
+    public var done = 0
+    /// Jobs failed for good.
+    public var failed = 0
+    /// Jobs put back in their queue.
+    public var requeued = 0
+    /// Agents expired for silence.
+    public var expired = 0
+    /// READYs refused (version, key binding).
+    public var refused = 0
+    /// Messages answered with "not registered".
+    public var unregistered = 0
+}
+
+/// The broker's session logic as a pure state machine: events and a clock in, actions out.
+///
+/// No sockets, no threads, no wall clock: `handle(_:now:)` takes the time (milliseconds on any
+/// monotonic clock) with every event, so every timing rule is unit-tested with a fake clock.
+/// Majordomo-style: one FIFO of jobs and one FIFO of idle agents per device key; a job goes to the
+/// agent idle the longest. Every dispatch counts an attempt; retryable failures requeue the job at
+/// the head of its queue until `maxAttempts` is spent, then it fails with its last error.
+public struct BrokerCore {
+    /// Timing and retry policy.
+    public let configuration: BrokerConfiguration
+
+    private struct AgentState {
+        var ready: ReadyBody
+        var publicKey: String?
+        var registeredAt: Int64
+        var lastHeard: Int64
+        var lastSent: Int64
+        var job: JobID?
+        var jobDeadline: Int64 = 0
+        var dispatchedAt: Int64 = 0
+        /// The agent says (HEARTBEAT job_id, ERROR busy) it is busy with work we do not track.
+        var blockedBy: JobID?
+        var idleToken = 0
+        var jobsDone = 0
+        var busyMs: Int64 = 0
+        var isIdle: Bool { job == nil && blockedBy == nil }
+    }
+
+    private struct TrackedJob {
+        var submission: JobSubmission
+        var attempts: Int
+        var lastCode: ErrorCode?
+        var lastError: String?
+        var runningOn: RoutingID?
+        /// Agents an attempt failed on: a retry goes elsewhere while another agent of the key exists.
+        var failedOn: Set<String> = []
+    }
+
+    private struct IdleTicket {
+        var routingID: RoutingID
+        var token: Int
+    }
+
+    private var agents: [RoutingID: AgentState] = [:]
+    private var routingByAgentID: [String: RoutingID] = [:]
+    private var idle: [String: FIFOQueue<IdleTicket>] = [:]
+    private var jobs: [JobID: TrackedJob] = [:]
+    private var queues: [String: FIFOQueue<JobID>] = [:]
+    private var keyBindings: [String: String]
+    private var nextToken = 0
+    private var now: Int64 = 0
+    private var actions: [BrokerAction] = []
+
+    /// Running totals.
+    public private(set) var counters = BrokerCounters()
+    /// Bumped whenever an agent registers, leaves, or changes between idle and busy.
+    public private(set) var agentsVersion = 0
+    /// Bumped only when an agent registers or leaves.
+    public private(set) var agentSetVersion = 0
+
+    /// A broker that resumes `restoring` (unfinished jobs from the store, in submission order; any
+    /// still marked running are queued again) and knows which CURVE key each agent id is bound to.
+    public init(configuration: BrokerConfiguration = BrokerConfiguration(), restoring: [JobRecord] = [],
+                keyBindings: [String: String] = [:]) {
+        self.configuration = configuration
+        self.keyBindings = keyBindings
+        for record in restoring where record.state == .queued || record.state == .running {
+            guard jobs[record.id] == nil else { continue }
+            jobs[record.id] = TrackedJob(submission: record.submission, attempts: record.attempts,
+                                         lastCode: record.lastErrorCode, lastError: record.lastError)
+            queues[record.deviceKey, default: FIFOQueue()].append(record.id)
+        }
+    }
+
+    // MARK: Queries
+
+    /// Jobs waiting for an agent.
+    public var queuedCount: Int { queues.values.reduce(0) { $0 + $1.count } }
+    /// Jobs on an agent.
+    public var runningCount: Int { jobs.values.reduce(0) { $0 + ($1.runningOn == nil ? 0 : 1) } }
+    /// Jobs not finished.
+    public var unfinishedCount: Int { jobs.count }
+    /// Registered agents.
+    public var agentCount: Int { agents.count }
+
+    /// The queue of `deviceKey`, head first.
+    public func queuedJobs(deviceKey: String) -> [JobID] { queues[deviceKey]?.elements ?? [] }
+
+    /// State and attempts of an unfinished job; nil once it finished (or if unknown).
+    public func jobStatus(_ id: JobID) -> (state: JobState, attempts: Int, agentID: String?)? {
+        guard let job = jobs[id] else { return nil }
+        guard let routingID = job.runningOn else { return (.queued, job.attempts, nil) }
+        return (.running, job.attempts, agents[routingID]?.ready.agentID)
+    }
+
+    /// Every registered agent, sorted by id.
+    public func agentSnapshots() -> [AgentSnapshot] {
+        agents.map { routingID, agent in
+            AgentSnapshot(agentID: agent.ready.agentID, routingID: routingID, deviceKey: agent.ready.deviceKey,
+                          executor: agent.ready.executor, publicKey: agent.publicKey, device: agent.ready.device,
+                          capabilities: agent.ready.capabilities, currentJob: agent.job,
+                          blocked: agent.blockedBy != nil, jobsDone: agent.jobsDone, busyMs: agent.busyMs,
+                          registeredAtMs: agent.registeredAt, lastHeardMs: agent.lastHeard)
+        }.sorted { $0.agentID < $1.agentID }
+    }
+
+    /// The earliest clock value at which a `.tick` has something to do, or nil if nothing is pending.
+    public func nextDeadline() -> Int64? {
+        var next: Int64?
+        func consider(_ value: Int64) { next = min(next ?? value, value) }
+        for agent in agents.values {
+            consider(agent.lastSent + configuration.heartbeatIntervalMs)
+            consider(agent.lastHeard + configuration.expiryMs)
+            if agent.job != nil { consider(agent.jobDeadline) }
+        }
+        return next
+    }
+
+    // MARK: Events
+
+    /// Feeds one event at clock `now` (milliseconds, monotonic); returns the actions to execute in order.
+    public mutating func handle(_ event: BrokerEvent, now: Int64) -> [BrokerAction] {
+        self.now = max(self.now, now)  // a clock that steps back must not resurrect expired deadlines
+        actions.removeAll(keepingCapacity: true)
+        switch event {
+        case let .agentReady(peer, body): ready(peer, body)
+        case let .heartbeat(peer, body): heartbeat(peer, body)
+        case let .result(peer, body): result(peer, body)
+        case let .error(peer, body): error(peer, body)
+        case let .disconnect(peer, body): disconnect(peer, body)
+        case let .otherMessage(peer, type):
+            if registered(peer, answering: type) != nil {
+                emit(.log("ignored \(type.rawValue) from \(name(peer.routingID)): not handled by the job fabric"))
+            }
+        case let .submit(submission): submit(submission)
+        case let .unreachable(routingID, jobID): unreachable(routingID, jobID: jobID)
+        case .tick: tick()
+        case .shutdown: shutdown()
+        }
+        return actions
+    }
+
+    private mutating func emit(_ action: BrokerAction) { actions.append(action) }
+
+    private mutating func send(_ routingID: RoutingID, _ message: Message) {
+        emit(.send(routingID, message))
+        agents[routingID]?.lastSent = now
+    }
+
+    private func name(_ routingID: RoutingID) -> String {
+        if let agent = agents[routingID] { return "agent \(agent.ready.agentID)" }
+        return "peer \"" + String(decoding: routingID.prefix(64).map { (0x20...0x7E).contains($0) ? $0 : 0x3F }, as: UTF8.self) + "\""
+    }
+
+    /// The registered agent behind `peer`, refreshed as alive; otherwise answers "not registered" and returns nil.
+    private mutating func registered(_ peer: BrokerPeer, answering type: MessageType) -> AgentState? {
+        guard let agent = agents[peer.routingID] else {
+            counters.unregistered += 1
+            // Never answer a DISCONNECT: the peer is leaving anyway.
+            if type != .disconnect { send(peer.routingID, .disconnect(DisconnectBody(reason: "not registered"))) }
+            return nil
+        }
+        guard agent.publicKey == peer.publicKey else {
+            // ROUTER_HANDOVER let another key's connection take this routing id: refuse it, keep the agent.
+            emit(.log("refused \(type.rawValue) for \(agent.ready.agentID) from a connection with another CURVE key"))
+            send(peer.routingID, .error(ErrorBody(code: .unauthorized, message: "agent_id \(agent.ready.agentID) is bound to another key")))
+            send(peer.routingID, .disconnect(DisconnectBody(reason: "unauthorized")))
+            return nil
+        }
+        agents[peer.routingID]!.lastHeard = now
+        return agents[peer.routingID]
+    }
+
+    // MARK: Agents
+
+    private mutating func ready(_ peer: BrokerPeer, _ body: ReadyBody) {
+        let routingID = peer.routingID
+        guard body.protocolVersion == SeerProtocol.version else {
+            refuse(routingID, .unsupportedVersion,
+                   "protocol_version \(body.protocolVersion) is not supported (this coordinator speaks \(SeerProtocol.version))")
+            return
+        }
+        if let key = peer.publicKey, let bound = keyBindings[body.agentID], bound != key {
+            refuse(routingID, .unauthorized, "agent_id \(body.agentID) is bound to another CURVE key")
+            return
+        }
+        if let old = agents[routingID] {
+            // Same routing id again: the agent restarted; whatever it was running is lost.
+            removeAgent(routingID, reason: "agent \(old.ready.agentID) re-registered", code: .runtimeError,
+                        refund: false)
+        }
+        if let otherRoutingID = routingByAgentID[body.agentID], otherRoutingID != routingID {
+            removeAgent(otherRoutingID, reason: "agent \(body.agentID) re-registered from another routing id",
+                        code: .runtimeError, refund: false)
+        }
+        if let key = peer.publicKey { keyBindings[body.agentID] = key }
+        agents[routingID] = AgentState(ready: body, publicKey: peer.publicKey, registeredAt: now, lastHeard: now,
+                                       lastSent: now)
+        routingByAgentID[body.agentID] = routingID
+        agentsVersion += 1
+        agentSetVersion += 1
+        emit(.store(.agentRegistered(body, publicKey: peer.publicKey)))
+        emit(.log("agent \(body.agentID) registered for \(body.deviceKey) (\(body.executor.rawValue), \(body.device.cores) cores)"))
+        send(routingID, .heartbeat(HeartbeatBody()))  // the acceptance
+        makeIdle(routingID)
+    }
+
+    private mutating func refuse(_ routingID: RoutingID, _ code: ErrorCode, _ message: String) {
+        counters.refused += 1
+        emit(.log("refused READY from \(name(routingID)): \(message)"))
+        send(routingID, .error(ErrorBody(code: code, message: message)))
+        send(routingID, .disconnect(DisconnectBody(reason: message)))
+    }
+
+    private mutating func heartbeat(_ peer: BrokerPeer, _ body: HeartbeatBody) {
+        guard let agent = registered(peer, answering: .heartbeat) else { return }
+        let routingID = peer.routingID
+        switch (body.jobID, agent.job) {
+        case (nil, _):
+            // Idle as far as the agent knows: anything it was stuck on is over.
+            if agent.blockedBy != nil {
+                agents[routingID]!.blockedBy = nil
+                makeIdle(routingID)
+            }
+        case let (reported?, nil):
+            // Busy with a job we no longer track (we timed it out, or re-registered it): not idle until it says so.
+            if agent.blockedBy != reported {
+                agents[routingID]!.blockedBy = reported
+                agentsVersion += 1
+            }
+        case (_?, _?):
+            break  // either our job, or an older one that makes it answer ours with "busy"
+        }
+    }
+
+    private mutating func disconnect(_ peer: BrokerPeer, _ body: DisconnectBody) {
+        guard let agent = registered(peer, answering: .disconnect) else { return }
+        // A deliberate departure is not the job's fault: its attempt is refunded.
+        removeAgent(peer.routingID, reason: "agent \(agent.ready.agentID) disconnected: \(body.reason)",
+                    code: .runtimeError, refund: true)
+    }
+
+    private mutating func unreachable(_ routingID: RoutingID, jobID: JobID?) {
+        guard let agent = agents[routingID] else { return }
+        // If the lost message was its JOB, the job never reached the agent: no attempt was made.
+        let refund = jobID != nil && jobID == agent.job
+        removeAgent(routingID, reason: "agent \(agent.ready.agentID) is unreachable", code: .runtimeError, refund: refund)
+    }
+
+    /// Forgets an agent; its job (if any) is requeued or failed as a `code` failure.
+    private mutating func removeAgent(_ routingID: RoutingID, reason: String, code: ErrorCode, refund: Bool) {
+        guard let agent = agents.removeValue(forKey: routingID) else { return }
+        if routingByAgentID[agent.ready.agentID] == routingID { routingByAgentID[agent.ready.agentID] = nil }
+        agentsVersion += 1
+        agentSetVersion += 1
+        emit(.store(.agentLeft(agentID: agent.ready.agentID)))
+        emit(.log(reason))
+        if let jobID = agent.job {
+            attemptFailed(jobID, on: agent.ready.agentID, code: code, message: reason, retryable: true, refund: refund)
+        }
+        // One agent fewer may let a retry run on an agent it already failed on.
+        dispatch(deviceKey: agent.ready.deviceKey)
+    }
+
+    private mutating func makeIdle(_ routingID: RoutingID) {
+        guard var agent = agents[routingID], agent.isIdle else { return }
+        nextToken += 1
+        agent.idleToken = nextToken
+        agents[routingID] = agent
+        agentsVersion += 1
+        idle[agent.ready.deviceKey, default: FIFOQueue()].append(IdleTicket(routingID: routingID, token: nextToken))
+        dispatch(deviceKey: agent.ready.deviceKey)
+    }
+
+    /// The idle agent of `deviceKey` idle the longest; stale tickets (agent gone, busy, or re-idled) are skipped.
+    private mutating func popIdleAgent(_ deviceKey: String) -> IdleTicket? {
+        while let ticket = idle[deviceKey]?.popFirst() {
+            if let agent = agents[ticket.routingID], agent.isIdle, agent.idleToken == ticket.token,
+               agent.ready.deviceKey == deviceKey {
+                return ticket
+            }
+        }
+        return nil
+    }
+
+    /// Whether `job` may run on `agentID`: not on an agent it already failed on, unless every agent of its key did.
+    private func mayRun(_ job: TrackedJob, on agentID: String) -> Bool {
+        guard job.failedOn.contains(agentID) else { return true }
+        let key = job.submission.deviceKey
+        return !agents.values.contains { $0.ready.deviceKey == key && !job.failedOn.contains($0.ready.agentID) }
+    }
+
+    // MARK: Jobs
+
+    private mutating func submit(_ submission: JobSubmission) {
+        guard jobs[submission.id] == nil else {
+            emit(.log("ignored duplicate submission of job \(submission.id)"))
+            return
+        }
+        var submission = submission
+        if submission.maxAttempts < 1 { submission.maxAttempts = configuration.defaultMaxAttempts }
+        jobs[submission.id] = TrackedJob(submission: submission, attempts: 0)
+        queues[submission.deviceKey, default: FIFOQueue()].append(submission.id)
+        emit(.store(.jobSubmitted(submission)))
+        dispatch(deviceKey: submission.deviceKey)
+    }
+
+    private mutating func dispatch(deviceKey: String) {
+        // Idle agents with nothing they may run right now; they go back to the head of the idle line.
+        var passed: [IdleTicket] = []
+        defer {
+            for ticket in passed.reversed() { idle[deviceKey, default: FIFOQueue()].pushFront(ticket) }
+        }
+        while let head = queues[deviceKey]?.first {
+            guard let job = jobs[head], job.runningOn == nil else {
+                _ = queues[deviceKey]?.popFirst()  // finished or already running: not ours to send
+                continue
+            }
+            guard let ticket = popIdleAgent(deviceKey), let agentID = agents[ticket.routingID]?.ready.agentID else { return }
+            // FIFO, except that a retry skips the agent it failed on: the first queued job this agent may run.
+            var skipped: [JobID] = []
+            var chosen: JobID?
+            while let candidate = queues[deviceKey]?.popFirst() {
+                guard let tracked = jobs[candidate], tracked.runningOn == nil else { continue }
+                if mayRun(tracked, on: agentID) {
+                    chosen = candidate
+                    break
+                }
+                skipped.append(candidate)
+            }
+            for id in skipped.reversed() { queues[deviceKey]?.pushFront(id) }
+            guard let jobID = chosen else {
+                passed.append(ticket)
+                continue
+            }
+            assign(jobID, to: ticket.routingID, deviceKey: deviceKey)
+        }
+    }
+
+    private mutating func assign(_ jobID: JobID, to routingID: RoutingID, deviceKey: String) {
+        guard var job = jobs[jobID], var agent = agents[routingID] else { return }
+        job.attempts += 1
+        job.runningOn = routingID
+        jobs[jobID] = job
+        agent.job = jobID
+        agent.dispatchedAt = now
+        agent.jobDeadline = now + Int64(job.submission.payload.timeouts.totalMs) + configuration.jobGraceMs
+        agents[routingID] = agent
+        agentsVersion += 1
+        counters.dispatched += 1
+        let body = JobBody(jobID: jobID, deviceKey: deviceKey, kind: job.submission.kind, payload: job.submission.payload)
+        send(routingID, .job(body))
+        emit(.store(.jobDispatched(id: jobID, agentID: agent.ready.agentID, attempts: job.attempts)))
+    }
+
+
+    private mutating func result(_ peer: BrokerPeer, _ body: ResultBody) {
+        guard let agent = registered(peer, answering: .result) else { return }
+        let routingID = peer.routingID
+        guard agent.job == body.jobID, let job = jobs.removeValue(forKey: body.jobID) else {
+            // Late or duplicate: the job finished, was given to another agent, or never existed. Recorded once only.
+            if agent.blockedBy == body.jobID {
+                agents[routingID]!.blockedBy = nil
+                makeIdle(routingID)
+            }
+            emit(.log("ignored RESULT for job \(body.jobID) from \(agent.ready.agentID): not its current job"))
+            send(routingID, .error(ErrorBody(jobID: body.jobID, code: .unknownJob,
+                                             message: "job \(body.jobID) is not running on \(agent.ready.agentID)")))
+            return
+        }
+        finishAgentJob(routingID, succeeded: true)
+        counters.done += 1
+        emit(.store(.jobDone(id: body.jobID, agentID: agent.ready.agentID, attempts: job.attempts, result: body.payload)))
+        emit(.finished(body.jobID, .done(result: body.payload, agentID: agent.ready.agentID, attempts: job.attempts)))
+        makeIdle(routingID)
+    }
+
+    private mutating func error(_ peer: BrokerPeer, _ body: ErrorBody) {
+        guard let agent = registered(peer, answering: .error) else { return }
+        let routingID = peer.routingID
+        guard let jobID = body.jobID, agent.job == jobID else {
+            if let jobID = body.jobID, agent.blockedBy == jobID {
+                agents[routingID]!.blockedBy = nil
+                makeIdle(routingID)
+            }
+            // Never answer an ERROR with an ERROR.
+            emit(.log("\(agent.ready.agentID) reported \(body.code.rawValue)"
+                      + (body.jobID.map { " for job \($0) (not its current job)" } ?? "") + ": \(body.message)"))
+            return
+        }
+        finishAgentJob(routingID, succeeded: false)
+        let message = "\(agent.ready.agentID): \(body.message)"
+        switch body.code {
+        case .busy:
+            // The JOB never ran: refund it, and wait for the agent to say it is idle again.
+            agents[routingID]!.blockedBy = ""
+            attemptFailed(jobID, on: agent.ready.agentID, code: .busy, message: message, retryable: true, refund: true)
+        case .badPolicy:
+            attemptFailed(jobID, on: agent.ready.agentID, code: body.code, message: message, retryable: false, refund: false)
+        case .malformed, .unknownType, .unsupportedVersion, .tooLarge:
+            // The agent could not read our JOB; another agent would get the same bytes.
+            attemptFailed(jobID, on: agent.ready.agentID, code: body.code, message: message, retryable: false, refund: false)
+        case .outOfMemory, .timeout, .runtimeError, .unsupported, .unauthorized, .unknownJob:
+            attemptFailed(jobID, on: agent.ready.agentID, code: body.code, message: message, retryable: true, refund: false)
+        }
+        makeIdle(routingID)
+    }
+
+    /// Clears the agent's current job and books its busy time.
+    private mutating func finishAgentJob(_ routingID: RoutingID, succeeded: Bool) {
+        guard var agent = agents[routingID] else { return }
+        agent.busyMs += now - agent.dispatchedAt
+        if succeeded { agent.jobsDone += 1 }
+        agent.job = nil
+        agents[routingID] = agent
+        agentsVersion += 1
+    }
+
+    /// One attempt of `jobID` failed: requeue it at the head of its queue, or fail it for good.
+    private mutating func attemptFailed(_ jobID: JobID, on agentID: String?, code: ErrorCode, message: String,
+                                        retryable: Bool, refund: Bool) {
+        guard var job = jobs[jobID] else { return }
+        job.runningOn = nil
+        if refund { job.attempts = max(job.attempts - 1, 0) }
+        if !refund, let agentID { job.failedOn.insert(agentID) }
+        // A refunded "busy" is not the job's fault; keep the error that matters.
+        if !refund || job.lastCode == nil {
+            job.lastCode = code
+            job.lastError = message
+        }
+        let key = job.submission.deviceKey
+        if retryable && job.attempts < job.submission.maxAttempts {
+            jobs[jobID] = job
+            queues[key, default: FIFOQueue()].pushFront(jobID)
+            counters.requeued += 1
+            emit(.store(.jobRequeued(id: jobID, attempts: job.attempts, code: job.lastCode, message: job.lastError)))
+            dispatch(deviceKey: key)
+        } else {
+            jobs[jobID] = nil
+            counters.failed += 1
+            let finalMessage = retryable
+                ? "failed after \(job.attempts) attempt\(job.attempts == 1 ? "" : "s"); last error: \(message)"
+                : message
+            emit(.store(.jobFailed(id: jobID, attempts: job.attempts, code: code, message: finalMessage)))
+            emit(.finished(jobID, .failed(code: code, message: finalMessage, attempts: job.attempts)))
+            emit(.log("job \(jobID) failed (\(code.rawValue)): \(finalMessage)"))
+        }
+    }
+
+    // MARK: Time
+
+    private mutating func tick() {
+        // Sorted so that a tick's actions do not depend on dictionary order (deterministic tests and logs).
+        for routingID in agents.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+            guard let agent = agents[routingID] else { continue }
+            if now - agent.lastHeard >= configuration.expiryMs {
+                counters.expired += 1
+                removeAgent(routingID, reason: "agent \(agent.ready.agentID) expired: silent for \(now - agent.lastHeard) ms",
+                            code: .runtimeError, refund: false)
+                continue
+            }
+            if let jobID = agent.job, now >= agent.jobDeadline {
+                // No answer within total_ms + grace: the job timed out; the agent stays blocked until it says it is idle.
+                finishAgentJob(routingID, succeeded: false)
+                agents[routingID]!.blockedBy = jobID
+                attemptFailed(jobID, on: agent.ready.agentID, code: .timeout,
+                              message: "\(agent.ready.agentID): no answer within total_ms + \(configuration.jobGraceMs) ms grace",
+                              retryable: true, refund: false)
+            }
+            if let current = agents[routingID], now - current.lastSent >= configuration.heartbeatIntervalMs {
+                send(routingID, .heartbeat(HeartbeatBody()))
+            }
+        }
+    }
+
+    private mutating func shutdown() {
+        for (routingID, agent) in agents.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            send(routingID, .disconnect(DisconnectBody(reason: "coordinator shutting down")))
+            if let jobID = agent.job, var job = jobs[jobID] {
+                // Back to the queue on disk, uncounted, so the next coordinator resumes it.
+                job.runningOn = nil
+                job.attempts = max(job.attempts - 1, 0)
+                jobs[jobID] = job
+                emit(.store(.jobRequeued(id: jobID, attempts: job.attempts, code: nil, message: nil)))
+            }
+            emit(.store(.agentLeft(agentID: agent.ready.agentID)))
+        }
+        agents.removeAll()
+        routingByAgentID.removeAll()
+        idle.removeAll()
+        agentsVersion += 1
+        agentSetVersion += 1
+    }
+}

@@ -1,0 +1,214 @@
+import Foundation
+import GRDB
+import SeerWire
+
+/// Why the store could not be opened or written.
+public enum StoreError: Error, CustomStringConvertible, Equatable {
+    /// The file was migrated by a newer build: it has steps this build does not know.
+    case newerSchema(path: String, unknown: [String])
+    /// Two migrations share a name.
+    case duplicateMigration(String)
+
+    public var description: String {
+        switch self {
+        case let .newerSchema(path, unknown):
+            return "database \(path) was created by a newer Seer (unknown migrations: \(unknown.joined(separator: ", "))); refusing to open it"
+        case let .duplicateMigration(name):
+            return "migration \"\(name)\" is registered twice"
+        }
+    }
+}
+
+/// The coordinator's SQLite database: jobs, their attempts and results, and the agents seen.
+///
+/// One `DatabasePool` in WAL mode, so readers (waiters, CLI summaries, tests in other processes)
+/// never block the broker's writes. All access goes through `read {}` / `write {}`. Writes use
+/// `synchronous = NORMAL`: a coordinator crash loses nothing committed; a power cut may lose the
+/// last few transactions, which is an acceptable trade for thousands of commits per second.
+public final class SeerStore: @unchecked Sendable {
+    /// The pool, for code that adds its own tables through `migrations` and queries them.
+    public let database: DatabasePool
+    /// The file path.
+    public let path: String
+
+    private static let resultEncoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    /// Opens (creating if needed) the database at `path` and applies `migrations` in order.
+    public init(path: String, migrations: [StoreMigration] = SeerStore.migrations) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        database = try DatabasePool(path: path, configuration: configuration)
+        self.path = path
+
+        var migrator = DatabaseMigrator()
+        var names = Set<String>()
+        for step in migrations {
+            guard names.insert(step.name).inserted else { throw StoreError.duplicateMigration(step.name) }
+            migrator.registerMigration(step.name, migrate: step.migrate)
+        }
+        let applied = try database.read { db in try migrator.appliedIdentifiers(db) }
+        let unknown = applied.subtracting(names)
+        guard unknown.isEmpty else { throw StoreError.newerSchema(path: path, unknown: unknown.sorted()) }
+        try migrator.migrate(database)
+    }
+
+    // MARK: Writes
+
+    /// Applies `changes` in order in one transaction; finished jobs are never changed again.
+    ///
+    /// Every job UPDATE is guarded by `state IN ('queued', 'running')`, so a late or duplicated
+    /// RESULT can never overwrite or re-record a finished job (results are idempotent by job id),
+    /// and a resubmitted id keeps its first row (`INSERT OR IGNORE`).
+    public func apply(_ changes: [StoreChange], at now: Date = Date()) throws {
+        guard !changes.isEmpty else { return }
+        // One timestamp per batch, converted once: date formatting is a visible cost at thousands of changes per second.
+        let stamp = now.databaseValue
+        try database.write { db in
+            for change in changes {
+                try apply(change, db: db, now: stamp)
+            }
+        }
+    }
+
+    /// The last payload written and its JSON: jobs submitted in bulk often share one payload, and
+    /// comparing is much cheaper than encoding. Touched only inside `write {}`, which serializes it.
+    private var lastPayload: (payload: JobPayload, json: String)?
+
+    private func payloadJSON(_ payload: JobPayload) throws -> String {
+        if let last = lastPayload, last.payload == payload { return last.json }
+        let text = try Self.json(payload)
+        lastPayload = (payload, text)
+        return text
+    }
+
+    private static func json<Value: Encodable>(_ value: Value) throws -> String {
+        String(decoding: try resultEncoder.encode(value), as: UTF8.self)
+    }
+
+    private func apply(_ change: StoreChange, db: Database, now: DatabaseValue) throws {
+        let unfinished = "state IN ('queued', 'running')"
+        switch change {
+        case let .jobSubmitted(submission):
+            // The columns of JobRecord, written directly: the record machinery costs more than the row at this rate.
+            try db.cachedStatement(sql: """
+                INSERT OR IGNORE INTO job (id, device_key, kind, payload, state, attempts, max_attempts, created_at, updated_at)
+                VALUES (?, ?, ?, ?, 'queued', 0, ?, ?, ?)
+                """).execute(arguments: [submission.id, submission.deviceKey, submission.kind.rawValue, try payloadJSON(submission.payload),
+                                         submission.maxAttempts, now, now])
+        case let .jobDispatched(id, agentID, attempts):
+            try db.cachedStatement(sql: """
+                UPDATE job SET state = 'running', agent_id = ?, attempts = ?, updated_at = ? WHERE id = ? AND \(unfinished)
+                """).execute(arguments: [agentID, attempts, now, id])
+        case let .jobRequeued(id, attempts, code, message):
+            try db.cachedStatement(sql: """
+                UPDATE job SET state = 'queued', agent_id = NULL, attempts = ?,
+                    last_error = coalesce(?, last_error), last_error_code = coalesce(?, last_error_code), updated_at = ?
+                WHERE id = ? AND \(unfinished)
+                """).execute(arguments: [attempts, message, code?.rawValue, now, id])
+        case let .jobDone(id, agentID, attempts, result):
+            try db.cachedStatement(sql: """
+                UPDATE job SET state = 'done', agent_id = ?, attempts = ?, result = ?, updated_at = ?, finished_at = ?
+                WHERE id = ? AND \(unfinished)
+                """).execute(arguments: [agentID, attempts, try Self.json(result), now, now, id])
+        case let .jobFailed(id, attempts, code, message):
+            try db.cachedStatement(sql: """
+                UPDATE job SET state = 'failed', agent_id = NULL, attempts = ?, last_error = ?, last_error_code = ?,
+                    updated_at = ?, finished_at = ?
+                WHERE id = ? AND \(unfinished)
+                """).execute(arguments: [attempts, message, code.rawValue, now, now, id])
+        case let .agentRegistered(ready, publicKey):
+            let record = AgentRecord(ready: ready, publicKey: publicKey, at: Date.fromDatabaseValue(now) ?? Date())
+            // first_seen and the key binding survive re-registration; everything else is the latest READY.
+            try record.insert(db, onConflict: .ignore)
+            try db.cachedStatement(sql: """
+                UPDATE agent SET device_key = ?, executor = ?, public_key = coalesce(public_key, ?), descriptor = ?, capabilities = ?,
+                    last_seen = ?, connected = 1 WHERE id = ?
+                """).execute(arguments: [ready.deviceKey, ready.executor.rawValue, publicKey,
+                                         try Self.json(ready.device), try Self.json(ready.capabilities),
+                                         now, ready.agentID])
+        case let .agentLeft(agentID):
+            try db.cachedStatement(sql: "UPDATE agent SET last_seen = ?, connected = 0 WHERE id = ?")
+                .execute(arguments: [now, agentID])
+        }
+    }
+
+    /// Called once at coordinator start: jobs left `running` by a previous process go back to `queued`.
+    ///
+    /// The interrupted dispatch is not counted against the job (its attempt count goes down by one):
+    /// the coordinator stopping is not the job's fault. Returns how many jobs were requeued.
+    @discardableResult
+    public func recoverInterruptedJobs(at now: Date = Date()) throws -> Int {
+        try database.write { db in
+            try db.execute(sql: """
+                UPDATE job SET state = 'queued', agent_id = NULL, attempts = max(attempts - 1, 0), updated_at = ?
+                WHERE state = 'running'
+                """, arguments: [now])
+            let count = db.changesCount
+            try db.execute(sql: "UPDATE agent SET connected = 0 WHERE connected = 1")
+            return count
+        }
+    }
+
+    // MARK: Reads
+
+    /// The row of job `id`, if any.
+    public func job(_ id: JobID) throws -> JobRecord? {
+        try database.read { db in try JobRecord.fetchOne(db, key: id) }
+    }
+
+    /// Jobs in `state` (all if nil), in submission order.
+    public func jobs(state: JobState? = nil) throws -> [JobRecord] {
+        try database.read { db in
+            var request = JobRecord.all()
+            if let state { request = request.filter(JobRecord.Columns.state == state.rawValue) }
+            return try request.order(Column.rowID).fetchAll(db)
+        }
+    }
+
+    /// Queued and running jobs, in submission order: what a restarted broker must finish.
+    public func unfinishedJobs() throws -> [JobRecord] {
+        try database.read { db in
+            try JobRecord.filter([JobState.queued.rawValue, JobState.running.rawValue].contains(JobRecord.Columns.state))
+                .order(Column.rowID).fetchAll(db)
+        }
+    }
+
+    /// How job `id` ended; nil if it is unknown or not finished.
+    public func outcome(of id: JobID) throws -> JobOutcome? {
+        try job(id)?.outcome
+    }
+
+    /// Number of jobs per state (states without jobs are 0).
+    public func stateCounts() throws -> [JobState: Int] {
+        try database.read { db in
+            var counts = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0, 0) })
+            for row in try Row.fetchAll(db, sql: "SELECT state, count(*) AS n FROM job GROUP BY state") {
+                if let state = JobState(rawValue: row["state"]) { counts[state] = row["n"] }
+            }
+            return counts
+        }
+    }
+
+    /// Every agent ever registered.
+    public func agents() throws -> [AgentRecord] {
+        try database.read { db in try AgentRecord.order(Column("id")).fetchAll(db) }
+    }
+
+    /// agent_id -> the CURVE public key it first registered with, so a restarted coordinator keeps the bindings.
+    public func agentKeyBindings() throws -> [String: String] {
+        try database.read { db in
+            var bindings: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT id, public_key FROM agent WHERE public_key IS NOT NULL") {
+                bindings[row["id"]] = row["public_key"]
+            }
+            return bindings
+        }
+    }
+}
