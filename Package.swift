@@ -32,19 +32,22 @@ let package = Package(
         .target(name: "SeerMeasurement", dependencies: ["SeerCompression", "SeerTraining", "SeerData", "SeerModels"],
                 path: "Sources/Shared/Measurement"),
         .target(name: "SeerWire", path: "Sources/Shared/Wire"),
+        .target(name: "SeerSearch", dependencies: ["SeerPredictor", "SeerCompression", "SeerModels"],
+                path: "Sources/Coordinator/Search"),
         .target(name: "SeerTransport", dependencies: ["CZeroMQ"], path: "Sources/Shared/Transport"),
 
         // Coordinator: predictor, campaign, broker; a thin @main on top.
         .target(name: "SeerPredictor", path: "Sources/Coordinator/Predictor"),
         .target(name: "SeerCoordinator",
                 dependencies: ["SeerTraining", "SeerModels", "SeerData", "SeerCompression", "SeerMeasurement", "SeerPredictor",
-                               "SeerWire",
+                               "SeerSearch", "SeerWire",
                                "SeerTransport",
                                .product(name: "GRDB", package: "GRDB.swift"), "Yams"],
                 path: "Sources/Coordinator/Core"),
         .executableTarget(name: "SeerCoordinatorCLI",
                           dependencies: ["SeerCoordinator", "SeerTraining", "SeerModels", "SeerData", "SeerTensor",
-                                         "SeerPredictor",
+                                         "SeerPredictor", "SeerSearch", "SeerCompression", "SeerMeasurement", "SeerWire",
+                                         "SeerTransport",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Coordinator/CLI"),
 
@@ -53,13 +56,14 @@ let package = Package(
                 path: "Sources/Agent/Core"),
         .executableTarget(name: "SeerAgentCLI",
                           dependencies: ["SeerAgent", "SeerCompression", "SeerMeasurement", "SeerModels", "SeerTraining", "SeerData", "SeerTensor",
+                                         "SeerWire",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Agent/CLI"),
 
         // Benchmarks behind bench/*: never part of `make test`.
         .executableTarget(name: "SeerBench",
                           dependencies: ["SeerTraining", "SeerModels", "SeerData", "SeerEngine", "SeerCompression",
-                                         "SeerMeasurement",
+                                         "SeerMeasurement", "SeerSearch", "SeerPredictor",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Bench"),
 
@@ -72,7 +76,12 @@ let package = Package(
         .testTarget(name: "SeerWireTests", dependencies: ["SeerWire"], path: "Tests/SeerWireTests"),
         .testTarget(name: "SeerTransportTests", dependencies: ["SeerTransport"], path: "Tests/SeerTransportTests"),
         .testTarget(name: "SeerPredictorTests", dependencies: ["SeerPredictor"], path: "Tests/SeerPredictorTests"),
+        .testTarget(name: "SeerSearchTests", dependencies: ["SeerSearch"], path: "Tests/SeerSearchTests"),
+        .testTarget(name: "SeerMeasurementTests", dependencies: ["SeerMeasurement", "SeerCompression", "SeerModels"],
+                    path: "Tests/SeerMeasurementTests"),
         .testTarget(name: "SeerCLITests", dependencies: ["SeerCoordinator"], path: "Tests/SeerCLITests"),
+        .testTarget(name: "SeerFabricTests", dependencies: ["SeerCoordinator", "SeerAgent", "SeerWire", "SeerTransport"],
+                    path: "Tests/SeerFabricTests"),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -6,5 +6,5 @@ struct SeerAgentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "seer-agent",
         abstract: "Measure compression policies on this device, locally or for a Seer coordinator.",
-        subcommands: [ComplexityCommand.self, EvaluateCommand.self])
+        subcommands: [RunCommand.self, EvaluateCommand.self, ComplexityCommand.self, AgentKeygenCommand.self])
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SeerMeasurement
 import SeerWire
 
 /// A job failure with its TVM-style ERROR code: bad_policy, out_of_memory, timeout, runtime_error (or unsupported).
@@ -116,6 +117,12 @@ public final class ExecutorRegistry: @unchecked Sendable {
         let registry = ExecutorRegistry()
         registry.register("null") { _ in NullExecutor() }
         registry.register("command") { settings in try CommandExecutor(settings: settings) }
+        registry.register("builtin") { settings in BuiltinExecutor(settings: settings) }
+        for name in ["sim-bitfusion", "sim-bismo"] {
+            registry.register(name) { settings in
+                BuiltinExecutor(settings: settings, kind: ExecutorKind(rawValue: name)!, costModel: AcceleratorModels.named(name))
+            }
+        }
         return registry
     }
 

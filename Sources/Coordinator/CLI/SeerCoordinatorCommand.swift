@@ -6,5 +6,6 @@ struct SeerCoordinatorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "seer-coordinator",
         abstract: "Learn a performance predictor from measured compression policies and optimize against it.",
-        subcommands: [DemoCommand.self, TrainCommand.self, CampaignCommand.self, OptimizeCommand.self, PredictorCommand.self])
+        subcommands: [DemoCommand.self, CampaignCommand.self, OptimizeCommand.self, TrainCommand.self,
+                      PredictorCommand.self, ServeCommand.self, KeygenCommand.self])
 }

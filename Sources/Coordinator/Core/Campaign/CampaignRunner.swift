@@ -43,7 +43,8 @@ public final class CampaignRunner {
         complexity = try LayerwiseComplexity(model: base, encoding: encoding, metric: config.metric.searchMetric)
         let eight = try Policy(bits: "8/8").resolve(for: base)
         let report = try SeerCompression.Complexity.compute(model: base, policy: eight)
-        reference = Double(config.metric.value(of: report))
+        let reference = Double(config.metric.value(of: report))
+        self.reference = reference
         budgets = config.budgets.map { $0.absolute(reference: reference) }
     }
 
@@ -73,7 +74,7 @@ public final class CampaignRunner {
                 let measured = Set(try samples().compactMap { try? resolve($0.policy) })
                 var settings = InformativeSampler.Settings(band: config.sampling.band[0]...config.sampling.band[1])
                 settings.seed = config.seed &+ UInt64(round)
-                let problem = SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity)
+                let problem = try SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity)
                 policies = try InformativeSampler(settings: settings)
                     .sample(problem, budgets: budgets, count: config.sampling.perRound, exclude: measured).map(\.policy)
             }
@@ -194,7 +195,7 @@ public final class CampaignRunner {
 
     func choosePolicies(_ predictor: EnsemblePredictor) throws {
         let done = Set(try CampaignStore.chosen(id, in: store).map(\.budget))
-        let problem = SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity)
+        let problem = try SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity)
         for (budget, value) in zip(config.budgets, budgets) where !done.contains(budget.description) {
             let result = try optimizer.optimize(problem, budget: value)
             try CampaignStore.saveChosen(ChosenPolicyRecord(

@@ -22,6 +22,6 @@ public enum ReOptimization {
         settings.iterations = config.optimizer.iterations
         settings.seed = config.seed
         return try PolicyOptimizer(settings: settings)
-            .optimize(SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity), budget: budget)
+            .optimize(try SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity), budget: budget)
     }
 }

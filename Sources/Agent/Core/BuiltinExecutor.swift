@@ -1,0 +1,111 @@
+import Foundation
+import SeerCompression
+import SeerData
+import SeerMeasurement
+import SeerModels
+import SeerTensor
+import SeerWire
+
+/// Measures policies with the engine on this host: real accuracy after fine-tuning, real latency.
+///
+/// Job options it reads (all optional): `evaluation_limit` (images of the split), `batch_size`,
+/// `calibration_images`, `learning_rate`, `min_repeat_ms`, `threads`.
+public final class BuiltinExecutor: Executor {
+    public let kind: ExecutorKind
+    public var capabilities: [String] { [JobKind.measure.rawValue, JobKind.null.rawValue] }
+    let dataDirectory: String
+    private var data: FashionMNIST?
+    private var bases: [String: Model] = [:]
+    /// Called after the engine's measurement, to replace latency and add energy (the simulated accelerators).
+    let costModel: AcceleratorModel?
+
+    /// `--executor-option data=DIR` overrides the dataset directory.
+    public init(settings: ExecutorSettings, kind: ExecutorKind = .builtin, costModel: AcceleratorModel? = nil) {
+        self.kind = kind
+        self.costModel = costModel
+        dataDirectory = settings.options["data"] ?? FashionMNIST.defaultDirectory
+        if let t = settings.options["threads"], let n = Int(t), n >= 1 { Threads.set(n) } else { Threads.set(1) }
+    }
+
+    public func run(_ job: JobBody, cancel: CancellationFlag?) throws(ExecutorError) -> ResultPayload {
+        if job.kind == .null { return ResultPayload() }
+        guard job.kind == .measure else { throw .unsupported("the builtin executor measures; it cannot run \(job.kind.rawValue) jobs") }
+        let payload = job.payload
+        let base: Model, policy: ResolvedPolicy, settings: EvaluationSettings
+        do {
+            base = try model(payload.model)
+            let policyData = try JSONEncoder().encode(payload.policy)
+            policy = try Policy.decode(json: policyData).resolve(for: base)
+            settings = try Self.settings(from: payload)
+        } catch {
+            throw .badPolicy("\(error)")
+        }
+        do {
+            let dataset = try loadData()
+            let result = try PolicyEvaluation.run(base: base, policy: policy, data: dataset, settings: settings) { _, _ in
+                if cancel?.isCancelled == true { /* the agent has already reported; finish quietly */ }
+            }
+            var payloadOut = ResultPayload(
+                accuracy: result.accuracy / 100,
+                latency: LatencyStats(medianMs: result.latency.medianMs, meanMs: result.latency.meanMs,
+                                      minMs: result.latency.minMs, maxMs: result.latency.maxMs, stdMs: result.latency.stdMs,
+                                      number: result.latency.number, repeat: result.latency.repeats),
+                complexity: SeerWire.Complexity(macs: result.macs, bitops: result.bitops, params: result.params,
+                                                sizeBytes: result.sizeBytes),
+                timingsMs: ["compression": result.timings.compression * 1000, "calibration": result.timings.calibration * 1000,
+                            "finetune": result.timings.finetune * 1000, "evaluation": result.timings.evaluation * 1000,
+                            "latency": result.timings.latency * 1000, "total": result.seconds * 1000])
+            if let costModel {
+                let report = try SeerCompression.Complexity.compute(model: base, policy: policy)
+                let estimate = costModel.estimate(report, batch: settings.latency.batch)
+                payloadOut.latency = LatencyStats(medianMs: estimate.latencyMs, meanMs: estimate.latencyMs,
+                                                  minMs: estimate.latencyMs, maxMs: estimate.latencyMs, stdMs: 0,
+                                                  number: 1, repeat: 1)
+                payloadOut.energy = Energy(joules: estimate.energyMJ / 1000)
+            }
+            return payloadOut
+        } catch let error as ExecutorError {
+            throw error
+        } catch {
+            throw .runtimeError("\(error)")
+        }
+    }
+
+    private func loadData() throws -> FashionMNIST {
+        if let data { return data }
+        let loaded = try FashionMNIST.load(directory: dataDirectory)
+        data = loaded
+        return loaded
+    }
+
+    private func model(_ name: String) throws -> Model {
+        if let m = bases[name] { return m }
+        let m = try ModelStore.load(name)
+        bases[name] = m
+        return m
+    }
+
+    static func settings(from payload: JobPayload) throws -> EvaluationSettings {
+        var s = EvaluationSettings()
+        s.finetuneSteps = payload.finetuneSteps
+        guard let split = Split(rawValue: payload.split), split != .train else {
+            throw MeasurementError.invalidSettings("split must be validation or test, got '\(payload.split)'")
+        }
+        s.split = split
+        s.seed = UInt64(truncatingIfNeeded: payload.seed)
+        if let l = payload.latency {
+            s.latency.number = l.number
+            s.latency.repeats = l.repeat
+        }
+        let options = payload.options ?? [:]
+        func int(_ key: String) -> Int? { if case .number(let v)? = options[key] { return Int(v) } else { return nil } }
+        func double(_ key: String) -> Double? { if case .number(let v)? = options[key] { return v } else { return nil } }
+        if let v = int("evaluation_limit") { s.evaluationLimit = v }
+        if let v = int("batch_size") { s.batchSize = v }
+        if let v = int("calibration_images") { s.calibrationImages = v }
+        if let v = double("learning_rate") { s.learningRate = Float(v) }
+        if let v = double("min_repeat_ms") { s.latency.minRepeatMs = v }
+        try s.validate()
+        return s
+    }
+}

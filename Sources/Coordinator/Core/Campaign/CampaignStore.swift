@@ -1,0 +1,214 @@
+import Foundation
+import GRDB
+
+/// A campaign: its config and how far it has come.
+public struct CampaignRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+    public static let databaseTableName = "campaign"
+    public var id: String
+    public var config: String          // the config as JSON
+    public var phase: String           // sampling, optimizing, verifying, done, failed
+    public var detail: String
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case id, config, phase, detail, createdAt = "created_at", updatedAt = "updated_at"
+    }
+}
+
+/// One planned or finished measurement of a policy on a device; planned rows are written before their jobs
+/// are submitted, so a resumed campaign measures exactly the same policies.
+public struct MeasurementRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+    public static let databaseTableName = "measurement"
+    public var jobID: String
+    public var campaignID: String
+    /// "sample" (predictor training data) or "final" (a chosen policy's verification).
+    public var purpose: String
+    public var round: Int
+    public var position: Int
+    public var policy: String         // Policy JSON, every layer listed
+    public var deviceKey: String
+    public var split: String
+    public var accuracy: Double?      // percent
+    public var latencyMs: Double?
+    public var energyJ: Double?
+    public var macs: Int?
+    public var bitops: Int?
+    public var params: Int?
+    public var sizeBytes: Int?
+    public var timings: String?       // JSON [phase: ms]
+    public var agentID: String?
+    public var error: String?
+    public var createdAt: Date
+    public var finishedAt: Date?
+
+    enum CodingKeys: String, CodingKey {
+        case jobID = "job_id", campaignID = "campaign_id", purpose, round, position, policy, deviceKey = "device_key"
+        case split, accuracy, latencyMs = "latency_ms", energyJ = "energy_j", macs, bitops, params, sizeBytes = "size_bytes"
+        case timings, agentID = "agent_id", error, createdAt = "created_at", finishedAt = "finished_at"
+    }
+
+    public var isFinished: Bool { accuracy != nil || error != nil }
+}
+
+/// The predictor after a round, as JSON, with how many measurements it was fitted on.
+public struct PredictorSnapshotRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+    public static let databaseTableName = "predictor_snapshot"
+    public var campaignID: String
+    public var round: Int
+    public var rows: Int
+    public var predictor: String
+    public var createdAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case campaignID = "campaign_id", round, rows, predictor, createdAt = "created_at"
+    }
+}
+
+/// The policy chosen for one budget, with its prediction and (once verified) its measurements.
+public struct ChosenPolicyRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+    public static let databaseTableName = "chosen_policy"
+    public var campaignID: String
+    public var budget: String
+    public var metric: String
+    public var budgetValue: Double
+    public var policy: String
+    public var complexity: Double
+    public var predicted: Double
+    public var predictedStd: Double
+    public var optimizeMs: Double
+    public var validationAccuracy: Double?
+    public var testAccuracy: Double?
+    public var createdAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case campaignID = "campaign_id", budget, metric, budgetValue = "budget_value", policy, complexity, predicted
+        case predictedStd = "predicted_std", optimizeMs = "optimize_ms", validationAccuracy = "validation_accuracy"
+        case testAccuracy = "test_accuracy", createdAt = "created_at"
+    }
+}
+
+/// Campaign tables and their queries, on the coordinator's store.
+public enum CampaignStore {
+    /// Campaign schema steps (issue 5), appended after the fabric's. Frozen.
+    public static let migrations: [StoreMigration] = [
+        StoreMigration("campaign-v1-tables") { db in
+            try db.create(table: "campaign") { t in
+                t.primaryKey("id", .text)
+                t.column("config", .jsonText).notNull()
+                t.column("phase", .text).notNull()
+                t.column("detail", .text).notNull()
+                t.column("created_at", .datetime).notNull()
+                t.column("updated_at", .datetime).notNull()
+            }
+            try db.create(table: "measurement") { t in
+                t.primaryKey("job_id", .text)
+                t.column("campaign_id", .text).notNull().references("campaign", onDelete: .cascade)
+                t.column("purpose", .text).notNull().check(sql: "purpose IN ('sample', 'final')")
+                t.column("round", .integer).notNull()
+                t.column("position", .integer).notNull()
+                t.column("policy", .jsonText).notNull()
+                t.column("device_key", .text).notNull()
+                t.column("split", .text).notNull()
+                t.column("accuracy", .double)
+                t.column("latency_ms", .double)
+                t.column("energy_j", .double)
+                t.column("macs", .integer)
+                t.column("bitops", .integer)
+                t.column("params", .integer)
+                t.column("size_bytes", .integer)
+                t.column("timings", .jsonText)
+                t.column("agent_id", .text)
+                t.column("error", .text)
+                t.column("created_at", .datetime).notNull()
+                t.column("finished_at", .datetime)
+            }
+            try db.create(index: "measurement_on_campaign", on: "measurement", columns: ["campaign_id", "purpose", "round"])
+            try db.create(table: "predictor_snapshot") { t in
+                t.column("campaign_id", .text).notNull().references("campaign", onDelete: .cascade)
+                t.column("round", .integer).notNull()
+                t.column("rows", .integer).notNull()
+                t.column("predictor", .jsonText).notNull()
+                t.column("created_at", .datetime).notNull()
+                t.primaryKey(["campaign_id", "round"])
+            }
+            try db.create(table: "chosen_policy") { t in
+                t.column("campaign_id", .text).notNull().references("campaign", onDelete: .cascade)
+                t.column("budget", .text).notNull()
+                t.column("metric", .text).notNull()
+                t.column("budget_value", .double).notNull()
+                t.column("policy", .jsonText).notNull()
+                t.column("complexity", .double).notNull()
+                t.column("predicted", .double).notNull()
+                t.column("predicted_std", .double).notNull()
+                t.column("optimize_ms", .double).notNull()
+                t.column("validation_accuracy", .double)
+                t.column("test_accuracy", .double)
+                t.column("created_at", .datetime).notNull()
+                t.primaryKey(["campaign_id", "budget"])
+            }
+        },
+    ]
+
+    public static func campaign(_ id: String, in store: SeerStore) throws -> CampaignRecord? {
+        try store.database.read { db in try CampaignRecord.fetchOne(db, key: id) }
+    }
+
+    public static func campaigns(in store: SeerStore) throws -> [CampaignRecord] {
+        try store.database.read { db in try CampaignRecord.order(Column("created_at")).fetchAll(db) }
+    }
+
+    public static func save(_ record: CampaignRecord, in store: SeerStore) throws {
+        try store.database.write { db in try record.save(db) }
+    }
+
+    public static func setPhase(_ id: String, _ phase: String, detail: String, in store: SeerStore) throws {
+        try store.database.write { db in
+            try db.execute(sql: "UPDATE campaign SET phase = ?, detail = ?, updated_at = ? WHERE id = ?",
+                           arguments: [phase, detail, Date(), id])
+        }
+    }
+
+    public static func measurements(_ id: String, purpose: String? = nil, in store: SeerStore) throws -> [MeasurementRecord] {
+        try store.database.read { db in
+            var request = MeasurementRecord.filter(Column("campaign_id") == id)
+            if let purpose { request = request.filter(Column("purpose") == purpose) }
+            return try request.order(Column("round"), Column("position"), Column("job_id")).fetchAll(db)
+        }
+    }
+
+    /// Inserts planned rows that are not there yet (a resumed plan keeps its first version).
+    public static func plan(_ rows: [MeasurementRecord], in store: SeerStore) throws {
+        try store.database.write { db in
+            for row in rows where try MeasurementRecord.fetchOne(db, key: row.jobID) == nil { try row.insert(db) }
+        }
+    }
+
+    public static func update(_ row: MeasurementRecord, in store: SeerStore) throws {
+        try store.database.write { db in try row.update(db) }
+    }
+
+    public static func saveSnapshot(_ snapshot: PredictorSnapshotRecord, in store: SeerStore) throws {
+        try store.database.write { db in try snapshot.save(db) }
+    }
+
+    public static func latestSnapshot(_ id: String, in store: SeerStore) throws -> PredictorSnapshotRecord? {
+        try store.database.read { db in
+            try PredictorSnapshotRecord.filter(Column("campaign_id") == id).order(Column("round").desc).fetchOne(db)
+        }
+    }
+
+    public static func snapshot(_ id: String, round: Int, in store: SeerStore) throws -> PredictorSnapshotRecord? {
+        try store.database.read { db in
+            try PredictorSnapshotRecord.filter(Column("campaign_id") == id && Column("round") == round).fetchOne(db)
+        }
+    }
+
+    public static func chosen(_ id: String, in store: SeerStore) throws -> [ChosenPolicyRecord] {
+        try store.database.read { db in try ChosenPolicyRecord.filter(Column("campaign_id") == id).fetchAll(db) }
+    }
+
+    public static func saveChosen(_ record: ChosenPolicyRecord, in store: SeerStore) throws {
+        try store.database.write { db in try record.save(db) }
+    }
+}
