@@ -11,22 +11,19 @@ public final class BrokerMeasurementBackend: MeasurementBackend {
 
     public init(broker: Broker) { self.broker = broker }
 
-    public func measure(_ requests: [MeasureRequest], progress: @escaping (Int, Int) -> Void) throws -> [String: MeasureOutcome] {
+    public func measure(_ requests: [MeasureRequest], record: @escaping (String, MeasureOutcome) throws -> Void) throws {
         let jobs = try requests.map { r in
             JobRequest(deviceKey: r.deviceKey, kind: .measure, payload: try Self.payload(for: r), id: r.id)
         }
-        let ids = try broker.submit(jobs)
-        var outcomes = [String: MeasureOutcome]()
-        var remaining = ids
-        progress(0, ids.count)
+        var remaining = Set(try broker.submit(jobs))
         while !remaining.isEmpty {
-            let found = broker.waitForCompletion(jobIDs: remaining, timeout: pollInterval)
-            for (id, outcome) in found where outcomes[id] == nil { outcomes[id] = Self.convert(outcome) }
-            let before = remaining.count
-            remaining.removeAll { outcomes[$0] != nil }
-            if remaining.count != before { progress(ids.count - remaining.count, ids.count) }
+            // Short waits: each finished job is recorded as soon as it is seen, not when the whole batch is done.
+            let found = broker.waitForCompletion(jobIDs: Array(remaining), timeout: pollInterval)
+            for (id, outcome) in found.sorted(by: { $0.key < $1.key }) where remaining.contains(id) {
+                remaining.remove(id)
+                try record(id, Self.convert(outcome))
+            }
         }
-        return outcomes
     }
 
     /// The JOB payload of a request (the policy travels as its JSON object).

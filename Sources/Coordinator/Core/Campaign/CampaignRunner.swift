@@ -141,15 +141,17 @@ public final class CampaignRunner {
             var settings = config.measurement
             settings.split = Split(rawValue: row.split) ?? .validation
             settings.seed = config.seed
-            return MeasureRequest(id: row.jobID, deviceKey: row.deviceKey, model: config.model,
+            // A checkpoint path travels as is: agents must see it (same host or shared storage); zoo names resolve on each agent.
+            return MeasureRequest(id: row.jobID, deviceKey: row.deviceKey, model: config.checkpoint ?? config.model,
                                   policy: try Policy.decode(json: Data(row.policy.utf8)), settings: settings)
         }
         let bar = ProgressBar(title: "measure \(title)", total: requests.count, enabled: showProgress)
-        let outcomes = try backend.measure(requests) { done, _ in bar.update(done, status: "\(done)/\(requests.count) policies") }
-        bar.finish()
-        for var row in pending {
-            switch outcomes[row.jobID] {
-            case .done(let v)?:
+        var rows = Dictionary(uniqueKeysWithValues: pending.map { ($0.jobID, $0) })
+        var finished = 0
+        try backend.measure(requests) { [self] jobID, outcome in
+            guard var row = rows.removeValue(forKey: jobID) else { return }
+            switch outcome {
+            case .done(let v):
                 row.accuracy = v.accuracy
                 row.latencyMs = v.latencyMs
                 row.energyJ = v.energyJ
@@ -159,15 +161,17 @@ public final class CampaignRunner {
                 row.sizeBytes = v.sizeBytes
                 row.timings = String(decoding: try JSONEncoder.sorted.encode(v.timingsMs), as: UTF8.self)
                 row.agentID = v.agentID
-            case .failed(let message)?:
+            case .failed(let message):
                 row.error = message
                 log("[\(id)] \(row.jobID) failed: \(message)")
-            case nil:
-                throw CampaignError.failed("no outcome for \(row.jobID)")
             }
             row.finishedAt = Date()
             try CampaignStore.update(row, in: store)
+            finished += 1
+            bar.update(finished, status: "\(finished)/\(requests.count) policies")
         }
+        bar.finish()
+        guard rows.isEmpty else { throw CampaignError.failed("no outcome for \(rows.keys.sorted().joined(separator: ", "))") }
     }
 
     /// Fits the predictor on every successful sample so far; reuses the snapshot of `round` if one was saved.

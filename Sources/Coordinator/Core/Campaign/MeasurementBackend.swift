@@ -35,8 +35,9 @@ public enum MeasureOutcome: Sendable, Equatable {
 
 /// Where a campaign's measurements run: the agents through the broker, or this process (tests, benchmarks).
 public protocol MeasurementBackend: AnyObject {
-    /// Measures every request (idempotent by id), calling `progress(finished, total)` as results arrive.
-    func measure(_ requests: [MeasureRequest], progress: @escaping (Int, Int) -> Void) throws -> [String: MeasureOutcome]
+    /// Measures every request (idempotent by id), handing each outcome to `record` as soon as it arrives, so that
+    /// nothing finished is lost if the caller is interrupted before the rest.
+    func measure(_ requests: [MeasureRequest], record: @escaping (String, MeasureOutcome) throws -> Void) throws
 }
 
 /// Measures in this process with the engine, one policy after another.
@@ -50,11 +51,10 @@ public final class LocalMeasurementBackend: MeasurementBackend {
         for b in bases { self.bases[b.name] = b }
     }
 
-    public func measure(_ requests: [MeasureRequest], progress: @escaping (Int, Int) -> Void) throws -> [String: MeasureOutcome] {
-        var out = [String: MeasureOutcome]()
-        for (i, r) in requests.enumerated() {
+    public func measure(_ requests: [MeasureRequest], record: @escaping (String, MeasureOutcome) throws -> Void) throws {
+        for r in requests {
             if let known = finished[r.id] {
-                out[r.id] = known
+                try record(r.id, known)
             } else {
                 let outcome: MeasureOutcome
                 do {
@@ -71,10 +71,8 @@ public final class LocalMeasurementBackend: MeasurementBackend {
                     outcome = .failed("\(error)")
                 }
                 finished[r.id] = outcome
-                out[r.id] = outcome
+                try record(r.id, outcome)
             }
-            progress(i + 1, requests.count)
         }
-        return out
     }
 }

@@ -1,6 +1,0 @@
-import XCTest
-@testable import SeerCoordinator
-
-final class SeerCLITestsPlaceholder: XCTestCase {
-    func testLinks() {}
-}

@@ -1,0 +1,45 @@
+import XCTest
+@testable import SeerCoordinator
+
+final class CampaignConfigTests: XCTestCase {
+    let minimal = "name: t\nmodel: resnet8\nbudgets: [\"20%\", 1.5e8]\n"
+
+    func testMinimalConfigTakesDefaults() throws {
+        let c = try CampaignConfig.parse(yaml: minimal)
+        XCTAssertEqual(c.budgets, [Budget(value: 0.2, isFraction: true), Budget(value: 1.5e8, isFraction: false)])
+        XCTAssertEqual(c.metric, .bitops)
+        XCTAssertEqual(c.sampling, SamplingConfig())
+        XCTAssertEqual(c.budgets[0].absolute(reference: 1000), 200)
+        XCTAssertEqual(c.budgets[1].absolute(reference: 1000), 1.5e8)
+    }
+
+    func testErrorsNameTheField() {
+        let cases: [(String, String)] = [
+            ("name: t\nmodel: resnet8\n", "budgets"),
+            (minimal + "sampling: {initial: 2}\n", "sampling.initial"),
+            (minimal + "sampling: {band: [0.9, 0.5]}\n", "sampling.band"),
+            (minimal + "sampling: {per_rnd: 3}\n", "per_rnd"),
+            (minimal + "colour: red\n", "colour"),
+            ("name: t\nmodel: resnet8\nbudgets: [\"lots\"]\n", "budgets"),
+            ("name: t\nmodel: vgg\nbudgets: [\"20%\"]\n", "model"),
+            ("name: t\nmodel: resnet8\nbudgets: [\"120%\"]\n", "budgets[0]"),
+            (minimal + "measurement: {finetune_steps: -1}\n", "finetune_steps"),
+            (minimal + "measurement: {latency: {repeat: 0}}\n", "latency.repeat"),
+            (minimal + "metric: latency\nlatency_device: cpu-x86\n", "metric"),
+            (minimal + "metric: joules\n", "metric"),
+            ("name: \"a b\"\nmodel: resnet8\nbudgets: [\"20%\"]\n", "name"),
+        ]
+        for (yaml, field) in cases {
+            XCTAssertThrowsError(try CampaignConfig.parse(yaml: yaml), yaml) { error in
+                XCTAssertTrue("\(error)".contains(field), "'\(error)' should name \(field)")
+            }
+        }
+    }
+
+    func testShippedConfigsAreValid() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        for name in ["demo.yaml", "resnet20-bitops.yaml"] {
+            XCTAssertNoThrow(try CampaignConfig.load(contentsOf: root.appendingPathComponent("configs/\(name)")), name)
+        }
+    }
+}

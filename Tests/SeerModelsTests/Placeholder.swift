@@ -1,6 +1,0 @@
-import XCTest
-@testable import SeerModels
-
-final class SeerModelsTestsPlaceholder: XCTestCase {
-    func testLinks() {}
-}

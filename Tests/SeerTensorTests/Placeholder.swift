@@ -1,6 +1,0 @@
-import XCTest
-@testable import SeerTensor
-
-final class SeerTensorTestsPlaceholder: XCTestCase {
-    func testLinks() {}
-}
