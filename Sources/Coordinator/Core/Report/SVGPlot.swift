@@ -38,7 +38,7 @@ public struct SVGPlot {
     }
 
     public func render() -> String {
-        let left = 64.0, right = 20.0, top = 36.0, bottom = 52.0
+        let left = 64.0, right = 20.0, top = 56.0, bottom = 52.0
         let plotW = width - left - right, plotH = height - top - bottom
         let tx: (Double) -> Double = { logX ? log10(max($0, 1e-300)) : $0 }
         var xs = series.flatMap { $0.points.map { tx($0.x) } } + verticals.map { tx($0.x) }
@@ -82,7 +82,9 @@ public struct SVGPlot {
         for v in verticals {
             let x = px(v.x)
             s += "<line x1=\"\(x)\" y1=\"\(top)\" x2=\"\(x)\" y2=\"\(top + plotH)\" stroke=\"#c33\" stroke-dasharray=\"5 3\"/>"
-            s += "<text x=\"\(x + 3)\" y=\"\(top + 12)\" fill=\"#c33\">\(escape(v.label))</text>\n"
+            let nearRight = x > left + plotW * 0.8
+            s += "<text x=\"\(nearRight ? x - 3 : x + 3)\" y=\"\(top + 12)\" fill=\"#c33\" "
+            s += "text-anchor=\"\(nearRight ? "end" : "start")\">\(escape(v.label))</text>\n"
         }
         for series in self.series {
             if series.line && series.points.count > 1 {
@@ -96,11 +98,12 @@ public struct SVGPlot {
                 s += "\n"
             }
         }
-        var ly = top + 8
+        // Legend in one row between the title and the plot, so it never hides points.
+        var lx = left
         for series in self.series where !series.name.isEmpty {
-            s += "<rect x=\"\(left + plotW - 150)\" y=\"\(ly)\" width=\"10\" height=\"10\" fill=\"\(series.color)\"/>"
-            s += "<text x=\"\(left + plotW - 134)\" y=\"\(ly + 9)\">\(escape(series.name))</text>\n"
-            ly += 16
+            s += "<rect x=\"\(lx)\" y=\"32\" width=\"10\" height=\"10\" fill=\"\(series.color)\"/>"
+            s += "<text x=\"\(lx + 14)\" y=\"41\">\(escape(series.name))</text>\n"
+            lx += 24 + Double(series.name.count) * 6.5
         }
         return s + "</svg>"
     }
