@@ -31,6 +31,8 @@ let package = Package(
                 path: "Sources/Shared/Compression"),
         .target(name: "SeerMeasurement", dependencies: ["SeerCompression", "SeerTraining", "SeerData", "SeerModels"],
                 path: "Sources/Shared/Measurement"),
+        .target(name: "SeerExport", dependencies: ["SeerEngine", "SeerModels", "SeerCompression", "SeerMeasurement"],
+                path: "Sources/Shared/Export"),
         .target(name: "SeerWire", path: "Sources/Shared/Wire"),
         .target(name: "SeerSearch", dependencies: ["SeerPredictor", "SeerCompression", "SeerModels"],
                 path: "Sources/Coordinator/Search"),
@@ -56,14 +58,14 @@ let package = Package(
                 path: "Sources/Agent/Core"),
         .executableTarget(name: "SeerAgentCLI",
                           dependencies: ["SeerAgent", "SeerCompression", "SeerMeasurement", "SeerModels", "SeerTraining", "SeerData", "SeerTensor",
-                                         "SeerWire",
+                                         "SeerWire", "SeerExport",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Agent/CLI"),
 
         // Benchmarks behind bench/*: never part of `make test`.
         .executableTarget(name: "SeerBench",
                           dependencies: ["SeerTraining", "SeerModels", "SeerData", "SeerEngine", "SeerCompression",
-                                         "SeerMeasurement", "SeerSearch", "SeerPredictor",
+                                         "SeerMeasurement", "SeerSearch", "SeerPredictor", "SeerExport",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Bench"),
 
@@ -76,6 +78,7 @@ let package = Package(
         .testTarget(name: "SeerWireTests", dependencies: ["SeerWire"], path: "Tests/SeerWireTests"),
         .testTarget(name: "SeerTransportTests", dependencies: ["SeerTransport"], path: "Tests/SeerTransportTests"),
         .testTarget(name: "SeerPredictorTests", dependencies: ["SeerPredictor"], path: "Tests/SeerPredictorTests"),
+        .testTarget(name: "SeerExportTests", dependencies: ["SeerExport", "SeerMeasurement"], path: "Tests/SeerExportTests"),
         .testTarget(name: "SeerSearchTests", dependencies: ["SeerSearch"], path: "Tests/SeerSearchTests"),
         .testTarget(name: "SeerMeasurementTests", dependencies: ["SeerMeasurement", "SeerCompression", "SeerModels"],
                     path: "Tests/SeerMeasurementTests"),

@@ -6,5 +6,5 @@ struct SeerAgentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "seer-agent",
         abstract: "Measure compression policies on this device, locally or for a Seer coordinator.",
-        subcommands: [RunCommand.self, EvaluateCommand.self, ComplexityCommand.self, AgentKeygenCommand.self])
+        subcommands: [RunCommand.self, EvaluateCommand.self, ComplexityCommand.self, ExportCommand.self, AgentKeygenCommand.self])
 }
