@@ -25,5 +25,6 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import safetensors, numpy
 fi
 
 echo "setup: building (release)"
-swift build -c release "$@" 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' || true
+# The filter only hides per-file progress lines; pipefail keeps a failed build failing.
+swift build -c release "$@" 2>&1 | { grep -vE '^\[[0-9]+/[0-9]+\]' || true; }
 test -x .build/release/seer-coordinator && test -x .build/release/seer-agent
