@@ -37,6 +37,10 @@ final class CampaignConfigTests: XCTestCase {
     }
 
     func testShippedConfigsAreValid() throws {
+        // The demo embeds its config so that it needs no files; configs/demo.yaml shows it and must say the same.
+        let root0 = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let shown = try CampaignConfig.load(contentsOf: root0.appendingPathComponent("configs/demo.yaml"))
+        XCTAssertEqual(shown, try CampaignConfig.parse(yaml: DemoConfig.yaml))
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         for name in ["demo.yaml", "resnet20-bitops.yaml"] {
             XCTAssertNoThrow(try CampaignConfig.load(contentsOf: root.appendingPathComponent("configs/\(name)")), name)

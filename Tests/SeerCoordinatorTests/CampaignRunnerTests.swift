@@ -46,7 +46,7 @@ final class CampaignRunnerTests: XCTestCase {
             budgets: ["15%", "30%"]
             measurement: {finetune_steps: 1, batch_size: 16, evaluation_limit: 64, calibration_images: 16,
                           latency: {repeat: 1, min_repeat_ms: 0}}
-            sampling: {initial: 5, rounds: 1, per_round: 2}
+            sampling: {initial: 5, rounds: 1, per_round: 2, refine: 0}
             predictor: {members: 3, hidden: 0}
             """)
     }

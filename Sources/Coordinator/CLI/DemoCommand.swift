@@ -13,34 +13,13 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Working folder for keys, database and results (replaced).") var workdir = "runs/demo"
     @Option(help: "Local agents to start.") var agents = 2
 
-    static let embeddedConfig = """
-        name: demo
-        model: resnet8
-        metric: bitops
-        budgets: ["12%", "20%", "30%"]
-        devices: [cpu-x86]
-        measurement:
-          finetune_steps: 40
-          batch_size: 64
-          evaluation_limit: 1000
-          calibration_images: 128
-          latency: {repeat: 3, min_repeat_ms: 20}
-        sampling:
-          initial: 12
-          rounds: 2
-          per_round: 6
-          band: [0.6, 1.0]
-        predictor:
-          members: 8
-        seed: 0
-        """
 
     func validate() throws {
         guard (1...8).contains(agents) else { throw ValidationError("--agents must be in 1...8") }
     }
 
     func run() throws {
-        let config = try CampaignConfig.parse(yaml: Self.embeddedConfig, source: "embedded demo config")
+        let config = try CampaignConfig.parse(yaml: DemoConfig.yaml, source: "embedded demo config")
         let fm = FileManager.default
         let dir = URL(fileURLWithPath: workdir)
         try? fm.removeItem(at: dir)

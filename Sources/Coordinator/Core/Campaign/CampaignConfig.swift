@@ -55,12 +55,16 @@ public struct SamplingConfig: Codable, Sendable, Equatable {
     public var perRound = 8
     /// Policies are sampled with complexity in [band[0], band[1]] x budget of some budget.
     public var band: [Double] = [0.6, 1.0]
+    /// Refinement rounds: measure the policies the optimizer picks for the budgets and refit, so that the final
+    /// predictor has seen the region the optimizer goes to instead of extrapolating into it.
+    public var refine = 1
 
-    enum CodingKeys: String, CodingKey { case initial, rounds, perRound = "per_round", band }
+    enum CodingKeys: String, CodingKey { case initial, rounds, perRound = "per_round", band, refine }
     public init() {}
     public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(["initial", "rounds", "per_round", "band"])
+        try decoder.rejectUnknownKeys(["initial", "rounds", "per_round", "band", "refine"])
         let c = try decoder.container(keyedBy: CodingKeys.self), d = SamplingConfig()
+        refine = try c.value(.refine, or: d.refine)
         initial = try c.value(.initial, or: d.initial)
         rounds = try c.value(.rounds, or: d.rounds)
         perRound = try c.value(.perRound, or: d.perRound)
@@ -73,13 +77,17 @@ public struct PredictorConfig: Codable, Sendable, Equatable {
     public var members = 8
     /// Hidden units of the residual MLPs (0: ridge members only).
     public var hidden = 16
-    enum CodingKeys: String, CodingKey { case members, hidden }
+    /// Feature sets the predictor may choose from: `standard` (squares, neighbour products, aggregates; best on
+    /// hundreds of rows) or `linear` (per-layer ratios and log2 bit-widths only: extrapolates less on few rows).
+    public var features = "standard"
+    enum CodingKeys: String, CodingKey { case members, hidden, features }
     public init() {}
     public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(["members", "hidden"])
+        try decoder.rejectUnknownKeys(["members", "hidden", "features"])
         let c = try decoder.container(keyedBy: CodingKeys.self), d = PredictorConfig()
         members = try c.value(.members, or: d.members)
         hidden = try c.value(.hidden, or: d.hidden)
+        features = try c.value(.features, or: d.features)
     }
 }
 
@@ -197,11 +205,15 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         guard !devices.isEmpty else { throw fail("devices: give at least one device key") }
         guard sampling.initial >= 4 else { throw fail("sampling.initial: at least 4 policies to train a predictor on, got \(sampling.initial)") }
         guard sampling.rounds >= 0 else { throw fail("sampling.rounds: must be at least 0, got \(sampling.rounds)") }
+        guard sampling.refine >= 0 else { throw fail("sampling.refine: must be at least 0, got \(sampling.refine)") }
         guard sampling.perRound >= 1 else { throw fail("sampling.per_round: must be at least 1, got \(sampling.perRound)") }
         guard sampling.band.count == 2, sampling.band[0] > 0, sampling.band[0] < sampling.band[1], sampling.band[1] <= 1.5 else {
             throw fail("sampling.band: two fractions 0 < low < high <= 1.5, got \(sampling.band)")
         }
         guard predictor.members >= 1 else { throw fail("predictor.members: must be at least 1, got \(predictor.members)") }
+        guard ["standard", "linear"].contains(predictor.features) else {
+            throw fail("predictor.features: 'standard' or 'linear', got '\(predictor.features)'")
+        }
         guard predictor.hidden >= 0 else { throw fail("predictor.hidden: must be at least 0, got \(predictor.hidden)") }
         guard optimizer.restarts >= 1 else { throw fail("optimizer.restarts: must be at least 1, got \(optimizer.restarts)") }
         guard optimizer.iterations >= 1 else { throw fail("optimizer.iterations: must be at least 1, got \(optimizer.iterations)") }

@@ -82,6 +82,23 @@ public final class CampaignRunner {
             predictor = try fitPredictor(round: round)
         }
 
+        for step in 0..<config.sampling.refine {
+            let round = config.sampling.rounds + 1 + step
+            try setPhase("sampling", "refinement \(step + 1) of \(config.sampling.refine): the optimizer's picks")
+            var policies = try plannedPolicies(round: round)
+            if policies.isEmpty {
+                let measured = Set(try samples().compactMap { try? resolve($0.policy) })
+                let problem = try SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity)
+                for value in budgets {
+                    let pick = try optimizer.optimize(problem, budget: value).policy
+                    if !measured.contains(pick) && !policies.contains(pick) { policies.append(pick) }
+                }
+            }
+            guard !policies.isEmpty else { break }
+            try measureRound(round, policies)
+            predictor = try fitPredictor(round: round)
+        }
+
         try setPhase("optimizing", "gradient policy optimization for \(budgets.count) budgets")
         try choosePolicies(predictor)
         try setPhase("verifying", "fine-tuning and measuring the chosen policies")
@@ -188,6 +205,7 @@ public final class CampaignRunner {
         var configuration = EnsembleConfiguration.standard
         configuration.members = config.predictor.members
         if config.predictor.hidden == 0 { configuration.mlp = nil } else { configuration.mlp?.hiddenUnits = config.predictor.hidden }
+        if config.predictor.features == "linear" { configuration.featureCandidates = [.baseOnly] }
         var predictor = EnsemblePredictor(schema: encoding.schema, configuration: configuration)
         try predictor.fit(features: features, targets: targets, seed: config.seed &+ UInt64(round))
         try CampaignStore.saveSnapshot(PredictorSnapshotRecord(
