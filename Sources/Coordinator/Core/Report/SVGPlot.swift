@@ -121,6 +121,7 @@ public struct SVGPlot {
 
     static func label(_ v: Double) -> String {
         let a = abs(v)
+        if a < 1e-12 { return "0" }  // not "-0" from accumulated tick steps
         if a >= 1e9 { return String(format: "%.3gG", v / 1e9) }
         if a >= 1e6 { return String(format: "%.3gM", v / 1e6) }
         if a >= 1e4 { return String(format: "%.3gk", v / 1e3) }
