@@ -158,11 +158,12 @@ final class ExecutorTests: XCTestCase {
 
     func testRegistryBuildsExecutorsByNameAndTakesNewKinds() throws {
         let registry = ExecutorRegistry.standard()
-        XCTAssertEqual(registry.names, ["command", "null"])
+        XCTAssertEqual(registry.names, ["builtin", "command", "null", "sim-bismo", "sim-bitfusion"])
         XCTAssertTrue(try registry.make("null", settings: ExecutorSettings(deviceKey: "k")) is NullExecutor)
+        XCTAssertTrue(try registry.make("builtin", settings: ExecutorSettings(deviceKey: "k")) is BuiltinExecutor)
         XCTAssertThrowsError(try registry.make("command", settings: ExecutorSettings(deviceKey: "k")))
-        XCTAssertThrowsError(try registry.make("sim-bismo", settings: ExecutorSettings(deviceKey: "k")))
-        registry.register("sim-bismo") { _ in NullExecutor() }
-        XCTAssertNotNil(try registry.make("sim-bismo", settings: ExecutorSettings(deviceKey: "k")))
+        XCTAssertThrowsError(try registry.make("tpu-sim", settings: ExecutorSettings(deviceKey: "k")))
+        registry.register("tpu-sim") { _ in NullExecutor() }
+        XCTAssertNotNil(try registry.make("tpu-sim", settings: ExecutorSettings(deviceKey: "k")))
     }
 }

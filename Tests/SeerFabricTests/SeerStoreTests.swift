@@ -102,14 +102,14 @@ final class SeerStoreTests: XCTestCase {
 
     func testMoreMigrationsCanBeAppendedAndANewerDatabaseIsRefused() throws {
         let campaign = StoreMigration("test-campaign-v1") { db in
-            try db.create(table: "campaign") { t in
+            try db.create(table: "test_extension") { t in
                 t.primaryKey("id", .text)
                 t.column("name", .text).notNull()
             }
         }
         do {
             let store = try SeerStore(path: path, migrations: SeerStore.migrations + [campaign])
-            try store.database.write { db in try db.execute(sql: "INSERT INTO campaign (id, name) VALUES ('c1', 'x')") }
+            try store.database.write { db in try db.execute(sql: "INSERT INTO test_extension (id, name) VALUES ('c1', 'x')") }
         }
         // Reopening with the same list is a no-op; an older build without the step refuses the file.
         _ = try SeerStore(path: path, migrations: SeerStore.migrations + [campaign])
