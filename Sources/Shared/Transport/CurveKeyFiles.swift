@@ -15,7 +15,6 @@ public struct KeyFileError: Error, Equatable, CustomStringConvertible {
 }
 
 /// CURVE key pairs on disk: `DIR/public.key` and `DIR/secret.key` (mode 0600), Z85 text, `#` comments.
-///
 public enum CurveKeyFiles {
     /// File name of the public key in a key directory.
     public static let publicName = "public.key"
