@@ -61,7 +61,7 @@ final class Fabric {
     /// A key pair written as DIR/public.key + DIR/secret.key.
     @discardableResult
     func keys(_ name: String) throws -> CurveKeyPair {
-        try SeerCoordinator.CurveKeyFiles.generate(into: path(name), force: false)
+        try CurveKeyFiles.generate(into: path(name), force: false)
     }
 
     /// Lines the in-process broker logged (for failure messages).

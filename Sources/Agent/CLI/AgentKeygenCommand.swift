@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SeerTransport
 import SeerAgent
 
 /// `seer-agent keygen --out DIR`: this agent's CURVE key pair.

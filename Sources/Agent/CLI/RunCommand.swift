@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import SeerTransport
 import SeerAgent
 import SeerWire
 

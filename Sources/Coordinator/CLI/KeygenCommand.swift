@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SeerTransport
 import SeerCoordinator
 
 /// `seer-coordinator keygen --out DIR`: the coordinator's CURVE key pair.

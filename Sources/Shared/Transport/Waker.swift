@@ -1,19 +1,18 @@
 import Foundation
-import SeerTransport
 
-/// Wakes the agent's poll loop from other threads (job thread, signal handler): an inproc PAIR pipe whose reading end the loop polls.
+/// Wakes a poll loop from other threads: an inproc PAIR pipe whose reading end the loop polls.
 ///
 /// Work itself travels in the owner's locked queue; the pipe only carries "look at your queue".
 /// The writing end is used under `lock` (a full memory barrier, as libzmq requires when a socket
 /// changes threads), and at most one wake-up byte is in flight, so the pipe can never fill up.
-final class Waker: @unchecked Sendable {
+public final class Waker: @unchecked Sendable {
     /// The end the loop polls for `.pollIn`; only the loop touches it.
-    let receiver: ZMQSocket
+    public let receiver: ZMQSocket
     private let sender: ZMQSocket
     private let lock = NSLock()
     private var pending = false
 
-    init(context: ZMQContext) throws {
+    public init(context: ZMQContext) throws {
         let endpoint = "inproc://seer-waker-\(UUID().uuidString)"
         receiver = try context.socket(.pair)
         try receiver.bind(endpoint)
@@ -22,7 +21,7 @@ final class Waker: @unchecked Sendable {
     }
 
     /// Makes the next (or current) poll return; cheap when a wake-up is already pending.
-    func wake() {
+    public func wake() {
         lock.lock()
         defer { lock.unlock() }
         guard !pending else { return }
@@ -31,7 +30,7 @@ final class Waker: @unchecked Sendable {
     }
 
     /// Called by the loop before it reads its queue, so wake-ups after this point are not lost.
-    func drain() {
+    public func drain() {
         lock.lock()
         pending = false
         lock.unlock()
@@ -39,7 +38,7 @@ final class Waker: @unchecked Sendable {
     }
 
     /// Closes both ends (loop thread, at exit).
-    func close() {
+    public func close() {
         lock.lock()
         defer { lock.unlock() }
         sender.close()

@@ -1,5 +1,4 @@
 import Foundation
-import SeerTransport
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -16,8 +15,6 @@ public struct KeyFileError: Error, Equatable, CustomStringConvertible {
 }
 
 /// CURVE key pairs on disk: `DIR/public.key` and `DIR/secret.key` (mode 0600), Z85 text, `#` comments.
-///
-/// (The coordinator module has the same helper: the two sides share no module they may extend.)
 public enum CurveKeyFiles {
     /// File name of the public key in a key directory.
     public static let publicName = "public.key"
