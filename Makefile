@@ -13,7 +13,9 @@ demo: setup
 
 test:
 	bash scripts/setup.sh $(TEST_FLAGS)
-	SEER_PYTHON=$(CURDIR)/.venv/bin/python swift test -c release $(TEST_FLAGS) --parallel --num-workers 2
+	SEER_PYTHON=$(CURDIR)/.venv/bin/python swift test -c release $(TEST_FLAGS) --disable-swift-testing \
+		--parallel --num-workers 2 --xunit-output .build/tests.xml
+	python3 scripts/test_summary.py .build/tests.xml
 
 clean:
 	rm -rf .build
