@@ -17,7 +17,7 @@ final class ComplexityCommandTests: XCTestCase {
             let candidate = directory.appendingPathComponent("seer-agent")
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
         }
-        throw XCTSkip("seer-agent is not built next to the tests or under .build; checked \(directories.map(\.path))")
+        throw MissingPrerequisite("seer-agent is not built next to the tests or under .build; checked \(directories.map(\.path))")
     }
 
     private func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
@@ -78,4 +78,10 @@ final class ComplexityCommandTests: XCTestCase {
         XCTAssertEqual(missing.status, 1)
         XCTAssertTrue(missing.stderr.contains("/nonexistent/policy.json"), missing.stderr)
     }
+}
+
+/// `make test` sets up everything the tests need, so a missing piece is a failure, not a skip.
+struct MissingPrerequisite: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
