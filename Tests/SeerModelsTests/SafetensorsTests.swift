@@ -240,6 +240,27 @@ final class SafetensorsTests: XCTestCase {
         }
     }
 
+    /// The committed checkpoints open in Python's safetensors with every tensor the zoo model has, at its shape.
+    func testPythonReadsTheCommittedCheckpoints() throws {
+        let models = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("models")
+        let script = """
+            import json, sys
+            from safetensors import safe_open
+            with safe_open(sys.argv[1], framework="numpy") as f:
+                print(json.dumps({"model": f.metadata().get("model"),
+                                  "shapes": {k: list(f.get_tensor(k).shape) for k in f.keys()}}))
+            """
+        for name in ["resnet8", "resnet20", "mobilenetv2-tiny"] {
+            let output = try runPython(script, [models.appendingPathComponent(name + ".safetensors").path])
+            let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+            XCTAssertEqual(json["model"] as? String, name)
+            let shapes = try XCTUnwrap(json["shapes"] as? [String: [Int]])
+            let expected = Dictionary(uniqueKeysWithValues: try ModelZoo.make(name).graph.namedTensors.map { ($0.name, $0.tensor.shape) })
+            XCTAssertEqual(shapes, expected, name)
+        }
+    }
+
     func testSwiftReadsWhatPythonWrites() throws {
         let dir = try temporaryDirectory()
         let url = dir.appendingPathComponent("from-python.safetensors")
