@@ -65,7 +65,7 @@ let package = Package(
         // Benchmarks behind bench/*: never part of `make test`.
         .executableTarget(name: "SeerBench",
                           dependencies: ["SeerTraining", "SeerModels", "SeerData", "SeerEngine", "SeerCompression",
-                                         "SeerMeasurement", "SeerSearch", "SeerPredictor", "SeerExport",
+                                         "SeerMeasurement", "SeerSearch", "SeerPredictor", "SeerExport", "SeerCoordinator",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Bench"),
 

@@ -26,6 +26,19 @@ public struct MeasuredValues: Sendable, Equatable {
     public var sizeBytes: Int?
     public var timingsMs: [String: Double]
     public var agentID: String?
+
+    public init(accuracy: Double, latencyMs: Double? = nil, energyJ: Double? = nil, macs: Int? = nil, bitops: Int? = nil,
+                params: Int? = nil, sizeBytes: Int? = nil, timingsMs: [String: Double] = [:], agentID: String? = nil) {
+        self.accuracy = accuracy
+        self.latencyMs = latencyMs
+        self.energyJ = energyJ
+        self.macs = macs
+        self.bitops = bitops
+        self.params = params
+        self.sizeBytes = sizeBytes
+        self.timingsMs = timingsMs
+        self.agentID = agentID
+    }
 }
 
 public enum MeasureOutcome: Sendable, Equatable {
