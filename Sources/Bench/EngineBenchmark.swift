@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SeerCompression
 import SeerData
 import SeerEngine
 import SeerModels
@@ -18,7 +19,8 @@ struct EngineBenchmark: ParsableCommand {
         Threads.set(1)
         result["sgemm_gflops"] = sgemmGFLOPS()
         let net = try ModelZoo.make(model, seed: 0)
-        let macs = Double(try countMACs(net))
+        // MACs of one image, counted by the compression module (an unpruned 8/8 policy leaves the shapes as they are).
+        let macs = Double(try Complexity.compute(model: net, policy: try Policy(bits: "8/8").resolve(for: net)).macs)
         result["macs_per_image"] = macs
         // Inference runs the graph with batch norm folded into the convolutions, as latency timing does.
         let inference = net.graph.foldingBatchNorm()
@@ -83,36 +85,6 @@ func median(_ repeats: Int, _ body: () -> Void) -> Double {
     }
     times.sort()
     return times[times.count / 2]
-}
-
-/// MACs of one image through the model's convolutions and linear layers, from a shape-tracing forward pass.
-func countMACs(_ model: Model) throws -> Int {
-    var total = 0
-    let probe = Tensor(shape: [1] + model.inputShape)
-    _ = probe
-    // Trace shapes: run each node and count with its output size.
-    var shapes = [Graph.NodeID: [Int]]()
-    let g = model.graph
-    for id in g.topologicalOrder {
-        let node = g.nodes[id]
-        let inShape = node.inputs.first.map { $0 == Graph.input ? [1] + model.inputShape : shapes[$0]! } ?? []
-        switch node.layer {
-        case let c as Conv2D:
-            let oh = (inShape[2] + 2 * c.padding - c.kernel) / c.stride + 1
-            let ow = (inShape[3] + 2 * c.padding - c.kernel) / c.stride + 1
-            total += oh * ow * c.outChannels * (c.inChannels / c.groups) * c.kernel * c.kernel
-            shapes[id] = [1, c.outChannels, oh, ow]
-        case let p as MaxPool2D:
-            shapes[id] = [1, inShape[1], (inShape[2] + 2 * p.padding - p.kernel) / p.stride + 1,
-                          (inShape[3] + 2 * p.padding - p.kernel) / p.stride + 1]
-        case is GlobalAvgPool: shapes[id] = [1, inShape[1]]
-        case let l as Linear:
-            total += l.inFeatures * l.outFeatures
-            shapes[id] = [1, l.outFeatures]
-        default: shapes[id] = inShape
-        }
-    }
-    return total
 }
 
 func peakResidentMegabytes() -> Double {

@@ -42,9 +42,8 @@ public final class BuiltinExecutor: Executor {
         }
         do {
             let dataset = try loadData()
-            let result = try PolicyEvaluation.run(base: base, policy: policy, data: dataset, settings: settings) { _, _ in
-                if cancel?.isCancelled == true { /* the agent has already reported; finish quietly */ }
-            }
+            // No cancellation check: a job the agent gave up on finishes and its result is ignored (PROTOCOL.md).
+            let result = try PolicyEvaluation.run(base: base, policy: policy, data: dataset, settings: settings)
             var payloadOut = ResultPayload(
                 accuracy: result.accuracy / 100,
                 latency: LatencyStats(medianMs: result.latency.medianMs, meanMs: result.latency.meanMs,

@@ -29,11 +29,7 @@ struct OptimizeCommand: ParsableCommand {
 
     func parsedBudget() throws -> (BudgetMetric, Budget) {
         let parts = budget.split(separator: "=", maxSplits: 1).map(String.init)
-        let text = parts[1].trimmingCharacters(in: .whitespaces)
-        let value: Budget
-        if text.hasSuffix("%"), let p = Double(text.dropLast()) { value = Budget(value: p / 100, isFraction: true) }
-        else if let v = Double(text) { value = Budget(value: v, isFraction: false) }
-        else { throw ValidationError("not a number") }
+        guard let value = Budget(parsing: parts[1]) else { throw ValidationError("not a number") }
         return (BudgetMetric(rawValue: parts[0])!, value)
     }
 

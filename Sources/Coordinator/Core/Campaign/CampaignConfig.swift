@@ -20,18 +20,30 @@ public struct Budget: Codable, Hashable, Sendable, CustomStringConvertible {
         self.isFraction = isFraction
     }
 
+    /// "25%" (a fraction of the 8/8 model) or a plain number; nil for anything else.
+    public init?(parsing text: String) {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        if t.hasSuffix("%"), let percent = Double(t.dropLast()) {
+            self.init(value: percent / 100, isFraction: true)
+        } else if let number = Double(t) {
+            self.init(value: number, isFraction: false)
+        } else {
+            return nil
+        }
+    }
+
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
         if let number = try? c.decode(Double.self) {
             self.init(value: number, isFraction: false)
-        } else {
-            let text = try c.decode(String.self).trimmingCharacters(in: .whitespaces)
-            guard text.hasSuffix("%"), let percent = Double(text.dropLast()) else {
-                throw DecodingError.dataCorruptedError(in: c, debugDescription:
-                    "a budget is a number or a percentage of the 8/8 model such as \"25%\", got '\(text)'")
-            }
-            self.init(value: percent / 100, isFraction: true)
+            return
         }
+        let text = try c.decode(String.self)
+        guard text.trimmingCharacters(in: .whitespaces).hasSuffix("%"), let parsed = Budget(parsing: text) else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription:
+                "a budget is a number or a percentage of the 8/8 model such as \"25%\", got '\(text)'")
+        }
+        self = parsed
     }
 
     public func encode(to encoder: Encoder) throws {
