@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "SeerPredictor", path: "Sources/Coordinator/Predictor"),
         .target(name: "SeerCoordinator",
                 dependencies: ["SeerTraining", "SeerModels", "SeerData", "SeerCompression", "SeerMeasurement", "SeerPredictor",
-                               "SeerSearch", "SeerWire",
+                               "SeerSearch", "SeerWire", "SeerExport",
                                "SeerTransport",
                                .product(name: "GRDB", package: "GRDB.swift"), "Yams"],
                 path: "Sources/Coordinator/Core"),
@@ -54,7 +54,8 @@ let package = Package(
                           path: "Sources/Coordinator/CLI"),
 
         // Agent: worker loop and executors; a thin @main on top.
-        .target(name: "SeerAgent", dependencies: ["SeerTraining", "SeerModels", "SeerCompression", "SeerMeasurement", "SeerWire", "SeerTransport"],
+        .target(name: "SeerAgent", dependencies: ["SeerTraining", "SeerModels", "SeerData", "SeerCompression", "SeerMeasurement",
+                                                  "SeerExport", "SeerWire", "SeerTransport"],
                 path: "Sources/Agent/Core"),
         .executableTarget(name: "SeerAgentCLI",
                           dependencies: ["SeerAgent", "SeerCompression", "SeerMeasurement", "SeerModels", "SeerTraining", "SeerData", "SeerTensor",

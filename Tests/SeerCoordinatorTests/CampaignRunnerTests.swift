@@ -91,9 +91,7 @@ final class CampaignRunnerTests: XCTestCase {
         XCTAssertEqual(idle.measured, [])
 
         // Re-optimizing against the stored predictor takes milliseconds and respects a new budget.
-        var tighter = config
-        tighter.budgets = [Budget(value: 0.1, isFraction: true)]
-        let result = try ReOptimization.optimize(campaign: tighter, store: store)
+        let result = try ReOptimization.optimize(campaign: config, for: try MetricBudget(parsing: "bitops=10%"), store: store)
         XCTAssertLessThanOrEqual(result.complexity, result.budget * (1 + 1e-9))
         XCTAssertLessThan(result.seconds, 1)
     }

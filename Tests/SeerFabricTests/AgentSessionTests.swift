@@ -193,13 +193,71 @@ final class AgentSessionTests: XCTestCase {
         XCTAssertEqual(h.session.phase, .registered)
     }
 
-    func testDeployIsRefusedAsUnsupported() {
+    func testDeployIsRefusedAsUnsupportedWithoutTheCapability() {
         var h = Harness()
         h.register()
-        let deploy = DeployBody(deployID: "d1", deviceKey: "cpu-x86", profile: "powersave", model: "m", policy: [:],
-                                weights: WeightsReference(sha256: String(repeating: "0", count: 64), sizeBytes: 0))
-        guard case let .error(body)? = Self.sent(h.feed(.received(.deploy(deploy)))).first else { return XCTFail() }
+        guard case let .error(body)? = Self.sent(h.feed(.received(.deploy(Self.deploy("d1"))))).first else { return XCTFail() }
         XCTAssertEqual(body.code, .unsupported)
         XCTAssertEqual(body.jobID, "d1")
+    }
+
+    static func deploy(_ id: String, deviceKey: String = "cpu-x86") -> DeployBody {
+        DeployBody(deployID: id, deviceKey: deviceKey, profile: "powersave", model: "m", policy: [:],
+                   weights: WeightsReference(sha256: String(repeating: "0", count: 64), sizeBytes: 0), inlineWeights: [])
+    }
+
+    /// A session whose READY announces `deploy`.
+    static func deployingHarness() -> Harness {
+        var ready = AgentSessionTests.ready
+        ready.capabilities = ["null", "deploy"]
+        var h = Harness()
+        h.session = AgentSession(ready: ready, configuration: h.session.configuration)
+        h.register()
+        return h
+    }
+
+    func testDeployRunsAsTheOneJobAndItsOutcomeIsSentAsDeployed() {
+        var h = Self.deployingHarness()
+        XCTAssertEqual(h.feed(.received(.deploy(Self.deploy("d1")))), [.startDeploy(Self.deploy("d1"))])
+        // Busy: a JOB or another DEPLOY is refused, and heartbeats name the deploy.
+        guard case let .error(busy)? = Self.sent(h.feed(.received(.job(Harness.job("j1"))))).first else { return XCTFail() }
+        XCTAssertEqual(busy.code, .busy)
+        guard case let .error(busyDeploy)? = Self.sent(h.feed(.received(.deploy(Self.deploy("d2"))))).first else { return XCTFail() }
+        XCTAssertEqual(busyDeploy.jobID, "d2")
+        XCTAssertEqual(Self.sent(h.advance(1_000)), [.heartbeat(HeartbeatBody(jobID: "d1"))])
+        let outcome = DeployedBody(deployID: "d1", agentID: "a1", status: .ok, timingsMs: ["total": 80])
+        XCTAssertEqual(Self.sent(h.feed(.jobFinished("d1", .deployed(outcome)))), [.deployed(outcome)])
+        // Another device key's model is refused with DEPLOYED failed, not installed.
+        guard case let .deployed(refused)? = Self.sent(h.feed(.received(.deploy(Self.deploy("d3", deviceKey: "gpu"))))).first
+        else { return XCTFail() }
+        XCTAssertEqual(refused.status, .failed)
+        XCTAssertEqual(refused.code, .unsupported)
+    }
+
+    func testAStuckDeployIsReportedAsTimedOut() {
+        var h = Self.deployingHarness()
+        h.feed(.received(.deploy(Self.deploy("d1"))))
+        var sent: [Message] = []
+        for _ in 0...(SeerProtocol.deployTimeoutMs / 1_000) {
+            h.feed(.received(.heartbeat(HeartbeatBody())))
+            sent += Self.sent(h.advance(1_000))
+        }
+        let deployed = sent.compactMap { if case let .deployed(body) = $0 { return body } else { return nil } }
+        XCTAssertEqual(deployed.map(\.code), [.timeout])
+    }
+
+    func testProfileIsSentWhenRegisteredAndAgainAfterReconnecting() {
+        var h = Harness()
+        h.feed(.start)
+        // Not yet accepted: kept, sent on acceptance.
+        XCTAssertTrue(Self.sent(h.feed(.profileChanged(profile: "balanced", capacityPercent: 40, status: .discharging))).isEmpty)
+        let profile = ProfileBody(agentID: "a1", deviceKey: "cpu-x86", profile: "balanced", capacityPercent: 40, status: .discharging)
+        XCTAssertEqual(Self.sent(h.feed(.received(.heartbeat(HeartbeatBody())))), [.profile(profile)])
+        let saver = ProfileBody(agentID: "a1", deviceKey: "cpu-x86", profile: "saver", capacityPercent: 12, status: .discharging)
+        XCTAssertEqual(Self.sent(h.feed(.profileChanged(profile: "saver", capacityPercent: 12, status: .discharging))), [.profile(saver)])
+        // The coordinator goes away; after the reconnect the current profile is announced again.
+        h.feed(.received(.disconnect(DisconnectBody(reason: "restart"))))
+        h.advance(1_000)
+        XCTAssertEqual(Self.sent(h.feed(.received(.heartbeat(HeartbeatBody())))), [.profile(saver)])
     }
 }

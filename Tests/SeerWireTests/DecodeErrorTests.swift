@@ -199,6 +199,14 @@ final class DecodeErrorTests: XCTestCase {
         assertDecode(deploy(#"{"uri":"file:///x","sha256":"\#(sha.uppercased())","size_bytes":3}"#),
                      throws: .invalidField(type: .deploy, field: "weights.sha256", reason: "must be 64 lowercase hex digits"))
         XCTAssertNoThrow(try WireCodec.decode(deploy(#"{"sha256":"\#(sha)","size_bytes":3}"#, blob: [1, 2, 3])))
+        let checked = #"{"deploy_id":"d","device_key":"k","profile":"p","model":"m","policy":{},"weights":{"uri":"file:///x","sha256":"\#(sha)","size_bytes":3},EXTRA}"#
+        func extra(_ text: String) -> [[UInt8]] { frames("DEPLOY", checked.replacingOccurrences(of: "EXTRA", with: text)) }
+        assertDecode(extra(#""validation":{"images":0}"#),
+                     throws: .invalidField(type: .deploy, field: "validation.images", reason: "must be >= 1, got 0"))
+        assertDecode(extra(#""validation":{"images":8,"min_accuracy":1.5}"#),
+                     throws: .invalidField(type: .deploy, field: "validation.min_accuracy", reason: "must be in 0.0...1.0, got 1.5"))
+        assertDecode(extra(#""finetune":{"steps":-1,"seed":0}"#),
+                     throws: .invalidField(type: .deploy, field: "finetune.steps", reason: "must be >= 0, got -1"))
     }
 
     func testEncodeRefusesWhatDecodeWould() {

@@ -48,6 +48,10 @@ enum Samples {
                                policy: [:], weights: WeightsReference(sha256: sha, sizeBytes: 5), inlineWeights: [0, 1, 2, 255, 7])),
             .deploy(DeployBody(deployID: "dep-5", deviceKey: "cpu-arm", profile: "p", model: "m",
                                policy: [:], weights: WeightsReference(sha256: sha, sizeBytes: 0), inlineWeights: [])),
+            .deploy(DeployBody(deployID: "dep-6", deviceKey: "cpu-arm", profile: "saver", model: "resnet8",
+                               policy: policy, weights: WeightsReference(sha256: sha, sizeBytes: 2), inlineWeights: [9, 8],
+                               validation: DeployValidation(images: 256, minAccuracy: 0.8),
+                               finetune: DeployFinetune(steps: 40, seed: 7, options: ["batch_size": 64]))),
         ],
         .deployed: [
             .deployed(DeployedBody(deployID: "dep-3", agentID: "agent-1", status: .ok, timingsMs: ["fetch": 120, "verify": 8, "load": 40])),

@@ -36,6 +36,8 @@ public enum JobCompletion: Equatable, Sendable {
     case result(ResultPayload)
     /// A failure to send as ERROR.
     case failure(ExecutorError)
+    /// A deploy's outcome to send as DEPLOYED.
+    case deployed(DeployedBody)
 }
 
 /// Why the agent stops.
@@ -54,8 +56,10 @@ public enum AgentEvent: Equatable, Sendable {
     case received(Message)
     /// Bytes from the coordinator that did not decode (already answered by the worker): still a sign of life.
     case receivedUndecodable
-    /// The job thread finished `jobID`.
+    /// The job thread finished `jobID` (or a deploy).
     case jobFinished(String, JobCompletion)
+    /// The battery watcher chose a profile (reported now if registered, and again after every registration).
+    case profileChanged(profile: String, capacityPercent: Double, status: BatteryStatus)
     /// Time passed.
     case tick
     /// Stop: say DISCONNECT and exit.
@@ -72,6 +76,8 @@ public enum AgentAction: Equatable, Sendable {
     case send(Message)
     /// Hand the job to the job thread.
     case startJob(JobBody)
+    /// Hand the deploy to the job thread.
+    case startDeploy(DeployBody)
     /// Set the running job's cancellation flag.
     case cancelJob(String)
     /// Leave the poll loop.
@@ -112,6 +118,7 @@ public struct AgentSession {
         var id: String
         var deadline: Int64
         var abandoned: Bool
+        var isDeploy = false
     }
 
     /// Current phase.
@@ -122,6 +129,8 @@ public struct AgentSession {
     private var lastSent: Int64 = 0
     private var running: RunningJob?
     private var refusal: (ErrorCode, String)?
+    /// The profile in force, re-announced after every registration so a restarted coordinator learns it.
+    private var profile: ProfileBody?
     private var now: Int64 = 0
     private var actions: [AgentAction] = []
 
@@ -148,6 +157,10 @@ public struct AgentSession {
         case let .received(message): received(message)
         case .receivedUndecodable: if isConnected { lastHeard = self.now }
         case let .jobFinished(id, completion): finished(id, completion)
+        case let .profileChanged(name, capacity, status):
+            profile = ProfileBody(agentID: ready.agentID, deviceKey: ready.deviceKey, profile: name,
+                                  capacityPercent: capacity, status: status)
+            if phase == .registered { send(.profile(profile!)) }
         case .tick: tick()
         case .shutdown: shutdown()
         }
@@ -208,7 +221,8 @@ public struct AgentSession {
                 dropConnection("coordinator said DISCONNECT (\(body.reason))")
             }
         case let .deploy(body):
-            send(.error(ErrorBody(jobID: body.deployID, code: .unsupported, message: "this agent does not take DEPLOY")))
+            if phase == .connecting { accept() }
+            deploy(body)
         case .ready, .result, .profile, .deployed:
             actions.append(.log("ignored \(message.type.rawValue) from the coordinator: agents do not receive it"))
         }
@@ -218,6 +232,26 @@ public struct AgentSession {
         phase = .registered
         backoffMs = configuration.reconnectInitialMs
         actions.append(.log("registered with the coordinator as \(ready.agentID) for \(ready.deviceKey)"))
+        if let profile { send(.profile(profile)) }
+    }
+
+    private mutating func deploy(_ body: DeployBody) {
+        guard ready.capabilities.contains("deploy") else {
+            send(.error(ErrorBody(jobID: body.deployID, code: .unsupported, message: "this agent has no deploy directory (--deploy-dir)")))
+            return
+        }
+        if let current = running {
+            send(.error(ErrorBody(jobID: body.deployID, code: .busy, message: "running \(current.id)")))
+            return
+        }
+        guard body.deviceKey == ready.deviceKey else {
+            send(.deployed(DeployedBody(deployID: body.deployID, agentID: ready.agentID, status: .failed, code: .unsupported,
+                                        message: "this agent serves device key \(ready.deviceKey), not \(body.deviceKey)")))
+            return
+        }
+        let deadline = now + Int64(SeerProtocol.deployTimeoutMs) + configuration.deadlineSlackMs
+        running = RunningJob(id: body.deployID, deadline: deadline, abandoned: false, isDeploy: true)
+        actions.append(.startDeploy(body))
     }
 
     private mutating func job(_ body: JobBody) {
@@ -255,6 +289,8 @@ public struct AgentSession {
             send(.result(ResultBody(jobID: id, agentID: ready.agentID, payload: payload)))
         case let .failure(error):
             send(.error(ErrorBody(jobID: id, code: error.code, message: String(error.message.prefix(4_000)))))
+        case let .deployed(body):
+            send(.deployed(body))
         }
     }
 
@@ -278,7 +314,12 @@ public struct AgentSession {
             // The executor overran total_ms: report it ourselves; whatever it returns later is dropped.
             running?.abandoned = true
             actions.append(.cancelJob(job.id))
-            send(.error(ErrorBody(jobID: job.id, code: .timeout, message: "job exceeded timeouts.total_ms; the executor did not stop in time")))
+            if job.isDeploy {
+                send(.deployed(DeployedBody(deployID: job.id, agentID: ready.agentID, status: .failed, code: .timeout,
+                                            message: "the install did not finish within \(SeerProtocol.deployTimeoutMs) ms")))
+            } else {
+                send(.error(ErrorBody(jobID: job.id, code: .timeout, message: "job exceeded timeouts.total_ms; the executor did not stop in time")))
+            }
         }
         if phase == .registered, now - lastSent >= configuration.heartbeatIntervalMs {
             // Name the job while the job thread is occupied, abandoned or not: the coordinator must not send another.

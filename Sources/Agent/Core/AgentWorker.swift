@@ -49,6 +49,7 @@ public final class AgentWorker: @unchecked Sendable {
 
     private let lock = NSLock()
     private var stopRequested = false
+    private var profileReports: [(String, Double, BatteryStatus)] = []
     /// Outcomes of instant jobs run on the poll thread, fed back to the session right away.
     private var instantCompletions: [(String, JobCompletion)] = []
 
@@ -60,7 +61,8 @@ public final class AgentWorker: @unchecked Sendable {
     }
 
     /// An agent announcing `ready` and running jobs with `executor`; `run()` starts it.
-    public init(ready: ReadyBody, executor: any Executor, options: AgentOptions) throws {
+    /// With a `deployer`, DEPLOYs are installed (announce the `deploy` capability in `ready`); without, refused.
+    public init(ready: ReadyBody, executor: any Executor, options: AgentOptions, deployer: (any Deployer)? = nil) throws {
         // Fail now, with the field named, rather than on every reconnect.
         _ = try WireCodec.encode(.ready(ready))
         self.ready = ready
@@ -68,7 +70,15 @@ public final class AgentWorker: @unchecked Sendable {
         self.options = options
         context = try ZMQContext()
         waker = try Waker(context: context)
-        runner = JobRunner(executor: executor, agentID: ready.agentID, waker: waker)
+        runner = JobRunner(executor: executor, deployer: deployer, agentID: ready.agentID, waker: waker)
+    }
+
+    /// Reports the device's power profile to the coordinator (now, and again after every reconnect); any thread.
+    public func reportProfile(_ profile: String, capacityPercent: Double, status: BatteryStatus) {
+        lock.lock()
+        profileReports.append((profile, capacityPercent, status))
+        lock.unlock()
+        waker.wake()
     }
 
     /// Asks `run()` to send DISCONNECT and return; safe from any thread (e.g. a signal handler's queue).
@@ -110,7 +120,12 @@ public final class AgentWorker: @unchecked Sendable {
                 waker.drain()
                 lock.lock()
                 let stop = stopRequested
+                let reports = profileReports
+                profileReports.removeAll()
                 lock.unlock()
+                for (profile, capacity, status) in reports {
+                    exit = exit ?? step(.profileChanged(profile: profile, capacityPercent: capacity, status: status), &session)
+                }
                 for (id, completion) in runner.takeCompletions() {
                     exit = exit ?? step(.jobFinished(id, completion), &session)
                 }
@@ -183,7 +198,8 @@ public final class AgentWorker: @unchecked Sendable {
             case let .startJob(body) where executor.isInstant(body):
                 instantCompletions.append((body.jobID, JobRunner.complete(body, executor: executor, agentID: ready.agentID,
                                                                           cancel: CancellationFlag())))
-            case let .startJob(body): runner.submit(body)
+            case let .startJob(body): runner.submit(.job(body))
+            case let .startDeploy(body): runner.submit(.deploy(body))
             case let .cancelJob(id): runner.cancel(id)
             case let .exit(reason): return reason
             case let .log(line): options.log(line)
@@ -248,19 +264,34 @@ public final class AgentWorker: @unchecked Sendable {
 
 /// The agent's one job thread: runs the executor off the socket thread and posts completions back.
 final class JobRunner: @unchecked Sendable {
+    /// What the job thread runs.
+    enum Work {
+        case job(JobBody)
+        case deploy(DeployBody)
+
+        var id: String {
+            switch self {
+            case let .job(body): return body.jobID
+            case let .deploy(body): return body.deployID
+            }
+        }
+    }
+
     private let executor: any Executor
+    private let deployer: (any Deployer)?
     private let agentID: String
     /// Weak: a job thread stuck in a hung executor must not keep the ZeroMQ context (and process exit) waiting.
     private weak var waker: Waker?
     private let condition = NSCondition()
-    private var pending: (JobBody, CancellationFlag)?
+    private var pending: (Work, CancellationFlag)?
     private var flags: [String: CancellationFlag] = [:]
     private var completions: [(String, JobCompletion)] = []
     private var finished = false
     private var started = false
 
-    init(executor: any Executor, agentID: String, waker: Waker) {
+    init(executor: any Executor, deployer: (any Deployer)?, agentID: String, waker: Waker) {
         self.executor = executor
+        self.deployer = deployer
         self.agentID = agentID
         self.waker = waker
     }
@@ -276,11 +307,11 @@ final class JobRunner: @unchecked Sendable {
         thread.start()
     }
 
-    func submit(_ job: JobBody) {
+    func submit(_ work: Work) {
         condition.lock()
         let flag = CancellationFlag()
-        flags[job.jobID] = flag
-        pending = (job, flag)
+        flags[work.id] = flag
+        pending = (work, flag)
         condition.signal()
         condition.unlock()
     }
@@ -321,17 +352,25 @@ final class JobRunner: @unchecked Sendable {
         while true {
             condition.lock()
             while pending == nil && !finished { condition.wait() }
-            guard let (job, flag) = pending, !finished else {
+            guard let (work, flag) = pending, !finished else {
                 condition.unlock()
                 return
             }
             pending = nil
             condition.unlock()
 
-            let completion = Self.complete(job, executor: executor, agentID: agentID, cancel: flag)
+            let completion: JobCompletion
+            switch work {
+            case let .job(job):
+                completion = Self.complete(job, executor: executor, agentID: agentID, cancel: flag)
+            case let .deploy(body):
+                completion = .deployed(deployer?.install(body, cancel: flag)
+                    ?? DeployedBody(deployID: body.deployID, agentID: agentID, status: .failed, code: .unsupported,
+                                    message: "this agent has no deploy directory"))
+            }
             condition.lock()
-            flags[job.jobID] = nil
-            completions.append((job.jobID, completion))
+            flags[work.id] = nil
+            completions.append((work.id, completion))
             condition.unlock()
             waker?.wake()
         }

@@ -20,17 +20,9 @@ struct OptimizeCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
-        let parts = budget.split(separator: "=", maxSplits: 1).map(String.init)
-        guard parts.count == 2, BudgetMetric(rawValue: parts[0]) != nil else {
-            throw ValidationError("--budget must be METRIC=VALUE with METRIC in \(BudgetMetric.allCases.map(\.rawValue).joined(separator: ", "))")
+        do { _ = try MetricBudget(parsing: budget) } catch let error as CampaignError {
+            throw ValidationError("--budget: \(error.message)")
         }
-        guard (try? parsedBudget()) != nil else { throw ValidationError("--budget value '\(parts[1])' is not a number or a percentage") }
-    }
-
-    func parsedBudget() throws -> (BudgetMetric, Budget) {
-        let parts = budget.split(separator: "=", maxSplits: 1).map(String.init)
-        guard let value = Budget(parsing: parts[1]) else { throw ValidationError("not a number") }
-        return (BudgetMetric(rawValue: parts[0])!, value)
     }
 
     func run() throws {
@@ -38,12 +30,10 @@ struct OptimizeCommand: ParsableCommand {
         guard let record = try CampaignStore.campaign(campaign, in: store) else {
             throw CampaignError.notFound("no campaign '\(campaign)' in \(db)")
         }
-        var config = try JSONDecoder().decode(CampaignConfig.self, from: Data(record.config.utf8))
-        let (metric, budgetValue) = try parsedBudget()
-        config.metric = metric
-        config.budgets = [budgetValue]
-        try config.validate()
-        let result = try ReOptimization.optimize(campaign: config, store: store)
+        let config = try JSONDecoder().decode(CampaignConfig.self, from: Data(record.config.utf8))
+        let target = try MetricBudget(parsing: budget)
+        let metric = target.metric
+        let result = try ReOptimization.optimize(campaign: config, for: target, store: store)
         if json {
             let object: [String: Any] = [
                 "campaign": campaign, "metric": metric.rawValue, "budget": result.budget,

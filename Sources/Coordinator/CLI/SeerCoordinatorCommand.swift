@@ -7,5 +7,6 @@ struct SeerCoordinatorCommand: ParsableCommand {
         commandName: "seer-coordinator",
         abstract: "Learn a performance predictor from measured compression policies and optimize against it.",
         subcommands: [DemoCommand.self, CampaignCommand.self, OptimizeCommand.self, TrainCommand.self,
-                      PredictorCommand.self, ServeCommand.self, KeygenCommand.self])
+                      PredictorCommand.self, ServeCommand.self, RedeployCommand.self, DeploymentsCommand.self,
+                      KeygenCommand.self])
 }

@@ -13,7 +13,9 @@ struct ServeCommand: ParsableCommand {
         discussion: """
             CURVE is the default: --keys is the coordinator's key directory (seer-coordinator keygen) and --allow a \
             file of agent public keys (one per line) or a directory of *.key files. --plain turns security off. \
-            Without --null-jobs the broker serves until SIGINT/SIGTERM, then tells agents DISCONNECT and exits 0. \
+            Without --null-jobs the broker serves until SIGINT/SIGTERM, then tells agents DISCONNECT and exits 0; \
+            meanwhile it redeploys: an agent's PROFILE (battery change) or `seer-coordinator redeploy` sends that \
+            profile's model from --campaign (default: the newest campaign with profiles for the agent's device key). \
             With --null-jobs N it waits for --wait-agents agents of --key, submits N null jobs (each sleeping \
             --sleep-ms on the agent), waits for them, prints one JSON summary line and exits (0 if all succeeded).
             """)
@@ -62,6 +64,9 @@ struct ServeCommand: ParsableCommand {
 
     @Option(help: "With --null-jobs: create this file when the jobs are submitted (benchmarks measure from then on).")
     var startedFile: String?
+
+    @Option(help: "Campaign whose profile models are deployed (default: the newest one with profiles for the device key).")
+    var campaign: String?
 
     @Flag(help: "Log only errors.")
     var quiet = false
@@ -125,30 +130,39 @@ struct ServeCommand: ParsableCommand {
             if !succeeded { throw ExitCode(1) }
             return
         }
-        waitForTermination()
+        let stop = Self.terminationFlag()
+        DeploymentService(broker: broker, store: store, campaign: campaign, log: log).run(until: { stop.isSet })
         log("stopping")
         broker.stop()
     }
+
+    /// Set once SIGINT or SIGTERM arrives.
+    final class StopFlag: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value = false
+        var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+        func set() { lock.lock(); value = true; lock.unlock() }
+    }
+
+    private static func terminationFlag() -> StopFlag {
+        let flag = StopFlag()
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)  // delivered to the dispatch source instead
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { flag.set() }
+            source.resume()
+            signalSources.append(source)
+        }
+        return flag
+    }
+
+    nonisolated(unsafe) private static var signalSources: [DispatchSourceSignal] = []
 
     /// User + system CPU time of this process so far.
     private static func processCPUSeconds() -> Double {
         var usage = rusage()
         getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
         return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-    }
-
-    private func waitForTermination() {
-        let done = DispatchSemaphore(value: 0)
-        var sources: [DispatchSourceSignal] = []
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber, SIG_IGN)  // delivered to the dispatch source instead
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { done.signal() }
-            source.resume()
-            sources.append(source)
-        }
-        done.wait()
-        sources.forEach { $0.cancel() }
     }
 
     /// Submits the null jobs and prints the summary; true if all of them succeeded.

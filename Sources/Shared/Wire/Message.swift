@@ -483,14 +483,19 @@ public struct DeployBody: Codable, Equatable, Sendable {
     public var weights: WeightsReference
     /// The weights themselves when sent in the message (4th frame) rather than by `weights.uri`; not in the JSON.
     public var inlineWeights: [UInt8]?
+    /// The quick check the agent runs before swapping the model in; nil: the agent's default batch, no floor.
+    public var validation: DeployValidation?
+    /// Present when the weights are the uncompressed base checkpoint: compress with `policy` and fine-tune briefly.
+    public var finetune: DeployFinetune?
 
     enum CodingKeys: String, CodingKey {
-        case deployID = "deploy_id", deviceKey = "device_key", profile, model, policy, weights
+        case deployID = "deploy_id", deviceKey = "device_key", profile, model, policy, weights, validation, finetune
     }
 
     /// Memberwise initializer.
     public init(deployID: String, deviceKey: String, profile: String, model: String, policy: [String: JSONValue],
-                weights: WeightsReference, inlineWeights: [UInt8]? = nil) {
+                weights: WeightsReference, inlineWeights: [UInt8]? = nil, validation: DeployValidation? = nil,
+                finetune: DeployFinetune? = nil) {
         self.deployID = deployID
         self.deviceKey = deviceKey
         self.profile = profile
@@ -498,6 +503,41 @@ public struct DeployBody: Codable, Equatable, Sendable {
         self.policy = policy
         self.weights = weights
         self.inlineWeights = inlineWeights
+        self.validation = validation
+        self.finetune = finetune
+    }
+}
+
+/// DEPLOY's quick validation batch: the agent refuses a model below `minAccuracy` on it.
+public struct DeployValidation: Codable, Equatable, Sendable {
+    /// Images of the validation split to evaluate.
+    public var images: Int
+    /// Lowest acceptable top-1 accuracy as a fraction; nil: report the accuracy, refuse nothing.
+    public var minAccuracy: Double?
+
+    enum CodingKeys: String, CodingKey { case images, minAccuracy = "min_accuracy" }
+
+    /// Memberwise initializer.
+    public init(images: Int, minAccuracy: Double? = nil) {
+        self.images = images
+        self.minAccuracy = minAccuracy
+    }
+}
+
+/// DEPLOY of a policy with no prepared model: the agent compresses the base weights and fine-tunes them briefly.
+public struct DeployFinetune: Codable, Equatable, Sendable {
+    /// SGD steps.
+    public var steps: Int
+    /// Seed of calibration, fine-tuning and shuffling.
+    public var seed: Int
+    /// Extras for the agent's fine-tuning (`batch_size`, `learning_rate`, `calibration_images`), opaque.
+    public var options: [String: JSONValue]?
+
+    /// Memberwise initializer.
+    public init(steps: Int, seed: Int, options: [String: JSONValue]? = nil) {
+        self.steps = steps
+        self.seed = seed
+        self.options = options
     }
 }
 

@@ -185,6 +185,15 @@ extension DeployBody: ValidatedBody {
             throw check.fail("weights.size_bytes", "says \(weights.sizeBytes) but the weights frame has \(blob.count) bytes")
         default: break
         }
+        if let validation {
+            try check.count(validation.images, "validation.images", min: 1)
+            if let floor = validation.minAccuracy { try check.number(floor, "validation.min_accuracy", in: 0...1) }
+        }
+        if let finetune {
+            try check.count(finetune.steps, "finetune.steps", min: 0)
+            try check.count(finetune.seed, "finetune.seed", min: 0)
+            if let options = finetune.options { try check.opaque(options, "finetune.options") }
+        }
     }
 }
 

@@ -72,6 +72,14 @@ public enum BrokerError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+/// What agents said about their devices: the deployment side of the fabric.
+public enum DeviceEvent: Equatable, Sendable {
+    /// An agent's power profile changed (PROFILE).
+    case profileChanged(agentID: String, ProfileBody)
+    /// A deploy ended (DEPLOYED, or a failure the broker saw).
+    case deployFinished(agentID: String, DeployedBody)
+}
+
 /// What the broker has done so far, as of its last poll-loop iteration.
 public struct BrokerStats: Equatable, Sendable {
     /// Job and agent totals from the state machine.
@@ -112,6 +120,7 @@ public final class Broker: @unchecked Sendable {
 
     private enum Command {
         case submit([JobSubmission])
+        case deploy(agentID: String, DeployBody)
         case allow(String)
         case revoke(String)
         case stop
@@ -125,6 +134,7 @@ public final class Broker: @unchecked Sendable {
     private let waker: Waker
     private var pendingChanges: [StoreChange] = []
     private var pendingFinished: [(JobID, JobOutcome)] = []
+    private var pendingDeviceEvents: [DeviceEvent] = []
     private var followUps: [BrokerEvent] = []
     private var loopStats = BrokerStats()
     private var publishedAgentsVersion = -1
@@ -137,6 +147,7 @@ public final class Broker: @unchecked Sendable {
     private var inbox: [Command] = []
     private var outcomes: [JobID: JobOutcome] = [:]
     private var waiters: [Waiter] = []
+    private var deviceEvents: [DeviceEvent] = []
 
     /// One `waitForCompletion` call: the jobs it still waits for and the outcomes collected so far (under `shared`).
     private final class Waiter {
@@ -343,6 +354,35 @@ public final class Broker: @unchecked Sendable {
         return found
     }
 
+    /// Sends `body` to agent `agentID` when it is registered and idle (a newer deploy for the same agent replaces a
+    /// queued one); the outcome arrives as a `DeviceEvent.deployFinished` from `nextDeviceEvents`.
+    public func deploy(agentID: String, _ body: DeployBody) throws {
+        do {
+            _ = try WireCodec.encode(.deploy(body))
+        } catch {
+            throw BrokerError.invalidJob("deploy \(body.deployID): \(error)")
+        }
+        shared.lock()
+        guard phase != .stopped else {
+            shared.unlock()
+            throw BrokerError.stopped
+        }
+        inbox.append(.deploy(agentID: agentID, body))
+        shared.unlock()
+        waker.wake()
+    }
+
+    /// Profile changes and deploy outcomes since the last call, waiting up to `timeout` seconds for the first.
+    public func nextDeviceEvents(timeout: TimeInterval) -> [DeviceEvent] {
+        let deadline = Date(timeIntervalSinceNow: max(timeout, 0))
+        shared.lock()
+        defer { shared.unlock() }
+        while deviceEvents.isEmpty && phase != .stopped && shared.wait(until: deadline) {}
+        let taken = deviceEvents
+        deviceEvents.removeAll()
+        return taken
+    }
+
     /// The registered agents as of the last poll-loop iteration.
     public func agents() -> [AgentSnapshot] {
         shared.lock()
@@ -412,6 +452,7 @@ public final class Broker: @unchecked Sendable {
                     switch command {
                     case let .submit(submissions):
                         for submission in submissions { feed(.submit(submission), now: now) }
+                    case let .deploy(agentID, body): feed(.deploy(agentID: agentID, body), now: now)
                     case let .allow(key): try? zap?.allow(key)
                     case let .revoke(key): zap?.revoke(key)
                     case .stop: stopping = true
@@ -487,7 +528,8 @@ public final class Broker: @unchecked Sendable {
         case let .result(body): feed(.result(peer, body), now: now)
         case let .error(body): feed(.error(peer, body), now: now)
         case let .disconnect(body): feed(.disconnect(peer, body), now: now)
-        case .profile, .deployed: feed(.otherMessage(peer, message.type), now: now)
+        case let .profile(body): feed(.profile(peer, body), now: now)
+        case let .deployed(body): feed(.deployed(peer, body), now: now)
         case .job, .deploy:
             loopStats.rejected += 1
             limited("refused \(message.type.rawValue) from \(Self.printable(routingID)): only coordinators send it")
@@ -513,6 +555,8 @@ public final class Broker: @unchecked Sendable {
                     }
                 case let .store(change): pendingChanges.append(change)
                 case let .finished(id, outcome): pendingFinished.append((id, outcome))
+                case let .deployFinished(agentID, body): pendingDeviceEvents.append(.deployFinished(agentID: agentID, body))
+                case let .profileChanged(agentID, body): pendingDeviceEvents.append(.profileChanged(agentID: agentID, body))
                 case let .log(line): options.log(line)
                 }
             }
@@ -590,8 +634,13 @@ public final class Broker: @unchecked Sendable {
         }
         if let snapshot { agentList = snapshot }
         published = loopStats
+        if !pendingDeviceEvents.isEmpty {
+            deviceEvents += pendingDeviceEvents
+            shared.broadcast()
+        }
         shared.unlock()
         pendingFinished.removeAll(keepingCapacity: true)
+        pendingDeviceEvents.removeAll(keepingCapacity: true)
     }
 
     private func limited(_ line: String) {

@@ -55,8 +55,13 @@ public enum BrokerEvent: Equatable, Sendable {
     case error(BrokerPeer, ErrorBody)
     /// DISCONNECT from an agent.
     case disconnect(BrokerPeer, DisconnectBody)
-    /// A valid message the fabric does not act on (PROFILE, DEPLOYED): a sign of life only.
-    case otherMessage(BrokerPeer, MessageType)
+    /// PROFILE from an agent: its power profile changed.
+    case profile(BrokerPeer, ProfileBody)
+    /// DEPLOYED from an agent.
+    case deployed(BrokerPeer, DeployedBody)
+    /// Install a model on agent `agentID` as soon as it is registered and idle; a newer one for the same agent
+    /// replaces one not yet sent.
+    case deploy(agentID: String, DeployBody)
     /// A new job from the coordinator's own code.
     case submit(JobSubmission)
     /// A send to `routingID` failed (peer gone or clogged); `jobID` if that message was a JOB.
@@ -75,6 +80,10 @@ public enum BrokerAction: Equatable, Sendable {
     case store(StoreChange)
     /// A job reached its final state; wake whoever waits for it (after the change is committed).
     case finished(JobID, JobOutcome)
+    /// A deploy ended: the agent's DEPLOYED, or a failure the broker saw (agent lost, timed out, superseded).
+    case deployFinished(agentID: String, DeployedBody)
+    /// An agent reported a power profile change.
+    case profileChanged(agentID: String, ProfileBody)
     /// Something worth one log line.
     case log(String)
 }
@@ -144,7 +153,9 @@ public struct BrokerCore {
         var registeredAt: Int64
         var lastHeard: Int64
         var lastSent: Int64
+        /// Its current work: a job, or (when `deploying`) a deploy id.
         var job: JobID?
+        var deploying = false
         var jobDeadline: Int64 = 0
         var dispatchedAt: Int64 = 0
         /// The agent says (HEARTBEAT job_id, ERROR busy) it is busy with work we do not track.
@@ -175,6 +186,8 @@ public struct BrokerCore {
     private var idle: [String: FIFOQueue<IdleTicket>] = [:]
     private var jobs: [JobID: TrackedJob] = [:]
     private var queues: [String: FIFOQueue<JobID>] = [:]
+    /// Deploys waiting for their agent (by agent id) to be registered and idle.
+    private var pendingDeploys: [String: DeployBody] = [:]
     private var keyBindings: [String: String]
     private var nextToken = 0
     private var now: Int64 = 0
@@ -257,10 +270,9 @@ public struct BrokerCore {
         case let .result(peer, body): result(peer, body)
         case let .error(peer, body): error(peer, body)
         case let .disconnect(peer, body): disconnect(peer, body)
-        case let .otherMessage(peer, type):
-            if registered(peer, answering: type) != nil {
-                emit(.log("ignored \(type.rawValue) from \(name(peer.routingID)): not handled by the job fabric"))
-            }
+        case let .profile(peer, body): profile(peer, body)
+        case let .deployed(peer, body): deployed(peer, body)
+        case let .deploy(agentID, body): deploy(agentID: agentID, body)
         case let .submit(submission): submit(submission)
         case let .unreachable(routingID, jobID): unreachable(routingID, jobID: jobID)
         case .tick: tick()
@@ -385,7 +397,11 @@ public struct BrokerCore {
         emit(.store(.agentLeft(agentID: agent.ready.agentID)))
         emit(.log(reason))
         if let jobID = agent.job {
-            attemptFailed(jobID, on: agent.ready.agentID, code: code, message: reason, retryable: true, refund: refund)
+            if agent.deploying {
+                deployFailed(jobID, agentID: agent.ready.agentID, code: code, message: reason)
+            } else {
+                attemptFailed(jobID, on: agent.ready.agentID, code: code, message: reason, retryable: true, refund: refund)
+            }
         }
         // One agent fewer may let a retry run on an agent it already failed on.
         dispatch(deviceKey: agent.ready.deviceKey)
@@ -393,6 +409,10 @@ public struct BrokerCore {
 
     private mutating func makeIdle(_ routingID: RoutingID) {
         guard var agent = agents[routingID], agent.isIdle else { return }
+        if let body = pendingDeploys.removeValue(forKey: agent.ready.agentID) {
+            sendDeploy(body, to: routingID)
+            return
+        }
         nextToken += 1
         agent.idleToken = nextToken
         agents[routingID] = agent
@@ -519,6 +539,12 @@ public struct BrokerCore {
         }
         finishAgentJob(routingID, succeeded: false)
         let message = "\(agent.ready.agentID): \(body.message)"
+        if agent.deploying {
+            if body.code == .busy { agents[routingID]!.blockedBy = "" }
+            deployFailed(jobID, agentID: agent.ready.agentID, code: body.code, message: message)
+            makeIdle(routingID)
+            return
+        }
         switch body.code {
         case .busy:
             // The JOB never ran: refund it, and wait for the agent to say it is idle again.
@@ -541,6 +567,7 @@ public struct BrokerCore {
         agent.busyMs += now - agent.dispatchedAt
         if succeeded { agent.jobsDone += 1 }
         agent.job = nil
+        agent.deploying = false
         agents[routingID] = agent
         agentsVersion += 1
     }
@@ -576,6 +603,67 @@ public struct BrokerCore {
         }
     }
 
+    // MARK: Deployment
+
+    private mutating func deploy(agentID: String, _ body: DeployBody) {
+        if let older = pendingDeploys.updateValue(body, forKey: agentID) {
+            deployFailed(older.deployID, agentID: agentID, code: .runtimeError,
+                         message: "superseded by deploy \(body.deployID) before agent \(agentID) was free")
+        }
+        if let routingID = routingByAgentID[agentID], agents[routingID]?.isIdle == true {
+            // An idle agent may be waiting in the idle line; it takes the deploy now and its stale ticket is skipped.
+            pendingDeploys[agentID] = nil
+            sendDeploy(body, to: routingID)
+        } else if routingByAgentID[agentID] == nil {
+            emit(.log("deploy \(body.deployID) waits for agent \(agentID) to register"))
+        }
+    }
+
+    private mutating func sendDeploy(_ body: DeployBody, to routingID: RoutingID) {
+        guard var agent = agents[routingID] else { return }
+        agent.job = body.deployID
+        agent.deploying = true
+        agent.dispatchedAt = now
+        agent.jobDeadline = now + Int64(SeerProtocol.deployTimeoutMs)
+        agent.idleToken = -1  // invalidates any ticket in the idle line
+        agents[routingID] = agent
+        agentsVersion += 1
+        emit(.log("deploy \(body.deployID) (\(body.profile)) sent to \(agent.ready.agentID)"))
+        send(routingID, .deploy(body))
+    }
+
+    private mutating func deployed(_ peer: BrokerPeer, _ body: DeployedBody) {
+        guard let agent = registered(peer, answering: .deployed) else { return }
+        let routingID = peer.routingID
+        guard agent.deploying, agent.job == body.deployID else {
+            emit(.log("ignored DEPLOYED for \(body.deployID) from \(agent.ready.agentID): not its current deploy"))
+            send(routingID, .error(ErrorBody(jobID: body.deployID, code: .unknownJob,
+                                             message: "deploy \(body.deployID) is not running on \(agent.ready.agentID)")))
+            return
+        }
+        finishAgentJob(routingID, succeeded: body.status == .ok)
+        var reported = body
+        reported.agentID = agent.ready.agentID
+        emit(.deployFinished(agentID: agent.ready.agentID, reported))
+        makeIdle(routingID)
+    }
+
+    private mutating func deployFailed(_ deployID: String, agentID: String, code: ErrorCode, message: String) {
+        emit(.log("deploy \(deployID) on \(agentID) failed (\(code.rawValue)): \(message)"))
+        emit(.deployFinished(agentID: agentID, DeployedBody(deployID: deployID, agentID: agentID, status: .failed,
+                                                             code: code, message: String(message.prefix(4_000)))))
+    }
+
+    private mutating func profile(_ peer: BrokerPeer, _ body: ProfileBody) {
+        guard let agent = registered(peer, answering: .profile) else { return }
+        // The registration, not the body, says who this is: an agent cannot speak for another.
+        var reported = body
+        reported.agentID = agent.ready.agentID
+        reported.deviceKey = agent.ready.deviceKey
+        emit(.log("agent \(agent.ready.agentID) is now on profile \(body.profile) (\(Int(body.capacityPercent))%, \(body.status.rawValue))"))
+        emit(.profileChanged(agentID: agent.ready.agentID, reported))
+    }
+
     // MARK: Time
 
     private mutating func tick() {
@@ -588,7 +676,12 @@ public struct BrokerCore {
                             code: .runtimeError, refund: false)
                 continue
             }
-            if let jobID = agent.job, now >= agent.jobDeadline {
+            if let jobID = agent.job, now >= agent.jobDeadline, agent.deploying {
+                finishAgentJob(routingID, succeeded: false)
+                agents[routingID]!.blockedBy = jobID
+                deployFailed(jobID, agentID: agent.ready.agentID, code: .timeout,
+                             message: "\(agent.ready.agentID): no DEPLOYED within \(SeerProtocol.deployTimeoutMs) ms")
+            } else if let jobID = agent.job, now >= agent.jobDeadline {
                 // No answer within total_ms + grace: the job timed out; the agent stays blocked until it says it is idle.
                 finishAgentJob(routingID, succeeded: false)
                 agents[routingID]!.blockedBy = jobID
@@ -605,7 +698,9 @@ public struct BrokerCore {
     private mutating func shutdown() {
         for (routingID, agent) in agents.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
             send(routingID, .disconnect(DisconnectBody(reason: "coordinator shutting down")))
-            if let jobID = agent.job, var job = jobs[jobID] {
+            if let jobID = agent.job, agent.deploying {
+                deployFailed(jobID, agentID: agent.ready.agentID, code: .runtimeError, message: "coordinator shutting down")
+            } else if let jobID = agent.job, var job = jobs[jobID] {
                 // Back to the queue on disk, uncounted, so the next coordinator resumes it.
                 job.runningOn = nil
                 job.attempts = max(job.attempts - 1, 0)
@@ -614,6 +709,10 @@ public struct BrokerCore {
             }
             emit(.store(.agentLeft(agentID: agent.ready.agentID)))
         }
+        for (agentID, body) in pendingDeploys.sorted(by: { $0.key < $1.key }) {
+            deployFailed(body.deployID, agentID: agentID, code: .runtimeError, message: "coordinator shutting down before agent \(agentID) was free")
+        }
+        pendingDeploys.removeAll()
         agents.removeAll()
         routingByAgentID.removeAll()
         idle.removeAll()

@@ -57,6 +57,50 @@ public struct Budget: Codable, Hashable, Sendable, CustomStringConvertible {
     public func absolute(reference: Double) -> Double { isFraction ? value * reference : value }
 }
 
+/// A budget on a named metric, written "METRIC=VALUE" (e.g. "bitops=20%", "size=40000"), as `optimize --budget` and
+/// device profiles take it.
+public struct MetricBudget: Codable, Hashable, Sendable, CustomStringConvertible {
+    public var metric: BudgetMetric
+    public var budget: Budget
+
+    public init(metric: BudgetMetric, budget: Budget) {
+        self.metric = metric
+        self.budget = budget
+    }
+
+    /// Parses "METRIC=VALUE"; the error says which part is wrong.
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+        let metrics = BudgetMetric.allCases.map(\.rawValue).joined(separator: ", ")
+        guard parts.count == 2 else { throw CampaignError.config("'\(text)' is not METRIC=VALUE with METRIC one of \(metrics)") }
+        guard let metric = BudgetMetric(rawValue: parts[0]) else {
+            throw CampaignError.config("'\(parts[0])' in '\(text)' is not a metric (\(metrics))")
+        }
+        guard let budget = Budget(parsing: parts[1]), budget.value > 0, budget.value.isFinite else {
+            throw CampaignError.config("'\(parts[1])' in '\(text)' is not a positive number or percentage such as 20%")
+        }
+        guard !(budget.isFraction && budget.value > 1) else {
+            throw CampaignError.config("'\(text)' is above the uncompressed model")
+        }
+        self.init(metric: metric, budget: budget)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        let text = try c.decode(String.self)
+        do { try self.init(parsing: text) } catch let error as CampaignError {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: error.message)
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+
+    public var description: String { "\(metric.rawValue)=\(budget)" }
+}
+
 /// How the campaign picks policies to measure.
 public struct SamplingConfig: Codable, Sendable, Equatable {
     /// Random policies measured before the first predictor is trained.
@@ -137,11 +181,14 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
     public var sampling = SamplingConfig()
     public var predictor = PredictorConfig()
     public var optimizer = OptimizerConfig()
+    /// Per device key, named power profiles (e.g. performance / balanced / saver), each a budget; the campaign
+    /// prepares a fine-tuned model for every one, and redeploys pick them when a device's battery profile changes.
+    public var profiles: [String: [String: MetricBudget]] = [:]
     public var seed: UInt64 = 0
 
     enum CodingKeys: String, CodingKey {
         case name, model, checkpoint, data, space, metric, budgets, devices, measurement, sampling, predictor, optimizer
-        case seed, latencyDevice = "latency_device"
+        case profiles, seed, latencyDevice = "latency_device"
     }
 
     public init(name: String, model: String, budgets: [Budget]) {
@@ -152,7 +199,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
 
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(["name", "model", "checkpoint", "data", "space", "metric", "latency_device", "budgets",
-                                       "devices", "measurement", "sampling", "predictor", "optimizer", "seed"])
+                                       "devices", "measurement", "sampling", "predictor", "optimizer", "profiles", "seed"])
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let defaults = CampaignConfig(name: "", model: "", budgets: [])
         name = try c.decode(String.self, forKey: .name)
@@ -168,6 +215,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         sampling = try c.decodeIfPresent(SamplingConfig.self, forKey: .sampling) ?? defaults.sampling
         predictor = try c.decodeIfPresent(PredictorConfig.self, forKey: .predictor) ?? defaults.predictor
         optimizer = try c.decodeIfPresent(OptimizerConfig.self, forKey: .optimizer) ?? defaults.optimizer
+        profiles = try c.decodeIfPresent([String: [String: MetricBudget]].self, forKey: .profiles) ?? defaults.profiles
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
     }
 
@@ -230,6 +278,28 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         guard optimizer.restarts >= 1 else { throw fail("optimizer.restarts: must be at least 1, got \(optimizer.restarts)") }
         guard optimizer.iterations >= 1 else { throw fail("optimizer.iterations: must be at least 1, got \(optimizer.iterations)") }
         do { try measurement.validate() } catch { throw fail("measurement: \(error)") }
+        for (device, named) in profiles.sorted(by: { $0.key < $1.key }) {
+            guard devices.contains(device) else {
+                throw fail("profiles.\(device): not among devices \(devices); a profile's model is measured on its device key")
+            }
+            guard !named.isEmpty else { throw fail("profiles.\(device): name at least one profile") }
+            for (name, budget) in named.sorted(by: { $0.key < $1.key }) {
+                guard !name.isEmpty, name.utf8.count <= 255, !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                    throw fail("profiles.\(device): profile name '\(name)' must be 1 to 255 bytes without control characters")
+                }
+                if budget.metric == .latency {
+                    throw fail("profiles.\(device).\(name): latency budgets need a learned device latency model, "
+                        + "which Seer does not have yet; use bitops, macs or size")
+                }
+            }
+        }
+    }
+
+    /// The profiles of every device key as (device key, profile, budget), sorted by device key and profile name.
+    public var profileList: [(deviceKey: String, profile: String, budget: MetricBudget)] {
+        profiles.sorted { $0.key < $1.key }.flatMap { device, named in
+            named.sorted { $0.key < $1.key }.map { (deviceKey: device, profile: $0.key, budget: $0.value) }
+        }
     }
 }
 
@@ -238,6 +308,13 @@ public enum CampaignError: Error, CustomStringConvertible, LocalizedError {
     case config(String)
     case notFound(String)
     case failed(String)
+
+    /// The message without the kind prefix.
+    public var message: String {
+        switch self {
+        case .config(let m), .notFound(let m), .failed(let m): return m
+        }
+    }
 
     public var description: String {
         switch self {

@@ -103,6 +103,10 @@ public final class CampaignRunner {
         try choosePolicies(predictor)
         try setPhase("verifying", "fine-tuning and measuring the chosen policies")
         try verifyChosen()
+        if !config.profiles.isEmpty {
+            try setPhase("preparing", "a model for each of \(config.profileList.count) device profiles")
+            try prepareProfiles(predictor)
+        }
         let summary = try writeResults(seconds: Date().timeIntervalSince(start))
         try setPhase("done", "results in \(resultsDirectory.path)")
         return summary

@@ -6,8 +6,13 @@ import SeerSearch
 
 /// Re-optimizing against a stored predictor: what redeployment needs, no training and no measurements.
 public enum ReOptimization {
-    /// The best policy for `campaign`'s (single) budget under its latest predictor snapshot.
-    public static func optimize(campaign config: CampaignConfig, store: SeerStore) throws -> SearchResult {
+    /// The best policy for `target` under `campaign`'s latest predictor snapshot.
+    public static func optimize(campaign config: CampaignConfig, for target: MetricBudget, store: SeerStore) throws -> SearchResult {
+        var config = config
+        config.metric = target.metric
+        config.budgets = [target.budget]
+        config.profiles = [:]
+        try config.validate()
         guard let snapshot = try CampaignStore.latestSnapshot(config.name, in: store) else {
             throw CampaignError.notFound("campaign '\(config.name)' has no predictor yet; run it first")
         }

@@ -20,7 +20,9 @@ extension SeerStore {
     /// Append-only: later work (campaign tables, ...) adds its own `[StoreMigration]` list in its own
     /// file and appends it here, e.g. `fabricMigrations + CampaignStore.migrations`. Never reorder,
     /// rename or edit a shipped step; a database that has steps this build does not know is refused.
-    public static var migrations: [StoreMigration] { fabricMigrations + CampaignStore.migrations }
+    public static var migrations: [StoreMigration] {
+        fabricMigrations + CampaignStore.migrations + DeploymentStore.migrations
+    }
 
     /// The job queue and agent registry (issue 4). Frozen.
     public static let fabricMigrations: [StoreMigration] = [

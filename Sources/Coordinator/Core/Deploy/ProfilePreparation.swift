@@ -1,0 +1,103 @@
+import Foundation
+import SeerCompression
+import SeerData
+import SeerExport
+import SeerMeasurement
+import SeerModels
+import SeerPredictor
+import SeerSearch
+
+/// The campaign's last step: a deployable model for every power profile of every device key.
+///
+/// Per profile: the optimizer picks the policy for the profile's budget against the final predictor; an agent of the
+/// device key fine-tunes and measures it (validation split, the campaign's measurement settings and seed); and the
+/// coordinator fine-tunes the same policy with the same settings and seed and keeps the weights as a compressed-model
+/// file, which a redeploy sends as is. A policy already measured on that device key is not measured again.
+extension CampaignRunner {
+    func prepareProfiles(_ predictor: EnsemblePredictor) throws {
+        let profiles = config.profileList
+        guard !profiles.isEmpty else { return }
+        let done = Set(try DeploymentStore.prepared(campaign: id, in: store).filter(\.isReady).map { "\($0.deviceKey)/\($0.profile)" })
+        let pending = profiles.filter { !done.contains("\($0.deviceKey)/\($0.profile)") }
+        guard !pending.isEmpty else { return }
+
+        // 1. Policies, saved before anything is measured so a resumed campaign prepares the same ones.
+        var records: [PreparedModelRecord] = []
+        for entry in pending {
+            if let saved = try DeploymentStore.prepared(campaign: id, deviceKey: entry.deviceKey, profile: entry.profile, in: store) {
+                records.append(saved)
+                continue
+            }
+            let (result, value) = try optimize(predictor, for: entry.budget)
+            let record = PreparedModelRecord(
+                campaignID: id, deviceKey: entry.deviceKey, profile: entry.profile, budget: entry.budget.description,
+                budgetValue: value, policy: String(decoding: try result.policy.policy().jsonData(), as: UTF8.self),
+                complexity: result.complexity, predicted: result.predictedMean, createdAt: Date())
+            try DeploymentStore.savePrepared(record, in: store)
+            log(String(format: "[%@] profile %@/%@ (%@): predicted %.2f%%", id, entry.deviceKey, entry.profile,
+                       entry.budget.description, result.predictedMean))
+            records.append(record)
+        }
+
+        // 2. Measurements on the profiles' device keys (validation split), reusing any of the same policy.
+        let finished = try CampaignStore.measurements(id, in: store).filter { $0.accuracy != nil && $0.split == "validation" }
+        let now = Date()
+        var rows: [MeasurementRecord] = []
+        for (i, record) in records.enumerated()
+        where !finished.contains(where: { $0.policy == record.policy && $0.deviceKey == record.deviceKey }) {
+            rows.append(MeasurementRecord(jobID: profileJobID(record), campaignID: id, purpose: "final", round: 0,
+                                          position: 1000 + i, policy: record.policy, deviceKey: record.deviceKey,
+                                          split: "validation", createdAt: now))
+        }
+        try CampaignStore.plan(rows, in: store)
+        let planned = try CampaignStore.measurements(id, purpose: "final", in: store).filter { row in rows.contains { $0.jobID == row.jobID } }
+        try measure(planned, title: "profile models")
+        let measured = try CampaignStore.measurements(id, in: store).filter { $0.accuracy != nil && $0.split == "validation" }
+
+        // 3. The weights, fine-tuned here exactly as the agent fine-tuned them.
+        let data = try FashionMNIST.load(directory: config.data)
+        let folder = resultsDirectory.appendingPathComponent("models")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for var record in records {
+            let match = measured.first { $0.policy == record.policy && $0.deviceKey == record.deviceKey }
+            record.validationAccuracy = match?.accuracy
+            record.latencyMs = match?.latencyMs
+            let policy = try resolve(record.policy)
+            var settings = config.measurement
+            settings.seed = config.seed
+            let started = Date()
+            let (model, _) = try PolicyEvaluation.compress(base: base, policy: policy, data: data, settings: settings)
+            let file = folder.appendingPathComponent("\(safeFileName(record.deviceKey))-\(safeFileName(record.profile)).safetensors")
+            try CompressedModelFile.save(model, policy: policy, to: file, metadata: [
+                "campaign": id, "device_key": record.deviceKey, "profile": record.profile,
+                "finetune_steps": String(settings.finetuneSteps), "seed": String(settings.seed),
+            ])
+            let bytes = [UInt8](try Data(contentsOf: file))
+            record.weightsPath = file.path
+            record.sha256 = SHA256.hex(SHA256.hash(bytes))
+            record.sizeBytes = bytes.count
+            try DeploymentStore.savePrepared(record, in: store)
+            log(String(format: "[%@] prepared %@/%@: validation %@, %d bytes, fine-tuned in %.1f s", id, record.deviceKey,
+                       record.profile, record.validationAccuracy.map { String(format: "%.2f%%", $0) } ?? "not measured",
+                       bytes.count, Date().timeIntervalSince(started)))
+        }
+    }
+
+    /// The optimizer's policy for `target` (any metric) and the budget in that metric's units.
+    func optimize(_ predictor: EnsemblePredictor, for target: MetricBudget) throws -> (SearchResult, Double) {
+        let complexity = try LayerwiseComplexity(model: base, encoding: encoding, metric: target.metric.searchMetric)
+        let eight = try SeerCompression.Complexity.compute(model: base, policy: try Policy(bits: "8/8").resolve(for: base))
+        let value = target.budget.absolute(reference: Double(target.metric.value(of: eight)))
+        let problem = try SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity)
+        return (try optimizer.optimize(problem, budget: value), value)
+    }
+
+    func profileJobID(_ record: PreparedModelRecord) -> String {
+        "\(id):profile:\(record.deviceKey):\(record.profile)"
+    }
+}
+
+/// A device key or profile name as a file name: ids may hold any printable character, file names not '/'.
+func safeFileName(_ text: String) -> String {
+    String(text.unicodeScalars.map { $0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0) ? Character($0) : "_" })
+}
