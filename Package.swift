@@ -85,7 +85,8 @@ let package = Package(
                     path: "Tests/SeerMeasurementTests"),
         .testTarget(name: "SeerCoordinatorTests", dependencies: ["SeerCoordinator", "SeerModels", "SeerData", "SeerSearch"],
                     path: "Tests/SeerCoordinatorTests"),
-        .testTarget(name: "SeerFabricTests", dependencies: ["SeerCoordinator", "SeerAgent", "SeerWire", "SeerTransport"],
+        .testTarget(name: "SeerFabricTests", dependencies: ["SeerCoordinator", "SeerAgent", "SeerWire", "SeerTransport",
+                                                          "SeerExport", "SeerModels", "SeerCompression", "SeerMeasurement", "SeerData"],
                     path: "Tests/SeerFabricTests"),
     ],
     swiftLanguageModes: [.v5]

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import SeerTransport
 import SeerAgent
+import SeerData
 import SeerWire
 
 /// `seer-agent run`: registers with a coordinator and runs its jobs until killed.
@@ -14,7 +15,10 @@ struct RunCommand: ParsableCommand {
             CURVE is the default: --keys is this agent's key directory (seer-agent keygen), --server-key the \
             coordinator's public.key. --plain turns security off (the coordinator must be --plain too). \
             SIGINT/SIGTERM send DISCONNECT and exit 0; a coordinator that refuses the agent (unauthorized, \
-            unsupported version) makes it exit 3. Executors: \(ExecutorRegistry.shared.names.joined(separator: ", ")).
+            unsupported version) makes it exit 3. Executors: \(ExecutorRegistry.shared.names.joined(separator: ", ")). \
+            With --deploy-dir the agent installs the models the coordinator deploys (checksum, validation batch, \
+            atomic swap of DIR/current). With --profiles it watches the battery (/sys/class/power_supply, or \
+            --battery-file / --battery-command / --power-supply) and reports profile changes, which trigger redeploys.
             """)
 
     @Option(help: "Coordinator endpoint, e.g. tcp://coordinator:5555.")
@@ -52,6 +56,27 @@ struct RunCommand: ParsableCommand {
 
     @Option(help: "Missed heartbeat intervals before the coordinator counts as lost.")
     var liveness = SeerProtocol.heartbeatLiveness
+
+    @Option(help: "Deploy directory: install deployed models here (current/previous links, releases/).")
+    var deployDir: String?
+
+    @Option(help: "Power profiles by battery level, e.g. performance@60,balanced@25,powersave (first while charging).")
+    var profiles: String?
+
+    @Option(help: "Battery stand-in: a file with capacity=N and status=S lines (or sysfs uevent lines).")
+    var batteryFile: String?
+
+    @Option(help: "Battery stand-in: a shell command printing the battery-file format.")
+    var batteryCommand: String?
+
+    @Option(help: "Power-supply directory to read instead of /sys/class/power_supply.")
+    var powerSupply: String?
+
+    @Option(help: "Milliseconds between battery reads.")
+    var batteryIntervalMs = Int(BatteryWatcher.defaultPollIntervalMs)
+
+    @Option(help: "Battery points a threshold must be passed by before the profile changes.")
+    var hysteresis = BatteryWatcher.defaultHysteresisPercent
 
     @Flag(help: "Log only errors.")
     var quiet = false
@@ -103,6 +128,24 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("--heartbeat-ms must be in 10...60000 (got \(heartbeatMs))")
         }
         guard (1...100).contains(liveness) else { throw ValidationError("--liveness must be in 1...100 (got \(liveness))") }
+        if profiles == nil && (batteryFile != nil || batteryCommand != nil || powerSupply != nil) {
+            throw ValidationError("--battery-file, --battery-command and --power-supply need --profiles SPEC to map readings to profiles")
+        }
+        if let profiles {
+            do { _ = try batteryWatcher(profiles) } catch { throw ValidationError("--profiles: \(error)") }
+            do { _ = try batterySource() } catch { throw ValidationError("\(error)") }
+        }
+        guard batteryIntervalMs >= 10 else { throw ValidationError("--battery-interval-ms must be at least 10 (got \(batteryIntervalMs))") }
+        if let deployDir, deployDir.isEmpty { throw ValidationError("--deploy-dir must name a directory") }
+    }
+
+    private func batteryWatcher(_ spec: String) throws -> BatteryWatcher {
+        try BatteryWatcher(thresholds: try ProfileThresholds(spec), hysteresisPercent: hysteresis,
+                           pollIntervalMs: Int64(batteryIntervalMs))
+    }
+
+    private func batterySource() throws -> BatterySource {
+        try BatterySource.fromOptions(file: batteryFile, command: batteryCommand, powerSupply: powerSupply)
     }
 
     func run() throws {
@@ -128,8 +171,20 @@ struct RunCommand: ParsableCommand {
                               serverKey: try CurveKeyFiles.loadKey(file: serverKey!, role: "coordinator public key"))
         }
         let session = AgentSessionConfiguration(heartbeatIntervalMs: Int64(heartbeatMs), liveness: liveness)
-        let ready = AgentWorker.makeReady(agentID: name, deviceKey: key, executor: jobExecutor)
-        let exit = try Self.serve(ready: ready, executor: jobExecutor,
+        var ready = AgentWorker.makeReady(agentID: name, deviceKey: key, executor: jobExecutor)
+        var deployer: ModelInstaller?
+        if let deployDir {
+            let directory = try DeployDirectory(url: URL(fileURLWithPath: deployDir))
+            if !directory.removedLeftovers.isEmpty {
+                log("removed leftovers of an interrupted install: \(directory.removedLeftovers.joined(separator: ", "))")
+            }
+            deployer = ModelInstaller(directory: directory, agentID: name,
+                                      dataDirectory: settingsOptions["data"] ?? FashionMNIST.defaultDirectory, log: log)
+            if !ready.capabilities.contains("deploy") { ready.capabilities.append("deploy") }
+        }
+        var battery: (BatterySource, BatteryWatcher)?
+        if let profiles { battery = (try batterySource(), try batteryWatcher(profiles)) }
+        let exit = try Self.serve(ready: ready, executor: jobExecutor, deployer: deployer, battery: battery,
                                   options: AgentOptions(coordinator: coordinator, security: security, session: session, log: log))
         if case let .refused(code, reason) = exit {
             FileHandle.standardError.write(Data("seer-agent[\(name)]: refused by the coordinator (\(code.rawValue)): \(reason)\n".utf8))
@@ -139,8 +194,17 @@ struct RunCommand: ParsableCommand {
 
     /// Runs the worker until a signal or a refusal; the worker (and its ZeroMQ context, which flushes the
     /// final DISCONNECT) is released before this returns.
-    private static func serve(ready: ReadyBody, executor: any Executor, options: AgentOptions) throws -> AgentExit {
-        let worker = try AgentWorker(ready: ready, executor: executor, options: options)
+    private static func serve(ready: ReadyBody, executor: any Executor, deployer: (any Deployer)?,
+                              battery: (BatterySource, BatteryWatcher)?, options: AgentOptions) throws -> AgentExit {
+        let worker = try AgentWorker(ready: ready, executor: executor, options: options, deployer: deployer)
+        let poller = battery.map { source, watcher in
+            BatteryPoller(source: source, watcher: watcher, log: options.log) { [weak worker] report in
+                worker?.reportProfile(report.profile, capacityPercent: report.reading.capacityPercent,
+                                      status: report.reading.status)
+            }
+        }
+        poller?.start()
+        defer { poller?.stop() }
         var sources: [DispatchSourceSignal] = []
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber, SIG_IGN)  // delivered to the dispatch source instead

@@ -1,0 +1,123 @@
+import Foundation
+import SeerCompression
+import SeerData
+import SeerExport
+import SeerMeasurement
+import SeerModels
+import XCTest
+@testable import SeerCoordinator
+import SeerWire
+
+/// Battery change -> PROFILE -> DEPLOY -> swap, with `seer-coordinator serve` and `seer-agent run` as real processes
+/// over CURVE, and the manual `redeploy` command against the same database.
+final class RedeployProcessTests: XCTestCase {
+    var fabric: Fabric!
+
+    override func setUpWithError() throws { fabric = try Fabric() }
+
+    override func tearDown() {
+        fabric?.shutdown()
+        fabric = nil
+    }
+
+    /// A store holding a campaign with two prepared resnet8 profiles for device key "cpu" (8/8 and 4/4, not fine-tuned).
+    func preparedStore() throws -> String {
+        let db = fabric.path("seer.sqlite")
+        let store = try SeerStore(path: db)
+        let config = try CampaignConfig.parse(yaml: """
+            name: fleet
+            model: resnet8
+            budgets: ["20%"]
+            devices: [cpu]
+            profiles:
+              cpu: {performance: "bitops=100%", saver: "bitops=30%"}
+            """)
+        let now = Date()
+        try CampaignStore.save(CampaignRecord(id: "fleet", config: String(decoding: try JSONEncoder().encode(config), as: UTF8.self),
+                                              phase: "done", detail: "", createdAt: now, updatedAt: now), in: store)
+        let base = try ModelStore.load("resnet8")
+        let data = try FashionMNIST.load()
+        for (profile, bits, accuracy) in [("performance", "8/8", 90.0), ("saver", "4/4", nil)] as [(String, String, Double?)] {
+            let policy = try Policy(bits: bits).resolve(for: base)
+            var settings = EvaluationSettings()
+            settings.finetuneSteps = 0
+            settings.calibrationImages = 64
+            let model = try PolicyEvaluation.compress(base: base, policy: policy, data: data, settings: settings).model
+            let file = fabric.directory.appendingPathComponent("\(profile).safetensors")
+            try CompressedModelFile.save(model, policy: policy, to: file)
+            let bytes = [UInt8](try Data(contentsOf: file))
+            try DeploymentStore.savePrepared(PreparedModelRecord(
+                campaignID: "fleet", deviceKey: "cpu", profile: profile, budget: "bitops=\(bits)", budgetValue: 1,
+                policy: String(decoding: try policy.policy().jsonData(), as: UTF8.self), complexity: 1, predicted: 90,
+                validationAccuracy: accuracy, weightsPath: file.path, sha256: SHA256.hex(SHA256.hash(bytes)),
+                sizeBytes: bytes.count, createdAt: now), in: store)
+        }
+        return db
+    }
+
+    func currentRelease(_ deployDir: String) -> String? {
+        try? FileManager.default.destinationOfSymbolicLink(atPath: deployDir + "/current")
+    }
+
+    func manifestProfile(_ deployDir: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: deployDir + "/current/manifest.json"),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return object["profile"] as? String
+    }
+
+    func testBatteryChangeRedeploysThePreparedModelAndRedeployWorksByHand() throws {
+        let db = try preparedStore()
+        try fabric.keys("coordinator")
+        let agentKeys = try fabric.keys("agent-keys")
+        try agentKeys.publicKey.write(toFile: fabric.path("allowed.txt"), atomically: true, encoding: .utf8)
+        let endpointFile = fabric.path("endpoint")
+        try fabric.launch("coordinator", product: "seer-coordinator", [
+            "serve", "--db", db, "--bind", "tcp://127.0.0.1:0", "--endpoint-file", endpointFile,
+            "--keys", fabric.path("coordinator"), "--allow", fabric.path("allowed.txt"), "--heartbeat-ms", "200"])
+        XCTAssertTrue(fabric.waitUntil(20) { FileManager.default.fileExists(atPath: endpointFile) }, fabric.diagnostics)
+        let endpoint = try String(contentsOfFile: endpointFile, encoding: .utf8)
+
+        let battery = fabric.path("battery.txt")
+        try "capacity=80\nstatus=discharging\n".write(toFile: battery, atomically: true, encoding: .utf8)
+        let deployDir = fabric.path("deploy")
+        try fabric.agent("phone-1", deviceKey: "cpu", endpoint: endpoint, keys: "agent-keys", serverKey: "coordinator",
+                         executor: ["--executor", "null", "--deploy-dir", deployDir, "--profiles", "performance@60,saver",
+                                    "--battery-file", battery, "--battery-interval-ms", "50"])
+
+        // The first reading reports "performance": its prepared model is installed.
+        XCTAssertTrue(fabric.waitUntil(60) { manifestProfile(deployDir) == "performance" }, fabric.diagnostics)
+        let first = currentRelease(deployDir)
+
+        // The battery drops below the threshold: the saver model replaces it; the performance one stays for rollback.
+        try "capacity=31\nstatus=discharging\n".write(toFile: battery, atomically: true, encoding: .utf8)
+        XCTAssertTrue(fabric.waitUntil(60) { manifestProfile(deployDir) == "saver" }, fabric.diagnostics)
+        XCTAssertEqual(try? FileManager.default.destinationOfSymbolicLink(atPath: deployDir + "/previous"), first)
+
+        // By hand, as an operator would.
+        let redeploy = try fabric.launch("redeploy", product: "seer-coordinator", [
+            "redeploy", "--db", db, "--device", "phone-1", "--profile", "performance", "--wait-s", "60", "--json"])
+        redeploy.waitUntilExit()
+        XCTAssertEqual(redeploy.terminationStatus, 0, fabric.log(of: "redeploy") + fabric.diagnostics)
+        XCTAssertEqual(manifestProfile(deployDir), "performance")
+        // An unknown profile fails with a message that names it, and changes nothing.
+        let unknown = try fabric.launch("unknown", product: "seer-coordinator", [
+            "redeploy", "--db", db, "--device", "phone-1", "--profile", "turbo", "--wait-s", "30"])
+        unknown.waitUntilExit()
+        XCTAssertEqual(unknown.terminationStatus, 1, fabric.log(of: "unknown"))
+        XCTAssertTrue(fabric.log(of: "unknown").contains("no profile 'turbo'"), fabric.log(of: "unknown"))
+        XCTAssertEqual(manifestProfile(deployDir), "performance")
+
+        // Every deployment is on record with its trigger, outcome and timings.
+        let rows = try DeploymentStore.deployments(agentID: "phone-1", in: try SeerStore(path: db)).reversed()
+        XCTAssertEqual(rows.map(\.trigger), ["battery", "battery", "manual", "manual"])
+        XCTAssertEqual(rows.map(\.state), ["ok", "ok", "ok", "failed"])
+        XCTAssertEqual(rows.map(\.profile), ["performance", "saver", "performance", "turbo"])
+        XCTAssertEqual(rows.first?.capacityPercent, 80)
+        for row in rows.prefix(3) {
+            XCTAssertEqual(row.source, "prepared")
+            XCTAssertNotNil(row.totalMs)
+            let timings = try JSONDecoder().decode([String: Double].self, from: Data((row.timings ?? "{}").utf8))
+            XCTAssertNotNil(timings["validate"], "\(row.id): \(row.timings ?? "")")
+        }
+    }
+}
