@@ -28,12 +28,26 @@ final class CampaignConfigTests: XCTestCase {
             (minimal + "metric: latency\nlatency_device: cpu-x86\n", "metric"),
             (minimal + "metric: joules\n", "metric"),
             ("name: \"a b\"\nmodel: resnet8\nbudgets: [\"20%\"]\n", "name"),
+            (minimal + "profiles: {gpu: {saver: \"bitops=10%\"}}\n", "profiles.gpu"),
+            (minimal + "profiles: {cpu-x86: {saver: \"bits=10%\"}}\n", "profiles.cpu-x86.saver"),
+            (minimal + "profiles: {cpu-x86: {saver: \"bitops=150%\"}}\n", "profiles.cpu-x86.saver"),
+            (minimal + "profiles: {cpu-x86: {saver: \"bitops=-3\"}}\n", "profiles.cpu-x86.saver"),
+            (minimal + "profiles: {cpu-x86: {}}\n", "profiles.cpu-x86"),
         ]
         for (yaml, field) in cases {
             XCTAssertThrowsError(try CampaignConfig.parse(yaml: yaml), yaml) { error in
                 XCTAssertTrue("\(error)".contains(field), "'\(error)' should name \(field)")
             }
         }
+    }
+
+    func testProfilesParseAsMetricBudgets() throws {
+        let c = try CampaignConfig.parse(yaml: minimal + "profiles:\n  cpu-x86: {performance: \"bitops=30%\", saver: \"size=40000\"}\n")
+        XCTAssertEqual(c.profileList.map(\.profile), ["performance", "saver"])
+        XCTAssertEqual(c.profiles["cpu-x86"]?["saver"], MetricBudget(metric: .size, budget: Budget(value: 40000, isFraction: false)))
+        XCTAssertEqual(c.profiles["cpu-x86"]?["performance"]?.description, "bitops=30%")
+        // Stored as JSON in the campaign table and read back by deployments.
+        XCTAssertEqual(try JSONDecoder().decode(CampaignConfig.self, from: try JSONEncoder().encode(c)), c)
     }
 
     func testShippedConfigsAreValid() throws {

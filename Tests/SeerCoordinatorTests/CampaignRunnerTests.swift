@@ -1,5 +1,6 @@
 import XCTest
 import SeerData
+import Foundation
 import SeerModels
 import SeerTensor
 @testable import SeerCoordinator
@@ -36,10 +37,10 @@ final class CampaignRunnerTests: XCTestCase {
     override func tearDown() { try? FileManager.default.removeItem(at: directory) }
 
     /// A tiny campaign on a resnet8 checkpoint with seeded random weights: the machinery, not the accuracy, is tested.
-    func config() throws -> CampaignConfig {
+    func config(extra: String = "") throws -> CampaignConfig {
         let checkpoint = directory.appendingPathComponent("resnet8.safetensors")
         try Checkpoint.save(try ModelZoo.make("resnet8", seed: 5), to: checkpoint)
-        return try CampaignConfig.parse(yaml: """
+        return try CampaignConfig.parse(yaml: extra + """
             name: tiny
             model: resnet8
             checkpoint: \(checkpoint.path)
@@ -94,6 +95,47 @@ final class CampaignRunnerTests: XCTestCase {
         let result = try ReOptimization.optimize(campaign: config, for: try MetricBudget(parsing: "bitops=10%"), store: store)
         XCTAssertLessThanOrEqual(result.complexity, result.budget * (1 + 1e-9))
         XCTAssertLessThan(result.seconds, 1)
+    }
+
+    func testProfilesGetPreparedModelsAndAnUnpreparedProfileIsReoptimized() throws {
+        let config = try config(extra: """
+            profiles:
+              cpu-x86: {balanced: "bitops=30%", saver: "bitops=15%", eco: "size=12%"}
+
+            """)
+        let store = try SeerStore(path: directory.appendingPathComponent("seer.sqlite").path)
+        let results = directory.appendingPathComponent("results")
+        let counting = CountingBackend(LocalMeasurementBackend(data: try Self.data.get()))
+        _ = try CampaignRunner(config: config, store: store, backend: counting, resultsDirectory: results, showProgress: false,
+                               log: { _ in }).run()
+        // balanced and saver have the budgets' chosen policies, measured already: only eco is measured anew.
+        XCTAssertEqual(counting.measured.filter { $0.contains(":profile:") }, ["tiny:profile:cpu-x86:eco"])
+        let prepared = try DeploymentStore.prepared(campaign: "tiny", in: store)
+        XCTAssertEqual(prepared.map(\.profile), ["balanced", "eco", "saver"])
+        for model in prepared {
+            XCTAssertNotNil(model.validationAccuracy, model.profile)
+            XCTAssertLessThanOrEqual(model.complexity, model.budgetValue * (1 + 1e-9))
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try XCTUnwrap(model.weightsPath))))
+            XCTAssertEqual(SHA256.hex(SHA256.hash(bytes)), model.sha256)
+        }
+        let chosen = try CampaignStore.chosen("tiny", in: store)
+        XCTAssertEqual(prepared.first { $0.profile == "saver" }?.policy, chosen.first { $0.budget == "15%" }?.policy)
+
+        // A prepared profile deploys its file as is; without one the planner re-optimizes and asks for a brief fine-tune.
+        let planner = DeploymentPlanner(store: store, campaign: nil)
+        let saver = try planner.plan(deployID: "d1", deviceKey: "cpu-x86", profile: "saver")
+        XCTAssertEqual(saver.source, "prepared")
+        XCTAssertNil(saver.body.finetune)
+        XCTAssertEqual(saver.body.inlineWeights?.count, prepared.first { $0.profile == "saver" }?.sizeBytes)
+        try store.database.write { db in try db.execute(sql: "DELETE FROM prepared_model WHERE profile = 'eco'") }
+        let eco = try planner.plan(deployID: "d2", deviceKey: "cpu-x86", profile: "eco")
+        XCTAssertEqual(eco.source, "reoptimized")
+        XCTAssertEqual(eco.body.finetune?.steps, 1)
+        XCTAssertEqual(eco.body.weights.sha256, SHA256.hex(SHA256.hash([UInt8](try Data(contentsOf: URL(fileURLWithPath: config.checkpoint!))))))
+        XCTAssertThrowsError(try planner.plan(deployID: "d3", deviceKey: "cpu-x86", profile: "turbo")) { error in
+            XCTAssertTrue("\(error)".contains("no profile 'turbo'"), "\(error)")
+        }
+        XCTAssertThrowsError(try planner.plan(deployID: "d4", deviceKey: "gpu", profile: "saver"))
     }
 
     func testSameNameDifferentConfigIsRefused() throws {
