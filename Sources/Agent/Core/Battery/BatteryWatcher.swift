@@ -39,8 +39,10 @@ public struct BatteryWatcher: Sendable {
     /// Time between polls, for `isDue`.
     public let pollIntervalMs: Int64
 
+    /// Enough to absorb the 1-point jitter of a battery gauge at a threshold.
     public static let defaultHysteresisPercent = 2.0
-    public static let defaultPollIntervalMs: Int64 = 5_000
+    /// A change should reach the coordinator within about a second; three small sysfs reads a second cost nothing.
+    public static let defaultPollIntervalMs: Int64 = 1_000
 
     /// Index into `thresholds.levels` of the profile last reported; nil before the first reading.
     private var level: Int?
