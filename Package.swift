@@ -67,6 +67,7 @@ let package = Package(
         .executableTarget(name: "SeerBench",
                           dependencies: ["SeerTraining", "SeerModels", "SeerData", "SeerEngine", "SeerCompression",
                                          "SeerMeasurement", "SeerSearch", "SeerPredictor", "SeerExport", "SeerCoordinator",
+                                         "SeerTransport",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Bench"),
 

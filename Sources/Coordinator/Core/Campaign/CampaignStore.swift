@@ -14,6 +14,16 @@ public struct CampaignRecord: Codable, FetchableRecord, PersistableRecord, Senda
     enum CodingKeys: String, CodingKey {
         case id, config, phase, detail, createdAt = "created_at", updatedAt = "updated_at"
     }
+
+    /// Memberwise initializer.
+    public init(id: String, config: String, phase: String, detail: String, createdAt: Date, updatedAt: Date) {
+        self.id = id
+        self.config = config
+        self.phase = phase
+        self.detail = detail
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
 }
 
 /// One planned or finished measurement of a policy on a device; planned rows are written before their jobs

@@ -21,6 +21,8 @@ public enum DemoConfig {
         predictor:
           members: 8
           features: linear
+        profiles:
+          cpu-x86: {performance: "bitops=30%", balanced: "bitops=20%", saver: "bitops=12%"}
         seed: 0
         """
 }

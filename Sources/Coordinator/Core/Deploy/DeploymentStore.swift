@@ -29,6 +29,26 @@ public struct PreparedModelRecord: Codable, FetchableRecord, PersistableRecord, 
         case weightsPath = "weights_path", sha256, sizeBytes = "size_bytes", createdAt = "created_at"
     }
 
+    /// Memberwise initializer.
+    public init(campaignID: String, deviceKey: String, profile: String, budget: String, budgetValue: Double, policy: String,
+                complexity: Double, predicted: Double, validationAccuracy: Double? = nil, latencyMs: Double? = nil,
+                weightsPath: String? = nil, sha256: String? = nil, sizeBytes: Int? = nil, createdAt: Date) {
+        self.campaignID = campaignID
+        self.deviceKey = deviceKey
+        self.profile = profile
+        self.budget = budget
+        self.budgetValue = budgetValue
+        self.policy = policy
+        self.complexity = complexity
+        self.predicted = predicted
+        self.validationAccuracy = validationAccuracy
+        self.latencyMs = latencyMs
+        self.weightsPath = weightsPath
+        self.sha256 = sha256
+        self.sizeBytes = sizeBytes
+        self.createdAt = createdAt
+    }
+
     /// Ready to deploy: the weights exist.
     public var isReady: Bool { weightsPath != nil && sha256 != nil }
 }
