@@ -41,57 +41,17 @@ public struct LayerwiseComplexity: ComplexityModel {
 
     /// Precomputes the per-layer closed form of `metric` for `model` under `encoding` (built for the same model).
     public init(model: Model, encoding: PolicyEncoding, metric: ComplexityMetric) throws {
-        guard model.name == encoding.model else {
-            throw SearchError.policyMismatch(expected: encoding.model, reason: "complexity asked for model \(model.name)")
-        }
-        let names = model.compressibleLayers.map(\.name)
-        func uniform(prunedLayers: Set<String>, ratio: Double) throws -> ResolvedPolicy {
-            try ResolvedPolicy(model: model.name, entries: names.map { name in
-                ResolvedPolicy.Entry(layer: name, policy: LayerPolicy(wbits: 8, abits: 8,
-                                                                      prune: prunedLayers.contains(name) ? ratio : 0))
-            })
-        }
-        let base = try Complexity.compute(model: model, policy: try uniform(prunedLayers: [], ratio: 0))
-        let groups = ChannelGroups(graph: model.graph)
-
-        // Which group feeds each layer is found by pruning one group at a time: a layer whose kept inputs (outputs)
-        // change reads (writes) that group. This asks `Complexity` itself rather than re-deriving its graph walk.
-        var outVariable = [Int?](repeating: nil, count: names.count)
-        var inVariable = [Int?](repeating: nil, count: names.count)
-        var batchNormChannels = [Double](repeating: 0, count: encoding.variables.count)
-        var curves = [(ratios: [Double], kept: [Double])?](repeating: nil, count: encoding.variables.count)
-        let probeRatio = 0.5
-        for (v, variable) in encoding.variables.enumerated() where variable.kind == .prune {
-            let members = Set(variable.layers.map { encoding.layers[$0].layer })
-            let probe = try Complexity.compute(model: model, policy: try uniform(prunedLayers: members, ratio: probeRatio))
-            for (l, (before, after)) in zip(base.layers, probe.layers).enumerated() {
-                if after.keptOutChannels != before.keptOutChannels { outVariable[l] = v }
-                if after.keptInChannels != before.keptInChannels && before.kind != .depthwise { inVariable[l] = v }
-            }
-            let channels = groups.group(of: variable.layers.map { encoding.layers[$0].layer }[0])!.channels
-            let probeKept = keptChannels(channels, ratio: probeRatio)
-            if probeKept < channels {
-                // Every batch norm reading the group lost (channels - kept) of its channels, 2 parameters each.
-                let lost = Double(base.batchNormParams - probe.batchNormParams) / 2
-                batchNormChannels[v] = lost * Double(channels) / Double(channels - probeKept)
-            }
-            let ratios = variable.levels.sorted()
-            curves[v] = (ratios: ratios, kept: ratios.map { Double(keptChannels(channels, ratio: $0)) / Double(channels) })
-        }
+        let map = try LayerChannelMap(model: model, encoding: encoding)
+        let base = map.base
 
         var terms: [Term] = []
         var constant = 0.0
-        var searchable = 0
         for (l, layer) in base.layers.enumerated() {
-            var wbits: Int?, abits: Int?
             var fixedBits = (w: 1.0, a: 1.0)
-            if layer.name == Policy.stemLayer {
-                fixedBits = (Double(Policy.stemPolicy.wbits), Double(Policy.stemPolicy.abits))
-            } else {
-                (wbits, abits) = encoding.bitVariables(ofLayer: searchable)
-                searchable += 1
-            }
-            let (out, input) = (outVariable[l], inVariable[l])
+            let bits = map.bitVariables[l]
+            if bits == nil { fixedBits = (Double(Policy.stemPolicy.wbits), Double(Policy.stemPolicy.abits)) }
+            let (wbits, abits) = (bits?.wbits, bits?.abits)
+            let (out, input) = (map.outVariable[l], map.inVariable[l])
             switch metric {
             case .macs:
                 terms.append(Term(coefficient: Double(layer.macs), out: out, input: input))
@@ -104,9 +64,9 @@ public struct LayerwiseComplexity: ComplexityModel {
             }
         }
         if metric == .sizeBytes {
-            let prunableBatchNorm = batchNormChannels.reduce(0, +)
+            let prunableBatchNorm = map.batchNormChannels.reduce(0, +)
             constant = 8 * (Double(base.batchNormParams) / 2 - prunableBatchNorm)
-            for (v, channels) in batchNormChannels.enumerated() where channels > 0 {
+            for (v, channels) in map.batchNormChannels.enumerated() where channels > 0 {
                 terms.append(Term(coefficient: 8 * channels, out: v))
             }
         }
@@ -116,17 +76,9 @@ public struct LayerwiseComplexity: ComplexityModel {
             .reduce(0) { $0 + $1.coefficient }
         coefficients = variable.map(\.coefficient)
         factors = variable.flatMap { [$0.out, $0.input, $0.wbits, $0.abits].map { Int32($0 ?? -1) } }
-        var knotStart = [0], knotRatios: [Double] = [], knotKept: [Double] = []
-        for curve in curves {
-            if let curve {
-                knotRatios += curve.ratios
-                knotKept += curve.kept
-            }
-            knotStart.append(knotRatios.count)
-        }
-        self.knotStart = knotStart
-        self.knotRatios = knotRatios
-        self.knotKept = knotKept
+        knotStart = map.knotStart
+        knotRatios = map.knotRatios
+        knotKept = map.knotKept
         metricKind = metric
     }
 
@@ -167,17 +119,123 @@ public struct LayerwiseComplexity: ComplexityModel {
         return g
     }
 
-    /// Kept fraction of prune variable v's group at ratio r and its slope: linear between the knots around r (the
-    /// first or last segment outside them).
     @inline(__always)
     private func kept(_ v: Int, _ r: Double) -> (value: Double, slope: Double) {
-        let lo = knotStart[v], hi = knotStart[v + 1]
-        guard hi - lo > 1 else { return (knotKept[lo], 0) }
-        var s = lo
-        while s + 2 < hi && r >= knotRatios[s + 1] { s += 1 }
-        let slope = (knotKept[s + 1] - knotKept[s]) / (knotRatios[s + 1] - knotRatios[s])
-        return (knotKept[s] + (r - knotRatios[s]) * slope, slope)
+        keptFraction(v, r, knotStart: knotStart, knotRatios: knotRatios, knotKept: knotKept)
     }
+}
+
+/// Which search variables set each compressible layer's kept channel fractions and bit-widths, found once per model
+/// and encoding; `LayerwiseComplexity` and `LatencyModel` both read layers through it.
+struct LayerChannelMap: Sendable {
+    /// `Complexity.compute` of the unpruned model at 8/8 bits: every layer's full shape, in compressible-layer order.
+    let base: ComplexityReport
+    /// Per layer: the prune variable of the group it writes (nil when that group is fixed).
+    let outVariable: [Int?]
+    /// Per layer: the prune variable of the group it reads (nil when fixed; always nil for depthwise layers, whose
+    /// input is their output group).
+    let inVariable: [Int?]
+    /// Per layer: its wbits and abits variables; nil for the stem, fixed at `Policy.stemPolicy`.
+    let bitVariables: [(wbits: Int, abits: Int)?]
+    /// Per prune variable: batch-norm channels of its group (0 for bit variables).
+    let batchNormChannels: [Double]
+    /// Kept-fraction knots of prune variable v: `knotRatios[knotStart[v] ..< knotStart[v + 1]]`, ratios ascending.
+    let knotStart: [Int]
+    let knotRatios: [Double]
+    let knotKept: [Double]
+
+    init(model: Model, encoding: PolicyEncoding) throws {
+        guard model.name == encoding.model else {
+            throw SearchError.policyMismatch(expected: encoding.model, reason: "complexity asked for model \(model.name)")
+        }
+        let names = model.compressibleLayers.map(\.name)
+        func uniform(prunedLayers: Set<String>, ratio: Double) throws -> ResolvedPolicy {
+            try ResolvedPolicy(model: model.name, entries: names.map { name in
+                ResolvedPolicy.Entry(layer: name, policy: LayerPolicy(wbits: 8, abits: 8,
+                                                                      prune: prunedLayers.contains(name) ? ratio : 0))
+            })
+        }
+        let base = try Complexity.compute(model: model, policy: try uniform(prunedLayers: [], ratio: 0))
+        let groups = ChannelGroups(graph: model.graph)
+
+        // Which group feeds each layer is found by pruning one group at a time: a layer whose kept inputs (outputs)
+        // change reads (writes) that group. This asks `Complexity` itself rather than re-deriving its graph walk.
+        var outVariable = [Int?](repeating: nil, count: names.count)
+        var inVariable = [Int?](repeating: nil, count: names.count)
+        var batchNormChannels = [Double](repeating: 0, count: encoding.variables.count)
+        var curves = [(ratios: [Double], kept: [Double])?](repeating: nil, count: encoding.variables.count)
+        let probeRatio = 0.5
+        for (v, variable) in encoding.variables.enumerated() where variable.kind == .prune {
+            let members = Set(variable.layers.map { encoding.layers[$0].layer })
+            let probe = try Complexity.compute(model: model, policy: try uniform(prunedLayers: members, ratio: probeRatio))
+            for (l, (before, after)) in zip(base.layers, probe.layers).enumerated() {
+                if after.keptOutChannels != before.keptOutChannels { outVariable[l] = v }
+                if after.keptInChannels != before.keptInChannels && before.kind != .depthwise { inVariable[l] = v }
+            }
+            let channels = groups.group(of: variable.layers.map { encoding.layers[$0].layer }[0])!.channels
+            let probeKept = keptChannels(channels, ratio: probeRatio)
+            if probeKept < channels {
+                // Every batch norm reading the group lost (channels - kept) of its channels, 2 parameters each.
+                let lost = Double(base.batchNormParams - probe.batchNormParams) / 2
+                batchNormChannels[v] = lost * Double(channels) / Double(channels - probeKept)
+            }
+            let ratios = variable.levels.sorted()
+            curves[v] = (ratios: ratios, kept: ratios.map { Double(keptChannels(channels, ratio: $0)) / Double(channels) })
+        }
+
+        var bitVariables: [(wbits: Int, abits: Int)?] = []
+        var searchable = 0
+        for layer in base.layers {
+            if layer.name == Policy.stemLayer {
+                bitVariables.append(nil)
+            } else {
+                bitVariables.append(encoding.bitVariables(ofLayer: searchable))
+                searchable += 1
+            }
+        }
+
+        var knotStart = [0], knotRatios: [Double] = [], knotKept: [Double] = []
+        for curve in curves {
+            if let curve {
+                knotRatios += curve.ratios
+                knotKept += curve.kept
+            }
+            knotStart.append(knotRatios.count)
+        }
+        self.base = base
+        self.outVariable = outVariable
+        self.inVariable = inVariable
+        self.bitVariables = bitVariables
+        self.batchNormChannels = batchNormChannels
+        self.knotStart = knotStart
+        self.knotRatios = knotRatios
+        self.knotKept = knotKept
+    }
+
+    /// Kept fraction of prune variable v's group at ratio r, and its slope.
+    @inline(__always)
+    func kept(_ v: Int, _ r: Double) -> (value: Double, slope: Double) {
+        keptFraction(v, r, knotStart: knotStart, knotRatios: knotRatios, knotKept: knotKept)
+    }
+
+    /// The smallest and largest kept fraction prune variable v reaches over its levels.
+    func keptRange(_ v: Int) -> ClosedRange<Double> {
+        let kept = knotKept[knotStart[v] ..< knotStart[v + 1]]
+        return kept.min()! ... kept.max()!
+    }
+}
+
+/// Kept fraction of prune variable v's group at ratio r and its slope: linear between the knots around r (the first
+/// or last segment outside them).
+@inline(__always)
+func keptFraction(_ v: Int, _ r: Double, knotStart: [Int], knotRatios: [Double], knotKept: [Double])
+    -> (value: Double, slope: Double) {
+    let lo = knotStart[v], hi = knotStart[v + 1]
+    guard hi - lo > 1 else { return (knotKept[lo], 0) }
+    var s = lo
+    while s + 2 < hi && r >= knotRatios[s + 1] { s += 1 }
+    let slope = (knotKept[s + 1] - knotKept[s]) / (knotRatios[s + 1] - knotRatios[s])
+    return (knotKept[s] + (r - knotRatios[s]) * slope, slope)
 }
 
 /// `ChannelGroups`' rule: max(1, round((1 - r) * C)), halves away from zero.
