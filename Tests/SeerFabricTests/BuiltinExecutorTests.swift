@@ -47,6 +47,39 @@ final class BuiltinExecutorTests: XCTestCase {
         }
     }
 
+    func profileJob(_ policy: [String: JSONValue], options: [String: JSONValue]) -> JobBody {
+        var body = job(policy)
+        body.kind = .profile
+        body.payload.options = options
+        return body
+    }
+
+    func testProfileJobsReportLatencyOrALayerTableWithoutFineTuning() throws {
+        // The policy's latency and complexity only.
+        let engine = BuiltinExecutor(settings: ExecutorSettings(deviceKey: "cpu-x86"))
+        let plain = try engine.run(profileJob(fourBits, options: ["min_repeat_ms": .number(0)]), cancel: nil)
+        XCTAssertNil(plain.accuracy)
+        XCTAssertGreaterThan(try XCTUnwrap(plain.latency).medianMs, 0)
+        XCTAssertNotNil(plain.complexity)
+
+        // The simulated accelerator's table equals its cost model, layer by layer, and passes the wire checks.
+        let bitfusion = try ExecutorRegistry.shared.make("sim-bitfusion", settings: ExecutorSettings(deviceKey: "fpga"))
+        let result = try bitfusion.run(profileJob([:], options: ["layer_table": .object(["keeps": .array([0.5, 1])])]), cancel: nil)
+        let object = try XCTUnwrap(result.layerTable)
+        XCTAssertNoThrow(try WireCodec.encode(.result(ResultBody(jobID: "j1", agentID: "a", payload: result))))
+        let table = try LayerLatencyTable.decode(from: try JSONEncoder().encode(object))
+        XCTAssertEqual(table.executor, "sim-bitfusion")
+        XCTAssertEqual(table.keeps, [0.5, 1])
+        let base = try ModelStore.load(Self.checkpoint.path)
+        XCTAssertEqual(Set(table.layers), Set(base.compressibleLayers.map(\.name)))
+
+        let bad = profileJob([:], options: ["layer_table": .object(["keeps": .array([0.5, 0.25])])])
+        XCTAssertThrowsError(try bitfusion.run(bad, cancel: nil)) { error in
+            XCTAssertEqual((error as? ExecutorError)?.code, .badPolicy, "\(error)")
+            XCTAssertTrue("\(error)".contains("keeps"), "\(error)")
+        }
+    }
+
     func testSimulatedAcceleratorsReportTheirCostModels() throws {
         for name in ["sim-bitfusion", "sim-bismo"] {
             let executor = try ExecutorRegistry.shared.make(name, settings: ExecutorSettings(deviceKey: "fpga"))

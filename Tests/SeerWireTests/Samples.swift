@@ -33,6 +33,8 @@ enum Samples {
                 timingsMs: ["finetune": 812.5, "evaluate": 120, "measure": 95.25, "total": 1100],
                 energy: Energy(joules: 0.004, averageWatts: 3.2)))),
             .result(ResultBody(jobID: "j", agentID: "a", payload: ResultPayload())),
+            .result(ResultBody(jobID: "p", agentID: "a", payload: ResultPayload(
+                timingsMs: ["total": 900], layerTable: ["model": "resnet8", "entries": [["layer": "conv1", "ms": 0.125]]]))),
         ],
         .error: [
             .error(ErrorBody(jobID: "job-42", code: .outOfMemory, message: "allocation of 2 GiB failed")),

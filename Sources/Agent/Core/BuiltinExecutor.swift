@@ -12,7 +12,7 @@ import SeerWire
 /// `calibration_images`, `learning_rate`, `min_repeat_ms`, `threads`.
 public final class BuiltinExecutor: Executor {
     public let kind: ExecutorKind
-    public var capabilities: [String] { [JobKind.measure.rawValue, JobKind.null.rawValue] }
+    public var capabilities: [String] { [JobKind.measure.rawValue, JobKind.profile.rawValue, JobKind.null.rawValue] }
     let dataDirectory: String
     private var data: FashionMNIST?
     private var bases: [String: Model] = [:]
@@ -29,6 +29,7 @@ public final class BuiltinExecutor: Executor {
 
     public func run(_ job: JobBody, cancel: CancellationFlag?) throws(ExecutorError) -> ResultPayload {
         if job.kind == .null { return ResultPayload() }
+        if job.kind == .profile { return try profile(job.payload) }
         guard job.kind == .measure else { throw .unsupported("the builtin executor measures; it cannot run \(job.kind.rawValue) jobs") }
         let payload = job.payload
         let base: Model, policy: ResolvedPolicy, settings: EvaluationSettings
@@ -65,6 +66,58 @@ public final class BuiltinExecutor: Executor {
             return payloadOut
         } catch let error as ExecutorError {
             throw error
+        } catch {
+            throw .runtimeError("\(error)")
+        }
+    }
+
+    /// A `profile` job: with `options.layer_table` the per-layer latency table of the model on this executor
+    /// (`keeps`, optional, the kept-fraction grid); without, the policy's latency and complexity, no fine-tuning.
+    private func profile(_ payload: JobPayload) throws(ExecutorError) -> ResultPayload {
+        let start = Date()
+        let base: Model
+        do { base = try model(payload.model) } catch { throw .badPolicy("\(error)") }
+        if case .object(let request)? = payload.options?["layer_table"] {
+            var settings = LayerProfilerSettings()
+            if case .array(let keeps)? = request["keeps"] {
+                settings.keeps = keeps.compactMap { if case .number(let k) = $0 { return k } else { return nil } }
+                guard settings.keeps.count == keeps.count else { throw .badPolicy("options.layer_table.keeps must hold numbers") }
+            }
+            do {
+                try settings.validate()
+            } catch {
+                throw .badPolicy("options.layer_table: \(error)")
+            }
+            do {
+                let table = try LayerProfiler.profile(model: base, executor: kind.rawValue, settings: settings)
+                let object = try JSONDecoder().decode([String: JSONValue].self, from: try table.jsonData())
+                return ResultPayload(timingsMs: ["total": Date().timeIntervalSince(start) * 1000], layerTable: object)
+            } catch {
+                throw .runtimeError("profiling failed: \(error)")
+            }
+        }
+        let policy: ResolvedPolicy, settings: EvaluationSettings
+        do {
+            policy = try Policy.decode(json: try JSONEncoder().encode(payload.policy)).resolve(for: base)
+            settings = try Self.settings(from: payload)
+        } catch {
+            throw .badPolicy("\(error)")
+        }
+        do {
+            let report = try SeerCompression.Complexity.compute(model: base, policy: policy)
+            let latency: LatencyStats
+            if let costModel {
+                let ms = costModel.estimate(report, batch: settings.latency.batch).latencyMs
+                latency = LatencyStats(medianMs: ms, meanMs: ms, minMs: ms, maxMs: ms, stdMs: 0, number: 1, repeat: 1)
+            } else {
+                let l = try LayerProfiler.endToEndLatency(model: base, policy: policy, timing: settings.latency)
+                latency = LatencyStats(medianMs: l.medianMs, meanMs: l.meanMs, minMs: l.minMs, maxMs: l.maxMs, stdMs: l.stdMs,
+                                       number: l.number, repeat: l.repeats)
+            }
+            return ResultPayload(latency: latency,
+                                 complexity: SeerWire.Complexity(macs: report.macs, bitops: report.bitops, params: report.params,
+                                                                 sizeBytes: report.sizeBytes),
+                                 timingsMs: ["total": Date().timeIntervalSince(start) * 1000])
         } catch {
             throw .runtimeError("\(error)")
         }

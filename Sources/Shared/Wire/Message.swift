@@ -325,17 +325,23 @@ public struct ResultPayload: Codable, Equatable, Sendable {
     public var timingsMs: [String: Double]
     /// Energy per inference, when the device can measure it.
     public var energy: Energy?
+    /// A `profile` job asked for per-layer latencies (`options.layer_table`): the lookup table, opaque here
+    /// (Seer's `LayerLatencyTable` JSON, see docs/LATENCY.md).
+    public var layerTable: [String: JSONValue]?
 
-    enum CodingKeys: String, CodingKey { case accuracy, latency, complexity, timingsMs = "timings_ms", energy }
+    enum CodingKeys: String, CodingKey {
+        case accuracy, latency, complexity, timingsMs = "timings_ms", energy, layerTable = "layer_table"
+    }
 
     /// Memberwise initializer.
     public init(accuracy: Double? = nil, latency: LatencyStats? = nil, complexity: Complexity? = nil,
-                timingsMs: [String: Double] = [:], energy: Energy? = nil) {
+                timingsMs: [String: Double] = [:], energy: Energy? = nil, layerTable: [String: JSONValue]? = nil) {
         self.accuracy = accuracy
         self.latency = latency
         self.complexity = complexity
         self.timingsMs = timingsMs
         self.energy = energy
+        self.layerTable = layerTable
     }
 }
 

@@ -129,6 +129,7 @@ extension ResultBody: ValidatedBody {
             try check.count(complexity.sizeBytes, "payload.complexity.size_bytes", min: 0)
         }
         try check.timings(payload.timingsMs, "payload.timings_ms")
+        if let table = payload.layerTable { try check.opaque(table, "payload.layer_table") }
         if let energy = payload.energy {
             try check.nonNegative(energy.joules, "payload.energy.joules")
             if let watts = energy.averageWatts { try check.nonNegative(watts, "payload.energy.average_watts") }
