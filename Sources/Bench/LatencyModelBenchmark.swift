@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SeerCompression
+import SeerCoordinator
 import SeerMeasurement
 import SeerModels
 import SeerPredictor
@@ -134,13 +135,3 @@ struct LatencyModelBenchmark: ParsableCommand {
     private func note(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 }
 
-extension LayerLatencyTable {
-    /// The search-side view of the table (SeerSearch does not import SeerMeasurement).
-    var lookup: LatencyLookup {
-        LatencyLookup(model: model, keeps: keeps, wbits: wbits, abits: abits, overheadMs: overheadMs,
-                      entries: entries.map {
-                          LatencyLookup.Entry(layer: $0.layer, inKeep: $0.inKeep, outKeep: $0.outKeep, keptIn: $0.keptIn,
-                                              keptOut: $0.keptOut, wbits: $0.wbits, abits: $0.abits, ms: $0.ms)
-                      })
-    }
-}

@@ -3,6 +3,7 @@ import SeerData
 import Foundation
 import SeerModels
 import SeerTensor
+import SeerMeasurement
 @testable import SeerCoordinator
 
 /// Counts measurements and can fail after a number of them, to play a crash in the middle of a round.
@@ -10,6 +11,17 @@ final class CountingBackend: MeasurementBackend {
     let inner: LocalMeasurementBackend
     var measured: [String] = []
     var crashAfter: Int?
+    var profiled: [String] = []
+
+    /// A real engine table of this host, timed briefly (the machinery is tested, not the table's precision).
+    func profileLayers(id: String, deviceKey: String, model: String) throws -> LayerLatencyTable {
+        profiled.append(id)
+        var settings = LayerProfilerSettings()
+        settings.keeps = [0.25, 0.5, 0.75, 1]
+        settings.kernelTiming = LatencySettings(number: 1, repeats: 3, minRepeatMs: 1)
+        settings.referenceTiming = LatencySettings(number: 1, repeats: 3, minRepeatMs: 5)
+        return try LayerProfiler.profileEngine(model: try ModelStore.load(model), settings: settings)
+    }
 
     init(_ inner: LocalMeasurementBackend, crashAfter: Int? = nil) {
         self.inner = inner
@@ -138,6 +150,32 @@ final class CampaignRunnerTests: XCTestCase {
         XCTAssertThrowsError(try planner.plan(deployID: "d4", deviceKey: "gpu", profile: "saver"))
     }
 
+    func testLatencyBudgetsUseTheDeviceTableCalibratedOnMeasuredLatencies() throws {
+        let config = try config(extra: "metric: latency\nlatency_device: cpu-x86\n")
+            .with { $0.budgets = [Budget(value: 0.9, isFraction: true)] }
+        let store = try SeerStore(path: directory.appendingPathComponent("seer.sqlite").path)
+        let counting = CountingBackend(LocalMeasurementBackend(data: try Self.data.get()))
+        let runner = try CampaignRunner(config: config, store: store, backend: counting,
+                                        resultsDirectory: directory.appendingPathComponent("results"), showProgress: false,
+                                        log: { _ in })
+        XCTAssertEqual(counting.profiled, ["tiny:latency-table:cpu-x86"], "the table is profiled on the latency device")
+        let summary = try runner.run()
+        let choice = try XCTUnwrap(summary.choices.first)
+        XCTAssertLessThanOrEqual(choice.complexity, choice.budgetValue * (1 + 1e-9))
+        XCTAssertEqual(choice.budgetValue, 0.9 * runner.reference, accuracy: 1e-9)
+        XCTAssertEqual(runner.complexity.metric, "ms")
+
+        // The table is stored: a second runner (a resume) does not profile again, and re-optimizing needs no agent.
+        let again = CountingBackend(LocalMeasurementBackend(data: try Self.data.get()))
+        _ = try CampaignRunner(config: config, store: store, backend: again, resultsDirectory: directory, showProgress: false,
+                               log: { _ in })
+        XCTAssertEqual(again.profiled, [])
+        let tighter = try ReOptimization.optimize(campaign: config, for: try MetricBudget(parsing: "latency=88%"), store: store)
+        XCTAssertLessThanOrEqual(tighter.complexity, tighter.budget * (1 + 1e-9))
+        XCTAssertThrowsError(try ReOptimization.optimize(campaign: config, for: try MetricBudget(parsing: "latency=88%"),
+                                                         deviceKey: "gpu", store: store))
+    }
+
     func testSameNameDifferentConfigIsRefused() throws {
         var config = try config()
         let store = try SeerStore(path: directory.appendingPathComponent("seer.sqlite").path)
@@ -149,5 +187,14 @@ final class CampaignRunnerTests: XCTestCase {
                                                 showProgress: false, log: { _ in }).run()) { error in
             XCTAssertTrue("\(error)".contains("different config"), "\(error)")
         }
+    }
+}
+
+extension CampaignConfig {
+    /// A copy changed by `change`.
+    func with(_ change: (inout CampaignConfig) -> Void) -> CampaignConfig {
+        var copy = self
+        change(&copy)
+        return copy
     }
 }

@@ -13,9 +13,9 @@ struct OptimizeCommand: ParsableCommand {
         abstract: "Best policy for a budget from a stored predictor, in milliseconds, with no new measurements.")
 
     @Option(help: "Campaign name.") var campaign: String
-    @Option(help: "METRIC=VALUE with METRIC bitops, macs or size; VALUE a number or a percentage of the 8/8 model.")
+    @Option(help: "METRIC=VALUE with METRIC bitops, macs, size or latency (ms); VALUE a number or a percentage of the 8/8 model.")
     var budget: String
-    @Option(help: "Device key (for latency budgets; accepted for symmetry with deployment).") var device: String?
+    @Option(help: "Device key of a latency budget (default: the campaign's latency_device).") var device: String?
     @Option(help: "SQLite database.") var db = "seer.sqlite"
     @Flag(help: "Print one JSON object.") var json = false
 
@@ -33,7 +33,7 @@ struct OptimizeCommand: ParsableCommand {
         let config = try JSONDecoder().decode(CampaignConfig.self, from: Data(record.config.utf8))
         let target = try MetricBudget(parsing: budget)
         let metric = target.metric
-        let result = try ReOptimization.optimize(campaign: config, for: target, store: store)
+        let result = try ReOptimization.optimize(campaign: config, for: target, deviceKey: device, store: store)
         if json {
             let object: [String: Any] = [
                 "campaign": campaign, "metric": metric.rawValue, "budget": result.budget,

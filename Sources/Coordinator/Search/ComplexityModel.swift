@@ -28,3 +28,20 @@ public enum ComplexityMetric: String, CaseIterable, Codable, Sendable {
         }
     }
 }
+
+/// Any `ComplexityModel` behind one type, for code that picks the cost model at run time (a campaign's metric).
+public struct AnyComplexityModel: ComplexityModel {
+    public let metric: String
+    private let valueOf: @Sendable ([Double]) -> Double
+    private let gradientOf: @Sendable ([Double]) -> [Double]
+
+    /// Wraps `model`.
+    public init<M: ComplexityModel>(_ model: M) {
+        metric = model.metric
+        valueOf = { model.value($0) }
+        gradientOf = { model.gradient($0) }
+    }
+
+    public func value(_ x: [Double]) -> Double { valueOf(x) }
+    public func gradient(_ x: [Double]) -> [Double] { gradientOf(x) }
+}

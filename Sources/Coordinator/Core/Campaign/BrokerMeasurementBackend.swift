@@ -26,6 +26,28 @@ public final class BrokerMeasurementBackend: MeasurementBackend {
         }
     }
 
+    /// Runs a `profile` job with `options.layer_table` on an agent of `deviceKey`; the agent times the layers.
+    public func profileLayers(id: String, deviceKey: String, model: String) throws -> LayerLatencyTable {
+        let payload = JobPayload(model: model, policy: [:], timeouts: JobTimeouts(totalMs: 30 * 60 * 1000),
+                                 options: ["layer_table": .object([:])])
+        let jobID = try broker.submit(JobRequest(deviceKey: deviceKey, kind: .profile, payload: payload, id: id))
+        var outcome: JobOutcome?
+        while outcome == nil { outcome = broker.waitForCompletion(jobIDs: [jobID], timeout: pollInterval)[jobID] }
+        switch outcome! {
+        case let .done(result, agentID, _):
+            guard let object = result.layerTable else {
+                throw CampaignError.failed("agent \(agentID) answered the latency-table job \(jobID) without a table")
+            }
+            do {
+                return try LayerLatencyTable.decode(from: try JSONEncoder().encode(object))
+            } catch {
+                throw CampaignError.failed("agent \(agentID) sent an invalid latency table: \(error)")
+            }
+        case let .failed(code, message, _):
+            throw CampaignError.failed("latency-table job \(jobID) on \(deviceKey) failed (\(code.rawValue)): \(message)")
+        }
+    }
+
     /// The JOB payload of a request (the policy travels as its JSON object).
     static func payload(for r: MeasureRequest) throws -> JobPayload {
         let policy = try JSONDecoder().decode([String: JSONValue].self, from: try r.policy.jsonData())

@@ -22,7 +22,9 @@ public final class CampaignRunner {
 
     let base: Model
     let encoding: PolicyEncoding
-    let complexity: LayerwiseComplexity
+    /// The budgets' cost model: a closed form, or for latency the device's latency model, recalibrated on the
+    /// measured latencies after every round.
+    private(set) var complexity: AnyComplexityModel
     /// Complexity of the uncompressed model at 8/8 bits, the reference of fractional budgets.
     public let reference: Double
     public let budgets: [Double]
@@ -40,10 +42,10 @@ public final class CampaignRunner {
             throw CampaignError.config("checkpoint: \(config.checkpoint ?? "") holds \(base.name), not \(config.model)")
         }
         encoding = PolicyEncoding(model: base, space: config.space)
-        complexity = try LayerwiseComplexity(model: base, encoding: encoding, metric: config.metric.searchMetric)
-        let eight = try Policy(bits: "8/8").resolve(for: base)
-        let report = try SeerCompression.Complexity.compute(model: base, policy: eight)
-        let reference = Double(config.metric.value(of: report))
+        // For latency this profiles the device's layer table on an agent (once; the store keeps it).
+        let (complexity, reference) = try CostModels.make(metric: config.metric, config: config, base: base, encoding: encoding,
+                                                          deviceKey: config.latencyDevice, store: store, backend: backend)
+        self.complexity = complexity
         self.reference = reference
         budgets = config.budgets.map { $0.absolute(reference: reference) }
     }
@@ -152,6 +154,11 @@ public final class CampaignRunner {
         }
         try CampaignStore.plan(rows, in: store)
         try measure(try samples().filter { $0.round == round }, title: "round \(round)")
+        if config.metric == .latency {
+            // The latency model learns from every measured latency of its device.
+            complexity = try CostModels.make(metric: .latency, config: config, base: base, encoding: encoding,
+                                             deviceKey: config.latencyDevice, store: store, backend: backend).model
+        }
     }
 
     /// Submits the unfinished rows, waits, and records what comes back.
@@ -264,27 +271,6 @@ public final class CampaignRunner {
             chosen[i].validationAccuracy = accuracy("validation")
             chosen[i].testAccuracy = accuracy("test")
             try CampaignStore.saveChosen(chosen[i], in: store)
-        }
-    }
-}
-
-extension BudgetMetric {
-    /// The closed form the search optimizes for this metric.
-    var searchMetric: SeerSearch.ComplexityMetric {
-        switch self {
-        case .bitops: return .bitops
-        case .macs: return .macs
-        case .size: return .sizeBytes
-        case .latency: return .bitops  // rejected by validation until a latency model exists
-        }
-    }
-
-    /// This metric's value in a complexity report.
-    func value(of report: ComplexityReport) -> Int {
-        switch self {
-        case .bitops, .latency: return report.bitops
-        case .macs: return report.macs
-        case .size: return report.sizeBytes
         }
     }
 }

@@ -51,6 +51,15 @@ public protocol MeasurementBackend: AnyObject {
     /// Measures every request (idempotent by id), handing each outcome to `record` as soon as it arrives, so that
     /// nothing finished is lost if the caller is interrupted before the rest.
     func measure(_ requests: [MeasureRequest], record: @escaping (String, MeasureOutcome) throws -> Void) throws
+    /// The per-layer latency table of `model` on a device of `deviceKey` (a `profile` job with `layer_table`).
+    func profileLayers(id: String, deviceKey: String, model: String) throws -> LayerLatencyTable
+}
+
+extension MeasurementBackend {
+    /// Profiles on this host with the engine: what a local campaign (tests, benchmarks) measures latency on.
+    public func profileLayers(id: String, deviceKey: String, model: String) throws -> LayerLatencyTable {
+        try LayerProfiler.profile(model: try ModelStore.load(model), executor: "builtin")
+    }
 }
 
 /// Measures in this process with the engine, one policy after another.

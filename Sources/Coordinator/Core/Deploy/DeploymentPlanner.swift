@@ -66,7 +66,7 @@ public struct DeploymentPlanner {
             return DeploymentPlan(campaignID: config.name, source: "prepared", body: body, policyJSON: prepared.policy)
         }
         // No prepared model (a profile added after the campaign, or preparation not finished): re-optimize.
-        let result = try ReOptimization.optimize(campaign: config, for: budget, store: store)
+        let result = try ReOptimization.optimize(campaign: config, for: budget, deviceKey: deviceKey, store: store)
         let policyJSON = String(decoding: try result.policy.policy().jsonData(), as: UTF8.self)
         let checkpoint: URL
         if let path = config.checkpoint {

@@ -28,7 +28,7 @@ extension CampaignRunner {
                 records.append(saved)
                 continue
             }
-            let (result, value) = try optimize(predictor, for: entry.budget)
+            let (result, value) = try optimize(predictor, for: entry.budget, deviceKey: entry.deviceKey)
             let record = PreparedModelRecord(
                 campaignID: id, deviceKey: entry.deviceKey, profile: entry.profile, budget: entry.budget.description,
                 budgetValue: value, policy: String(decoding: try result.policy.policy().jsonData(), as: UTF8.self),
@@ -83,11 +83,11 @@ extension CampaignRunner {
         }
     }
 
-    /// The optimizer's policy for `target` (any metric) and the budget in that metric's units.
-    func optimize(_ predictor: EnsemblePredictor, for target: MetricBudget) throws -> (SearchResult, Double) {
-        let complexity = try LayerwiseComplexity(model: base, encoding: encoding, metric: target.metric.searchMetric)
-        let eight = try SeerCompression.Complexity.compute(model: base, policy: try Policy(bits: "8/8").resolve(for: base))
-        let value = target.budget.absolute(reference: Double(target.metric.value(of: eight)))
+    /// The optimizer's policy for `target` (any metric; latency on `deviceKey`) and the budget in that metric's units.
+    func optimize(_ predictor: EnsemblePredictor, for target: MetricBudget, deviceKey: String) throws -> (SearchResult, Double) {
+        let (complexity, reference) = try CostModels.make(metric: target.metric, config: config, base: base, encoding: encoding,
+                                                          deviceKey: deviceKey, store: store, backend: backend)
+        let value = target.budget.absolute(reference: reference)
         let problem = try SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity)
         return (try optimizer.optimize(problem, budget: value), value)
     }

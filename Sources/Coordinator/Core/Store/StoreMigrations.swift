@@ -21,7 +21,7 @@ extension SeerStore {
     /// file and appends it here, e.g. `fabricMigrations + CampaignStore.migrations`. Never reorder,
     /// rename or edit a shipped step; a database that has steps this build does not know is refused.
     public static var migrations: [StoreMigration] {
-        fabricMigrations + CampaignStore.migrations + DeploymentStore.migrations
+        fabricMigrations + CampaignStore.migrations + DeploymentStore.migrations + CostModels.migrations
     }
 
     /// The job queue and agent registry (issue 4). Frozen.

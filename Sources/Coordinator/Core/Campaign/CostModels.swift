@@ -1,0 +1,125 @@
+import Foundation
+import GRDB
+import SeerCompression
+import SeerMeasurement
+import SeerModels
+import SeerSearch
+
+/// A device's per-layer latency table, profiled once per campaign and device key.
+public struct LatencyTableRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+    public static let databaseTableName = "latency_table"
+    public var campaignID: String
+    public var deviceKey: String
+    /// `LayerLatencyTable` JSON.
+    public var table: String
+    public var createdAt: Date
+
+    enum CodingKeys: String, CodingKey { case campaignID = "campaign_id", deviceKey = "device_key", table, createdAt = "created_at" }
+}
+
+/// The cost model behind a budget: a closed form for BitOPs, MACs and size, or for latency the device's latency model
+/// (its per-layer table, profiled on an agent of the device key, calibrated on the campaign's measured latencies).
+public enum CostModels {
+    /// Latency schema step, appended after the deployment tables. Frozen.
+    public static let migrations: [StoreMigration] = [
+        StoreMigration("latency-v1-table") { db in
+            try db.create(table: "latency_table") { t in
+                t.column("campaign_id", .text).notNull()
+                t.column("device_key", .text).notNull()
+                t.column("table", .jsonText).notNull()
+                t.column("created_at", .datetime).notNull()
+                t.primaryKey(["campaign_id", "device_key"])
+            }
+        },
+    ]
+
+    /// Fewest measured latencies a calibration is fitted on; below it the table's own overhead stands.
+    public static let minimumCalibrationSamples = 4
+
+    /// The cost model of `metric` and its value for the uncompressed 8/8 model (the reference of "%" budgets).
+    ///
+    /// For latency, `deviceKey` names the device; its table comes from the store, or is profiled through `backend`
+    /// (and saved) when the store has none and a backend is given.
+    public static func make(metric: BudgetMetric, config: CampaignConfig, base: Model, encoding: PolicyEncoding,
+                            deviceKey: String?, store: SeerStore, backend: MeasurementBackend?) throws
+        -> (model: AnyComplexityModel, reference: Double) {
+        let eight = try Policy(bits: "8/8").resolve(for: base)
+        switch metric {
+        case .bitops, .macs, .size:
+            let closed = try LayerwiseComplexity(model: base, encoding: encoding, metric: metric.searchMetric)
+            let report = try SeerCompression.Complexity.compute(model: base, policy: eight)
+            return (AnyComplexityModel(closed), Double(metric.value(of: report)))
+        case .latency:
+            guard let deviceKey else { throw CampaignError.config("a latency budget needs a device key") }
+            let table = try latencyTable(campaign: config.name, deviceKey: deviceKey, model: config.checkpoint ?? config.model,
+                                         store: store, backend: backend)
+            var model = try LatencyModel(model: base, encoding: encoding, lookup: table.lookup)
+            let samples = try measuredLatencies(campaign: config.name, deviceKey: deviceKey, base: base, space: config.space,
+                                                store: store)
+            if samples.count >= minimumCalibrationSamples { model = try model.calibrated(on: samples) }
+            // "%" budgets are fractions of the 8/8 model's measured end-to-end latency, which calibration does not move.
+            let unpruned = model.value(encoding.relaxation(levels: try encoding.levels(of: eight)))
+            let reference = table.referenceMs ?? unpruned
+            return (AnyComplexityModel(model), reference)
+        }
+    }
+
+    /// The stored table of (campaign, device key), or a fresh one profiled through `backend`.
+    static func latencyTable(campaign: String, deviceKey: String, model: String, store: SeerStore,
+                             backend: MeasurementBackend?) throws -> LayerLatencyTable {
+        if let record = try store.database.read({ db in
+            try LatencyTableRecord.fetchOne(db, key: ["campaign_id": campaign, "device_key": deviceKey])
+        }) {
+            return try LayerLatencyTable.decode(from: Data(record.table.utf8))
+        }
+        guard let backend else {
+            throw CampaignError.notFound("campaign '\(campaign)' has no latency table for device key \(deviceKey); "
+                + "a campaign with a latency budget on that key profiles one")
+        }
+        let table = try backend.profileLayers(id: "\(campaign):latency-table:\(deviceKey)", deviceKey: deviceKey, model: model)
+        let record = LatencyTableRecord(campaignID: campaign, deviceKey: deviceKey,
+                                        table: String(decoding: try table.jsonData(), as: UTF8.self), createdAt: Date())
+        try store.database.write { db in try record.save(db) }
+        return table
+    }
+
+    /// The campaign's successful measurements on `deviceKey` that carry a latency.
+    static func measuredLatencies(campaign: String, deviceKey: String, base: Model, space: SearchSpace,
+                                  store: SeerStore) throws -> [LatencySample] {
+        try CampaignStore.measurements(campaign, in: store)
+            .filter { $0.deviceKey == deviceKey && $0.accuracy != nil && $0.latencyMs != nil }
+            .map { LatencySample(policy: try Policy.decode(json: Data($0.policy.utf8)).resolve(for: base, space: space),
+                                 measuredMs: $0.latencyMs!) }
+    }
+}
+
+extension LayerLatencyTable {
+    /// The table as the search module's lookup (SeerSearch does not depend on the measurement module).
+    public var lookup: LatencyLookup {
+        LatencyLookup(model: model, keeps: keeps, wbits: wbits, abits: abits, overheadMs: overheadMs,
+                      entries: entries.map {
+                          LatencyLookup.Entry(layer: $0.layer, inKeep: $0.inKeep, outKeep: $0.outKeep, keptIn: $0.keptIn,
+                                              keptOut: $0.keptOut, wbits: $0.wbits, abits: $0.abits, ms: $0.ms)
+                      })
+    }
+}
+
+extension BudgetMetric {
+    /// The closed form the search optimizes for this metric (latency has none: see `CostModels`).
+    var searchMetric: SeerSearch.ComplexityMetric {
+        switch self {
+        case .bitops: return .bitops
+        case .macs: return .macs
+        case .size, .latency: return .sizeBytes
+        }
+    }
+
+    /// This metric's value in a complexity report (latency is not in one; BitOPs stand in for plots).
+    func value(of report: ComplexityReport) -> Int {
+        switch self {
+        case .bitops, .latency: return report.bitops
+        case .macs: return report.macs
+        case .size: return report.sizeBytes
+        }
+    }
+}
