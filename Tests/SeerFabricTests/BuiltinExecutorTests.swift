@@ -67,7 +67,19 @@ final class BuiltinExecutorTests: XCTestCase {
         let result = try bitfusion.run(profileJob([:], options: ["layer_table": .object(["keeps": .array([0.5, 1])])]), cancel: nil)
         let object = try XCTUnwrap(result.layerTable)
         XCTAssertNoThrow(try WireCodec.encode(.result(ResultBody(jobID: "j1", agentID: "a", payload: result))))
-        let table = try LayerLatencyTable.decode(from: try JSONEncoder().encode(object))
+        let table = try JSONDecoder().decode(PackedLayerLatencyTable.self, from: try JSONEncoder().encode(object)).unpacked()
+        // Packing keeps every entry, latencies to float32 precision.
+        let base0 = try ModelStore.load(Self.checkpoint.path)
+        var settings = LayerProfilerSettings()
+        settings.keeps = [0.5, 1]
+        let direct = try LayerProfiler.profile(model: base0, executor: "sim-bitfusion", settings: settings)
+        XCTAssertEqual(table.entries.count, direct.entries.count)
+        for (a, b) in zip(table.entries, direct.entries) {
+            XCTAssertEqual(a.layer, b.layer)
+            XCTAssertEqual(a.keptIn, b.keptIn)
+            XCTAssertEqual(a.wbits, b.wbits)
+            XCTAssertEqual(a.ms, b.ms, accuracy: b.ms * 1e-6)
+        }
         XCTAssertEqual(table.executor, "sim-bitfusion")
         XCTAssertEqual(table.keeps, [0.5, 1])
         let base = try ModelStore.load(Self.checkpoint.path)

@@ -32,6 +32,20 @@ final class FabricProcessTests: XCTestCase {
                       "only \(broker.agents().map(\.agentID)) registered\n\(fabric.diagnostics)")
     }
 
+    func testLatencyTableJobRunsOnAnAgentOfTheDeviceKey() throws {
+        let broker = try curveBroker(allowing: ["agent-keys"])
+        defer { broker.stop() }
+        try fabric.agent("fpga-1", deviceKey: "fpga", endpoint: broker.endpoint, keys: "agent-keys", serverKey: "coordinator",
+                         executor: ["--executor", "sim-bitfusion"])
+        waitForAgents(broker, 1)
+        let table = try BrokerMeasurementBackend(broker: broker).profileLayers(id: "t:latency-table:fpga", deviceKey: "fpga",
+                                                                              model: "resnet8")
+        XCTAssertEqual(table.executor, "sim-bitfusion")
+        XCTAssertEqual(table.model, "resnet8")
+        XCTAssertFalse(table.entries.isEmpty)
+        XCTAssertEqual(try broker.store.job("t:latency-table:fpga")?.agentID, "fpga-1")
+    }
+
     func testAgentsOfTwoDeviceKeysGetOnlyTheirOwnJobs() throws {
         let broker = try curveBroker(allowing: ["agent-keys"])
         defer { broker.stop() }

@@ -90,7 +90,9 @@ public final class BuiltinExecutor: Executor {
             }
             do {
                 let table = try LayerProfiler.profile(model: base, executor: kind.rawValue, settings: settings)
-                let object = try JSONDecoder().decode([String: JSONValue].self, from: try table.jsonData())
+                // Packed: an accelerator's table as plain JSON entries would overrun the 1 MiB RESULT limit.
+                let object = try JSONDecoder().decode([String: JSONValue].self,
+                                                      from: try JSONEncoder().encode(try PackedLayerLatencyTable(table)))
                 return ResultPayload(timingsMs: ["total": Date().timeIntervalSince(start) * 1000], layerTable: object)
             } catch {
                 throw .runtimeError("profiling failed: \(error)")

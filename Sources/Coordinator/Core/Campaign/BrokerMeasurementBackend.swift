@@ -39,7 +39,7 @@ public final class BrokerMeasurementBackend: MeasurementBackend {
                 throw CampaignError.failed("agent \(agentID) answered the latency-table job \(jobID) without a table")
             }
             do {
-                return try LayerLatencyTable.decode(from: try JSONEncoder().encode(object))
+                return try JSONDecoder().decode(PackedLayerLatencyTable.self, from: try JSONEncoder().encode(object)).unpacked()
             } catch {
                 throw CampaignError.failed("agent \(agentID) sent an invalid latency table: \(error)")
             }
