@@ -4,6 +4,8 @@ import Foundation
 import SeerModels
 import SeerTensor
 import SeerMeasurement
+import SeerCompression
+import SeerSearch
 @testable import SeerCoordinator
 
 /// Counts measurements and can fail after a number of them, to play a crash in the middle of a round.
@@ -174,6 +176,41 @@ final class CampaignRunnerTests: XCTestCase {
         XCTAssertLessThanOrEqual(tighter.complexity, tighter.budget * (1 + 1e-9))
         XCTAssertThrowsError(try ReOptimization.optimize(campaign: config, for: try MetricBudget(parsing: "latency=88%"),
                                                          deviceKey: "gpu", store: store))
+    }
+
+    func testNoisyLatencyMeasurementsDoNotBendTheLatencyModel() throws {
+        let config = try config(extra: "metric: latency\nlatency_device: cpu-x86\n")
+        let store = try SeerStore(path: directory.appendingPathComponent("seer.sqlite").path)
+        let base = try ModelStore.load(config.checkpoint!)
+        let encoding = PolicyEncoding(model: base, space: config.space)
+        let backend = CountingBackend(LocalMeasurementBackend(data: try Self.data.get()))
+        let table = try CostModels.make(metric: .latency, config: config, base: base, encoding: encoding,
+                                        deviceKey: "cpu-x86", store: store, backend: backend).model
+        // Latencies that fall as the table's rise: a fit would need a negative scale.
+        let now = Date()
+        try CampaignStore.save(CampaignRecord(id: "tiny", config: "{}", phase: "sampling", detail: "", createdAt: now,
+                                              updatedAt: now), in: store)
+        let policies = ["8/8", "8/8/0.25", "8/8/0.5", "8/8/0.75", "4/4/0.5"]
+        var rows: [MeasurementRecord] = []
+        for (i, bits) in policies.enumerated() {
+            let policy = try Policy(bits: bits).resolve(for: base, space: config.space)
+            let predicted = table.value(encoding.relaxation(levels: try encoding.levels(of: policy)))
+            var row = MeasurementRecord(jobID: "tiny:r0:\(i)", campaignID: "tiny", purpose: "sample", round: 0, position: i,
+                                        policy: String(decoding: try policy.policy().jsonData(), as: UTF8.self),
+                                        deviceKey: "cpu-x86", split: "validation", createdAt: now)
+            row.accuracy = 50
+            row.latencyMs = 1 / predicted
+            rows.append(row)
+        }
+        try CampaignStore.plan(rows, in: store)
+        var notes: [String] = []
+        let kept = try CostModels.make(metric: .latency, config: config, base: base, encoding: encoding, deviceKey: "cpu-x86",
+                                       store: store, backend: nil, log: { notes.append($0) }).model
+        let x = encoding.relaxation(levels: try encoding.levels(of: try Policy(bits: "8/8/0.5").resolve(for: base, space: config.space)))
+        XCTAssertEqual(kept.value(x), table.value(x), "the profiled table stands")
+        XCTAssertEqual(notes.count, 1)
+        XCTAssertTrue(notes.first?.contains("keeping the profiled table") ?? false, "\(notes)")
+        XCTAssertEqual(backend.profiled.count, 1, "the table was stored, not profiled again")
     }
 
     func testSameNameDifferentConfigIsRefused() throws {

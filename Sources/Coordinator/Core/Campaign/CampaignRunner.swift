@@ -157,7 +157,8 @@ public final class CampaignRunner {
         if config.metric == .latency {
             // The latency model learns from every measured latency of its device.
             complexity = try CostModels.make(metric: .latency, config: config, base: base, encoding: encoding,
-                                             deviceKey: config.latencyDevice, store: store, backend: backend).model
+                                             deviceKey: config.latencyDevice, store: store, backend: backend,
+                                             log: { [self] in log("[\(id)] \($0)") }).model
         }
     }
 

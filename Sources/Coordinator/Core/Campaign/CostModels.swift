@@ -35,13 +35,17 @@ public enum CostModels {
 
     /// Fewest measured latencies a calibration is fitted on; below it the table's own overhead stands.
     public static let minimumCalibrationSamples = 4
+    /// Calibration scales accepted: the table times the same kernels the measurements run, so a fit outside this
+    /// says the measurements are noise (or of another load), not that the table is off by that much.
+    public static let plausibleScales = 0.5...2.0
 
     /// The cost model of `metric` and its value for the uncompressed 8/8 model (the reference of "%" budgets).
     ///
     /// For latency, `deviceKey` names the device; its table comes from the store, or is profiled through `backend`
     /// (and saved) when the store has none and a backend is given.
     public static func make(metric: BudgetMetric, config: CampaignConfig, base: Model, encoding: PolicyEncoding,
-                            deviceKey: String?, store: SeerStore, backend: MeasurementBackend?) throws
+                            deviceKey: String?, store: SeerStore, backend: MeasurementBackend?,
+                            log: (String) -> Void = { _ in }) throws
         -> (model: AnyComplexityModel, reference: Double) {
         let eight = try Policy(bits: "8/8").resolve(for: base)
         switch metric {
@@ -56,7 +60,22 @@ public enum CostModels {
             var model = try LatencyModel(model: base, encoding: encoding, lookup: table.lookup)
             let samples = try measuredLatencies(campaign: config.name, deviceKey: deviceKey, base: base, space: config.space,
                                                 store: store)
-            if samples.count >= minimumCalibrationSamples { model = try model.calibrated(on: samples) }
+            if samples.count >= minimumCalibrationSamples {
+                // Noisy latencies over a narrow range can fit any line; a fit far from the table's own scale (or one
+                // that fails) would bend the barrier more than it corrects, so the table then stands as profiled.
+                do {
+                    let calibrated = try model.calibrated(on: samples)
+                    if plausibleScales.contains(calibrated.calibration.scale) {
+                        model = calibrated
+                    } else {
+                        log(String(format: "latency calibration on %d measurements fitted scale %.3f (outside %.1f...%.1f); "
+                                   + "keeping the profiled table", samples.count, calibrated.calibration.scale,
+                                   plausibleScales.lowerBound, plausibleScales.upperBound))
+                    }
+                } catch {
+                    log("latency calibration on \(samples.count) measurements failed (\(error)); keeping the profiled table")
+                }
+            }
             // "%" budgets are fractions of the 8/8 model's measured end-to-end latency, which calibration does not move.
             let unpruned = model.value(encoding.relaxation(levels: try encoding.levels(of: eight)))
             let reference = table.referenceMs ?? unpruned
