@@ -67,10 +67,13 @@ public final class Conv2D: Layer {
         let w = effectiveWeight
         if isDepthwise {
             DepthwiseKernels.forward(x, w, g, &y)
+            if let b = bias { addBias(&y, b.value) }
+        } else if training {
+            denseForward(x, w, g, &y, keepColumns: true)
+            if let b = bias { addBias(&y, b.value) }
         } else {
-            denseForward(x, w, g, &y, keepColumns: training)
+            denseInference(x, w, g, &y)
         }
-        if let b = bias { addBias(&y, b.value) }
         if training {
             cachedInput = x
             cachedWeight = w
@@ -120,6 +123,65 @@ public final class Conv2D: Layer {
         // [out, batch * ohw] -> [batch, out, ohw]
         scatterChannelMajor(product, into: &y, batch: g.batch, channels: outChannels, plane: ohw)
         if keepColumns { cachedCols = cols }
+    }
+
+    /// Images per GEMM at inference: enough output columns (`inferenceColumns`) for OpenBLAS to run near its peak,
+    /// few enough that the columns of the chunk stay in cache.
+    static let inferenceColumns = 512
+
+    /// Inference needs no columns for backward, so it walks the batch a few images at a time: their im2col stays in
+    /// cache for the GEMM, and with one image per GEMM, W[out x k] * cols[k x plane] is already the NCHW output (no
+    /// scatter); several images (small planes) are stored to NCHW from cache. The bias is added in the same pass.
+    private func denseInference(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor) {
+        if y.count == 0 { return }
+        let hw = g.height * g.width, ohw = g.outHeight * g.outWidth, og = outChannels / groups, k = g.rows
+        let imageIn = inChannels * hw, imageOut = outChannels * ohw
+        let perGemm = max(1, min(g.batch, Self.inferenceColumns / max(1, ohw)))
+        // A 1x1 stride-1 convolution without padding reads the input planes as its columns.
+        let direct = kernel == 1 && stride == 1 && padding == 0 && perGemm == 1
+        var cols = direct ? [] : Tensor.scratch(count: k * perGemm * ohw)
+        var product = perGemm == 1 ? [] : Tensor.scratch(count: outChannels * perGemm * ohw)
+        let biasValues = bias?.value.data ?? []
+        x.data.withUnsafeBufferPointer { xb in
+            w.data.withUnsafeBufferPointer { wb in
+                y.data.withUnsafeMutableBufferPointer { yb in
+                    cols.withUnsafeMutableBufferPointer { cb in
+                        product.withUnsafeMutableBufferPointer { pb in
+                            biasValues.withUnsafeBufferPointer { bb in
+                                let xp = xb.baseAddress!, wp = wb.baseAddress!, yp = yb.baseAddress!
+                                let bp = bias == nil ? nil : bb.baseAddress
+                                var n0 = 0
+                                while n0 < g.batch {
+                                    let images = min(perGemm, g.batch - n0), columns = images * ohw
+                                    for grp in 0..<groups {
+                                        let input = xp + n0 * imageIn + grp * g.channels * hw
+                                        let b: UnsafePointer<Float>
+                                        if direct {
+                                            b = input
+                                        } else {
+                                            for i in 0..<images {
+                                                Im2col.image(input + i * imageIn, g, cb.baseAddress! + i * ohw, ld: columns)
+                                            }
+                                            b = UnsafePointer(cb.baseAddress!)
+                                        }
+                                        let c = images == 1 ? yp + n0 * imageOut + grp * og * ohw
+                                            : pb.baseAddress! + grp * og * columns
+                                        sgemm(m: og, n: columns, k: k, a: wp + grp * og * k, b: b, c: c)
+                                    }
+                                    if images == 1 {
+                                        if let bp { Im2col.addBias(bp, channels: outChannels, plane: ohw, yp + n0 * imageOut) }
+                                    } else {
+                                        Im2col.storeImages(pb.baseAddress!, images: images, channels: outChannels, plane: ohw,
+                                                           bias: bp, yp + n0 * imageOut)
+                                    }
+                                    n0 += images
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     private func denseBackward(_ dy: Tensor, _ w: Tensor, _ g: ConvGeometry, _ dx: inout Tensor) {
@@ -219,7 +281,8 @@ enum DepthwiseKernels {
     @inline(__always)
     static func validColumns(kx: Int, stride s: Int, padding p: Int, width: Int, outWidth: Int) -> Range<Int> {
         let lo = max(0, (p - kx + s - 1) / s)
-        let hi = min(outWidth, (width - 1 + p - kx) / s + 1)
+        let last = width - 1 + p - kx  // the last valid ox is floor(last / s); none when last < 0
+        let hi = last < 0 ? 0 : min(outWidth, last / s + 1)
         return lo..<max(lo, hi)
     }
 

@@ -106,3 +106,104 @@ enum Im2col {
     @usableFromInline let p: UnsafeMutablePointer<Float>
     @usableFromInline init(_ p: UnsafeMutablePointer<Float>) { self.p = p }
 }
+
+extension Im2col {
+    /// The columns of one image for an inference GEMM: row r = (c * k + ky) * k + kx of `cols` (leading dimension
+    /// `ld`, so that several images can sit side by side), column oy * ow + ox, read from the `g.channels` planes at
+    /// `x`. Serial: the caller walks the batch one image (or a few) at a time, so the columns stay in cache for the
+    /// GEMM that follows.
+    ///
+    /// A stride-1 convolution whose output is as large as its input ("same" padding, which includes 1x1 without
+    /// padding) needs no per-row loop: each kernel tap's row is the input plane shifted by (ky - p) rows and
+    /// (kx - p) columns, i.e. one contiguous copy, after which the few entries that wrapped around a row edge and
+    /// the rows shifted in from outside are zeroed.
+    static func image(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ cols: UnsafeMutablePointer<Float>, ld: Int) {
+        let h = g.height, w = g.width, hw = h * w, oh = g.outHeight, ow = g.outWidth, ohw = oh * ow
+        let k = g.kernel, s = g.stride, p = g.padding
+        assert(ld >= ohw, "im2col: leading dimension \(ld) below the plane \(ohw)")
+        if s == 1 && oh == h && ow == w {
+            for c in 0..<g.channels {
+                let src = x + c * hw
+                for ky in 0..<k {
+                    let dy = ky - p
+                    let oy0 = min(h, max(0, -dy)), oy1 = max(oy0, min(h, h - dy))  // rows whose source row exists
+                    for kx in 0..<k {
+                        let dx = kx - p
+                        let d = cols + ((c * k + ky) * k + kx) * ld
+                        if oy1 == oy0 || dx >= w || -dx >= w {
+                            d.update(repeating: 0, count: ohw)
+                            continue
+                        }
+                        if oy0 > 0 { d.update(repeating: 0, count: oy0 * w) }
+                        if oy1 < h { (d + oy1 * w).update(repeating: 0, count: (h - oy1) * w) }
+                        // Output j = oy * w + ox (oy in oy0..<oy1) reads source j + dy * w + dx; within a row, the
+                        // entries whose ox + dx leaves 0..<w got a neighbouring row's value and are zeroed below.
+                        let n = (oy1 - oy0) * w, dst = d + oy0 * w, from = oy0 * w + dy * w + dx
+                        let lo = max(0, -dx), hi = n - max(0, dx)  // copy dst[lo..<hi] = src[from + lo ..< from + hi]
+                        assert(from + lo >= 0 && from + hi <= hw, "im2col: shifted copy outside the plane")
+                        (dst + lo).update(from: src + from + lo, count: hi - lo)
+                        if dx < 0 {
+                            for row in 0..<(oy1 - oy0) { (dst + row * w).update(repeating: 0, count: -dx) }
+                        } else if dx > 0 {
+                            for row in 0..<(oy1 - oy0) { (dst + row * w + w - dx).update(repeating: 0, count: dx) }
+                        }
+                    }
+                }
+            }
+            return
+        }
+        for c in 0..<g.channels {
+            let src = x + c * hw
+            for ky in 0..<k {
+                for kx in 0..<k {
+                    let d = cols + ((c * k + ky) * k + kx) * ld
+                    let r = DepthwiseKernels.validColumns(kx: kx, stride: s, padding: p, width: w, outWidth: ow)
+                    let shift = kx - p, lo = min(r.lowerBound, ow), hi = max(lo, r.upperBound)
+                    for oy in 0..<oh {
+                        let iy = oy * s - p + ky, out = d + oy * ow
+                        if iy < 0 || iy >= h {
+                            out.update(repeating: 0, count: ow)
+                            continue
+                        }
+                        if lo > 0 { out.update(repeating: 0, count: lo) }
+                        if hi < ow { (out + hi).update(repeating: 0, count: ow - hi) }
+                        if hi == lo { continue }
+                        let row = src + iy * w + shift
+                        assert(shift + lo * s >= 0 && shift + (hi - 1) * s < w, "im2col: row read outside the plane")
+                        if s == 1 {
+                            (out + lo).update(from: row + lo, count: hi - lo)
+                        } else {
+                            for ox in lo..<hi { out[ox] = row[ox * s] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// [channels, images * plane] (leading dimension images * plane) -> `images` NCHW images at `y`, adding
+    /// `bias[c]` when given.
+    static func storeImages(_ product: UnsafePointer<Float>, images: Int, channels: Int, plane: Int,
+                            bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>) {
+        let ld = images * plane
+        for c in 0..<channels {
+            for i in 0..<images {
+                let s = product + c * ld + i * plane, d = y + (i * channels + c) * plane
+                if let bias {
+                    let v = bias[c]
+                    for j in 0..<plane { d[j] = s[j] + v }
+                } else {
+                    d.update(from: s, count: plane)
+                }
+            }
+        }
+    }
+
+    /// y[c * plane + j] += bias[c] over one NCHW image.
+    static func addBias(_ bias: UnsafePointer<Float>, channels: Int, plane: Int, _ y: UnsafeMutablePointer<Float>) {
+        for c in 0..<channels {
+            let d = y + c * plane, v = bias[c]
+            for j in 0..<plane { d[j] += v }
+        }
+    }
+}

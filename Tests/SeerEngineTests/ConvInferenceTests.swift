@@ -1,0 +1,135 @@
+import XCTest
+import SeerTensor
+@testable import SeerEngine
+
+/// The inference convolution (per-image im2col, GEMM straight into NCHW, bias in the same pass) against the
+/// training path (whole-batch im2col + one GEMM + scatter) and against a direct float64 reference loop.
+///
+/// Tolerance: both paths sum the same k * k * cin/groups float32 products in different orders (OpenBLAS blocks K
+/// differently for different N), so they differ by float32 rounding of sums of O(1) terms:
+/// |a - b| <= 1e-4 * (1 + |reference|) leaves a wide margin for fan-ins up to a few hundred.
+final class ConvInferenceTests: XCTestCase {
+    struct Case: CustomStringConvertible {
+        let batch, cin, cout, h, w, kernel, stride, padding, groups: Int
+        let bias: Bool
+        var description: String {
+            "n\(batch) c\(cin)->\(cout) \(h)x\(w) k\(kernel) s\(stride) p\(padding) g\(groups) bias \(bias)"
+        }
+    }
+
+    static func reference(_ x: Tensor, _ conv: Conv2D) -> [Double] {
+        let n = x.shape[0], h = x.shape[2], w = x.shape[3], k = conv.kernel, s = conv.stride, p = conv.padding
+        let oh = (h + 2 * p - k) / s + 1, ow = (w + 2 * p - k) / s + 1
+        let cg = conv.inChannels / conv.groups, og = conv.outChannels / conv.groups
+        let wt = conv.effectiveWeight.data, b = conv.bias?.value.data
+        var y = [Double](repeating: 0, count: n * conv.outChannels * oh * ow)
+        for img in 0..<n {
+            for o in 0..<conv.outChannels {
+                let grp = o / og
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        var acc = Double(b?[o] ?? 0)
+                        for c in 0..<cg {
+                            let ic = grp * cg + c
+                            for ky in 0..<k {
+                                let iy = oy * s - p + ky
+                                if iy < 0 || iy >= h { continue }
+                                for kx in 0..<k {
+                                    let ix = ox * s - p + kx
+                                    if ix < 0 || ix >= w { continue }
+                                    acc += Double(wt[((o * cg + c) * k + ky) * k + kx])
+                                        * Double(x.data[((img * conv.inChannels + ic) * h + iy) * w + ix])
+                                }
+                            }
+                        }
+                        y[((img * conv.outChannels + o) * oh + oy) * ow + ox] = acc
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    func check(_ c: Case, seed: UInt64, file: StaticString = #filePath, line: UInt = #line) {
+        var rng = SeededGenerator(seed: seed)
+        let conv = Conv2D(name: "conv", inChannels: c.cin, outChannels: c.cout, kernel: c.kernel, stride: c.stride,
+                          padding: c.padding, groups: c.groups, bias: c.bias, rng: &rng)
+        if let b = conv.bias { b.value = .randomNormal(shape: [c.cout], std: 1, using: &rng) }
+        let x = Tensor.randomNormal(shape: [c.batch, c.cin, c.h, c.w], std: 1, using: &rng)
+        let inference = conv.forward([x], training: false)
+        let training = conv.forward([x], training: true)
+        XCTAssertEqual(inference.shape, training.shape, "\(c)", file: file, line: line)
+        let ref = Self.reference(x, conv)
+        XCTAssertEqual(inference.count, ref.count, "\(c)", file: file, line: line)
+        var worst: Double = 0, worstTraining: Double = 0
+        for i in 0..<min(ref.count, inference.count) {
+            let scale = 1 + abs(ref[i])
+            worst = max(worst, abs(Double(inference.data[i]) - ref[i]) / scale)
+            worstTraining = max(worstTraining, abs(Double(inference.data[i]) - Double(training.data[i])) / scale)
+        }
+        XCTAssertLessThanOrEqual(worst, 1e-4, "inference vs reference: \(c)", file: file, line: line)
+        XCTAssertLessThanOrEqual(worstTraining, 1e-4, "inference vs training path: \(c)", file: file, line: line)
+    }
+
+    func testResNetShapes() {
+        // The stages of resnet20 at 28x28 and their downsampling and shortcut layers, batch 1 and several images
+        // per GEMM (7x7: 10 images per GEMM, so 23 leaves a remainder chunk of 3).
+        let cases = [
+            Case(batch: 1, cin: 1, cout: 16, h: 28, w: 28, kernel: 3, stride: 1, padding: 1, groups: 1, bias: true),
+            Case(batch: 2, cin: 16, cout: 16, h: 28, w: 28, kernel: 3, stride: 1, padding: 1, groups: 1, bias: true),
+            Case(batch: 3, cin: 16, cout: 32, h: 28, w: 28, kernel: 3, stride: 2, padding: 1, groups: 1, bias: true),
+            Case(batch: 5, cin: 16, cout: 32, h: 28, w: 28, kernel: 1, stride: 2, padding: 0, groups: 1, bias: true),
+            Case(batch: 5, cin: 32, cout: 32, h: 14, w: 14, kernel: 3, stride: 1, padding: 1, groups: 1, bias: false),
+            Case(batch: 23, cin: 64, cout: 64, h: 7, w: 7, kernel: 3, stride: 1, padding: 1, groups: 1, bias: true),
+            Case(batch: 1, cin: 64, cout: 64, h: 7, w: 7, kernel: 3, stride: 1, padding: 1, groups: 1, bias: true),
+            Case(batch: 1, cin: 24, cout: 40, h: 9, w: 9, kernel: 1, stride: 1, padding: 0, groups: 1, bias: true),
+            Case(batch: 1, cin: 24, cout: 40, h: 30, w: 30, kernel: 1, stride: 1, padding: 0, groups: 1, bias: false),
+        ]
+        for (i, c) in cases.enumerated() { check(c, seed: UInt64(100 + i)) }
+    }
+
+    func testRandomShapes() {
+        var rng = SeededGenerator(seed: 2024)
+        for i in 0..<120 {
+            let kernel = [1, 2, 3, 3, 5][rng.nextInt(below: 5)]
+            let stride = [1, 1, 2, 3][rng.nextInt(below: 4)]
+            let padding = rng.nextInt(below: kernel / 2 + 2)
+            let groups = [1, 1, 2, 3][rng.nextInt(below: 4)]
+            let cin = groups * (1 + rng.nextInt(below: 5)), cout = groups * (1 + rng.nextInt(below: 5))
+            // Odd sizes, down to inputs smaller than the kernel that only the padding makes valid.
+            let h = max(1, kernel - 2 * padding) + rng.nextInt(below: 12)
+            let w = max(1, kernel - 2 * padding) + rng.nextInt(below: 12)
+            let batch = [1, 2, 3, 7, 40][rng.nextInt(below: 5)]
+            check(Case(batch: batch, cin: cin, cout: cout, h: h, w: w, kernel: kernel, stride: stride, padding: padding,
+                       groups: groups, bias: rng.nextInt(below: 2) == 0), seed: UInt64(i))
+        }
+    }
+
+    func testDepthwiseAndEdgeGeometries() {
+        let cases = [
+            Case(batch: 2, cin: 6, cout: 6, h: 7, w: 5, kernel: 3, stride: 1, padding: 1, groups: 6, bias: true),
+            Case(batch: 2, cin: 6, cout: 6, h: 7, w: 5, kernel: 3, stride: 2, padding: 1, groups: 6, bias: false),
+            // One-pixel-wide inputs at stride 2: every tap past the image edge must read nothing.
+            Case(batch: 2, cin: 3, cout: 3, h: 1, w: 1, kernel: 3, stride: 2, padding: 1, groups: 3, bias: true),
+            Case(batch: 2, cin: 3, cout: 4, h: 1, w: 1, kernel: 3, stride: 2, padding: 1, groups: 1, bias: true),
+            Case(batch: 2, cin: 3, cout: 4, h: 2, w: 1, kernel: 3, stride: 2, padding: 1, groups: 1, bias: true),
+            // Padding wider than the input ("same" output, every shifted row partly or wholly outside).
+            Case(batch: 3, cin: 2, cout: 3, h: 2, w: 3, kernel: 5, stride: 1, padding: 2, groups: 1, bias: true),
+            Case(batch: 3, cin: 2, cout: 3, h: 1, w: 1, kernel: 5, stride: 1, padding: 2, groups: 1, bias: false),
+            // Stride 1 with an output larger or smaller than the input.
+            Case(batch: 2, cin: 3, cout: 2, h: 4, w: 6, kernel: 3, stride: 1, padding: 2, groups: 1, bias: true),
+            Case(batch: 2, cin: 3, cout: 2, h: 4, w: 6, kernel: 3, stride: 1, padding: 0, groups: 1, bias: true),
+        ]
+        for (i, c) in cases.enumerated() { check(c, seed: UInt64(200 + i)) }
+    }
+
+    func testFoldedQuantizedGraphMatchesTrainingPath() {
+        // Batch-norm-folded layers carry a bias; weight quantization goes through effectiveWeight either way.
+        var rng = SeededGenerator(seed: 77)
+        let conv = Conv2D(name: "q", inChannels: 8, outChannels: 12, kernel: 3, stride: 1, padding: 1, rng: &rng)
+        conv.ensureBias().value = .randomNormal(shape: [12], std: 0.5, using: &rng)
+        let x = Tensor.randomNormal(shape: [4, 8, 10, 10], std: 1, using: &rng)
+        let a = conv.forward([x], training: false), b = conv.forward([x], training: true)
+        XCTAssertLessThan(a.maxAbsDifference(b), 1e-4)
+    }
+}
