@@ -56,7 +56,8 @@ extension CampaignRunner {
             let paired = fresh.compactMap { p in p.predicted.map { ($0, p.accuracy) } }
             roundSummaries.append(.init(
                 round: r, measured: fresh.count,
-                kendallTau: paired.count >= 2 ? Metrics.kendallTau(paired.map(\.0), paired.map(\.1)) : nil,
+                // Undefined (NaN) when every measurement or prediction ties, e.g. a round of equally bad policies.
+                kendallTau: paired.count >= 2 ? Metrics.kendallTau(paired.map(\.0), paired.map(\.1)).finiteOrNil : nil,
                 meanAbsoluteError: paired.isEmpty ? nil : paired.map { abs($0.0 - $0.1) }.reduce(0, +) / Double(paired.count),
                 bestUnderBudget: best))
         }
@@ -73,4 +74,9 @@ extension CampaignRunner {
                                baseAccuracy: card?.validationAccuracy, measurements: points, choices: choices,
                                rounds: roundSummaries, seconds: seconds)
     }
+}
+
+extension Double {
+    /// Self, or nil for NaN and infinities (JSON has no spelling for them).
+    var finiteOrNil: Double? { isFinite ? self : nil }
 }
