@@ -65,6 +65,18 @@ final class RedeployProcessTests: XCTestCase {
         return object["profile"] as? String
     }
 
+    func testARequestNoCoordinatorPicksUpIsWithdrawn() throws {
+        let db = try preparedStore()
+        let redeploy = try fabric.launch("redeploy", product: "seer-coordinator", [
+            "redeploy", "--db", db, "--device", "phone-1", "--profile", "saver", "--wait-s", "0.3"])
+        redeploy.waitUntilExit()
+        XCTAssertEqual(redeploy.terminationStatus, 2, fabric.log(of: "redeploy"))
+        let row = try XCTUnwrap(try DeploymentStore.deployments(in: try SeerStore(path: db)).first)
+        XCTAssertEqual(row.state, "failed")
+        XCTAssertEqual(row.code, "timeout")
+        XCTAssertEqual(try DeploymentStore.requested(in: try SeerStore(path: db)).count, 0, "nothing left for a later serve")
+    }
+
     func testBatteryChangeRedeploysThePreparedModelAndRedeployWorksByHand() throws {
         let db = try preparedStore()
         try fabric.keys("coordinator")

@@ -11,7 +11,8 @@ struct RedeployCommand: ParsableCommand {
             Writes a deployment request into --db; the `seer-coordinator serve` using that database picks it up \
             within 50 ms, sends the campaign's prepared model for the profile (or re-optimizes for the profile's \
             budget against the stored predictor when none was prepared) and records the agent's answer. Exits 0 \
-            when the agent installed the model, 1 when the deployment failed, 2 when no answer came within --wait-s.
+            when the agent installed the model, 1 when the deployment failed, 2 when no answer came within --wait-s \
+            (a request no coordinator picked up by then is withdrawn, so a later `serve` does not act on it).
             """)
 
     @Option(help: "Agent id (as it registered).") var device: String
@@ -36,10 +37,15 @@ struct RedeployCommand: ParsableCommand {
             id: "", agentID: device, profile: profile, trigger: "manual", state: "requested", campaignID: campaign,
             requestedAt: Date()), in: store)
         if !json { print("requested \(request.id): profile \(profile) on \(device)") }
+        guard waitS > 0 else { return }
         let deadline = Date(timeIntervalSinceNow: waitS)
         var record = request
         while !record.isFinished && Date() < deadline {
             usleep(20_000)
+            record = try DeploymentStore.deployment(request.id, in: store) ?? record
+        }
+        if record.state == "requested" {
+            try DeploymentStore.withdraw(request.id, reason: "no coordinator picked the request up within \(waitS) s", in: store)
             record = try DeploymentStore.deployment(request.id, in: store) ?? record
         }
         if json {
@@ -49,6 +55,9 @@ struct RedeployCommand: ParsableCommand {
         }
         switch record.state {
         case "ok", "skipped": return
+        case "failed" where record.code == "timeout" && record.sentAt == nil:
+            if !json { print("is `seer-coordinator serve --db \(db)` running?") }
+            throw ExitCode(2)
         case "failed": throw ExitCode(1)
         default:
             if !json { print("no outcome within \(waitS) s: is `seer-coordinator serve --db \(db)` running?") }

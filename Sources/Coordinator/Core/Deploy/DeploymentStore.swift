@@ -191,6 +191,19 @@ public enum DeploymentStore {
         }
     }
 
+    /// Fails a request no coordinator picked up (so a `serve` started later does not act on a stale request);
+    /// returns false if it was picked up meanwhile.
+    @discardableResult
+    public static func withdraw(_ id: String, reason: String, in store: SeerStore) throws -> Bool {
+        try store.database.write { db in
+            try db.execute(sql: """
+                UPDATE deployment SET state = 'failed', code = 'timeout', message = ?, finished_at = ?
+                WHERE id = ? AND state = 'requested'
+                """, arguments: [reason, Date(), id])
+            return db.changesCount > 0
+        }
+    }
+
     public static func update(_ record: DeploymentRecord, in store: SeerStore) throws {
         try store.database.write { db in try record.update(db) }
     }
