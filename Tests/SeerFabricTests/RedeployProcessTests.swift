@@ -119,11 +119,23 @@ final class RedeployProcessTests: XCTestCase {
         XCTAssertTrue(fabric.log(of: "unknown").contains("no profile 'turbo'"), fabric.log(of: "unknown"))
         XCTAssertEqual(manifestProfile(deployDir), "performance")
 
+        // The agent restarts at 80%: it re-announces "performance", whose model is already in place: nothing is sent.
+        try "capacity=80\nstatus=discharging\n".write(toFile: battery, atomically: true, encoding: .utf8)
+        let before = currentRelease(deployDir)
+        for (name, process, _) in fabric.processes where name == "phone-1" { process.terminate(); process.waitUntilExit() }
+        try fabric.agent("phone-1", deviceKey: "cpu", endpoint: endpoint, keys: "agent-keys", serverKey: "coordinator",
+                         executor: ["--executor", "null", "--deploy-dir", deployDir, "--profiles", "performance@60,saver",
+                                    "--battery-file", battery, "--battery-interval-ms", "50"])
+        XCTAssertTrue(fabric.waitUntil(30) {
+            (try? DeploymentStore.deployments(agentID: "phone-1", in: try SeerStore(path: db)).first?.state) == "skipped"
+        }, fabric.diagnostics)
+        XCTAssertEqual(currentRelease(deployDir), before)
+
         // Every deployment is on record with its trigger, outcome and timings.
         let rows = try DeploymentStore.deployments(agentID: "phone-1", in: try SeerStore(path: db)).reversed()
-        XCTAssertEqual(rows.map(\.trigger), ["battery", "battery", "manual", "manual"])
-        XCTAssertEqual(rows.map(\.state), ["ok", "ok", "ok", "failed"])
-        XCTAssertEqual(rows.map(\.profile), ["performance", "saver", "performance", "turbo"])
+        XCTAssertEqual(rows.map(\.trigger), ["battery", "battery", "manual", "manual", "battery"])
+        XCTAssertEqual(rows.map(\.state), ["ok", "ok", "ok", "failed", "skipped"])
+        XCTAssertEqual(rows.map(\.profile), ["performance", "saver", "performance", "turbo", "performance"])
         XCTAssertEqual(rows.first?.capacityPercent, 80)
         for row in rows.prefix(3) {
             XCTAssertEqual(row.source, "prepared")
