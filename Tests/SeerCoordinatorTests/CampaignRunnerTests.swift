@@ -14,6 +14,8 @@ final class CountingBackend: MeasurementBackend {
     var measured: [String] = []
     var crashAfter: Int?
     var profiled: [String] = []
+    /// The executor whose table `profileLayers` returns: the engine, or an accelerator's cost model.
+    var profileExecutor = "builtin"
 
     /// A real engine table of this host, timed briefly (the machinery is tested, not the table's precision).
     func profileLayers(id: String, deviceKey: String, model: String) throws -> LayerLatencyTable {
@@ -22,7 +24,7 @@ final class CountingBackend: MeasurementBackend {
         settings.keeps = [0.25, 0.5, 0.75, 1]
         settings.kernelTiming = LatencySettings(number: 1, repeats: 3, minRepeatMs: 1)
         settings.referenceTiming = LatencySettings(number: 1, repeats: 3, minRepeatMs: 5)
-        return try LayerProfiler.profileEngine(model: try ModelStore.load(model), settings: settings)
+        return try LayerProfiler.profile(model: try ModelStore.load(model), executor: profileExecutor, settings: settings)
     }
 
     init(_ inner: LocalMeasurementBackend, crashAfter: Int? = nil) {
@@ -180,6 +182,34 @@ final class CampaignRunnerTests: XCTestCase {
         XCTAssertLessThanOrEqual(tighter.complexity, tighter.budget * (1 + 1e-9))
         XCTAssertThrowsError(try ReOptimization.optimize(campaign: config, for: try MetricBudget(parsing: "latency=93%"),
                                                          deviceKey: "gpu", store: store))
+    }
+
+    func testEnergyBudgetsUseTheAcceleratorsEnergyPerLayer() throws {
+        let config = try config(extra: "metric: energy\nlatency_device: cpu-x86\n")
+            .with { $0.budgets = [Budget(value: 0.4, isFraction: true)] }
+        let store = try SeerStore(path: directory.appendingPathComponent("seer.sqlite").path)
+        let counting = CountingBackend(LocalMeasurementBackend(data: try Self.data.get()))
+        counting.profileExecutor = "sim-bitfusion"
+        let runner = try CampaignRunner(config: config, store: store, backend: counting,
+                                        resultsDirectory: directory.appendingPathComponent("results"), showProgress: false,
+                                        log: { _ in })
+        XCTAssertEqual(runner.complexity.metric, "mJ")
+        // The reference is the cost model's energy of the unpruned 8/8 network.
+        let base = try ModelStore.load(config.checkpoint!)
+        let report = try SeerCompression.Complexity.compute(model: base, policy: try Policy(bits: "8/8").resolve(for: base))
+        XCTAssertEqual(runner.reference, try XCTUnwrap(AcceleratorModels.named("sim-bitfusion")).estimate(report).energyMJ,
+                       accuracy: runner.reference * 1e-5)
+        let choice = try XCTUnwrap(try runner.run().choices.first)
+        XCTAssertLessThanOrEqual(choice.complexity, choice.budgetValue * (1 + 1e-9))
+
+        // A device whose table has no energy (the engine's) cannot take an energy budget; the error says why.
+        var engineOnly = config
+        engineOnly.name = "tiny-engine"
+        let engine = CountingBackend(LocalMeasurementBackend(data: try Self.data.get()))
+        XCTAssertThrowsError(try CampaignRunner(config: engineOnly, store: store, backend: engine, resultsDirectory: directory,
+                                                showProgress: false, log: { _ in })) { error in
+            XCTAssertTrue("\(error)".contains("models no energy"), "\(error)")
+        }
     }
 
     func testNoisyLatencyMeasurementsDoNotBendTheLatencyModel() throws {

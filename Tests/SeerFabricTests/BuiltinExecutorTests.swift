@@ -79,6 +79,7 @@ final class BuiltinExecutorTests: XCTestCase {
             XCTAssertEqual(a.keptIn, b.keptIn)
             XCTAssertEqual(a.wbits, b.wbits)
             XCTAssertEqual(a.ms, b.ms, accuracy: b.ms * 1e-6)
+            XCTAssertEqual(try XCTUnwrap(a.mj), try XCTUnwrap(b.mj), accuracy: (b.mj ?? 0) * 1e-6)
         }
         XCTAssertEqual(table.executor, "sim-bitfusion")
         XCTAssertEqual(table.keeps, [0.5, 1])

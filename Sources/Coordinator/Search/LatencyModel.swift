@@ -231,7 +231,9 @@ public struct LatencyModel: ComplexityModel {
         let values: [Double]
     }
 
-    public var metric: String { "ms" }
+    /// "ms"; "mJ" when the table holds a simulated accelerator's energy per layer (the same interpolation).
+    public var metric: String { unit }
+    let unit: String
     /// The encoding the relaxation belongs to.
     public let encoding: PolicyEncoding
     /// How layer sums map to end-to-end latency.
@@ -245,7 +247,8 @@ public struct LatencyModel: ComplexityModel {
     /// table's overhead. Throws when the table is for another model, lacks a layer or grid point the search can
     /// reach, or its grid does not span the space's fractions and bit-widths.
     public init(model: Model, encoding: PolicyEncoding, lookup: LatencyLookup,
-                calibration: LatencyCalibration? = nil) throws {
+                calibration: LatencyCalibration? = nil, unit: String = "ms") throws {
+        self.unit = unit
         guard lookup.model == model.name else { throw LatencyModelError.modelMismatch(expected: model.name, table: lookup.model) }
         let map = try LayerChannelMap(model: model, encoding: encoding)
         let names = Set(map.base.layers.map(\.name))
@@ -276,6 +279,7 @@ public struct LatencyModel: ComplexityModel {
     }
 
     private init(_ other: LatencyModel, calibration: LatencyCalibration) {
+        unit = other.unit
         encoding = other.encoding
         map = other.map
         layers = other.layers

@@ -25,10 +25,13 @@ public struct LayerLatencyTable: Codable, Sendable, Equatable {
         public var abits: Int?
         /// Latency of the layer's kernel for one run of the table's batch.
         public var ms: Double
+        /// Energy of that run in millijoules, where the executor models it (the simulated accelerators).
+        public var mj: Double?
 
         /// An entry with the given fields.
         public init(layer: String, inKeep: Double, outKeep: Double, keptIn: Int, keptOut: Int, wbits: Int? = nil,
-                    abits: Int? = nil, ms: Double) {
+                    abits: Int? = nil, ms: Double, mj: Double? = nil) {
+            self.mj = mj
             self.layer = layer
             self.inKeep = inKeep
             self.outKeep = outKeep
@@ -40,7 +43,7 @@ public struct LayerLatencyTable: Codable, Sendable, Equatable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case layer, wbits, abits, ms
+            case layer, wbits, abits, ms, mj
             case inKeep = "in_keep", outKeep = "out_keep", keptIn = "kept_in", keptOut = "kept_out"
         }
     }
@@ -192,6 +195,7 @@ public struct LayerLatencyTable: Codable, Sendable, Equatable {
             guard e.keptIn >= 1 else { throw fail("\(field).kept_in", "must be at least 1, got \(e.keptIn)") }
             guard e.keptOut >= 1 else { throw fail("\(field).kept_out", "must be at least 1, got \(e.keptOut)") }
             guard e.ms.isFinite, e.ms >= 0 else { throw fail("\(field).ms", "must be a finite number >= 0, got \(e.ms)") }
+            if let mj = e.mj, !(mj.isFinite && mj >= 0) { throw fail("\(field).mj", "must be a finite number >= 0, got \(mj)") }
             var w = -1, a = -1
             if let wbits, let abits {
                 guard let ew = e.wbits, let wi = wbits.firstIndex(of: ew) else {

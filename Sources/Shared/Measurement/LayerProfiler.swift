@@ -172,7 +172,7 @@ public enum LayerProfiler {
                         entries.append(LayerLatencyTable.Entry(
                             layer: layer.name, inKeep: settings.keeps[i], outKeep: settings.keeps[o],
                             keptIn: layer.keptInChannels, keptOut: layer.keptOutChannels, wbits: w, abits: a,
-                            ms: cost.latencyMs))
+                            ms: cost.latencyMs, mj: cost.energyMJ))
                     }
                 }
             }

@@ -22,8 +22,10 @@ public struct PackedLayerLatencyTable: Codable, Sendable, Equatable {
         public var points: String
         /// Base64 of one little-endian float32 per entry: milliseconds.
         public var ms: String
+        /// The same for millijoules, when every entry of the layer has an energy.
+        public var mj: String?
 
-        enum CodingKeys: String, CodingKey { case layer, points, ms, keptIn = "kept_in", keptOut = "kept_out" }
+        enum CodingKeys: String, CodingKey { case layer, points, ms, mj, keptIn = "kept_in", keptOut = "kept_out" }
     }
 
     public var format: String
@@ -48,7 +50,10 @@ public struct PackedLayerLatencyTable: Codable, Sendable, Equatable {
             var keptOut = [Int](repeating: 0, count: table.keeps.count)
             var points: [UInt8] = []
             var ms: [UInt8] = []
-            for entry in table.entries where entry.layer == name {
+            var mj: [UInt8] = []
+            let entries = table.entries.filter { $0.layer == name }
+            let hasEnergy = entries.allSatisfy { $0.mj != nil }
+            for entry in entries {
                 let i = try index(entry.inKeep, in: table.keeps, "\(name).in_keep")
                 let o = try index(entry.outKeep, in: table.keeps, "\(name).out_keep")
                 keptIn[Int(i)] = entry.keptIn
@@ -56,9 +61,11 @@ public struct PackedLayerLatencyTable: Codable, Sendable, Equatable {
                 points += [i, o, try index(entry.wbits, in: table.wbits, "\(name).wbits"),
                            try index(entry.abits, in: table.abits, "\(name).abits")]
                 withUnsafeBytes(of: Float(entry.ms).bitPattern.littleEndian) { ms += $0 }
+                if hasEnergy { withUnsafeBytes(of: Float(entry.mj!).bitPattern.littleEndian) { mj += $0 } }
             }
             layers.append(Layer(layer: name, keptIn: keptIn, keptOut: keptOut,
-                                points: Data(points).base64EncodedString(), ms: Data(ms).base64EncodedString()))
+                                points: Data(points).base64EncodedString(), ms: Data(ms).base64EncodedString(),
+                                mj: hasEnergy ? Data(mj).base64EncodedString() : nil))
         }
         format = Self.formatName
         self.header = header
@@ -79,6 +86,18 @@ public struct PackedLayerLatencyTable: Codable, Sendable, Equatable {
             guard points.count % 4 == 0, ms.count == points.count else {
                 throw fail("\(layer.layer).ms", "holds \(ms.count / 4) latencies for \(points.count / 4) grid points")
             }
+            var mj: [UInt8]?
+            if let text = layer.mj {
+                guard let bytes = Data(base64Encoded: text).map([UInt8].init), bytes.count == points.count else {
+                    throw fail("\(layer.layer).mj", "is not base64 of one float32 per grid point")
+                }
+                mj = bytes
+            }
+            func float(_ bytes: [UInt8], _ e: Int) -> Double {
+                let raw = UInt32(bytes[4 * e]) | UInt32(bytes[4 * e + 1]) << 8 | UInt32(bytes[4 * e + 2]) << 16
+                    | UInt32(bytes[4 * e + 3]) << 24
+                return Double(Float(bitPattern: raw))
+            }
             guard layer.keptIn.count == table.keeps.count, layer.keptOut.count == table.keeps.count else {
                 throw fail("\(layer.layer).kept_in", "must hold one count per keep (\(table.keeps.count))")
             }
@@ -92,11 +111,10 @@ public struct PackedLayerLatencyTable: Codable, Sendable, Equatable {
                 guard i < table.keeps.count, o < table.keeps.count else {
                     throw fail("\(layer.layer).points", "keep index off the grid at entry \(e)")
                 }
-                let raw = UInt32(ms[4 * e]) | UInt32(ms[4 * e + 1]) << 8 | UInt32(ms[4 * e + 2]) << 16 | UInt32(ms[4 * e + 3]) << 24
                 table.entries.append(LayerLatencyTable.Entry(
                     layer: layer.layer, inKeep: table.keeps[i], outKeep: table.keeps[o], keptIn: layer.keptIn[i],
                     keptOut: layer.keptOut[o], wbits: try bits(points[4 * e + 2], table.wbits, "wbits"),
-                    abits: try bits(points[4 * e + 3], table.abits, "abits"), ms: Double(Float(bitPattern: raw))))
+                    abits: try bits(points[4 * e + 3], table.abits, "abits"), ms: float(ms, e), mj: mj.map { float($0, e) }))
             }
         }
         try table.validate()

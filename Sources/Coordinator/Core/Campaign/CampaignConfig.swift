@@ -8,6 +8,11 @@ import Yams
 /// The complexity a budget constrains.
 public enum BudgetMetric: String, Codable, Sendable, CaseIterable {
     case bitops, macs, size, latency
+    /// Millijoules per image on a simulated accelerator's device key (its cost model's energy per layer).
+    case energy
+
+    /// Whether a budget of this metric is on one device key (its latency or energy model).
+    public var isPerDevice: Bool { self == .latency || self == .energy }
 }
 
 /// One budget: an absolute value, or a fraction of the uncompressed model at 8/8 bits (written "25%").
@@ -172,8 +177,8 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
     public var data = FashionMNIST.defaultDirectory
     public var space = SearchSpace.default
     public var metric = BudgetMetric.bitops
-    /// The device key whose latency the budgets constrain when `metric` is latency (milliseconds per image, or a
-    /// percentage of the 8/8 unpruned model's measured latency on that device).
+    /// The device key whose latency (or energy) the budgets constrain when `metric` is latency or energy
+    /// (milliseconds or millijoules per image, or a percentage of the 8/8 unpruned model's on that device).
     public var latencyDevice: String?
     public var budgets: [Budget]
     /// Device keys of the agents that measure.
@@ -257,8 +262,8 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
             guard b.value > 0, b.value.isFinite else { throw fail("budgets[\(i)]: must be positive, got \(b)") }
             if b.isFraction && b.value > 1 { throw fail("budgets[\(i)]: \(b) is above the uncompressed model") }
         }
-        if metric == .latency {
-            guard let device = latencyDevice else { throw fail("latency_device: required when metric is latency") }
+        if metric.isPerDevice {
+            guard let device = latencyDevice else { throw fail("latency_device: required when metric is \(metric.rawValue)") }
             guard devices.contains(device) else { throw fail("latency_device: '\(device)' is not among devices \(devices)") }
         }
         guard !devices.isEmpty else { throw fail("devices: give at least one device key") }

@@ -154,9 +154,9 @@ public final class CampaignRunner {
         }
         try CampaignStore.plan(rows, in: store)
         try measure(try samples().filter { $0.round == round }, title: "round \(round)")
-        if config.metric == .latency {
-            // The latency model learns from every measured latency of its device.
-            complexity = try CostModels.make(metric: .latency, config: config, base: base, encoding: encoding,
+        if config.metric.isPerDevice {
+            // The device's model learns from every latency (energy) measured on it.
+            complexity = try CostModels.make(metric: config.metric, config: config, base: base, encoding: encoding,
                                              deviceKey: config.latencyDevice, store: store, backend: backend,
                                              log: { [self] in log("[\(id)] \($0)") }).model
         }

@@ -53,13 +53,19 @@ public enum CostModels {
             let closed = try LayerwiseComplexity(model: base, encoding: encoding, metric: metric.searchMetric)
             let report = try SeerCompression.Complexity.compute(model: base, policy: eight)
             return (AnyComplexityModel(closed), Double(metric.value(of: report)))
-        case .latency:
-            guard let deviceKey else { throw CampaignError.config("a latency budget needs a device key") }
+        case .latency, .energy:
+            guard let deviceKey else { throw CampaignError.config("a \(metric.rawValue) budget needs a device key") }
             let table = try latencyTable(campaign: config.name, deviceKey: deviceKey, model: config.checkpoint ?? config.model,
                                          store: store, backend: backend)
-            var model = try LatencyModel(model: base, encoding: encoding, lookup: table.lookup)
-            let samples = try measuredLatencies(campaign: config.name, deviceKey: deviceKey, base: base, space: config.space,
-                                                store: store)
+            let energy = metric == .energy
+            if energy && table.entries.contains(where: { $0.mj == nil }) {
+                throw CampaignError.config("device key \(deviceKey) runs \(table.executor), which models no energy; energy "
+                    + "budgets need a simulated accelerator (sim-bitfusion, sim-bismo)")
+            }
+            var model = try LatencyModel(model: base, encoding: encoding, lookup: energy ? table.energyLookup : table.lookup,
+                                         unit: energy ? "mJ" : "ms")
+            let samples = try measuredSamples(of: metric, campaign: config.name, deviceKey: deviceKey, base: base,
+                                              space: config.space, store: store)
             if samples.count >= minimumCalibrationSamples {
                 // Noisy latencies over a narrow range can fit any line; a fit far from the table's own scale (or one
                 // that fails) would bend the barrier more than it corrects, so the table then stands as profiled.
@@ -76,9 +82,10 @@ public enum CostModels {
                     log("latency calibration on \(samples.count) measurements failed (\(error)); keeping the profiled table")
                 }
             }
-            // "%" budgets are fractions of the 8/8 model's measured end-to-end latency, which calibration does not move.
+            // "%" budgets are fractions of the 8/8 model's measured end-to-end latency, which calibration does not move
+            // (energy: the table's own sum, as the cost model is exactly that).
             let unpruned = model.value(encoding.relaxation(levels: try encoding.levels(of: eight)))
-            let reference = table.referenceMs ?? unpruned
+            let reference = energy ? unpruned : table.referenceMs ?? unpruned
             return (AnyComplexityModel(model), reference)
         }
     }
@@ -102,13 +109,16 @@ public enum CostModels {
         return table
     }
 
-    /// The campaign's successful measurements on `deviceKey` that carry a latency.
-    static func measuredLatencies(campaign: String, deviceKey: String, base: Model, space: SearchSpace,
-                                  store: SeerStore) throws -> [LatencySample] {
+    /// The campaign's successful measurements on `deviceKey` that carry a latency (ms) or an energy (mJ).
+    static func measuredSamples(of metric: BudgetMetric, campaign: String, deviceKey: String, base: Model, space: SearchSpace,
+                                store: SeerStore) throws -> [LatencySample] {
         try CampaignStore.measurements(campaign, in: store)
-            .filter { $0.deviceKey == deviceKey && $0.accuracy != nil && $0.latencyMs != nil }
-            .map { LatencySample(policy: try Policy.decode(json: Data($0.policy.utf8)).resolve(for: base, space: space),
-                                 measuredMs: $0.latencyMs!) }
+            .filter { $0.deviceKey == deviceKey && $0.accuracy != nil }
+            .compactMap { row in
+                guard let value = metric == .energy ? row.energyJ.map({ $0 * 1000 }) : row.latencyMs else { return nil }
+                return LatencySample(policy: try Policy.decode(json: Data(row.policy.utf8)).resolve(for: base, space: space),
+                                     measuredMs: value)
+            }
     }
 }
 
@@ -121,6 +131,15 @@ extension LayerLatencyTable {
                                               keptOut: $0.keptOut, wbits: $0.wbits, abits: $0.abits, ms: $0.ms)
                       })
     }
+
+    /// The table's energies as a lookup (millijoules in place of milliseconds, no overhead: a sum over layers).
+    public var energyLookup: LatencyLookup {
+        LatencyLookup(model: model, keeps: keeps, wbits: wbits, abits: abits, overheadMs: 0,
+                      entries: entries.map {
+                          LatencyLookup.Entry(layer: $0.layer, inKeep: $0.inKeep, outKeep: $0.outKeep, keptIn: $0.keptIn,
+                                              keptOut: $0.keptOut, wbits: $0.wbits, abits: $0.abits, ms: $0.mj ?? 0)
+                      })
+    }
 }
 
 extension BudgetMetric {
@@ -129,14 +148,14 @@ extension BudgetMetric {
         switch self {
         case .bitops: return .bitops
         case .macs: return .macs
-        case .size, .latency: return .sizeBytes
+        case .size, .latency, .energy: return .sizeBytes
         }
     }
 
     /// This metric's value in a complexity report (latency is not in one; BitOPs stand in for plots).
     func value(of report: ComplexityReport) -> Int {
         switch self {
-        case .bitops, .latency: return report.bitops
+        case .bitops, .latency, .energy: return report.bitops
         case .macs: return report.macs
         case .size: return report.sizeBytes
         }

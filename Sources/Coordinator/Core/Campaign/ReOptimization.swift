@@ -14,7 +14,7 @@ public enum ReOptimization {
             throw CampaignError.notFound("campaign '\(config.name)' has no predictor yet; run it first")
         }
         let device = deviceKey ?? config.latencyDevice ?? config.devices.first
-        if target.metric == .latency, let device, !config.devices.contains(device) {
+        if target.metric.isPerDevice, let device, !config.devices.contains(device) {
             throw CampaignError.config("device key \(device) is not among campaign '\(config.name)''s devices \(config.devices)")
         }
         let predictor = try EnsemblePredictor.load(json: Data(snapshot.predictor.utf8))

@@ -73,7 +73,7 @@ public struct CampaignSummary: Codable, Sendable {
 /// The campaign report: an HTML page with SVG plots and tables.
 public enum CampaignReport {
     public static func html(_ s: CampaignSummary) -> String {
-        let unit = s.metric == "latency" ? "ms" : s.metric
+        let unit = ["latency": "ms", "energy": "mJ"][s.metric] ?? s.metric
         var accuracyPlot = SVGPlot(title: "Accuracy vs \(s.metric)", xLabel: unit, yLabel: "validation accuracy (%)")
         accuracyPlot.series.append(.init(name: "measured", points: s.measurements.map { ($0.complexity, $0.accuracy) },
                                          color: "#4477aa"))
