@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "SeerExport", dependencies: ["SeerEngine", "SeerModels", "SeerCompression", "SeerMeasurement"],
                 path: "Sources/Shared/Export"),
         .target(name: "SeerWire", path: "Sources/Shared/Wire"),
-        .target(name: "SeerSearch", dependencies: ["SeerPredictor", "SeerCompression", "SeerModels"],
+        .target(name: "SeerSearch", dependencies: ["SeerPredictor", "SeerCompression", "SeerModels", "SeerMeasurement"],
                 path: "Sources/Coordinator/Search"),
         .target(name: "SeerTransport", dependencies: ["CZeroMQ"], path: "Sources/Shared/Transport"),
 
@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "SeerTransportTests", dependencies: ["SeerTransport"], path: "Tests/SeerTransportTests"),
         .testTarget(name: "SeerPredictorTests", dependencies: ["SeerPredictor"], path: "Tests/SeerPredictorTests"),
         .testTarget(name: "SeerExportTests", dependencies: ["SeerExport", "SeerMeasurement"], path: "Tests/SeerExportTests"),
-        .testTarget(name: "SeerSearchTests", dependencies: ["SeerSearch"], path: "Tests/SeerSearchTests"),
+        .testTarget(name: "SeerSearchTests", dependencies: ["SeerSearch", "SeerMeasurement"], path: "Tests/SeerSearchTests"),
         .testTarget(name: "SeerMeasurementTests", dependencies: ["SeerMeasurement", "SeerCompression", "SeerModels"],
                     path: "Tests/SeerMeasurementTests"),
         .testTarget(name: "SeerCoordinatorTests", dependencies: ["SeerCoordinator", "SeerModels", "SeerData", "SeerSearch",

@@ -54,7 +54,7 @@ struct LatencyModelBenchmark: ParsableCommand {
         }
         note(String(format: "%@: table of %d entries in %.1f s", label, table.entries.count, table.seconds))
         let encoding = PolicyEncoding(model: model, space: .default)
-        let latency = try LatencyModel(model: model, encoding: encoding, lookup: table.lookup)
+        let latency = try LatencyModel(model: model, encoding: encoding, lookup: table)
         // Baseline proxy: MACs where bit-widths do not change latency, BitOPs where they do.
         let proxyMetric: ComplexityMetric = table.wbits == nil ? .macs : .bitops
         let proxy = try LayerwiseComplexity(model: model, encoding: encoding, metric: proxyMetric)

@@ -3,13 +3,14 @@ import SeerCompression
 import SeerModels
 import SeerPredictor
 import XCTest
+import SeerMeasurement
 @testable import SeerSearch
 
 /// A synthetic per-layer table of `model`: a deliberately non-bilinear function of kept channels and bit-widths, so
 /// interpolation between grid points differs from the function and the tests see the interpolation itself.
-private func syntheticLookup(_ model: Model, keeps: [Double], bits: [Int]?, overheadMs: Double = 0.02) throws -> LatencyLookup {
+private func syntheticLookup(_ model: Model, keeps: [Double], bits: [Int]?, overheadMs: Double = 0.02) throws -> LayerLatencyTable {
     let base = try Complexity.compute(model: model, policy: try Policy(bits: "8/8").resolve(for: model))
-    var entries: [LatencyLookup.Entry] = []
+    var entries: [LayerLatencyTable.Entry] = []
     for (l, layer) in base.layers.enumerated() {
         let depthwise = layer.kind == .depthwise
         for inKeep in keeps {
@@ -20,7 +21,7 @@ private func syntheticLookup(_ model: Model, keeps: [Double], bits: [Int]?, over
                 for w in bits ?? [0] {
                     for a in bits ?? [0] {
                         let bitFactor = bits == nil ? 1 : (Double(w * a) / 64).squareRoot()
-                        entries.append(LatencyLookup.Entry(
+                        entries.append(LayerLatencyTable.Entry(
                             layer: layer.name, inKeep: inKeep, outKeep: outKeep, keptIn: keptIn, keptOut: keptOut,
                             wbits: bits == nil ? nil : w, abits: bits == nil ? nil : a,
                             ms: 0.001 * Double(l + 1) + work * bitFactor + 1e-5 * Double(keptOut)))
@@ -29,7 +30,8 @@ private func syntheticLookup(_ model: Model, keeps: [Double], bits: [Int]?, over
             }
         }
     }
-    return LatencyLookup(model: model.name, keeps: keeps, wbits: bits, abits: bits, overheadMs: overheadMs, entries: entries)
+    return LayerLatencyTable(model: model.name, executor: "synthetic", device: "test", batch: 1, threads: 1, keeps: keeps,
+                             wbits: bits, abits: bits, overheadMs: overheadMs, seconds: 0, entries: entries)
 }
 
 private let quarters = [0.25, 0.5, 0.75, 1]

@@ -1,55 +1,7 @@
 import Foundation
 import SeerCompression
+import SeerMeasurement
 import SeerModels
-
-/// A device's per-layer latency table as the search reads it: the fields of SeerMeasurement's `LayerLatencyTable`
-/// that the model needs (this module does not depend on SeerMeasurement; callers holding both copy the fields).
-public struct LatencyLookup: Sendable, Equatable {
-    /// One layer at one grid point; see `LayerLatencyTable.Entry`.
-    public struct Entry: Sendable, Equatable {
-        public var layer: String
-        public var inKeep: Double, outKeep: Double
-        /// Channels actually kept at `inKeep` and `outKeep`: the interpolation's coordinates are kept / channels.
-        public var keptIn: Int, keptOut: Int
-        public var wbits: Int?, abits: Int?
-        public var ms: Double
-
-        /// An entry with the given fields.
-        public init(layer: String, inKeep: Double, outKeep: Double, keptIn: Int, keptOut: Int, wbits: Int? = nil,
-                    abits: Int? = nil, ms: Double) {
-            self.layer = layer
-            self.inKeep = inKeep
-            self.outKeep = outKeep
-            self.keptIn = keptIn
-            self.keptOut = keptOut
-            self.wbits = wbits
-            self.abits = abits
-            self.ms = ms
-        }
-    }
-
-    /// Zoo name of the model.
-    public var model: String
-    /// Kept-fraction grid, ascending.
-    public var keeps: [Double]
-    /// Bit-width grids, ascending; nil when the device's latency does not depend on bit-widths.
-    public var wbits: [Int]?
-    public var abits: [Int]?
-    /// Latency outside every layer's kernel: the uncalibrated model's offset.
-    public var overheadMs: Double
-    public var entries: [Entry]
-
-    /// A lookup with the given fields.
-    public init(model: String, keeps: [Double], wbits: [Int]? = nil, abits: [Int]? = nil, overheadMs: Double,
-                entries: [Entry]) {
-        self.model = model
-        self.keeps = keeps
-        self.wbits = wbits
-        self.abits = abits
-        self.overheadMs = overheadMs
-        self.entries = entries
-    }
-}
 
 /// predicted = scale x (sum of the layers' table latencies) + offset_ms.
 public struct LatencyCalibration: Codable, Sendable, Equatable {
@@ -246,7 +198,7 @@ public struct LatencyModel: ComplexityModel {
     /// Builds the interpolation of `lookup` for `model` under `encoding`; `calibration` nil means scale 1 and the
     /// table's overhead. Throws when the table is for another model, lacks a layer or grid point the search can
     /// reach, or its grid does not span the space's fractions and bit-widths.
-    public init(model: Model, encoding: PolicyEncoding, lookup: LatencyLookup,
+    public init(model: Model, encoding: PolicyEncoding, lookup: LayerLatencyTable,
                 calibration: LatencyCalibration? = nil, unit: String = "ms") throws {
         self.unit = unit
         guard lookup.model == model.name else { throw LatencyModelError.modelMismatch(expected: model.name, table: lookup.model) }
@@ -255,7 +207,7 @@ public struct LatencyModel: ComplexityModel {
         if let extra = lookup.entries.first(where: { !names.contains($0.layer) }) {
             throw LatencyModelError.layerMismatch(layer: extra.layer, reason: "\(model.name) has no such compressible layer")
         }
-        var byLayer: [String: [LatencyLookup.Entry]] = [:]
+        var byLayer: [String: [LayerLatencyTable.Entry]] = [:]
         for entry in lookup.entries { byLayer[entry.layer, default: []].append(entry) }
         let space = encoding.space
         layers = try map.base.layers.enumerated().map { l, layer in
@@ -399,7 +351,7 @@ public struct LatencyModel: ComplexityModel {
 
     /// One layer's interpolation grid from its entries, after checking channel counts and coverage.
     private static func layerTable(
-        _ layer: LayerComplexity, depthwise: Bool, entries: [LatencyLookup.Entry], lookup: LatencyLookup,
+        _ layer: LayerComplexity, depthwise: Bool, entries: [LayerLatencyTable.Entry], lookup: LayerLatencyTable,
         inVariable: Int?, outVariable: Int?, bits: (wbits: Int, abits: Int)?, map: LayerChannelMap,
         neededBits: (w: ClosedRange<Double>, a: ClosedRange<Double>), fixedBits: (w: Double, a: Double)
     ) throws -> LayerTable {

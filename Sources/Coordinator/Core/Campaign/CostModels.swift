@@ -62,7 +62,7 @@ public enum CostModels {
                 throw CampaignError.config("device key \(deviceKey) runs \(table.executor), which models no energy; energy "
                     + "budgets need a simulated accelerator (sim-bitfusion, sim-bismo)")
             }
-            var model = try LatencyModel(model: base, encoding: encoding, lookup: energy ? table.energyLookup : table.lookup,
+            var model = try LatencyModel(model: base, encoding: encoding, lookup: energy ? table.energyTable : table,
                                          unit: energy ? "mJ" : "ms")
             let samples = try measuredSamples(of: metric, campaign: config.name, deviceKey: deviceKey, base: base,
                                               space: config.space, store: store)
@@ -123,22 +123,18 @@ public enum CostModels {
 }
 
 extension LayerLatencyTable {
-    /// The table as the search module's lookup (SeerSearch does not depend on the measurement module).
-    public var lookup: LatencyLookup {
-        LatencyLookup(model: model, keeps: keeps, wbits: wbits, abits: abits, overheadMs: overheadMs,
-                      entries: entries.map {
-                          LatencyLookup.Entry(layer: $0.layer, inKeep: $0.inKeep, outKeep: $0.outKeep, keptIn: $0.keptIn,
-                                              keptOut: $0.keptOut, wbits: $0.wbits, abits: $0.abits, ms: $0.ms)
-                      })
-    }
-
-    /// The table's energies as a lookup (millijoules in place of milliseconds, no overhead: a sum over layers).
-    public var energyLookup: LatencyLookup {
-        LatencyLookup(model: model, keeps: keeps, wbits: wbits, abits: abits, overheadMs: 0,
-                      entries: entries.map {
-                          LatencyLookup.Entry(layer: $0.layer, inKeep: $0.inKeep, outKeep: $0.outKeep, keptIn: $0.keptIn,
-                                              keptOut: $0.keptOut, wbits: $0.wbits, abits: $0.abits, ms: $0.mj ?? 0)
-                      })
+    /// The table with each entry's energy in place of its latency (millijoules; no overhead: a sum over layers), so
+    /// the latency model's interpolation serves energy budgets unchanged.
+    public var energyTable: LayerLatencyTable {
+        var table = self
+        table.overheadMs = 0
+        table.referenceMs = nil
+        table.entries = entries.map { entry in
+            var copy = entry
+            copy.ms = entry.mj ?? 0
+            return copy
+        }
+        return table
     }
 }
 
