@@ -111,6 +111,11 @@ struct CampaignCommand: ParsableCommand {
                     print(String(format: "  budget %@: predicted %.2f%%, validation %@, test %@", c.budget, c.predicted, measured,
                                  c.testAccuracy.map { String(format: "%.2f%%", $0) } ?? "–"))
                 }
+                for p in try DeploymentStore.prepared(campaign: r.id, in: store) {
+                    let measured = p.validationAccuracy.map { String(format: "%.2f%%", $0) } ?? "not measured yet"
+                    print(String(format: "  profile %@/%@ (%@): predicted %.2f%%, validation %@, %@", p.deviceKey, p.profile,
+                                 p.budget, p.predicted, measured, p.isReady ? "model ready" : "model not prepared yet"))
+                }
             }
         }
     }
