@@ -105,6 +105,25 @@ final class ConvInferenceTests: XCTestCase {
         }
     }
 
+    func testTapConvolutionShapes() {
+        // Stride-1 same-size convolutions on planes of at least TapConvolution.minimumPlane outputs take the
+        // per-tap GEMM path; odd sizes, 5x5 kernels, groups and the channel threshold around it.
+        let cases = [
+            Case(batch: 3, cin: 4, cout: 5, h: 12, w: 13, kernel: 3, stride: 1, padding: 1, groups: 1, bias: true),
+            Case(batch: 2, cin: 3, cout: 5, h: 12, w: 13, kernel: 3, stride: 1, padding: 1, groups: 1, bias: true),
+            Case(batch: 2, cin: 16, cout: 6, h: 13, w: 12, kernel: 3, stride: 1, padding: 1, groups: 2, bias: true),
+            Case(batch: 2, cin: 9, cout: 7, h: 17, w: 15, kernel: 5, stride: 1, padding: 2, groups: 1, bias: false),
+            Case(batch: 1, cin: 12, cout: 9, h: 31, w: 5, kernel: 3, stride: 1, padding: 1, groups: 3, bias: true),
+            Case(batch: 2, cin: 8, cout: 8, h: 12, w: 12, kernel: 7, stride: 1, padding: 3, groups: 1, bias: true),
+        ]
+        for c in cases {
+            let g = ConvGeometry(batch: c.batch, channels: c.cin / c.groups, height: c.h, width: c.w, kernel: c.kernel,
+                                 stride: c.stride, padding: c.padding)
+            XCTAssertEqual(TapConvolution.applies(g), c.cin / c.groups >= TapConvolution.minimumChannels, "\(c)")
+        }
+        for (i, c) in cases.enumerated() { check(c, seed: UInt64(300 + i)) }
+    }
+
     func testDepthwiseAndEdgeGeometries() {
         let cases = [
             Case(batch: 2, cin: 6, cout: 6, h: 7, w: 5, kernel: 3, stride: 1, padding: 1, groups: 6, bias: true),

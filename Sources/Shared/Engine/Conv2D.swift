@@ -134,6 +134,7 @@ public final class Conv2D: Layer {
     /// scatter); several images (small planes) are stored to NCHW from cache. The bias is added in the same pass.
     private func denseInference(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor) {
         if y.count == 0 { return }
+        if TapConvolution.applies(g) { return tapInference(x, w, g, &y) }
         let hw = g.height * g.width, ohw = g.outHeight * g.outWidth, og = outChannels / groups, k = g.rows
         let imageIn = inChannels * hw, imageOut = outChannels * ohw
         let perGemm = max(1, min(g.batch, Self.inferenceColumns / max(1, ohw)))
@@ -175,6 +176,43 @@ public final class Conv2D: Layer {
                                                            bias: bp, yp + n0 * imageOut)
                                     }
                                     n0 += images
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stride-1 same-size convolutions on larger planes: one accumulating GEMM per kernel tap over a zero-padded
+    /// copy of each image (see `TapConvolution`).
+    private func tapInference(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor) {
+        let hw = g.height * g.width, og = outChannels / groups
+        let imageIn = inChannels * hw, imageOut = outChannels * hw
+        var weights = Tensor.scratch(count: w.count)
+        var padded = [Float](repeating: 0, count: TapConvolution.paddedCount(g))  // borders stay zero
+        var wide = Tensor.scratch(count: og * g.height * (g.width + 2 * padding))
+        let biasValues = bias?.value.data ?? []
+        x.data.withUnsafeBufferPointer { xb in
+            w.data.withUnsafeBufferPointer { wb in
+                y.data.withUnsafeMutableBufferPointer { yb in
+                    weights.withUnsafeMutableBufferPointer { tb in
+                        padded.withUnsafeMutableBufferPointer { pb in
+                            wide.withUnsafeMutableBufferPointer { db in
+                                biasValues.withUnsafeBufferPointer { bb in
+                                    TapConvolution.weightsByTap(wb.baseAddress!, outChannels: outChannels, groups: groups, g,
+                                                                tb.baseAddress!)
+                                    let bp = bias == nil ? nil : bb.baseAddress
+                                    for n in 0..<g.batch {
+                                        for grp in 0..<groups {
+                                            TapConvolution.image(xb.baseAddress! + n * imageIn + grp * g.channels * hw,
+                                                                 tb.baseAddress! + grp * og * g.rows, outChannels: og, g,
+                                                                 bias: bp.map { $0 + grp * og },
+                                                                 padded: pb.baseAddress!, wide: db.baseAddress!,
+                                                                 yb.baseAddress! + n * imageOut + grp * og * hw)
+                                        }
+                                    }
                                 }
                             }
                         }
