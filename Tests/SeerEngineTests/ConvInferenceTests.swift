@@ -135,6 +135,10 @@ final class ConvInferenceTests: XCTestCase {
             // Padding wider than the input ("same" output, every shifted row partly or wholly outside).
             Case(batch: 3, cin: 2, cout: 3, h: 2, w: 3, kernel: 5, stride: 1, padding: 2, groups: 1, bias: true),
             Case(batch: 3, cin: 2, cout: 3, h: 1, w: 1, kernel: 5, stride: 1, padding: 2, groups: 1, bias: false),
+            // Kernels so much wider than the input that a tap's first valid output column lies past the output row
+            // (im2col used to write past the row there), at stride 1 and 2.
+            Case(batch: 3, cin: 2, cout: 3, h: 1, w: 1, kernel: 6, stride: 1, padding: 3, groups: 1, bias: true),
+            Case(batch: 3, cin: 2, cout: 3, h: 1, w: 2, kernel: 7, stride: 2, padding: 3, groups: 1, bias: false),
             // Stride 1 with an output larger or smaller than the input.
             Case(batch: 2, cin: 3, cout: 2, h: 4, w: 6, kernel: 3, stride: 1, padding: 2, groups: 1, bias: true),
             Case(batch: 2, cin: 3, cout: 2, h: 4, w: 6, kernel: 3, stride: 1, padding: 0, groups: 1, bias: true),
@@ -150,5 +154,40 @@ final class ConvInferenceTests: XCTestCase {
         let x = Tensor.randomNormal(shape: [4, 8, 10, 10], std: 1, using: &rng)
         let a = conv.forward([x], training: false), b = conv.forward([x], training: true)
         XCTAssertLessThan(a.maxAbsDifference(b), 1e-4)
+    }
+
+    func testQuantizedWeightCacheFollowsWeightChanges() {
+        // effectiveWeight is cached per weight version: in-place updates (SGD), assignments, batch-norm-style scaling
+        // and a new quantizer must all show up in the next forward pass.
+        var rng = SeededGenerator(seed: 9)
+        let conv = Conv2D(name: "c", inChannels: 4, outChannels: 6, kernel: 3, padding: 1, rng: &rng)
+        conv.weightQuantizer = .calibrated(bits: 4, weight: conv.weight.value)
+        let x = Tensor.randomNormal(shape: [2, 4, 6, 6], std: 1, using: &rng)
+        func fresh() -> Tensor { conv.weightQuantizer!.quantize(conv.weight.value) }
+        XCTAssertEqual(conv.effectiveWeight, fresh())
+        let y0 = conv.forward([x], training: false)
+        XCTAssertEqual(conv.forward([x], training: false), y0)
+        // In place through the parameter, as SGD does.
+        conv.weight.grad = .randomNormal(shape: conv.weight.value.shape, std: 1, using: &rng)
+        SGD(learningRate: 0.5).step(conv.parameters)
+        XCTAssertEqual(conv.effectiveWeight, fresh())
+        XCTAssertNotEqual(conv.forward([x], training: false), y0)
+        // Element assignment and whole-tensor assignment.
+        conv.weight.value.data[0] += 10
+        XCTAssertEqual(conv.effectiveWeight, fresh())
+        conv.weight.value = .randomNormal(shape: conv.weight.value.shape, std: 1, using: &rng)
+        XCTAssertEqual(conv.effectiveWeight, fresh())
+        // A new quantizer.
+        conv.weightQuantizer = conv.weightQuantizer!.scaled(by: [Float](repeating: 0.5, count: 6))
+        XCTAssertEqual(conv.effectiveWeight, fresh())
+        conv.weightQuantizer = nil
+        XCTAssertEqual(conv.effectiveWeight, conv.weight.value)
+
+        let linear = Linear(name: "l", inFeatures: 5, outFeatures: 3, rng: &rng)
+        linear.weightQuantizer = .calibrated(bits: 3, weight: linear.weight.value)
+        let q0 = linear.effectiveWeight
+        linear.weight.value.data.withUnsafeMutableBufferPointer { w in for i in w.indices { w[i] *= -2 } }
+        XCTAssertNotEqual(linear.effectiveWeight, q0)
+        XCTAssertEqual(linear.effectiveWeight, linear.weightQuantizer!.quantize(linear.weight.value))
     }
 }

@@ -13,14 +13,23 @@ public final class Conv2D: Layer {
 
     /// Simulated low-bit weights: forward and the input gradient use the quantized weights, the weight
     /// gradient goes to the float weights unchanged (straight-through).
-    public var weightQuantizer: WeightQuantizer?
+    public var weightQuantizer: WeightQuantizer? { didSet { quantizedWeight = nil } }
 
     private var cachedInput: Tensor?
     private var cachedCols: [Float] = []
     private var cachedWeight: Tensor?
 
     /// The weights forward uses: quantized when a quantizer is set.
-    public var effectiveWeight: Tensor { weightQuantizer?.quantize(weight.value) ?? weight.value }
+    /// The quantized weights are computed once per weight version and quantizer: inference re-uses them, training
+    /// recomputes them after every update.
+    public var effectiveWeight: Tensor {
+        guard let q = weightQuantizer else { return weight.value }
+        if let c = quantizedWeight, c.version == weight.version { return c.weight }
+        let w = q.quantize(weight.value)
+        quantizedWeight = (weight.version, w)
+        return w
+    }
+    private var quantizedWeight: (version: UInt64, weight: Tensor)?
 
     public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                 groups: Int = 1, bias: Bool = false, rng: inout SeededGenerator) {
@@ -170,10 +179,12 @@ public final class Conv2D: Layer {
                                         sgemm(m: og, n: columns, k: k, a: wp + grp * og * k, b: b, c: c)
                                     }
                                     if images == 1 {
-                                        if let bp { Im2col.addBias(bp, channels: outChannels, plane: ohw, yp + n0 * imageOut) }
+                                        if let bp {
+                                            Im2col.addBias(bp, channels: outChannels, plane: ohw, yp + n0 * imageOut)
+                                        }
                                     } else {
-                                        Im2col.storeImages(pb.baseAddress!, images: images, channels: outChannels, plane: ohw,
-                                                           bias: bp, yp + n0 * imageOut)
+                                        Im2col.storeImages(pb.baseAddress!, images: images, channels: outChannels,
+                                                           plane: ohw, bias: bp, yp + n0 * imageOut)
                                     }
                                     n0 += images
                                 }
@@ -315,10 +326,11 @@ func gatherChannelMajor(_ x: Tensor, batch: Int, channels: Int, plane: Int) -> [
 /// for each filter tap the valid output columns form one range, so the inner loop has no bounds checks
 /// and vectorizes at stride 1.
 enum DepthwiseKernels {
-    /// Output columns [lo, hi) whose input column ox * s - p + kx lies inside 0..<width.
+    /// Output columns [lo, hi) whose input column ox * s - p + kx lies inside 0..<width; always within 0...outWidth
+    /// (an empty range at outWidth when the first valid column lies past the output).
     @inline(__always)
     static func validColumns(kx: Int, stride s: Int, padding p: Int, width: Int, outWidth: Int) -> Range<Int> {
-        let lo = max(0, (p - kx + s - 1) / s)
+        let lo = min(outWidth, max(0, (p - kx + s - 1) / s))
         let last = width - 1 + p - kx  // the last valid ox is floor(last / s); none when last < 0
         let hi = last < 0 ? 0 : min(outWidth, last / s + 1)
         return lo..<max(lo, hi)

@@ -4,8 +4,12 @@ import SeerTensor
 public final class Parameter {
     /// Stable name used in checkpoints, e.g. `stage1.block1.conv1.weight`.
     public let name: String
-    public var value: Tensor
+    /// Every change to the value, in place or by assignment, goes through this property and bumps `version`.
+    public var value: Tensor { didSet { version &+= 1 } }
     public var grad: Tensor
+    /// Counts changes to `value` (the observer does not reference the old value, so in-place mutation stays in
+    /// place): lets layers cache what they derive from the value, such as quantized weights.
+    public private(set) var version: UInt64 = 0
     /// Whether weight decay applies (convolution and linear weights; not biases or batch-norm affine terms).
     public let decays: Bool
 

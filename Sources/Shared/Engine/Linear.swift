@@ -6,13 +6,22 @@ public final class Linear: Layer {
     public let inFeatures: Int, outFeatures: Int
     public let weight: Parameter, bias: Parameter
     /// Simulated low-bit weights (straight-through to the float weights), as in `Conv2D`.
-    public var weightQuantizer: WeightQuantizer?
+    public var weightQuantizer: WeightQuantizer? { didSet { quantizedWeight = nil } }
 
     private var cachedInput: Tensor?
     private var cachedWeight: Tensor?
 
     /// The weights forward uses: quantized when a quantizer is set.
-    public var effectiveWeight: Tensor { weightQuantizer?.quantize(weight.value) ?? weight.value }
+    /// The quantized weights are computed once per weight version and quantizer: inference re-uses them, training
+    /// recomputes them after every update.
+    public var effectiveWeight: Tensor {
+        guard let q = weightQuantizer else { return weight.value }
+        if let c = quantizedWeight, c.version == weight.version { return c.weight }
+        let w = q.quantize(weight.value)
+        quantizedWeight = (weight.version, w)
+        return w
+    }
+    private var quantizedWeight: (version: UInt64, weight: Tensor)?
 
     public init(name: String, inFeatures: Int, outFeatures: Int, rng: inout SeededGenerator) {
         self.name = name
