@@ -25,9 +25,11 @@ public final class CampaignRunner {
     /// The budgets' cost model: a closed form, or for latency the device's latency model, recalibrated on the
     /// measured latencies after every round.
     private(set) var complexity: AnyComplexityModel
-    /// Complexity of the uncompressed model at 8/8 bits, the reference of fractional budgets.
-    public let reference: Double
-    public let budgets: [Double]
+    /// Complexity of the uncompressed model at 8/8 bits, the reference of fractional budgets. For a device's latency
+    /// or energy it is the device model's prediction, so it moves (with `budgets`) when the model is recalibrated;
+    /// both follow from the store's contents, so a resumed campaign sees what an uninterrupted one saw.
+    public private(set) var reference: Double
+    public private(set) var budgets: [Double]
 
     public init(config: CampaignConfig, store: SeerStore, backend: MeasurementBackend, resultsDirectory: URL,
                 showProgress: Bool = true, log: @escaping (String) -> Void = { print($0) }) throws {
@@ -62,7 +64,8 @@ public final class CampaignRunner {
 
         // Round 0: random policies near the budgets.
         try setPhase("sampling", "round 0 of \(config.sampling.rounds): random policies")
-        let random = try sampler.randomPolicies(count: config.sampling.initial, near: budgets, seed: config.seed)
+        let random = try plannedPolicies(round: 0).nonEmpty
+            ?? sampler.randomPolicies(count: config.sampling.initial, near: budgets, seed: config.seed)
         try measureRound(0, random)
         var predictor = try fitPredictor(round: 0)
 
@@ -156,9 +159,10 @@ public final class CampaignRunner {
         try measure(try samples().filter { $0.round == round }, title: "round \(round)")
         if config.metric.isPerDevice {
             // The device's model learns from every latency (energy) measured on it.
-            complexity = try CostModels.make(metric: config.metric, config: config, base: base, encoding: encoding,
-                                             deviceKey: config.latencyDevice, store: store, backend: backend,
-                                             log: { [self] in log("[\(id)] \($0)") }).model
+            (complexity, reference) = try CostModels.make(metric: config.metric, config: config, base: base, encoding: encoding,
+                                                          deviceKey: config.latencyDevice, store: store, backend: backend,
+                                                          log: { [self] in log("[\(id)] \($0)") })
+            budgets = config.budgets.map { $0.absolute(reference: reference) }
         }
     }
 
@@ -282,4 +286,9 @@ extension JSONEncoder {
         e.outputFormatting = [.sortedKeys]
         return e
     }
+}
+
+extension Array {
+    /// Self, or nil when empty.
+    var nonEmpty: [Element]? { isEmpty ? nil : self }
 }

@@ -82,10 +82,10 @@ public enum CostModels {
                     log("latency calibration on \(samples.count) measurements failed (\(error)); keeping the profiled table")
                 }
             }
-            // "%" budgets are fractions of the 8/8 model's measured end-to-end latency, which calibration does not move
-            // (energy: the table's own sum, as the cost model is exactly that).
-            let unpruned = model.value(encoding.relaxation(levels: try encoding.levels(of: eight)))
-            let reference = energy ? unpruned : table.referenceMs ?? unpruned
+            // "%" budgets are fractions of the unpruned 8/8 model's latency (energy) as the model itself predicts it, so
+            // that a budget is always measured by the same yardstick as the policies: the table's one end-to-end
+            // timing (`reference_ms`) can catch a load spike, and the calibration corrects the model, not it.
+            let reference = model.value(encoding.relaxation(levels: try encoding.levels(of: eight)))
             return (AnyComplexityModel(model), reference)
         }
     }
