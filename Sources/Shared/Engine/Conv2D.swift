@@ -68,20 +68,33 @@ public final class Conv2D: Layer {
     }
 
     public func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
-        let x = inputs[0]
+        forward(inputs[0], training: training, epilogue: nil)
+    }
+
+    /// Inference with the elementwise layers that follow applied to each image's output while it is still in cache
+    /// (see `ConvEpilogue`); the result is what running those layers one after another would give.
+    func inference(_ x: Tensor, epilogue: ConvEpilogue) -> Tensor {
+        forward(x, training: false, epilogue: epilogue)
+    }
+
+    private func forward(_ x: Tensor, training: Bool, epilogue: ConvEpilogue?) -> Tensor {
         precondition(x.shape.count == 4 && x.shape[1] == inChannels, "\(name): input \(x.shape), expected C=\(inChannels)")
         let g = geometry(x)
         var y = isDepthwise ? Tensor(shape: [g.batch, outChannels, g.outHeight, g.outWidth])
             : Tensor(shape: [g.batch, outChannels, g.outHeight, g.outWidth]) { _ in }  // every element is scattered into
         let w = effectiveWeight
+        if let residual = epilogue?.residual {
+            precondition(residual.shape == y.shape, "\(name): fused residual \(residual.shape) + output \(y.shape)")
+        }
         if isDepthwise {
             DepthwiseKernels.forward(x, w, g, &y)
             if let b = bias { addBias(&y, b.value) }
+            epilogue?.apply(&y, images: 0..<g.batch)
         } else if training {
             denseForward(x, w, g, &y, keepColumns: true)
             if let b = bias { addBias(&y, b.value) }
         } else {
-            denseInference(x, w, g, &y)
+            denseInference(x, w, g, &y, epilogue)
         }
         if training {
             cachedInput = x
@@ -141,9 +154,10 @@ public final class Conv2D: Layer {
     /// Inference needs no columns for backward, so it walks the batch a few images at a time: their im2col stays in
     /// cache for the GEMM, and with one image per GEMM, W[out x k] * cols[k x plane] is already the NCHW output (no
     /// scatter); several images (small planes) are stored to NCHW from cache. The bias is added in the same pass.
-    private func denseInference(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor) {
+    private func denseInference(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor,
+                                _ epilogue: ConvEpilogue?) {
         if y.count == 0 { return }
-        if TapConvolution.applies(g) { return tapInference(x, w, g, &y) }
+        if TapConvolution.applies(g) { return tapInference(x, w, g, &y, epilogue) }
         let hw = g.height * g.width, ohw = g.outHeight * g.outWidth, og = outChannels / groups, k = g.rows
         let imageIn = inChannels * hw, imageOut = outChannels * ohw
         let perGemm = max(1, min(g.batch, Self.inferenceColumns / max(1, ohw)))
@@ -186,6 +200,7 @@ public final class Conv2D: Layer {
                                         Im2col.storeImages(pb.baseAddress!, images: images, channels: outChannels,
                                                            plane: ohw, bias: bp, yp + n0 * imageOut)
                                     }
+                                    epilogue?.apply(yp, imageSize: imageOut, images: n0..<(n0 + images))
                                     n0 += images
                                 }
                             }
@@ -198,7 +213,8 @@ public final class Conv2D: Layer {
 
     /// Stride-1 same-size convolutions on larger planes: one accumulating GEMM per kernel tap over a zero-padded
     /// copy of each image (see `TapConvolution`).
-    private func tapInference(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor) {
+    private func tapInference(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor,
+                              _ epilogue: ConvEpilogue?) {
         let hw = g.height * g.width, og = outChannels / groups
         let imageIn = inChannels * hw, imageOut = outChannels * hw
         var weights = Tensor.scratch(count: w.count)
@@ -223,6 +239,7 @@ public final class Conv2D: Layer {
                                                                  padded: pb.baseAddress!, wide: db.baseAddress!,
                                                                  yb.baseAddress! + n * imageOut + grp * og * hw)
                                         }
+                                        epilogue?.apply(yb.baseAddress!, imageSize: imageOut, images: n..<(n + 1))
                                     }
                                 }
                             }
@@ -428,5 +445,37 @@ enum DepthwiseKernels {
                 }
             }
         }
+    }
+}
+
+/// Elementwise layers fused into a convolution's inference output, in this order: a residual tensor added
+/// (`Add`), a ReLU with an optional cap, an activation quantizer. Each step uses the kernel of the layer it replaces,
+/// so the values are the same as running the layers one after another.
+struct ConvEpilogue {
+    var residual: Tensor?
+    /// The ReLU's cap (`.infinity` for a plain ReLU); nil: no ReLU.
+    var reluCap: Float?
+    var quantization: FakeQuantization?
+
+    var isEmpty: Bool { residual == nil && reluCap == nil && quantization == nil }
+
+    /// Applies the epilogue to `images` of the NCHW output `y` (`imageSize` floats each).
+    func apply(_ y: UnsafeMutablePointer<Float>, imageSize: Int, images: Range<Int>) {
+        let start = images.lowerBound * imageSize, count = images.count * imageSize
+        let out = y + start
+        if let residual {
+            residual.data.withUnsafeBufferPointer { r in
+                let from = r.baseAddress! + start
+                for i in 0..<count { out[i] += from[i] }
+            }
+        }
+        if let cap = reluCap { VectorKernels.clamp(out, out, count: count, hi: cap) }
+        quantization?.apply(out, out, count: count)
+    }
+
+    func apply(_ y: inout Tensor, images: Range<Int>) {
+        if y.count == 0 { return }
+        let imageSize = y.count / y.shape[0]
+        y.data.withUnsafeMutableBufferPointer { apply($0.baseAddress!, imageSize: imageSize, images: images) }
     }
 }

@@ -15,8 +15,11 @@ public final class Graph {
     }
 
     public private(set) var nodes: [Node] = []
-    public var output: NodeID = Graph.input
+    public var output: NodeID = Graph.input {
+        didSet { cachedOrder = nil; cachedFusions = nil }
+    }
     private var cachedOrder: [NodeID]?
+    private var cachedFusions: [NodeID: Fusion]?
 
     public init() {}
 
@@ -31,7 +34,6 @@ public final class Graph {
         precondition(!nodes.contains { $0.layer.name == layer.name }, "duplicate layer name \(layer.name)")
         nodes.append(Node(layer: layer, inputs: inputs))
         output = nodes.count - 1
-        cachedOrder = nil
         return nodes.count - 1
     }
 
@@ -65,20 +67,96 @@ public final class Graph {
     }
 
     /// Runs the network; `training` selects batch statistics and caches what backward needs.
+    ///
+    /// At inference, a convolution whose output only feeds a residual `Add` (whose other operand is already computed),
+    /// a `ReLU` and/or an `ActivationQuantizer` (each the only consumer of the one before) runs them as its epilogue,
+    /// on each image's output while it is in cache (`Fusion`); the values are the same as layer by layer.
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         var values = [NodeID: Tensor]()
         var remainingUses = useCounts()
-        for id in topologicalOrder {
-            let node = nodes[id]
-            let ins = node.inputs.map { $0 == Graph.input ? x : values[$0]! }
-            values[id] = node.layer.forward(ins, training: training)
+        let fusions = training ? [:] : inferenceFusions
+        var fused = Set<NodeID>()
+        func release(_ inputs: [NodeID]) {
             // Free intermediate activations as soon as their last consumer has run.
-            for i in node.inputs where i != Graph.input {
+            for i in inputs where i != Graph.input {
                 remainingUses[i, default: 0] -= 1
                 if remainingUses[i] == 0 { values[i] = nil }
             }
         }
+        for id in topologicalOrder {
+            if fused.contains(id) { continue }
+            let node = nodes[id]
+            let ins = node.inputs.map { $0 == Graph.input ? x : values[$0]! }
+            if let f = fusions[id], let conv = node.layer as? Conv2D {
+                var epilogue = f.epilogue
+                if let r = f.residual { epilogue.residual = r == Graph.input ? x : values[r]! }
+                epilogue.quantization = f.quantizer?.quantization
+                values[f.last] = conv.inference(ins[0], epilogue: epilogue)
+                fused.formUnion(f.nodes)
+                release(node.inputs + (f.residual.map { [$0] } ?? []))
+                continue
+            }
+            values[id] = node.layer.forward(ins, training: training)
+            release(node.inputs)
+        }
         return values[output]!
+    }
+
+    /// A convolution node and the elementwise nodes that run as its epilogue at inference.
+    struct Fusion {
+        /// The fused nodes after the convolution; the last one's value is the result.
+        let nodes: [NodeID]
+        var last: NodeID { nodes.last! }
+        /// The other operand of a fused residual `Add`, computed before the convolution.
+        let residual: NodeID?
+        /// The fused activation quantizer: its clip is read in every forward pass.
+        let quantizer: ActivationQuantizer?
+        /// The ReLU step (the residual tensor and the quantization are filled in per forward pass).
+        let epilogue: ConvEpilogue
+    }
+
+    /// The inference fusions by convolution node, for the current nodes and output.
+    var inferenceFusions: [NodeID: Fusion] {
+        if let f = cachedFusions { return f }
+        let order = topologicalOrder
+        var position = [NodeID: Int](), consumers = [NodeID: [NodeID]]()
+        for (p, id) in order.enumerated() {
+            position[id] = p
+            for i in nodes[id].inputs where i != Graph.input { consumers[i, default: []].append(id) }
+        }
+        // The node that alone consumes `id` (once), if `id` is not the output.
+        func soleConsumer(_ id: NodeID) -> NodeID? {
+            guard id != output, let c = consumers[id], c.count == 1 else { return nil }
+            return c[0]
+        }
+        var fusions = [NodeID: Fusion]()
+        for id in order where nodes[id].layer is Conv2D && nodes[id].inputs.count == 1 {
+            var chain = [NodeID](), residual: NodeID?, quantizer: ActivationQuantizer?, epilogue = ConvEpilogue()
+            var current = id
+            if let next = soleConsumer(current), nodes[next].layer is Add, nodes[next].inputs.count == 2 {
+                let other = nodes[next].inputs[0] == current ? nodes[next].inputs[1] : nodes[next].inputs[0]
+                if other != current, other == Graph.input || position[other]! < position[id]! {
+                    residual = other
+                    chain.append(next)
+                    current = next
+                }
+            }
+            if let next = soleConsumer(current), let relu = nodes[next].layer as? ReLU {
+                epilogue.reluCap = relu.cap ?? .infinity
+                chain.append(next)
+                current = next
+            }
+            if let next = soleConsumer(current), let q = nodes[next].layer as? ActivationQuantizer {
+                quantizer = q
+                chain.append(next)
+                current = next
+            }
+            if !chain.isEmpty {
+                fusions[id] = Fusion(nodes: chain, residual: residual, quantizer: quantizer, epilogue: epilogue)
+            }
+        }
+        cachedFusions = fusions
+        return fusions
     }
 
     /// Reverse sweep from the gradient of the loss w.r.t. the output; accumulates parameter gradients.

@@ -123,14 +123,18 @@ public final class ActivationQuantizer: Layer {
         alpha.value.data[0] = max(a, 1e-3)
     }
 
+    /// The clamp range and step of the current clip: forward, and a convolution's fused epilogue, quantize with it.
+    var quantization: FakeQuantization {
+        let a = max(alpha.value.data[0], 1e-6)
+        return FakeQuantization(lo: signed ? -a : 0, hi: a, inv: levels / a, scale: a / levels)
+    }
+
     public func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
         let x = inputs[0]
-        let a = max(alpha.value.data[0], 1e-6), lo: Float = signed ? -a : 0
-        let scale = a / levels, inv = levels / a
+        let q = quantization
         let y = Tensor(shape: x.shape) { out in
             x.data.withUnsafeBufferPointer { xp in
-                VectorKernels.fakeQuantize(xp.baseAddress!, out.baseAddress!, count: out.count, lo: lo, hi: a, inv: inv,
-                                           scale: scale)
+                q.apply(xp.baseAddress!, out.baseAddress!, count: out.count)
             }
         }
         if training { cachedInput = x }
@@ -156,5 +160,14 @@ public final class ActivationQuantizer: Layer {
         alpha.grad.data[0] += dAlpha
         cachedInput = nil
         return [dx]
+    }
+}
+
+/// out = round(clamp(x, lo, hi) * inv) * scale (`VectorKernels.fakeQuantize`).
+struct FakeQuantization {
+    let lo: Float, hi: Float, inv: Float, scale: Float
+
+    func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int) {
+        VectorKernels.fakeQuantize(x, out, count: count, lo: lo, hi: hi, inv: inv, scale: scale)
     }
 }
