@@ -462,15 +462,53 @@ struct ConvEpilogue {
     /// Applies the epilogue to `images` of the NCHW output `y` (`imageSize` floats each).
     func apply(_ y: UnsafeMutablePointer<Float>, imageSize: Int, images: Range<Int>) {
         let start = images.lowerBound * imageSize, count = images.count * imageSize
-        let out = y + start
         if let residual {
             residual.data.withUnsafeBufferPointer { r in
-                let from = r.baseAddress! + start
-                for i in 0..<count { out[i] += from[i] }
+                Self.run(y + start, r.baseAddress! + start, count: count, self)
             }
+        } else {
+            Self.run(y + start, nil, count: count, self)
         }
-        if let cap = reluCap { VectorKernels.clamp(out, out, count: count, hi: cap) }
-        quantization?.apply(out, out, count: count)
+    }
+
+    /// One pass: out[i] (+ residual[i]), clamped by the ReLU, then fake-quantized; each step is the same float
+    /// operation as in `Tensor.add`, `VectorKernels.clamp` and `VectorKernels.fakeQuantize`.
+    private static func run(_ out: UnsafeMutablePointer<Float>, _ residual: UnsafePointer<Float>?, count n: Int,
+                            _ e: ConvEpilogue) {
+        typealias Vector = VectorKernels.Vector
+        let relu = e.reluCap != nil, cap = e.reluCap ?? .infinity
+        let quantize = e.quantization != nil, q = e.quantization ?? FakeQuantization(lo: 0, hi: 0, inv: 0, scale: 0)
+        let zero = Vector(repeating: 0), top = Vector(repeating: cap)
+        let magic = Vector(repeating: VectorKernels.roundingMagic)
+        let lo = Vector(repeating: q.lo), hi = Vector(repeating: q.hi), inv = Vector(repeating: q.inv)
+        let scale = Vector(repeating: q.scale)
+        var i = 0
+        while i + Vector.scalarCount <= n {
+            var v = UnsafeRawPointer(out + i).loadUnaligned(as: Vector.self)
+            if let residual { v += UnsafeRawPointer(residual + i).loadUnaligned(as: Vector.self) }
+            if relu {
+                v.replace(with: zero, where: v .< zero)
+                v.replace(with: top, where: v .> top)
+            }
+            if quantize {
+                v.replace(with: lo, where: v .< lo)
+                v.replace(with: hi, where: v .> hi)
+                v = ((v * inv + magic) - magic) * scale
+            }
+            UnsafeMutableRawPointer(out + i).storeBytes(of: v, as: Vector.self)
+            i += Vector.scalarCount
+        }
+        while i < n {
+            var v = out[i]
+            if let residual { v += residual[i] }
+            if relu { v = min(max(v, 0), cap) }
+            if quantize {
+                v = min(max(v, q.lo), q.hi)
+                v = ((v * q.inv + VectorKernels.roundingMagic) - VectorKernels.roundingMagic) * q.scale
+            }
+            out[i] = v
+            i += 1
+        }
     }
 
     func apply(_ y: inout Tensor, images: Range<Int>) {
