@@ -23,7 +23,7 @@ final class CountingBackend: MeasurementBackend {
         var settings = LayerProfilerSettings()
         settings.keeps = [0.25, 0.5, 0.75, 1]
         settings.kernelTiming = LatencySettings(number: 1, repeats: 3, minRepeatMs: 1)
-        settings.referenceTiming = LatencySettings(number: 1, repeats: 3, minRepeatMs: 5)
+        settings.referenceTiming = LatencySettings(number: 1, repeats: 5, minRepeatMs: 10)
         return try LayerProfiler.profile(model: try ModelStore.load(model), executor: profileExecutor, settings: settings)
     }
 
@@ -245,6 +245,22 @@ final class CampaignRunnerTests: XCTestCase {
         XCTAssertEqual(notes.count, 1)
         XCTAssertTrue(notes.first?.contains("keeping the profiled table") ?? false, "\(notes)")
         XCTAssertEqual(backend.profiled.count, 1, "the table was stored, not profiled again")
+
+        // A table whose one end-to-end timing was disturbed (overhead = most of it) does not put that into the model.
+        try store.database.write { db in
+            let record = try XCTUnwrap(try LatencyTableRecord.fetchOne(db, key: ["campaign_id": "tiny", "device_key": "cpu-x86"]))
+            var disturbed = try LayerLatencyTable.decode(from: Data(record.table.utf8))
+            disturbed.overheadMs += 50
+            disturbed.referenceMs = (disturbed.referenceMs ?? 0) + 50
+            try db.execute(sql: "UPDATE latency_table SET \"table\" = ?",
+                           arguments: [String(decoding: try disturbed.jsonData(), as: UTF8.self)])
+        }
+        try store.database.write { db in try db.execute(sql: "DELETE FROM measurement") }
+        notes = []
+        let guarded = try CostModels.make(metric: .latency, config: config, base: base, encoding: encoding, deviceKey: "cpu-x86",
+                                          store: store, backend: nil, log: { notes.append($0) }).model
+        XCTAssertLessThan(guarded.value(x), 10, "the 50 ms are not in the model")
+        XCTAssertTrue(notes.first?.contains("disturbed") ?? false, "\(notes)")
     }
 
     func testSameNameDifferentConfigIsRefused() throws {

@@ -55,8 +55,16 @@ public enum CostModels {
             return (AnyComplexityModel(closed), Double(metric.value(of: report)))
         case .latency, .energy:
             guard let deviceKey else { throw CampaignError.config("a \(metric.rawValue) budget needs a device key") }
-            let table = try latencyTable(campaign: config.name, deviceKey: deviceKey, model: config.checkpoint ?? config.model,
+            var table = try latencyTable(campaign: config.name, deviceKey: deviceKey, model: config.checkpoint ?? config.model,
                                          store: store, backend: backend)
+            if let reference = table.referenceMs, table.overheadMs > reference / 2 {
+                // The overhead is the one end-to-end timing minus the layers; more than half the whole means that timing
+                // was disturbed (a loaded CI machine timed it 60x too slow), and it would dwarf every layer's effect.
+                log(String(format: "latency table of %@: overhead %.3g ms is more than half its end-to-end %.3g ms, so that "
+                           + "timing was disturbed; using no overhead until calibration learns the offset",
+                           deviceKey, table.overheadMs, reference))
+                table.overheadMs = 0
+            }
             let energy = metric == .energy
             if energy && table.entries.contains(where: { $0.mj == nil }) {
                 throw CampaignError.config("device key \(deviceKey) runs \(table.executor), which models no energy; energy "
