@@ -70,7 +70,9 @@ public final class Graph {
     ///
     /// At inference, a convolution whose output only feeds a residual `Add` (whose other operand is already computed),
     /// a `ReLU` and/or an `ActivationQuantizer` (each the only consumer of the one before) runs them as its epilogue,
-    /// on each image's output while it is in cache (`Fusion`); the values are the same as layer by layer.
+    /// on each image's output while it is in cache (`Fusion`); the values are the same as layer by layer. Measured on
+    /// resnet20 (one thread, alternating in one process against the same walk layer by layer that frees activations
+    /// like this one): about 1% faster at batch 64 and batch 1 for 8/8; the separate passes mostly hit cache already.
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         var values = [NodeID: Tensor]()
         var remainingUses = useCounts()
