@@ -163,6 +163,9 @@ final class CampaignRunnerTests: XCTestCase {
         }
         let store = try SeerStore(path: directory.appendingPathComponent("seer.sqlite").path)
         let counting = CountingBackend(LocalMeasurementBackend(data: try Self.data.get()))
+        // An accelerator's table: deterministic, so a loaded machine cannot move the budget (the engine's own table
+        // and its timing are tested in SeerMeasurementTests and bench/latency-model).
+        counting.profileExecutor = "sim-bitfusion"
         let runner = try CampaignRunner(config: config, store: store, backend: counting,
                                         resultsDirectory: directory.appendingPathComponent("results"), showProgress: false,
                                         log: { _ in })
@@ -242,8 +245,8 @@ final class CampaignRunnerTests: XCTestCase {
                                        store: store, backend: nil, log: { notes.append($0) }).model
         let x = encoding.relaxation(levels: try encoding.levels(of: try Policy(bits: "8/8/0.5").resolve(for: base, space: config.space)))
         XCTAssertEqual(kept.value(x), table.value(x), "the profiled table stands")
-        XCTAssertEqual(notes.count, 1)
-        XCTAssertTrue(notes.first?.contains("keeping the profiled table") ?? false, "\(notes)")
+        // (A loaded machine may also have disturbed the table's end-to-end timing: a second, separate note.)
+        XCTAssertTrue(notes.contains { $0.contains("keeping the profiled table") }, "\(notes)")
         XCTAssertEqual(backend.profiled.count, 1, "the table was stored, not profiled again")
 
         // A table whose one end-to-end timing was disturbed (overhead = most of it) does not put that into the model.
@@ -259,8 +262,9 @@ final class CampaignRunnerTests: XCTestCase {
         notes = []
         let guarded = try CostModels.make(metric: .latency, config: config, base: base, encoding: encoding, deviceKey: "cpu-x86",
                                           store: store, backend: nil, log: { notes.append($0) }).model
-        XCTAssertLessThan(guarded.value(x), 10, "the 50 ms are not in the model")
-        XCTAssertTrue(notes.first?.contains("disturbed") ?? false, "\(notes)")
+        // Without the rule the model would read table + 50 ms; with it, the table less its (small) own overhead.
+        XCTAssertLessThan(guarded.value(x), table.value(x) + 25, "the 50 ms are not in the model")
+        XCTAssertTrue(notes.contains { $0.contains("disturbed") }, "\(notes)")
     }
 
     func testSameNameDifferentConfigIsRefused() throws {

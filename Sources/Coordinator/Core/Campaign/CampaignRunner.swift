@@ -216,7 +216,9 @@ public final class CampaignRunner {
         }
         let measured = try samples().filter { $0.accuracy != nil }
         guard measured.count >= 4 else {
-            throw CampaignError.failed("only \(measured.count) policies measured successfully; a predictor needs at least 4")
+            let errors = try samples().compactMap(\.error)
+            throw CampaignError.failed("only \(measured.count) policies measured successfully; a predictor needs at least 4"
+                + (errors.first.map { "; \(errors.count) failed, the first with: \($0)" } ?? ""))
         }
         let features = try measured.map { try encoding.features(of: try resolve($0.policy)) }
         let targets = measured.map { $0.accuracy! }
