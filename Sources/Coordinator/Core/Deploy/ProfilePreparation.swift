@@ -29,10 +29,18 @@ extension CampaignRunner {
                 continue
             }
             let (result, value) = try optimize(predictor, for: entry.budget, deviceKey: entry.deviceKey)
-            let record = PreparedModelRecord(
+            var record = PreparedModelRecord(
                 campaignID: id, deviceKey: entry.deviceKey, profile: entry.profile, budget: entry.budget.description,
                 budgetValue: value, policy: String(decoding: try result.policy.policy().jsonData(), as: UTF8.self),
                 complexity: result.complexity, predicted: result.predictedMean, createdAt: Date())
+            // A profile with one of the campaign's own budgets gets the campaign's verified choice for it (which may be a
+            // measured policy that beat the optimizer's pick), not a second, unverified optimization.
+            if entry.budget.metric == config.metric, entry.deviceKey == config.devices[0],
+               let same = try CampaignStore.chosen(id, in: store).first(where: { abs($0.budgetValue - value) <= 1e-9 * max(value, 1) }) {
+                record.policy = same.policy
+                record.complexity = same.complexity
+                record.predicted = same.predicted
+            }
             try DeploymentStore.savePrepared(record, in: store)
             log(String(format: "[%@] profile %@/%@ (%@): predicted %.2f%%", id, entry.deviceKey, entry.profile,
                        entry.budget.description, result.predictedMean))
