@@ -16,17 +16,19 @@ struct BatteryOptions: ParsableArguments {
     @Option(help: "Power-supply directory to read instead of /sys/class/power_supply.")
     var powerSupply: String?
 
-    @Option(help: ArgumentHelp("Profiles by battery capacity, highest threshold first; the first also applies on external power.",
+    /// Optional so that `seer-agent run` can tell "watch the battery" (given) from the default list.
+    @Option(help: ArgumentHelp("Profiles by battery capacity, highest threshold first; the first also applies on external power "
+                               + "(default \(ProfileThresholds.defaultSpec)).",
                                valueName: "NAME@PERCENT,...,NAME"))
-    var profiles = ProfileThresholds.defaultSpec
+    var profiles: String?
 
     @Option(help: "Capacity points a threshold must be passed by before the profile changes.")
     var hysteresis = BatteryWatcher.defaultHysteresisPercent
 
-    @Option(help: "Milliseconds between battery reads (with --watch).")
+    @Option(help: "Milliseconds between battery reads (run, battery --watch).")
     var batteryIntervalMs = BatteryWatcher.defaultPollIntervalMs
 
-    @Option(help: "Milliseconds a new profile must hold before it is reported (with --watch; 0: at once).")
+    @Option(help: "Milliseconds a new profile must hold before it is reported (run, battery --watch; 0: at once).")
     var batterySettleMs: Int64 = 0
 
     func validate() throws {
@@ -47,7 +49,7 @@ struct BatteryOptions: ParsableArguments {
     /// The profile list from --profiles.
     func thresholds() throws -> ProfileThresholds {
         do {
-            return try ProfileThresholds(profiles)
+            return try ProfileThresholds(profiles ?? ProfileThresholds.defaultSpec)
         } catch {
             throw ValidationError("--profiles: \(error.message)")
         }

@@ -60,23 +60,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Deploy directory: install deployed models here (current/previous links, releases/).")
     var deployDir: String?
 
-    @Option(help: "Power profiles by battery level, e.g. performance@60,balanced@25,powersave (first while charging).")
-    var profiles: String?
-
-    @Option(help: "Battery stand-in: a file with capacity=N and status=S lines (or sysfs uevent lines).")
-    var batteryFile: String?
-
-    @Option(help: "Battery stand-in: a shell command printing the battery-file format.")
-    var batteryCommand: String?
-
-    @Option(help: "Power-supply directory to read instead of /sys/class/power_supply.")
-    var powerSupply: String?
-
-    @Option(help: "Milliseconds between battery reads.")
-    var batteryIntervalMs = Int(BatteryWatcher.defaultPollIntervalMs)
-
-    @Option(help: "Battery points a threshold must be passed by before the profile changes.")
-    var hysteresis = BatteryWatcher.defaultHysteresisPercent
+    @OptionGroup var battery: BatteryOptions
 
     @Flag(help: "Log only errors.")
     var quiet = false
@@ -128,24 +112,13 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("--heartbeat-ms must be in 10...60000 (got \(heartbeatMs))")
         }
         guard (1...100).contains(liveness) else { throw ValidationError("--liveness must be in 1...100 (got \(liveness))") }
-        if profiles == nil && (batteryFile != nil || batteryCommand != nil || powerSupply != nil) {
+        if battery.profiles == nil && (battery.batteryFile != nil || battery.batteryCommand != nil || battery.powerSupply != nil) {
             throw ValidationError("--battery-file, --battery-command and --power-supply need --profiles SPEC to map readings to profiles")
         }
-        if let profiles {
-            do { _ = try batteryWatcher(profiles) } catch { throw ValidationError("--profiles: \(error)") }
-            do { _ = try batterySource() } catch { throw ValidationError("\(error)") }
+        guard battery.batteryIntervalMs >= 10 else {
+            throw ValidationError("--battery-interval-ms must be at least 10 (got \(battery.batteryIntervalMs))")
         }
-        guard batteryIntervalMs >= 10 else { throw ValidationError("--battery-interval-ms must be at least 10 (got \(batteryIntervalMs))") }
         if let deployDir, deployDir.isEmpty { throw ValidationError("--deploy-dir must name a directory") }
-    }
-
-    private func batteryWatcher(_ spec: String) throws -> BatteryWatcher {
-        try BatteryWatcher(thresholds: try ProfileThresholds(spec), hysteresisPercent: hysteresis,
-                           pollIntervalMs: Int64(batteryIntervalMs))
-    }
-
-    private func batterySource() throws -> BatterySource {
-        try BatterySource.fromOptions(file: batteryFile, command: batteryCommand, powerSupply: powerSupply)
     }
 
     func run() throws {
@@ -182,9 +155,9 @@ struct RunCommand: ParsableCommand {
                                       dataDirectory: settingsOptions["data"] ?? FashionMNIST.defaultDirectory, log: log)
             if !ready.capabilities.contains("deploy") { ready.capabilities.append("deploy") }
         }
-        var battery: (BatterySource, BatteryWatcher)?
-        if let profiles { battery = (try batterySource(), try batteryWatcher(profiles)) }
-        let exit = try Self.serve(ready: ready, executor: jobExecutor, deployer: deployer, battery: battery,
+        // The battery is watched only when --profiles is given: most measuring hosts have none.
+        let watch = battery.profiles == nil ? nil : (try battery.source(), try battery.watcher())
+        let exit = try Self.serve(ready: ready, executor: jobExecutor, deployer: deployer, battery: watch,
                                   options: AgentOptions(coordinator: coordinator, security: security, session: session, log: log))
         if case let .refused(code, reason) = exit {
             FileHandle.standardError.write(Data("seer-agent[\(name)]: refused by the coordinator (\(code.rawValue)): \(reason)\n".utf8))

@@ -79,7 +79,7 @@ struct CampaignCommand: ParsableCommand {
             let store = try SeerStore(path: backend.db)
             let record = try campaign.map { try CampaignStore.campaign($0, in: store) } ?? CampaignStore.campaigns(in: store).last
             guard let record else { throw CampaignError.notFound("no campaign \(campaign ?? "") in \(backend.db)") }
-            let config = try JSONDecoder().decode(CampaignConfig.self, from: Data(record.config.utf8))
+            let config = try record.campaignConfig()
             try backend.withBackend(data: config.data) { store, measurer in
                 let runner = try CampaignRunner(config: config, store: store, backend: measurer,
                                                 resultsDirectory: backend.resultsDirectory(for: config.name))

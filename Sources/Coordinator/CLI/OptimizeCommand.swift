@@ -30,7 +30,7 @@ struct OptimizeCommand: ParsableCommand {
         guard let record = try CampaignStore.campaign(campaign, in: store) else {
             throw CampaignError.notFound("no campaign '\(campaign)' in \(db)")
         }
-        let config = try JSONDecoder().decode(CampaignConfig.self, from: Data(record.config.utf8))
+        let config = try record.campaignConfig()
         let target = try MetricBudget(parsing: budget)
         let metric = target.metric
         let result = try ReOptimization.optimize(campaign: config, for: target, deviceKey: device, store: store)

@@ -97,7 +97,7 @@ public final class CampaignRunner {
                 let measured = Set(try samples().compactMap { try? resolve($0.policy) })
                 let problem = try SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity)
                 for value in budgets {
-                    let pick = try optimizer.optimize(problem, budget: value).policy
+                    let pick = try config.policyOptimizer.optimize(problem, budget: value).policy
                     if !measured.contains(pick) && !policies.contains(pick) { policies.append(pick) }
                 }
             }
@@ -239,7 +239,7 @@ public final class CampaignRunner {
         let done = Set(try CampaignStore.chosen(id, in: store).map(\.budget))
         let problem = try SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity)
         for (budget, value) in zip(config.budgets, budgets) where !done.contains(budget.description) {
-            let result = try optimizer.optimize(problem, budget: value)
+            let result = try config.policyOptimizer.optimize(problem, budget: value)
             try CampaignStore.saveChosen(ChosenPolicyRecord(
                 campaignID: id, budget: budget.description, metric: config.metric.rawValue, budgetValue: value,
                 policy: String(decoding: try result.policy.policy().jsonData(), as: UTF8.self),
@@ -250,13 +250,6 @@ public final class CampaignRunner {
         }
     }
 
-    var optimizer: PolicyOptimizer {
-        var settings = PolicyOptimizer.Settings()
-        settings.randomStarts = config.optimizer.restarts
-        settings.iterations = config.optimizer.iterations
-        settings.seed = config.seed
-        return PolicyOptimizer(settings: settings)
-    }
 
     /// Fine-tunes and measures each chosen policy on validation and on test (same seed, so the same network).
     ///
@@ -313,7 +306,7 @@ public final class CampaignRunner {
             let budget = chosen[i].budget
             func accuracy(_ jobID: String) -> Double? { finals.first { $0.jobID == jobID }?.accuracy }
             if let replacement = fallbacks.first(where: { $0.jobID == "\(id):final:\(budget):measured-best:test" }) {
-                chosen[i].validationAccuracy = try samples().first { $0.policy == replacement.policy && $0.accuracy != nil }?.accuracy
+                chosen[i].validationAccuracy = measuredSamples.first { $0.policy == replacement.policy }?.accuracy
                 chosen[i].testAccuracy = accuracy(replacement.jobID)
             } else {
                 chosen[i].validationAccuracy = accuracy("\(id):final:\(budget):validation")

@@ -15,6 +15,11 @@ public struct CampaignRecord: Codable, FetchableRecord, PersistableRecord, Senda
         case id, config, phase, detail, createdAt = "created_at", updatedAt = "updated_at"
     }
 
+    /// The stored config.
+    public func campaignConfig() throws -> CampaignConfig {
+        try JSONDecoder().decode(CampaignConfig.self, from: Data(config.utf8))
+    }
+
     /// Memberwise initializer.
     public init(id: String, config: String, phase: String, detail: String, createdAt: Date, updatedAt: Date) {
         self.id = id

@@ -23,11 +23,17 @@ public enum ReOptimization {
         let (complexity, reference) = try CostModels.make(metric: target.metric, config: config, base: base, encoding: encoding,
                                                           deviceKey: device, store: store, backend: nil)
         let budget = target.budget.absolute(reference: reference)
+        return try config.policyOptimizer.optimize(try SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity), budget: budget)
+    }
+}
+
+extension CampaignConfig {
+    /// The gradient optimizer with this campaign's settings and seed.
+    var policyOptimizer: PolicyOptimizer {
         var settings = PolicyOptimizer.Settings()
-        settings.randomStarts = config.optimizer.restarts
-        settings.iterations = config.optimizer.iterations
-        settings.seed = config.seed
-        return try PolicyOptimizer(settings: settings)
-            .optimize(try SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity), budget: budget)
+        settings.randomStarts = optimizer.restarts
+        settings.iterations = optimizer.iterations
+        settings.seed = seed
+        return PolicyOptimizer(settings: settings)
     }
 }

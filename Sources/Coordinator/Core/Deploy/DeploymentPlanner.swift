@@ -38,10 +38,10 @@ public struct DeploymentPlanner {
             guard let record = try CampaignStore.campaign(name, in: store) else {
                 throw CampaignError.notFound("no campaign '\(name)' in \(store.path)")
             }
-            return try JSONDecoder().decode(CampaignConfig.self, from: Data(record.config.utf8))
+            return try record.campaignConfig()
         }
         for record in try CampaignStore.campaigns(in: store).reversed() {
-            let config = try JSONDecoder().decode(CampaignConfig.self, from: Data(record.config.utf8))
+            let config = try record.campaignConfig()
             if config.profiles[deviceKey] != nil { return config }
         }
         throw CampaignError.notFound("no campaign in \(store.path) defines profiles for device key \(deviceKey)")

@@ -22,6 +22,7 @@ extension CampaignRunner {
         guard !pending.isEmpty else { return }
 
         // 1. Policies, saved before anything is measured so a resumed campaign prepares the same ones.
+        let chosen = try CampaignStore.chosen(id, in: store)
         var records: [PreparedModelRecord] = []
         for entry in pending {
             if let saved = try DeploymentStore.prepared(campaign: id, deviceKey: entry.deviceKey, profile: entry.profile, in: store) {
@@ -36,7 +37,7 @@ extension CampaignRunner {
             // A profile with one of the campaign's own budgets gets the campaign's verified choice for it (which may be a
             // measured policy that beat the optimizer's pick), not a second, unverified optimization.
             if entry.budget.metric == config.metric, entry.deviceKey == config.devices[0],
-               let same = try CampaignStore.chosen(id, in: store).first(where: { abs($0.budgetValue - value) <= 1e-9 * max(value, 1) }) {
+               let same = chosen.first(where: { abs($0.budgetValue - value) <= 1e-9 * max(value, 1) }) {
                 record.policy = same.policy
                 record.complexity = same.complexity
                 record.predicted = same.predicted
@@ -97,7 +98,7 @@ extension CampaignRunner {
                                                           deviceKey: deviceKey, store: store, backend: backend)
         let value = target.budget.absolute(reference: reference)
         let problem = try SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity)
-        return (try optimizer.optimize(problem, budget: value), value)
+        return (try config.policyOptimizer.optimize(problem, budget: value), value)
     }
 
     func profileJobID(_ record: PreparedModelRecord) -> String {
