@@ -19,10 +19,12 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/Shims/CBLAS"),
         .systemLibrary(name: "CZeroMQ", path: "Sources/Shims/CZeroMQ"),
         .systemLibrary(name: "CZlib", path: "Sources/Shims/CZlib"),
+        // Hand-written AVX-512 kernels in C (the engine's direct convolution), likewise no Swift API.
+        .target(name: "CSeerKernels", path: "Sources/Shims/CSeerKernels"),
 
         // Shared: what coordinator and agent both need, one focused module per folder.
         .target(name: "SeerTensor", dependencies: ["CBLAS"], path: "Sources/Shared/Tensor"),
-        .target(name: "SeerEngine", dependencies: ["SeerTensor"], path: "Sources/Shared/Engine"),
+        .target(name: "SeerEngine", dependencies: ["SeerTensor", "CSeerKernels"], path: "Sources/Shared/Engine"),
         .target(name: "SeerData", dependencies: ["SeerTensor", "CZlib"], path: "Sources/Shared/Data"),
         .target(name: "SeerModels", dependencies: ["SeerEngine", "SeerData"], path: "Sources/Shared/Models"),
         .target(name: "SeerTraining", dependencies: ["SeerModels", "SeerData", "SeerEngine"],

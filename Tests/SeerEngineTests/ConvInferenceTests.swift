@@ -56,19 +56,24 @@ final class ConvInferenceTests: XCTestCase {
                           padding: c.padding, groups: c.groups, bias: c.bias, rng: &rng)
         if let b = conv.bias { b.value = .randomNormal(shape: [c.cout], std: 1, using: &rng) }
         let x = Tensor.randomNormal(shape: [c.batch, c.cin, c.h, c.w], std: 1, using: &rng)
-        let inference = conv.forward([x], training: false)
         let training = conv.forward([x], training: true)
-        XCTAssertEqual(inference.shape, training.shape, "\(c)", file: file, line: line)
         let ref = Self.reference(x, conv)
-        XCTAssertEqual(inference.count, ref.count, "\(c)", file: file, line: line)
-        var worst: Double = 0, worstTraining: Double = 0
-        for i in 0..<min(ref.count, inference.count) {
-            let scale = 1 + abs(ref[i])
-            worst = max(worst, abs(Double(inference.data[i]) - ref[i]) / scale)
-            worstTraining = max(worstTraining, abs(Double(inference.data[i]) - Double(training.data[i])) / scale)
+        // The direct kernel where this CPU has it, and the OpenBLAS inference paths every CPU has.
+        for direct in DirectConvolution.isAvailable ? [true, false] : [false] {
+            conv.usesDirectKernel = direct
+            let inference = conv.forward([x], training: false)
+            let path = direct ? "direct kernel" : "OpenBLAS"
+            XCTAssertEqual(inference.shape, training.shape, "\(c)", file: file, line: line)
+            XCTAssertEqual(inference.count, ref.count, "\(c)", file: file, line: line)
+            var worst: Double = 0, worstTraining: Double = 0
+            for i in 0..<min(ref.count, inference.count) {
+                let scale = 1 + abs(ref[i])
+                worst = max(worst, abs(Double(inference.data[i]) - ref[i]) / scale)
+                worstTraining = max(worstTraining, abs(Double(inference.data[i]) - Double(training.data[i])) / scale)
+            }
+            XCTAssertLessThanOrEqual(worst, 1e-4, "\(path) inference vs reference: \(c)", file: file, line: line)
+            XCTAssertLessThanOrEqual(worstTraining, 1e-4, "\(path) inference vs training path: \(c)", file: file, line: line)
         }
-        XCTAssertLessThanOrEqual(worst, 1e-4, "inference vs reference: \(c)", file: file, line: line)
-        XCTAssertLessThanOrEqual(worstTraining, 1e-4, "inference vs training path: \(c)", file: file, line: line)
     }
 
     func testResNetShapes() {
@@ -122,6 +127,21 @@ final class ConvInferenceTests: XCTestCase {
             XCTAssertEqual(TapConvolution.applies(g), c.cin / c.groups >= TapConvolution.minimumChannels, "\(c)")
         }
         for (i, c) in cases.enumerated() { check(c, seed: UInt64(300 + i)) }
+    }
+
+    func testAcrossThreads() {
+        // Two threads: a batch split by images (groups too), and one image large enough that the direct kernel
+        // splits its output channels (40 channels, an uneven number of 8-channel blocks, 30x30 outputs).
+        let before = Threads.count
+        Threads.set(2)
+        defer { Threads.set(before) }
+        let cases = [
+            Case(batch: 5, cin: 16, cout: 16, h: 28, w: 28, kernel: 3, stride: 1, padding: 1, groups: 1, bias: true),
+            Case(batch: 3, cin: 12, cout: 18, h: 20, w: 20, kernel: 3, stride: 2, padding: 1, groups: 3, bias: true),
+            Case(batch: 1, cin: 24, cout: 40, h: 30, w: 30, kernel: 3, stride: 1, padding: 1, groups: 1, bias: true),
+            Case(batch: 1, cin: 8, cout: 44, h: 32, w: 32, kernel: 1, stride: 1, padding: 0, groups: 1, bias: false),
+        ]
+        for (i, c) in cases.enumerated() { check(c, seed: UInt64(400 + i)) }
     }
 
     func testDepthwiseAndEdgeGeometries() {

@@ -2,9 +2,10 @@ import SeerTensor
 
 /// 2-D convolution over NCHW with stride, zero padding and groups.
 ///
-/// Dense and grouped convolutions run as im2col + one `cblas_sgemm` per group over the whole batch;
-/// depthwise convolutions (groups == channels) run as direct loops, because a GEMM with one row per group
-/// would spend its time in call overhead.
+/// Training runs dense and grouped convolutions as im2col + one `cblas_sgemm` per group over the whole batch;
+/// inference runs them on the direct AVX-512 kernel (`DirectConvolution`) where the CPU has one, else per image on
+/// OpenBLAS (`TapConvolution`, im2col). Depthwise convolutions (groups == channels) run as direct loops, because a
+/// GEMM with one row per group would spend its time in call overhead.
 public final class Conv2D: Layer {
     public let name: String
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int
@@ -13,7 +14,11 @@ public final class Conv2D: Layer {
 
     /// Simulated low-bit weights: forward and the input gradient use the quantized weights, the weight
     /// gradient goes to the float weights unchanged (straight-through).
-    public var weightQuantizer: WeightQuantizer? { didSet { quantizedWeight = nil } }
+    public var weightQuantizer: WeightQuantizer? { didSet { quantizedWeight = nil; directWeights = nil } }
+
+    /// Whether inference runs on the hand-written kernel (`DirectConvolution`) where the CPU has it; tests turn it
+    /// off to check the OpenBLAS paths on such a CPU.
+    var usesDirectKernel = DirectConvolution.isAvailable
 
     private var cachedInput: Tensor?
     private var cachedCols: [Float] = []
@@ -30,6 +35,9 @@ public final class Conv2D: Layer {
         return w
     }
     private var quantizedWeight: (version: UInt64, weight: Tensor)?
+
+    /// The effective weights packed for `DirectConvolution`, per weight version like `quantizedWeight`.
+    private var directWeights: (version: UInt64, packed: [Float])?
 
     public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                 groups: Int = 1, bias: Bool = false, rng: inout SeededGenerator) {
@@ -151,12 +159,14 @@ public final class Conv2D: Layer {
     /// few enough that the columns of the chunk stay in cache.
     static let inferenceColumns = 512
 
-    /// Inference needs no columns for backward, so it walks the batch a few images at a time: their im2col stays in
-    /// cache for the GEMM, and with one image per GEMM, W[out x k] * cols[k x plane] is already the NCHW output (no
-    /// scatter); several images (small planes) are stored to NCHW from cache. The bias is added in the same pass.
+    /// Inference needs no columns for backward. Without the direct kernel it walks the batch a few images at a time:
+    /// their im2col stays in cache for the GEMM, and with one image per GEMM, W[out x k] * cols[k x plane] is already
+    /// the NCHW output (no scatter); several images (small planes) are stored to NCHW from cache. The bias is added
+    /// in the same pass.
     private func denseInference(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor,
                                 _ epilogue: ConvEpilogue?) {
         if y.count == 0 { return }
+        if usesDirectKernel { return directInference(x, w, g, &y, epilogue) }
         if TapConvolution.applies(g) { return tapInference(x, w, g, &y, epilogue) }
         let hw = g.height * g.width, ohw = g.outHeight * g.outWidth, og = outChannels / groups, k = g.rows
         let imageIn = inChannels * hw, imageOut = outChannels * ohw
@@ -204,6 +214,33 @@ public final class Conv2D: Layer {
                                     n0 += images
                                 }
                             }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every dense or grouped convolution on CPUs with AVX-512: the direct kernel, one group of one image at a time,
+    /// the epilogue applied to each image while it is in cache.
+    private func directInference(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor,
+                                 _ epilogue: ConvEpilogue?) {
+        if directWeights?.version != weight.version {
+            let packed = w.data.withUnsafeBufferPointer {
+                DirectConvolution.pack($0.baseAddress!, outChannels: outChannels / groups, groups: groups, g)
+            }
+            directWeights = (weight.version, packed)
+        }
+        let imageOut = outChannels * g.outHeight * g.outWidth, biasValues = bias?.value.data ?? []
+        x.data.withUnsafeBufferPointer { xb in
+            directWeights!.packed.withUnsafeBufferPointer { kb in
+                biasValues.withUnsafeBufferPointer { bb in
+                    y.data.withUnsafeMutableBufferPointer { yb in
+                        let yp = yb.baseAddress!
+                        DirectConvolution.forward(DirectConvolution.Plan(g), xb.baseAddress!, packed: kb.baseAddress!,
+                                                  outChannels: outChannels, groups: groups,
+                                                  bias: bias == nil ? nil : bb.baseAddress, yp) { n in
+                            epilogue?.apply(yp, imageSize: imageOut, images: n..<(n + 1))
                         }
                     }
                 }
