@@ -18,6 +18,8 @@ struct EngineBenchmark: ParsableCommand {
         var result: [String: Any] = ["model": model]
         Threads.set(1)
         result["sgemm_gflops"] = sgemmGFLOPS()
+        result["openblas_core"] = blasCoreName
+        result["inference_convolution_kernel"] = inferenceConvolutionKernel
         let net = try ModelZoo.make(model, seed: 0)
         // MACs of one image, counted by the compression module (an unpruned 8/8 policy leaves the shapes as they are).
         let macs = Double(try Complexity.compute(model: net, policy: try Policy(bits: "8/8").resolve(for: net)).macs)

@@ -17,7 +17,7 @@ import SeerTensor
 /// lasts `--min-repeat-ms`, `--repeats` repeats, median per-run time); the two sides alternate in `--rounds` rounds and
 /// each figure is the median over rounds, so that load drifting on a shared machine hits both alike.
 /// Also reported: the engine with the weights quantized once up front (`engine_prequantized_ms_bN`,
-/// `prequantized_ratio_bN`; the builtin executor's timing re-quantizes them in every forward pass, as `Conv2D` does),
+/// `prequantized_ratio_bN`; `Conv2D` caches its quantized weights per weight version, so the two should agree),
 /// and onnxruntime on an export with the bias as the layers' third input (`biasAsAdd = false`), which lets it
 /// use int8 QLinearConv kernels for the 8-bit layers: faster, but no longer the engine's function.
 struct OnnxBenchmark: ParsableCommand {
@@ -167,7 +167,7 @@ struct OnnxBenchmark: ParsableCommand {
         }
         func rounded(_ v: Double) -> Double { (v * 10_000).rounded() / 10_000 }
         var result: [String: Any] = ["model": model, "policy": "8/8", "compressed_policy": policy, "threads": 1,
-                                     "trained_checkpoint": trained, "rounds": rounds, "repeats": repeats,
+                                     "inference_convolution_kernel": inferenceConvolutionKernel, "trained_checkpoint": trained, "rounds": rounds, "repeats": repeats,
                                      "min_repeat_ms": minRepeatMs, "onnxruntime_version": server.version]
         for (key, values) in samples { result[key] = rounded(median(values)) }
         for (key, value) in agreement { result[key] = value }

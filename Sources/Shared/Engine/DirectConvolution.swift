@@ -160,3 +160,6 @@ enum DirectConvolution {
         }
     }
 }
+
+/// Which kernel runs dense convolutions at inference on this CPU: "direct-avx512" or "openblas".
+public var inferenceConvolutionKernel: String { DirectConvolution.isAvailable ? "direct-avx512" : "openblas" }

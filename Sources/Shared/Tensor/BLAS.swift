@@ -13,3 +13,6 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(n))
 }
+
+/// The kernel family OpenBLAS picked for this CPU at load time (e.g. "Haswell": 256-bit AVX2 kernels).
+public var blasCoreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
