@@ -1,13 +1,13 @@
 // Direct convolution over a prepared (zero-padded, for strides > 1 phase-split) input: every output channel block
 // x position tile accumulates in registers over channels and kernel taps, reading the input where it lies, so there
-// is no im2col and no packed copy of the input. AVX-512 only: 32 vector registers hold an 8 x 48 tile of
+// is no im2col and no packed copy of the input. AVX-512 only: 24 of its 32 vector registers hold an 8 x 48 tile of
 // accumulators, and masked loads and stores handle ragged tile ends without reading or writing past them.
 #include "seer_kernels.h"
 
-#include <cpuid.h>
 #include <string.h>
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 
 static bool avx512_supported(void) {
