@@ -5,12 +5,51 @@ import SeerTensor
 final class LayerGradientTests: XCTestCase {
     let checker = GradientCheck()
 
+    /// The direct kernel where this CPU has it (forward, and dX at stride 1), and the OpenBLAS paths every CPU has.
+    static let convolutionPaths = DirectConvolution.isAvailable ? [true, false] : [false]
+
     func testDenseConvolutionStrideAndPadding() {
         var rng = SeededGenerator(seed: 1)
-        for (k, s, p) in [(3, 1, 1), (3, 2, 1), (1, 2, 0), (1, 1, 0), (5, 1, 2)] {
+        // (3, 1, 3): padding past k - 1, where dX leaves the direct kernel for the GEMM path.
+        for (k, s, p) in [(3, 1, 1), (3, 2, 1), (1, 2, 0), (1, 1, 0), (5, 1, 2), (3, 1, 0), (2, 1, 1), (3, 1, 3), (3, 3, 1)] {
             let conv = Conv2D(name: "conv\(k)\(s)\(p)", inChannels: 3, outChannels: 4, kernel: k, stride: s, padding: p,
                               bias: true, rng: &rng)
-            checker.check(conv, inputs: [awayFromKinks(shape: [2, 3, 7, 6], seed: 2)])
+            for direct in Self.convolutionPaths {
+                conv.usesDirectKernel = direct
+                checker.check(conv, inputs: [awayFromKinks(shape: [2, 3, 7, 6], seed: 2)])
+            }
+        }
+    }
+
+    func testDirectTrainingPassesMatchOpenBLAS() {
+        // Larger shapes than a finite-difference check affords, on two threads: output, dX and dW of the direct
+        // path against the GEMM path (same sums in another order: 1e-4 relative to the values' scale).
+        guard DirectConvolution.isAvailable else { return }
+        let before = Threads.count
+        Threads.set(2)
+        defer { Threads.set(before) }
+        var rng = SeededGenerator(seed: 11)
+        for (cin, cout, size, k, s, p, groups) in [(16, 16, 14, 3, 1, 1, 1), (16, 32, 14, 3, 2, 1, 1), (12, 18, 9, 3, 1, 1, 3),
+                                                   (8, 8, 10, 5, 1, 2, 1)] {
+            let conv = Conv2D(name: "c", inChannels: cin, outChannels: cout, kernel: k, stride: s, padding: p,
+                              groups: groups, bias: true, rng: &rng)
+            let x = Tensor.randomNormal(shape: [5, cin, size, size], std: 1, using: &rng)
+            var dy: Tensor?
+            var results: [(y: Tensor, dx: Tensor, dw: Tensor)] = []
+            for direct in [true, false] {
+                conv.usesDirectKernel = direct
+                conv.weight.grad = conv.weight.value.zerosLike()
+                let y = conv.forward([x], training: true)
+                if dy == nil { dy = .randomNormal(shape: y.shape, std: 1, using: &rng) }
+                let dx = conv.backward(dy!)[0]
+                results.append((y, dx, conv.weight.grad))
+            }
+            let label = "c\(cin)->\(cout) \(size)x\(size) k\(k) s\(s) p\(p) g\(groups)"
+            for (a, b, what) in [(results[0].y, results[1].y, "y"), (results[0].dx, results[1].dx, "dx"),
+                                 (results[0].dw, results[1].dw, "dW")] {
+                let scale = 1 + b.data.map(abs).max()!
+                XCTAssertLessThan(a.maxAbsDifference(b) / scale, 1e-4, "\(what): \(label)")
+            }
         }
     }
 
@@ -18,7 +57,10 @@ final class LayerGradientTests: XCTestCase {
         var rng = SeededGenerator(seed: 3)
         let grouped = Conv2D(name: "grouped", inChannels: 4, outChannels: 6, kernel: 3, stride: 1, padding: 1, groups: 2,
                              rng: &rng)
-        checker.check(grouped, inputs: [awayFromKinks(shape: [2, 4, 5, 5], seed: 4)])
+        for direct in Self.convolutionPaths {
+            grouped.usesDirectKernel = direct
+            checker.check(grouped, inputs: [awayFromKinks(shape: [2, 4, 5, 5], seed: 4)])
+        }
         for s in [1, 2] {
             let depthwise = Conv2D(name: "dw\(s)", inChannels: 5, outChannels: 5, kernel: 3, stride: s, padding: 1,
                                    groups: 5, rng: &rng)

@@ -98,8 +98,13 @@ public final class Conv2D: Layer {
             DepthwiseKernels.forward(x, w, g, &y)
             if let b = bias { addBias(&y, b.value) }
             epilogue?.apply(&y, images: 0..<g.batch)
+        } else if training && usesDirectKernel {
+            // The direct kernel is faster than the GEMM; backward builds the columns it needs (im2col moves there,
+            // and no batch of columns is held between the passes).
+            directForward(x, w, g, &y, nil)
+            cachedCols = []
         } else if training {
-            denseForward(x, w, g, &y, keepColumns: true)
+            denseForward(x, w, g, &y)
             if let b = bias { addBias(&y, b.value) }
         } else {
             denseInference(x, w, g, &y, epilogue)
@@ -131,28 +136,39 @@ public final class Conv2D: Layer {
 
     // MARK: dense and grouped: im2col + sgemm
 
-    private func denseForward(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor, keepColumns: Bool) {
-        let ohw = g.outHeight * g.outWidth, og = outChannels / groups
+    /// The whole batch's im2col columns, group after group (g.rows x g.columns each).
+    private func columns(_ x: Tensor, _ g: ConvGeometry) -> [Float] {
         var cols = Tensor.scratch(count: g.rows * g.columns * groups)
-        var product = Tensor.scratch(count: outChannels * g.columns)
         x.data.withUnsafeBufferPointer { xp in
             cols.withUnsafeMutableBufferPointer { cp in
-                product.withUnsafeMutableBufferPointer { pp in
-                    w.data.withUnsafeBufferPointer { wp in
-                        for grp in 0..<groups {
-                            let colsG = cp.baseAddress! + grp * g.rows * g.columns
-                            Im2col.im2col(xp.baseAddress! + grp * g.channels * g.height * g.width,
-                                          imageStride: inChannels * g.height * g.width, g, colsG)
-                            sgemm(m: og, n: g.columns, k: g.rows, a: wp.baseAddress! + grp * og * g.rows,
-                                  b: colsG, c: pp.baseAddress! + grp * og * g.columns)
-                        }
+                for grp in 0..<groups {
+                    Im2col.im2col(xp.baseAddress! + grp * g.channels * g.height * g.width,
+                                  imageStride: inChannels * g.height * g.width, g, cp.baseAddress! + grp * g.rows * g.columns)
+                }
+            }
+        }
+        return cols
+    }
+
+    /// Training forward without the direct kernel: one GEMM per group over the whole batch; keeps the columns for
+    /// backward.
+    private func denseForward(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor) {
+        let ohw = g.outHeight * g.outWidth, og = outChannels / groups
+        let cols = columns(x, g)
+        var product = Tensor.scratch(count: outChannels * g.columns)
+        cols.withUnsafeBufferPointer { cp in
+            product.withUnsafeMutableBufferPointer { pp in
+                w.data.withUnsafeBufferPointer { wp in
+                    for grp in 0..<groups {
+                        sgemm(m: og, n: g.columns, k: g.rows, a: wp.baseAddress! + grp * og * g.rows,
+                              b: cp.baseAddress! + grp * g.rows * g.columns, c: pp.baseAddress! + grp * og * g.columns)
                     }
                 }
             }
         }
         // [out, batch * ohw] -> [batch, out, ohw]
         scatterChannelMajor(product, into: &y, batch: g.batch, channels: outChannels, plane: ohw)
-        if keepColumns { cachedCols = cols }
+        cachedCols = cols
     }
 
     /// Images per GEMM at inference: enough output columns (`inferenceColumns`) for OpenBLAS to run near its peak,
@@ -166,7 +182,7 @@ public final class Conv2D: Layer {
     private func denseInference(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor,
                                 _ epilogue: ConvEpilogue?) {
         if y.count == 0 { return }
-        if usesDirectKernel { return directInference(x, w, g, &y, epilogue) }
+        if usesDirectKernel { return directForward(x, w, g, &y, epilogue) }
         if TapConvolution.applies(g) { return tapInference(x, w, g, &y, epilogue) }
         let hw = g.height * g.width, ohw = g.outHeight * g.outWidth, og = outChannels / groups, k = g.rows
         let imageIn = inChannels * hw, imageOut = outChannels * ohw
@@ -221,9 +237,9 @@ public final class Conv2D: Layer {
         }
     }
 
-    /// Every dense or grouped convolution on CPUs with AVX-512: the direct kernel, one group of one image at a time,
-    /// the epilogue applied to each image while it is in cache.
-    private func directInference(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor,
+    /// Every dense or grouped convolution on CPUs with AVX-512, at inference and in training: the direct kernel, one
+    /// group of one image at a time, the epilogue applied to each image while it is in cache.
+    private func directForward(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor,
                                  _ epilogue: ConvEpilogue?) {
         if directWeights?.version != weight.version {
             let packed = w.data.withUnsafeBufferPointer {
@@ -290,7 +306,9 @@ public final class Conv2D: Layer {
     private func denseBackward(_ dy: Tensor, _ w: Tensor, _ g: ConvGeometry, _ dx: inout Tensor) {
         let ohw = g.outHeight * g.outWidth, og = outChannels / groups
         let dyCM = gatherChannelMajor(dy, batch: g.batch, channels: outChannels, plane: ohw)
-        var dCols = Tensor.scratch(count: g.rows * g.columns)
+        if cachedCols.isEmpty, let x = cachedInput { cachedCols = columns(x, g) }  // forward ran the direct kernel
+        let directInput = usesDirectKernel && stride == 1 && padding <= kernel - 1
+        var dCols = directInput ? [] : Tensor.scratch(count: g.rows * g.columns)
         let imageStride = inChannels * g.height * g.width
         dyCM.withUnsafeBufferPointer { dp in
             cachedCols.withUnsafeBufferPointer { cp in
@@ -304,6 +322,7 @@ public final class Conv2D: Layer {
                                     sgemm(transB: true, m: og, n: g.rows, k: g.columns, a: dyG,
                                           b: cp.baseAddress! + grp * g.rows * g.columns, beta: 1,
                                           c: gw.baseAddress! + grp * og * g.rows)
+                                    if directInput { continue }
                                     // dCols = W^T * dY
                                     sgemm(transA: true, m: g.rows, n: g.columns, k: og,
                                           a: wp.baseAddress! + grp * og * g.rows, b: dyG, c: dc.baseAddress!)
@@ -313,6 +332,38 @@ public final class Conv2D: Layer {
                             }
                         }
                     }
+                }
+            }
+        }
+        if directInput { directInputGradient(dy, w, g, &dx) }
+    }
+
+    /// dX of a stride-1 convolution on the direct kernel: the convolution of dY with the weights transposed (in and
+    /// out channels swapped) and flipped (tap (ky, kx) -> (k-1-ky, k-1-kx)), padded by k - 1 - p, which gives back
+    /// the input's size. Needs p <= k - 1.
+    private func directInputGradient(_ dy: Tensor, _ w: Tensor, _ g: ConvGeometry, _ dx: inout Tensor) {
+        let k = kernel, taps = k * k, cg = g.channels, og = outChannels / groups
+        let t = ConvGeometry(batch: g.batch, channels: og, height: g.outHeight, width: g.outWidth, kernel: k, stride: 1,
+                             padding: k - 1 - padding)
+        precondition(t.outHeight == g.height && t.outWidth == g.width, "\(name): transposed geometry \(t) for \(g)")
+        // [group][out][in][tap] -> [group][in][out][flipped tap]
+        var flipped = Tensor.scratch(count: w.count)
+        for grp in 0..<groups {
+            for o in 0..<og {
+                for c in 0..<cg {
+                    let src = ((grp * og + o) * cg + c) * taps, dst = ((grp * cg + c) * og + o) * taps
+                    for tap in 0..<taps { flipped[dst + taps - 1 - tap] = w.data[src + tap] }
+                }
+            }
+        }
+        let packed = flipped.withUnsafeBufferPointer {
+            DirectConvolution.pack($0.baseAddress!, outChannels: cg, groups: groups, t)
+        }
+        dy.data.withUnsafeBufferPointer { dyb in
+            packed.withUnsafeBufferPointer { kb in
+                dx.data.withUnsafeMutableBufferPointer { dxb in
+                    DirectConvolution.forward(DirectConvolution.Plan(t), dyb.baseAddress!, packed: kb.baseAddress!,
+                                              outChannels: inChannels, groups: groups, bias: nil, dxb.baseAddress!) { _ in }
                 }
             }
         }
