@@ -16,9 +16,9 @@ public final class Conv2D: Layer {
     /// gradient goes to the float weights unchanged (straight-through).
     public var weightQuantizer: WeightQuantizer? { didSet { quantizedWeight = nil; directWeights = nil } }
 
-    /// Whether inference runs on the hand-written kernel (`DirectConvolution`) where the CPU has it; tests turn it
-    /// off to check the OpenBLAS paths on such a CPU.
-    var usesDirectKernel = DirectConvolution.isAvailable
+    /// Whether the layer runs on the hand-written kernel (`DirectConvolution`); true where the CPU has it. Tests and
+    /// benchmarks turn it off to run the OpenBLAS paths on such a CPU; turning it on elsewhere traps.
+    public var usesDirectKernel = DirectConvolution.isAvailable
 
     private var cachedInput: Tensor?
     private var cachedCols: [Float] = []

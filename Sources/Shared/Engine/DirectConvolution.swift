@@ -1,15 +1,16 @@
 import CSeerKernels
 import SeerTensor
 
-/// Dense convolution inference on the hand-written AVX-512 kernel (`seer_direct_conv`): each image is copied once
-/// into a zero-padded buffer, split into stride x stride phases when the stride is above 1, so that every kernel tap
-/// reads a contiguous run of it; the kernel then accumulates output-channel x position tiles in registers over all
-/// channels and taps. No im2col, no packing of the input, no GEMM library call.
+/// Dense convolution on the hand-written AVX-512 kernel (`seer_direct_conv`), for inference, the training forward
+/// pass and (as a convolution of dY with transposed, flipped weights) dX of stride-1 convolutions: each image is
+/// copied once into a zero-padded buffer, split into stride x stride phases when the stride is above 1, so that every
+/// kernel tap reads a contiguous run of it; the kernel then accumulates output-channel x position tiles in registers
+/// over all channels and taps. No im2col, no packing of the input, no GEMM library call.
 ///
 /// Layout of one group of one image in `prepared`: channel c, phase (a, b) at (c * s * s + a * s + b) * phasePlane,
 /// phase row i, column j holding padded pixel (s * i + a, s * j + b). Output (oy, ox) is computed at wide index
 /// oy * phaseWidth + ox; each wide row carries phaseWidth - outWidth extra columns that are dropped on the way to NCHW.
-/// Measured on resnet20's stages (one thread): 180-230 GFLOP/s against 90-100 for OpenBLAS GEMMs of the same convolutions.
+/// `bench/conv` times resnet20's convolutions on both paths.
 enum DirectConvolution {
     /// Whether this host runs the kernel; elsewhere `Conv2D` keeps its OpenBLAS paths.
     static let isAvailable = seer_direct_conv_available()
@@ -26,6 +27,9 @@ enum DirectConvolution {
         let wideCount: Int
         /// Floats `prepared` needs: the channel areas, or more when the last channel's taps read past them.
         let preparedCount: Int
+        /// The phases (a, b) some tap reads: all s * s for kernels of at least the stride, fewer below (a strided
+        /// 1x1 convolution reads one), and only those are copied.
+        let usedPhases: [(a: Int, b: Int)]
 
         init(_ g: ConvGeometry) {
             let s = g.stride, k = g.kernel
@@ -41,6 +45,7 @@ enum DirectConvolution {
                 }
             }
             tapOffsets = offsets
+            usedPhases = (0..<s).flatMap { a in (0..<s).map { b in (a, b) } }.filter { $0.a < k && $0.b < k }
             wideCount = g.outHeight * phaseWidth
             preparedCount = max(g.channels * channelArea, (g.channels - 1) * channelArea + offsets.max()! + wideCount)
         }
@@ -57,17 +62,15 @@ enum DirectConvolution {
                     for row in 0..<h { (dst + row * phaseWidth).update(from: src + row * w, count: w) }
                     continue
                 }
-                for a in 0..<s {
-                    for b in 0..<s {
-                        let phase = prepared + c * channelArea + (a * s + b) * phasePlane
-                        // Phase column j holds input column s * j + b - p: j from jLo while that is below w.
-                        let jLo = max(0, (p - b + s - 1) / s), jHi = min(phaseWidth, (w + p - b + s - 1) / s)
-                        for i in 0..<phaseHeight {
-                            let row = s * i + a - p
-                            if row < 0 || row >= h || jLo >= jHi { continue }
-                            let srow = src + row * w, drow = phase + i * phaseWidth
-                            for j in jLo..<jHi { drow[j] = srow[s * j + b - p] }
-                        }
+                for (a, b) in usedPhases {
+                    let phase = prepared + c * channelArea + (a * s + b) * phasePlane
+                    // Phase column j holds input column s * j + b - p: j from jLo while that is below w.
+                    let jLo = max(0, (p - b + s - 1) / s), jHi = min(phaseWidth, (w + p - b + s - 1) / s)
+                    for i in 0..<phaseHeight {
+                        let row = s * i + a - p
+                        if row < 0 || row >= h || jLo >= jHi { continue }
+                        let srow = src + row * w, drow = phase + i * phaseWidth
+                        for j in jLo..<jHi { drow[j] = srow[s * j + b - p] }
                     }
                 }
             }
@@ -130,7 +133,7 @@ enum DirectConvolution {
         }
         let buffers = Threads.count
         var prepared = [Float](repeating: 0, count: plan.preparedCount * buffers)  // padding stays zero
-        var wide = [Float](repeating: 0, count: og * plan.wideCount * buffers)
+        var wide = Tensor.scratch(count: og * plan.wideCount * buffers)  // every element read is written first
         prepared.withUnsafeMutableBufferPointer { pb in
             wide.withUnsafeMutableBufferPointer { wb in
                 let pb = UnsafeMutableSendablePointer(pb.baseAddress!), wb = UnsafeMutableSendablePointer(wb.baseAddress!)
