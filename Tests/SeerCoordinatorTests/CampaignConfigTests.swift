@@ -11,6 +11,10 @@ final class CampaignConfigTests: XCTestCase {
         XCTAssertEqual(c.sampling, SamplingConfig())
         XCTAssertEqual(c.budgets[0].absolute(reference: 1000), 200)
         XCTAssertEqual(c.budgets[1].absolute(reference: 1000), 1.5e8)
+        XCTAssertEqual(c.optimizer.pessimism, 3)
+        XCTAssertEqual(c.policyOptimizer.settings.pessimism, 3)
+        let plain = try CampaignConfig.parse(yaml: minimal + "optimizer: {pessimism: 0}\n")
+        XCTAssertEqual(plain.policyOptimizer.settings.pessimism, 0)
     }
 
     func testErrorsNameTheField() {
@@ -34,6 +38,8 @@ final class CampaignConfigTests: XCTestCase {
             (minimal + "profiles: {cpu-x86: {saver: \"bitops=150%\"}}\n", "profiles.cpu-x86.saver"),
             (minimal + "profiles: {cpu-x86: {saver: \"bitops=-3\"}}\n", "profiles.cpu-x86.saver"),
             (minimal + "profiles: {cpu-x86: {}}\n", "profiles.cpu-x86"),
+            (minimal + "optimizer: {pessimism: -1}\n", "optimizer.pessimism"),
+            (minimal + "optimizer: {pessimism: .inf}\n", "optimizer.pessimism"),
         ]
         for (yaml, field) in cases {
             XCTAssertThrowsError(try CampaignConfig.parse(yaml: yaml), yaml) { error in

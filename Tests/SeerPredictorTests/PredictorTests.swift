@@ -56,6 +56,40 @@ final class PredictorTests: XCTestCase {
         XCTAssertGreaterThan(try heldOutTau(&model2, separate, seed: 2), 0.8)
     }
 
+    func testExtrapolationGrowsAwayFromTheRowsAndItsGradientIsExact() throws {
+        // 40 rows of 6 layers: every row is well inside the data; a policy moved far along one column is not.
+        let table = monotoneTable(layers: 6, rows: 40, separateBits: true, noise: 0.3, seed: 21)
+        var model = EnsemblePredictor(schema: table.schema)
+        try model.fit(table, seed: 4)
+        let atRows = table.features.map { model.extrapolation($0) }
+        let typical = atRows.sorted()[atRows.count / 2]
+        XCTAssertGreaterThan(typical, 0)
+        XCTAssertLessThan(typical, model.looRMSE, "at its own rows the fit is supported better than its LOO error")
+        var far = table.features[0]
+        far[0] = 3  // prune ratio 3: far outside the rows' 0.25...0.75
+        XCTAssertGreaterThan(model.extrapolation(far), 5 * typical)
+        // Analytic gradient against central differences (tolerance: 1e-4 relative to the largest component).
+        for x in [table.features[3], table.features[17]] {
+            let g = model.extrapolationGradient(x)
+            let h = 1e-6
+            let numeric = x.indices.map { i -> Double in
+                var a = x, b = x
+                a[i] += h
+                b[i] -= h
+                return (model.extrapolation(a) - model.extrapolation(b)) / (2 * h)
+            }
+            let scale = numeric.map(abs).max()!
+            XCTAssertGreaterThan(scale, 0)
+            for i in x.indices { XCTAssertEqual(g[i], numeric[i], accuracy: 1e-4 * scale, "column \(i)") }
+        }
+        // A snapshot stored before the measure existed decodes, with no extrapolation penalty.
+        var json = try JSONSerialization.jsonObject(with: model.jsonData()) as! [String: Any]
+        json["support"] = nil
+        let old = try EnsemblePredictor.load(json: JSONSerialization.data(withJSONObject: json))
+        XCTAssertEqual(old.extrapolation(far), 0)
+        XCTAssertEqual(old.predict(far).mean, model.predict(far).mean)
+    }
+
     func testGenericInputsWithoutSchema() throws {
         let table = monotoneTable(layers: 5, rows: 200, separateBits: false, noise: 0.05, seed: 13)
         var model = EnsemblePredictor(schema: nil)

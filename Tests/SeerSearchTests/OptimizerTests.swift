@@ -29,6 +29,26 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    func testPessimismKeepsThePickWhereTheRowsSupportIt() throws {
+        // 30 rows, as a small campaign measures: the plain optimizer goes where the fit extrapolates; with pessimism
+        // the pick has a smaller extrapolation error, stays within budget, and its objective (prediction minus
+        // pessimism x extrapolation) is at least that of the plain pick.
+        let (problem, _, full) = try syntheticProblem("resnet8", budgets: [0.2], rows: 30, seed: 5)
+        let budget = 0.2 * full
+        func extrapolation(_ r: SearchResult) -> Double {
+            problem.predictor.extrapolation(problem.encoding.features(levels: r.levels))
+        }
+        let plain = try PolicyOptimizer().optimize(problem, budget: budget)
+        let careful = try PolicyOptimizer(settings: PolicyOptimizer.Settings(pessimism: 3)).optimize(problem, budget: budget)
+        XCTAssertGreaterThan(extrapolation(plain), 0)
+        XCTAssertLessThan(extrapolation(careful), extrapolation(plain))
+        XCTAssertLessThanOrEqual(careful.complexity, budget)
+        XCTAssertGreaterThanOrEqual(careful.predictedMean - 3 * extrapolation(careful),
+                                    plain.predictedMean - 3 * extrapolation(plain))
+        XCTAssertEqual(careful.predictedMean, problem.predict(levels: careful.levels).mean, accuracy: 1e-9,
+                       "the result reports the plain prediction")
+    }
+
     func testBudgetBelowMinimumNamesBothNumbers() throws {
         let (problem, _, _) = try syntheticProblem("resnet8", budgets: [0.2], rows: 60)
         let minimum = problem.minimumCost

@@ -11,9 +11,17 @@ public protocol PerformancePredictor: Codable, Sendable {
     func predict(_ x: [Double]) -> (mean: Double, std: Double)
     /// Gradient of the predicted mean w.r.t. the raw policy columns.
     func gradient(_ x: [Double]) -> [Double]
+    /// Standard error of the prediction from how far `x` lies from the training rows (see `DataSupport`); 0 for
+    /// models without such a measure.
+    func extrapolation(_ x: [Double]) -> Double
+    /// Gradient of `extrapolation` w.r.t. the raw policy columns.
+    func extrapolationGradient(_ x: [Double]) -> [Double]
 }
 
 extension PerformancePredictor {
+    public func extrapolation(_ x: [Double]) -> Double { 0 }
+    public func extrapolationGradient(_ x: [Double]) -> [Double] { [Double](repeating: 0, count: x.count) }
+
     /// Trains on all rows of a policy table.
     public mutating func fit(_ table: PolicyTable, seed: UInt64) throws {
         try fit(features: table.features, targets: table.targets, seed: seed)
@@ -147,6 +155,8 @@ public struct EnsemblePredictor: PerformancePredictor {
     /// Leave-one-out RMSE (accuracy points) of ridge on the chosen features over the training rows: an estimate of
     /// the error the ensemble spread does not cover (measurement noise and model bias).
     public private(set) var looRMSE: Double = 0
+    /// Where the ridge fit's rows support a prediction (nil in snapshots stored before it existed).
+    public private(set) var support: DataSupport?
     var featureScaler = Standardizer(mean: [], std: [])
     var baseScaler = Standardizer(mean: [], std: [])
     var targetMean = 0.0
@@ -204,6 +214,7 @@ public struct EnsemblePredictor: PerformancePredictor {
         featureScaler = chosen.scaler
         lambda = chosen.lambda
         looRMSE = chosen.error.squareRoot() * targetStd
+        support = DataSupport(z: z, lambda: lambda, scale: looRMSE)
         let u = Matrix(features.map { map.base($0) })
         baseScaler = Standardizer(fitting: u)
         let zu = baseScaler.apply(u)
@@ -301,6 +312,19 @@ public struct EnsemblePredictor: PerformancePredictor {
         let fromFeatures = map.pullbackToBase(base: ub, featureGradient: gf)
         for i in gu.indices { gu[i] += fromFeatures[i] }
         return map.pullbackToRaw(x, baseGradient: gu)
+    }
+
+    public func extrapolation(_ x: [Double]) -> Double {
+        guard let map = featureMap, let support else { return 0 }
+        return support.standardError(standardized: featureScaler.apply(map.features(x)))
+    }
+
+    public func extrapolationGradient(_ x: [Double]) -> [Double] {
+        guard let map = featureMap, let support else { return [Double](repeating: 0, count: x.count) }
+        let ub = map.base(x)
+        let gz = support.gradient(standardized: featureScaler.apply(map.features(base: ub)))
+        let gf = zip(gz, featureScaler.std).map { $0 / $1 }
+        return map.pullbackToRaw(x, baseGradient: map.pullbackToBase(base: ub, featureGradient: gf))
     }
 }
 

@@ -35,7 +35,7 @@ struct BarrierAscent {
         let rate = settings.learningRate * (1 - 0.9 * progress)
         stepsTaken += 1
 
-        let gx = oracle.meanGradient(relaxation: x)
+        let gx = oracle.objectiveGradient(relaxation: x)
         let cx = complexity.gradient(x)
         var gf = [Double](repeating: 0, count: n), gc = [Double](repeating: 0, count: n)
         var dot = 0.0, normF = 0.0, normC = 0.0

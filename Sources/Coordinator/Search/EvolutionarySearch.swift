@@ -92,7 +92,7 @@ public struct EvolutionarySearch: Sendable {
 
     /// Best first; equal predictions in lexicographic level order so the run does not depend on sort stability.
     private func rank<P, C>(_ population: [[Int]], _ oracle: inout Oracle<P, C>) -> [[Int]] {
-        population.map { (levels: $0, fitness: oracle.mean($0)) }
+        population.map { (levels: $0, fitness: oracle.objective($0)) }
             .sorted { $0.fitness != $1.fitness ? $0.fitness > $1.fitness : $0.levels.lexicographicallyPrecedes($1.levels) }
             .map(\.levels)
     }

@@ -1,38 +1,50 @@
 import SeerPredictor
 
-/// A search problem under one budget, counting predictor calls and remembering predictions of discrete points.
+/// A search problem under one budget, counting predictor calls and remembering the objective at discrete points.
+///
+/// The objective is the predicted accuracy minus `pessimism` x the predictor's extrapolation error there (see
+/// `DataSupport`): with pessimism 0 the predicted accuracy itself, as SeerNet maximizes it.
 struct Oracle<P: PerformancePredictor, C: ComplexityModel> {
     let problem: SearchProblem<P, C>
     let budget: Double
+    let pessimism: Double
     private(set) var calls = 0
     private var memo: [[Int]: Double] = [:]
 
-    init(_ problem: SearchProblem<P, C>, budget: Double) {
+    init(_ problem: SearchProblem<P, C>, budget: Double, pessimism: Double = 0) {
         self.problem = problem
         self.budget = budget
+        self.pessimism = pessimism
     }
 
     var encoding: PolicyEncoding { problem.encoding }
 
-    /// Predicted accuracy of a discrete point, each distinct point predicted once.
-    mutating func mean(_ levels: [Int]) -> Double {
+    /// The objective at a discrete point, each distinct point evaluated once.
+    mutating func objective(_ levels: [Int]) -> Double {
         if let known = memo[levels] { return known }
-        calls += 1
-        let value = problem.predict(levels: levels).mean
+        let value = objective(row: encoding.features(levels: levels))
         memo[levels] = value
         return value
     }
 
-    /// Predicted accuracy at a point of the relaxation.
-    mutating func meanAt(relaxation x: [Double]) -> Double {
+    /// The objective at a point of the relaxation.
+    mutating func objectiveAt(relaxation x: [Double]) -> Double { objective(row: encoding.features(relaxation: x)) }
+
+    private mutating func objective(row: [Double]) -> Double {
         calls += 1
-        return problem.predictor.predict(encoding.features(relaxation: x)).mean
+        let mean = problem.predictor.predict(row).mean
+        return pessimism == 0 ? mean : mean - pessimism * problem.predictor.extrapolation(row)
     }
 
-    /// d predicted accuracy / d relaxation.
-    mutating func meanGradient(relaxation x: [Double]) -> [Double] {
+    /// d objective / d relaxation.
+    mutating func objectiveGradient(relaxation x: [Double]) -> [Double] {
         calls += 1
-        return encoding.relaxationGradient(featureGradient: problem.predictor.gradient(encoding.features(relaxation: x)))
+        let row = encoding.features(relaxation: x)
+        var g = problem.predictor.gradient(row)
+        if pessimism != 0 {
+            for (i, e) in problem.predictor.extrapolationGradient(row).enumerated() { g[i] -= pessimism * e }
+        }
+        return encoding.relaxationGradient(featureGradient: g)
     }
 
     func cost(_ levels: [Int]) -> Double { problem.cost(levels: levels) }
@@ -64,7 +76,7 @@ extension Oracle {
     mutating func repair(_ levels: inout [Int], candidates: Int) -> Bool {
         var cost = self.cost(levels)
         while cost > budget {
-            let g = meanGradient(relaxation: encoding.relaxation(levels: levels))
+            let g = objectiveGradient(relaxation: encoding.relaxation(levels: levels))
             var moves: [(move: Move, saved: Double)] = []
             for v in levels.indices where levels[v] > 0 {
                 var lowered = levels
@@ -77,10 +89,10 @@ extension Oracle {
             }
             guard !moves.isEmpty else { return false }
             moves.sort { $0.move.estimate < $1.move.estimate }
-            let here = mean(levels)
+            let here = objective(levels)
             var best: (move: Move, ratio: Double)?
             for (move, saved) in moves.prefix(max(1, candidates)) {
-                let ratio = (here - mean(move.applied(to: levels))) / saved
+                let ratio = (here - objective(move.applied(to: levels))) / saved
                 if best == nil || ratio < best!.ratio { best = (move, ratio) }
             }
             levels = best!.move.applied(to: levels)
@@ -93,10 +105,10 @@ extension Oracle {
     /// within budget and the predictor prefers it. The gradient proposes moves; the best `candidates` by estimated
     /// gain are predicted exactly and the best real improvement is taken, until none improves or `maxMoves` is reached.
     mutating func polish(_ levels: inout [Int], candidates: Int, maxMoves: Int, pairPool: Int) {
-        var current = mean(levels)
+        var current = objective(levels)
         for _ in 0..<maxMoves {
             let cost = self.cost(levels)
-            let g = meanGradient(relaxation: encoding.relaxation(levels: levels))
+            let g = objectiveGradient(relaxation: encoding.relaxation(levels: levels))
             var moves: [Move] = []
             // Raises: within budget on their own, or as the second half of an exchange.
             var raises: [(v: Int, gain: Double, perCost: Double)] = []
@@ -137,7 +149,7 @@ extension Oracle {
             var best: (levels: [Int], mean: Double)?
             for move in moves.prefix(max(1, candidates)) {
                 let next = move.applied(to: levels)
-                let value = mean(next)
+                let value = objective(next)
                 if value > (best?.mean ?? current) { best = (next, value) }
             }
             guard let best, best.mean > current + 1e-12 else { return }

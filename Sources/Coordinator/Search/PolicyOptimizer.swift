@@ -14,6 +14,8 @@ import SeerPredictor
 /// Discrete phase per finished start: nearest levels; `repair` (while over budget, lower the field with the least
 /// predicted loss per unit of cost saved, one level); `polish` (raise a field, or trade one level for another, while
 /// feasible and predicted better). The best policy over the finished starts wins.
+/// With `pessimism` > 0 every step above maximizes predicted accuracy minus pessimism x the predictor's extrapolation
+/// error instead (`Oracle`); the result still reports the plain prediction.
 ///
 /// Defaults (3 random starts, 40 steps, 2 finishes) were chosen on bench/optimizer's synthetic resnet20 problems:
 /// with them the result matched or beat the evolutionary baseline's predicted accuracy on 24 of 24 seed x budget
@@ -42,11 +44,16 @@ public struct PolicyOptimizer: Sendable {
         public var exchangePool: Int
         /// Seed of the random starts.
         public var seed: UInt64
+        /// Weight of the predictor's extrapolation error in the objective: predicted accuracy minus `pessimism` x
+        /// `extrapolation` (see `DataSupport`). 0 maximizes the prediction itself (SeerNet); campaigns, whose
+        /// predictors are fitted on tens of policies, default to 3 (`OptimizerConfig.pessimism`) so the optimizer
+        /// stays where the measurements support the prediction.
+        public var pessimism: Double
 
         /// Settings with the given knobs.
         public init(randomStarts: Int = 3, iterations: Int = 40, finishes: Int = 2, learningRate: Double = 0.1,
                     slackStart: Double = 0.3, slackEnd: Double = 0.003, candidatesPerMove: Int = 3, polishMoves: Int = 30,
-                    exchangePool: Int = 6, seed: UInt64 = 0) {
+                    exchangePool: Int = 6, seed: UInt64 = 0, pessimism: Double = 0) {
             self.randomStarts = randomStarts
             self.iterations = iterations
             self.finishes = finishes
@@ -57,6 +64,7 @@ public struct PolicyOptimizer: Sendable {
             self.polishMoves = polishMoves
             self.exchangePool = exchangePool
             self.seed = seed
+            self.pessimism = pessimism
         }
     }
 
@@ -72,7 +80,7 @@ public struct PolicyOptimizer: Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         try problem.checkBudget(budget)
-        var oracle = Oracle(problem, budget: budget)
+        var oracle = Oracle(problem, budget: budget, pessimism: settings.pessimism)
         let encoding = problem.encoding
         let minimum = encoding.minimumLevels
 
@@ -102,14 +110,14 @@ public struct PolicyOptimizer: Sendable {
                 for _ in 0..<(steps / 2) { runs[i].step(&oracle, settings: settings) }
             }
             if runs.count > settings.finishes {
-                let means = runs.map { oracle.meanAt(relaxation: $0.x) }
+                let means = runs.map { oracle.objectiveAt(relaxation: $0.x) }
                 let order = runs.indices.sorted { means[$0] != means[$1] ? means[$0] > means[$1] : $0 < $1 }
                 runs = order.prefix(max(1, settings.finishes)).map { runs[$0] }
             }
             var ends: [(x: [Double], mean: Double)] = []
             for i in runs.indices {
                 while runs[i].stepsTaken < steps { runs[i].step(&oracle, settings: settings) }
-                ends.append((runs[i].x, oracle.meanAt(relaxation: runs[i].x)))
+                ends.append((runs[i].x, oracle.objectiveAt(relaxation: runs[i].x)))
             }
             ends.sort { $0.mean > $1.mean }
             var rounded = Set<[Int]>()
@@ -124,7 +132,7 @@ public struct PolicyOptimizer: Sendable {
             }
             if finals.isEmpty { finals = [minimum] }
         }
-        let best = finals.max { oracle.mean($0) < oracle.mean($1) }!
+        let best = finals.max { oracle.objective($0) < oracle.objective($1) }!
         let predicted = problem.predict(levels: best)
         return SearchResult(policy: encoding.policy(levels: best), levels: best, predictedMean: predicted.mean,
                             predictedStd: predicted.std, complexity: problem.cost(levels: best), budget: budget,

@@ -158,13 +158,18 @@ public struct OptimizerConfig: Codable, Sendable, Equatable {
     public var restarts = 3
     /// Gradient steps per start.
     public var iterations = 30
-    enum CodingKeys: String, CodingKey { case restarts, iterations }
+    /// Weight of the predictor's extrapolation error against its prediction (`PolicyOptimizer.Settings.pessimism`):
+    /// a predictor fitted on tens of policies over-predicts far from them, which is where the plain optimizer goes.
+    /// `bench/pick-quality` on two demo campaigns: the picks measured best at 3 (0 to 6 tried; see README).
+    public var pessimism = 3.0
+    enum CodingKeys: String, CodingKey { case restarts, iterations, pessimism }
     public init() {}
     public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(["restarts", "iterations"])
+        try decoder.rejectUnknownKeys(["restarts", "iterations", "pessimism"])
         let c = try decoder.container(keyedBy: CodingKeys.self), d = OptimizerConfig()
         restarts = try c.value(.restarts, or: d.restarts)
         iterations = try c.value(.iterations, or: d.iterations)
+        pessimism = try c.value(.pessimism, or: d.pessimism)
     }
 }
 
@@ -281,6 +286,9 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         guard predictor.hidden >= 0 else { throw fail("predictor.hidden: must be at least 0, got \(predictor.hidden)") }
         guard optimizer.restarts >= 1 else { throw fail("optimizer.restarts: must be at least 1, got \(optimizer.restarts)") }
         guard optimizer.iterations >= 1 else { throw fail("optimizer.iterations: must be at least 1, got \(optimizer.iterations)") }
+        guard optimizer.pessimism.isFinite, optimizer.pessimism >= 0 else {
+            throw fail("optimizer.pessimism: must be a number >= 0, got \(optimizer.pessimism)")
+        }
         do { try measurement.validate() } catch { throw fail("measurement: \(error)") }
         for (device, named) in profiles.sorted(by: { $0.key < $1.key }) {
             guard devices.contains(device) else {

@@ -222,11 +222,7 @@ public final class CampaignRunner {
         }
         let features = try measured.map { try encoding.features(of: try resolve($0.policy)) }
         let targets = measured.map { $0.accuracy! }
-        var configuration = EnsembleConfiguration.standard
-        configuration.members = config.predictor.members
-        if config.predictor.hidden == 0 { configuration.mlp = nil } else { configuration.mlp?.hiddenUnits = config.predictor.hidden }
-        if config.predictor.features == "linear" { configuration.featureCandidates = [.baseOnly] }
-        var predictor = EnsemblePredictor(schema: encoding.schema, configuration: configuration)
+        var predictor = EnsemblePredictor(schema: encoding.schema, configuration: config.predictor.ensemble)
         try predictor.fit(features: features, targets: targets, seed: config.seed &+ UInt64(round))
         try CampaignStore.saveSnapshot(PredictorSnapshotRecord(
             campaignID: id, round: round, rows: measured.count,

@@ -27,13 +27,25 @@ public enum ReOptimization {
     }
 }
 
+extension PredictorConfig {
+    /// The ensemble these settings describe.
+    public var ensemble: EnsembleConfiguration {
+        var configuration = EnsembleConfiguration.standard
+        configuration.members = members
+        if hidden == 0 { configuration.mlp = nil } else { configuration.mlp?.hiddenUnits = hidden }
+        if features == "linear" { configuration.featureCandidates = [.baseOnly] }
+        return configuration
+    }
+}
+
 extension CampaignConfig {
     /// The gradient optimizer with this campaign's settings and seed.
-    var policyOptimizer: PolicyOptimizer {
+    public var policyOptimizer: PolicyOptimizer {
         var settings = PolicyOptimizer.Settings()
         settings.randomStarts = optimizer.restarts
         settings.iterations = optimizer.iterations
         settings.seed = seed
+        settings.pessimism = optimizer.pessimism
         return PolicyOptimizer(settings: settings)
     }
 }
