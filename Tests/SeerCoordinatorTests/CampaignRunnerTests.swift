@@ -116,6 +116,13 @@ final class CampaignRunnerTests: XCTestCase {
         let result = try ReOptimization.optimize(campaign: config, for: try MetricBudget(parsing: "bitops=10%"), store: store)
         XCTAssertLessThanOrEqual(result.complexity, result.budget * (1 + 1e-9))
         XCTAssertLessThan(result.seconds, 1)
+        // The campaign's pessimism (default 3) carries over: the pick lies no further from the fitted policies than
+        // the plain optimizer's.
+        var plainConfig = config
+        plainConfig.optimizer.pessimism = 0
+        let plain = try ReOptimization.optimize(campaign: plainConfig, for: try MetricBudget(parsing: "bitops=10%"), store: store)
+        XCTAssertGreaterThan(plain.extrapolation, 0)
+        XCTAssertLessThanOrEqual(result.extrapolation, plain.extrapolation + 1e-9)
     }
 
     func testProfilesGetPreparedModelsAndAnUnpreparedProfileIsReoptimized() throws {

@@ -38,13 +38,15 @@ struct OptimizeCommand: ParsableCommand {
             let object: [String: Any] = [
                 "campaign": campaign, "metric": metric.rawValue, "budget": result.budget,
                 "complexity": result.complexity, "predicted_accuracy": result.predictedMean,
-                "predicted_std": result.predictedStd, "milliseconds": result.seconds * 1000,
+                "predicted_std": result.predictedStd, "extrapolation": result.extrapolation,
+                "milliseconds": result.seconds * 1000,
                 "policy": try JSONSerialization.jsonObject(with: result.policy.policy().jsonData()),
             ]
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
         } else {
-            print(String(format: "predicted %.2f%% ± %.2f at %@ %@ (budget %@) in %.2f ms", result.predictedMean, result.predictedStd,
-                         formatCount(result.complexity), metric.rawValue, formatCount(result.budget), result.seconds * 1000))
+            print(String(format: "predicted %.2f%% ± %.2f (extrapolation error %.2f) at %@ %@ (budget %@) in %.2f ms",
+                         result.predictedMean, result.predictedStd, result.extrapolation, formatCount(result.complexity),
+                         metric.rawValue, formatCount(result.budget), result.seconds * 1000))
             print(String(decoding: try result.policy.policy().jsonData(), as: UTF8.self))
         }
     }

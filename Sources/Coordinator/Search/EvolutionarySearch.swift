@@ -86,7 +86,8 @@ public struct EvolutionarySearch: Sendable {
         let best = rank(population, &oracle)[0]
         let predicted = problem.predict(levels: best)
         return SearchResult(policy: problem.encoding.policy(levels: best), levels: best, predictedMean: predicted.mean,
-                            predictedStd: predicted.std, complexity: problem.cost(levels: best), budget: budget,
+                            predictedStd: predicted.std, extrapolation: problem.extrapolation(levels: best),
+                            complexity: problem.cost(levels: best), budget: budget,
                             seconds: seconds(clock.now - start), predictorCalls: oracle.calls + 1)
     }
 

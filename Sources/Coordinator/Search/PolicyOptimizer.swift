@@ -135,7 +135,8 @@ public struct PolicyOptimizer: Sendable {
         let best = finals.max { oracle.objective($0) < oracle.objective($1) }!
         let predicted = problem.predict(levels: best)
         return SearchResult(policy: encoding.policy(levels: best), levels: best, predictedMean: predicted.mean,
-                            predictedStd: predicted.std, complexity: problem.cost(levels: best), budget: budget,
+                            predictedStd: predicted.std, extrapolation: problem.extrapolation(levels: best),
+                            complexity: problem.cost(levels: best), budget: budget,
                             seconds: seconds(clock.now - start), predictorCalls: oracle.calls + 1)
     }
 

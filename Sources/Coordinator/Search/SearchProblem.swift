@@ -26,6 +26,9 @@ public struct SearchProblem<Predictor: PerformancePredictor, Cost: ComplexityMod
         predictor.predict(encoding.features(levels: levels))
     }
 
+    /// The predictor's extrapolation error at a discrete point (see `DataSupport`).
+    public func extrapolation(levels: [Int]) -> Double { predictor.extrapolation(encoding.features(levels: levels)) }
+
     /// The cost of a discrete point.
     public func cost(levels: [Int]) -> Double { complexity.value(encoding.relaxation(levels: levels)) }
 
@@ -53,6 +56,8 @@ public struct SearchResult: Sendable {
     public let predictedMean: Double
     /// The ensemble's spread at the policy.
     public let predictedStd: Double
+    /// The predictor's extrapolation error at the policy: how far it lies from the policies the predictor was fitted on.
+    public let extrapolation: Double
     /// The policy's cost in the complexity model's unit; never above `budget`.
     public let complexity: Double
     /// The budget searched under.

@@ -241,8 +241,9 @@ public final class CampaignRunner {
                 policy: String(decoding: try result.policy.policy().jsonData(), as: UTF8.self),
                 complexity: result.complexity, predicted: result.predictedMean, predictedStd: result.predictedStd,
                 optimizeMs: result.seconds * 1000, createdAt: Date()), in: store)
-            log(String(format: "[%@] budget %@: predicted %.2f%% at %@ in %.1f ms", id, budget.description, result.predictedMean,
-                       formatNumber(result.complexity), result.seconds * 1000))
+            log(String(format: "[%@] budget %@: predicted %.2f%% (extrapolation error %.2f) at %@ in %.1f ms", id,
+                       budget.description, result.predictedMean, result.extrapolation, formatNumber(result.complexity),
+                       result.seconds * 1000))
         }
     }
 
