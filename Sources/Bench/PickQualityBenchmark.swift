@@ -43,10 +43,9 @@ struct PickQualityBenchmark: ParsableCommand {
         let encoding = PolicyEncoding(model: base, space: config.space)
         let samples = try CampaignStore.measurements(campaign, purpose: "sample", in: store).filter { $0.accuracy != nil }
         let resolved = try samples.map { try Policy.decode(json: Data($0.policy.utf8)).resolve(for: base, space: config.space) }
-        let features = try resolved.map(encoding.features(of:))
-        var predictor = EnsemblePredictor(schema: encoding.schema, configuration: config.predictor.ensemble)
-        try predictor.fit(features: features, targets: samples.map { $0.accuracy! },
-                          seed: config.seed &+ UInt64(samples.map(\.round).max() ?? 0))
+        // Refitted rather than loaded, so that campaigns stored before the predictor measured its extrapolation work too.
+        let predictor = try config.fitPredictor(encoding: encoding, features: try resolved.map(encoding.features(of:)),
+                                                targets: samples.map { $0.accuracy! }, round: samples.map(\.round).max() ?? 0)
         let (complexity, reference) = try CostModels.make(metric: config.metric, config: config, base: base,
                                                           encoding: encoding, deviceKey: nil, store: store, backend: nil)
         let problem = try SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity)
@@ -62,9 +61,9 @@ struct PickQualityBenchmark: ParsableCommand {
             let best = samples.indices.filter { costs[$0] <= value }.map { samples[$0].accuracy! }.max()
             var row: [String: Any] = ["best_sample": best ?? NSNull()]
             for w in weights {
-                var optimizer = config.policyOptimizer
-                optimizer = PolicyOptimizer(settings: { var s = optimizer.settings; s.pessimism = w; return s }())
-                let pick = try optimizer.optimize(problem, budget: value)
+                var optimizer = config.policyOptimizer.settings
+                optimizer.pessimism = w
+                let pick = try PolicyOptimizer(settings: optimizer).optimize(problem, budget: value)
                 if measured[pick.levels] == nil {
                     log("budget \(budget), pessimism \(w): measuring the pick (predicted \(String(format: "%.2f", pick.predictedMean)))")
                     measured[pick.levels] = try PolicyEvaluation.run(base: base, policy: pick.policy, data: data,
@@ -72,7 +71,7 @@ struct PickQualityBenchmark: ParsableCommand {
                 }
                 let accuracy = measured[pick.levels]!
                 row["pessimism_\(w)"] = ["predicted": pick.predictedMean, "measured": accuracy,
-                                         "extrapolation": predictor.extrapolation(try encoding.features(of: pick.policy))]
+                                         "extrapolation": pick.extrapolation]
                 if let best { regrets["\(w)", default: []].append(accuracy - best) }
             }
             result[budget.description] = row

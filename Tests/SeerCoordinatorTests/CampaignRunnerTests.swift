@@ -89,6 +89,8 @@ final class CampaignRunnerTests: XCTestCase {
         // the test split of any measured policy that replaced a chosen one.
         let replacements = counting.measured.filter { $0.hasSuffix(":measured-best:test") }
         XCTAssertEqual(counting.measured.count, 1 + 4 + replacements.count, "\(counting.measured)")
+        XCTAssertLessThanOrEqual(replacements.count, config.budgets.count, "at most one replacement per budget")
+        XCTAssertEqual(Set(replacements).count, replacements.count, "\(replacements)")
         XCTAssertTrue(Set(counting.measured).isDisjoint(with: crashing.measured))
         XCTAssertEqual(summary.measurements.count, 7)
         XCTAssertEqual(summary.choices.count, 2)

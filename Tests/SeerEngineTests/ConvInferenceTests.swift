@@ -56,6 +56,8 @@ final class ConvInferenceTests: XCTestCase {
                           padding: c.padding, groups: c.groups, bias: c.bias, rng: &rng)
         if let b = conv.bias { b.value = .randomNormal(shape: [c.cout], std: 1, using: &rng) }
         let x = Tensor.randomNormal(shape: [c.batch, c.cin, c.h, c.w], std: 1, using: &rng)
+        // The training path proper (whole-batch im2col + GEMM), not the direct kernel training also uses on AVX-512.
+        conv.usesDirectKernel = false
         let training = conv.forward([x], training: true)
         let ref = Self.reference(x, conv)
         // The direct kernel where this CPU has it, and the OpenBLAS inference paths every CPU has.
@@ -171,8 +173,11 @@ final class ConvInferenceTests: XCTestCase {
         var rng = SeededGenerator(seed: 77)
         let conv = Conv2D(name: "q", inChannels: 8, outChannels: 12, kernel: 3, stride: 1, padding: 1, rng: &rng)
         conv.ensureBias().value = .randomNormal(shape: [12], std: 0.5, using: &rng)
+        conv.weightQuantizer = .calibrated(bits: 4, weight: conv.weight.value)
         let x = Tensor.randomNormal(shape: [4, 8, 10, 10], std: 1, using: &rng)
-        let a = conv.forward([x], training: false), b = conv.forward([x], training: true)
+        let a = conv.forward([x], training: false)
+        conv.usesDirectKernel = false  // training on the im2col + GEMM path, not the kernel inference just used
+        let b = conv.forward([x], training: true)
         XCTAssertLessThan(a.maxAbsDifference(b), 1e-4)
     }
 

@@ -62,7 +62,8 @@ final class BuiltinExecutorTests: XCTestCase {
         XCTAssertGreaterThan(try XCTUnwrap(plain.latency).medianMs, 0)
         XCTAssertNotNil(plain.complexity)
 
-        // The simulated accelerator's table equals its cost model, layer by layer, and passes the wire checks.
+        // The simulated accelerator's table comes back whole through the executor and its packing (that it equals the
+        // cost model is LayerLatencyTableTests' check), and passes the wire checks.
         let bitfusion = try ExecutorRegistry.shared.make("sim-bitfusion", settings: ExecutorSettings(deviceKey: "fpga"))
         let result = try bitfusion.run(profileJob([:], options: ["layer_table": .object(["keeps": .array([0.5, 1])])]), cancel: nil)
         let object = try XCTUnwrap(result.layerTable)

@@ -44,7 +44,8 @@ struct DeployDirCommand: ParsableCommand {
             if verify {
                 for release in [current, previous].compactMap({ $0 }) { try directory.verifyFiles(of: release) }
             }
-            let others = try directory.releaseIDs().filter { $0 != current?.deployID && $0 != previous?.deployID }
+            let releases = try directory.releaseIDs()
+            let others = releases.filter { $0 != current?.deployID && $0 != previous?.deployID }
             if json {
                 struct Listing: Encodable {
                     var directory: String
@@ -68,7 +69,7 @@ struct DeployDirCommand: ParsableCommand {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
                 let listing = Listing(directory: directory.url.path, current: current?.manifest, previous: previous?.manifest,
-                                      releases: try directory.releaseIDs(), removedLeftovers: directory.removedLeftovers)
+                                      releases: releases, removedLeftovers: directory.removedLeftovers)
                 print(String(decoding: try encoder.encode(listing), as: UTF8.self))
                 return
             }

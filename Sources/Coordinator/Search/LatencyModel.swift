@@ -175,9 +175,9 @@ public struct LatencyModel: ComplexityModel {
     /// One layer's table, laid out for interpolation: values[((i x nOut + o) x nW + w) x nA + a].
     struct LayerTable: Sendable {
         let name: String
-        /// Variable indices, -1 when fixed (then `fixed` holds the coordinate).
+        /// Variable indices, -1 when fixed (then the kept fraction is 1, the bit-widths `fixedW` and `fixedA`).
         let inVariable: Int, outVariable: Int, wVariable: Int, aVariable: Int
-        let fixedIn: Double, fixedOut: Double, fixedW: Double, fixedA: Double
+        let fixedW: Double, fixedA: Double
         /// Ascending coordinates; one element when the axis does not vary.
         let inAxis: [Double], outAxis: [Double], wAxis: [Double], aAxis: [Double]
         let values: [Double]
@@ -190,8 +190,6 @@ public struct LatencyModel: ComplexityModel {
     public let encoding: PolicyEncoding
     /// How layer sums map to end-to-end latency.
     public let calibration: LatencyCalibration
-    /// The table's overhead: the offset before calibration.
-    public let overheadMs: Double
     let map: LayerChannelMap
     let layers: [LayerTable]
 
@@ -226,7 +224,6 @@ public struct LatencyModel: ComplexityModel {
         }
         self.encoding = encoding
         self.map = map
-        overheadMs = lookup.overheadMs
         self.calibration = calibration ?? LatencyCalibration(scale: 1, offsetMs: lookup.overheadMs, samples: 0)
     }
 
@@ -235,7 +232,6 @@ public struct LatencyModel: ComplexityModel {
         encoding = other.encoding
         map = other.map
         layers = other.layers
-        overheadMs = other.overheadMs
         self.calibration = calibration
     }
 
@@ -298,8 +294,8 @@ public struct LatencyModel: ComplexityModel {
     @inline(__always)
     private func interpolate(_ t: LayerTable, _ x: [Double])
         -> (value: Double, dIn: Double, dOut: Double, dW: Double, dA: Double) {
-        let fin = t.inVariable >= 0 ? map.kept(t.inVariable, x[t.inVariable]).value : t.fixedIn
-        let fout = t.outVariable >= 0 ? map.kept(t.outVariable, x[t.outVariable]).value : t.fixedOut
+        let fin = t.inVariable >= 0 ? map.kept(t.inVariable, x[t.inVariable]).value : 1
+        let fout = t.outVariable >= 0 ? map.kept(t.outVariable, x[t.outVariable]).value : 1
         let w = t.wVariable >= 0 ? x[t.wVariable] : t.fixedW
         let a = t.aVariable >= 0 ? x[t.aVariable] : t.fixedA
         let si = segment(t.inAxis, fin), so = segment(t.outAxis, fout)
@@ -444,7 +440,7 @@ public struct LatencyModel: ComplexityModel {
         return LayerTable(
             name: name, inVariable: depthwise ? -1 : (inVariable ?? -1), outVariable: outVariable ?? -1,
             wVariable: usesBits ? (bits?.wbits ?? -1) : -1, aVariable: usesBits ? (bits?.abits ?? -1) : -1,
-            fixedIn: 1, fixedOut: 1, fixedW: fixedBits.w, fixedA: fixedBits.a,
+            fixedW: fixedBits.w, fixedA: fixedBits.a,
             inAxis: inAxis.coords, outAxis: outAxis.coords, wAxis: wAxis, aAxis: aAxis, values: values)
     }
 }

@@ -34,10 +34,8 @@ public struct LayerwiseComplexity: ComplexityModel {
     /// every candidate move, so they avoid optionals and nested arrays.
     let coefficients: [Double]
     let factors: [Int32]  // 4 per term: out, in, wbits, abits
-    /// Kept-fraction knots of prune variable v: `knotRatios[knotStart[v] ..< knotStart[v + 1]]`, ratios ascending.
-    let knotStart: [Int]
-    let knotRatios: [Double]
-    let knotKept: [Double]
+    /// Kept fractions of the prune variables.
+    let map: LayerChannelMap
 
     /// Precomputes the per-layer closed form of `metric` for `model` under `encoding` (built for the same model).
     public init(model: Model, encoding: PolicyEncoding, metric: ComplexityMetric) throws {
@@ -76,9 +74,7 @@ public struct LayerwiseComplexity: ComplexityModel {
             .reduce(0) { $0 + $1.coefficient }
         coefficients = variable.map(\.coefficient)
         factors = variable.flatMap { [$0.out, $0.input, $0.wbits, $0.abits].map { Int32($0 ?? -1) } }
-        knotStart = map.knotStart
-        knotRatios = map.knotRatios
-        knotKept = map.knotKept
+        self.map = map
         metricKind = metric
     }
 
@@ -120,9 +116,7 @@ public struct LayerwiseComplexity: ComplexityModel {
     }
 
     @inline(__always)
-    private func kept(_ v: Int, _ r: Double) -> (value: Double, slope: Double) {
-        keptFraction(v, r, knotStart: knotStart, knotRatios: knotRatios, knotKept: knotKept)
-    }
+    private func kept(_ v: Int, _ r: Double) -> (value: Double, slope: Double) { map.kept(v, r) }
 }
 
 /// Which search variables set each compressible layer's kept channel fractions and bit-widths, found once per model
@@ -212,10 +206,16 @@ struct LayerChannelMap: Sendable {
         self.knotKept = knotKept
     }
 
-    /// Kept fraction of prune variable v's group at ratio r, and its slope.
+    /// Kept fraction of prune variable v's group at ratio r and its slope: linear between the knots around r (the
+    /// first or last segment outside them).
     @inline(__always)
     func kept(_ v: Int, _ r: Double) -> (value: Double, slope: Double) {
-        keptFraction(v, r, knotStart: knotStart, knotRatios: knotRatios, knotKept: knotKept)
+        let lo = knotStart[v], hi = knotStart[v + 1]
+        guard hi - lo > 1 else { return (knotKept[lo], 0) }
+        var s = lo
+        while s + 2 < hi && r >= knotRatios[s + 1] { s += 1 }
+        let slope = (knotKept[s + 1] - knotKept[s]) / (knotRatios[s + 1] - knotRatios[s])
+        return (knotKept[s] + (r - knotRatios[s]) * slope, slope)
     }
 
     /// The smallest and largest kept fraction prune variable v reaches over its levels.
@@ -223,19 +223,6 @@ struct LayerChannelMap: Sendable {
         let kept = knotKept[knotStart[v] ..< knotStart[v + 1]]
         return kept.min()! ... kept.max()!
     }
-}
-
-/// Kept fraction of prune variable v's group at ratio r and its slope: linear between the knots around r (the first
-/// or last segment outside them).
-@inline(__always)
-func keptFraction(_ v: Int, _ r: Double, knotStart: [Int], knotRatios: [Double], knotKept: [Double])
-    -> (value: Double, slope: Double) {
-    let lo = knotStart[v], hi = knotStart[v + 1]
-    guard hi - lo > 1 else { return (knotKept[lo], 0) }
-    var s = lo
-    while s + 2 < hi && r >= knotRatios[s + 1] { s += 1 }
-    let slope = (knotKept[s + 1] - knotKept[s]) / (knotRatios[s + 1] - knotRatios[s])
-    return (knotKept[s] + (r - knotRatios[s]) * slope, slope)
 }
 
 /// `ChannelGroups`' rule: max(1, round((1 - r) * C)), halves away from zero.

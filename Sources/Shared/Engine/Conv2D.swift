@@ -14,7 +14,7 @@ public final class Conv2D: Layer {
 
     /// Simulated low-bit weights: forward and the input gradient use the quantized weights, the weight
     /// gradient goes to the float weights unchanged (straight-through).
-    public var weightQuantizer: WeightQuantizer? { didSet { quantizedWeight = nil; directWeights = nil } }
+    public var weightQuantizer: WeightQuantizer? { didSet { quantizedWeight.reset(); directWeights.reset() } }
 
     /// Whether the layer runs on the hand-written kernel (`DirectConvolution`); true where the CPU has it. Tests and
     /// benchmarks turn it off to run the OpenBLAS paths on such a CPU; turning it on elsewhere traps.
@@ -29,15 +29,12 @@ public final class Conv2D: Layer {
     /// recomputes them after every update.
     public var effectiveWeight: Tensor {
         guard let q = weightQuantizer else { return weight.value }
-        if let c = quantizedWeight, c.version == weight.version { return c.weight }
-        let w = q.quantize(weight.value)
-        quantizedWeight = (weight.version, w)
-        return w
+        return quantizedWeight.value(of: weight) { q.quantize(weight.value) }
     }
-    private var quantizedWeight: (version: UInt64, weight: Tensor)?
+    private var quantizedWeight = DerivedFromParameter<Tensor>()
 
-    /// The effective weights packed for `DirectConvolution`, per weight version like `quantizedWeight`.
-    private var directWeights: (version: UInt64, packed: [Float])?
+    /// The effective weights packed for `DirectConvolution`.
+    private var directWeights = DerivedFromParameter<[Float]>()
 
     public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                 groups: Int = 1, bias: Bool = false, rng: inout SeededGenerator) {
@@ -241,15 +238,14 @@ public final class Conv2D: Layer {
     /// group of one image at a time, the epilogue applied to each image while it is in cache.
     private func directForward(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor,
                                  _ epilogue: ConvEpilogue?) {
-        if directWeights?.version != weight.version {
-            let packed = w.data.withUnsafeBufferPointer {
+        let packed = directWeights.value(of: weight) {
+            w.data.withUnsafeBufferPointer {
                 DirectConvolution.pack($0.baseAddress!, outChannels: outChannels / groups, groups: groups, g)
             }
-            directWeights = (weight.version, packed)
         }
         let imageOut = outChannels * g.outHeight * g.outWidth, biasValues = bias?.value.data ?? []
         x.data.withUnsafeBufferPointer { xb in
-            directWeights!.packed.withUnsafeBufferPointer { kb in
+            packed.withUnsafeBufferPointer { kb in
                 biasValues.withUnsafeBufferPointer { bb in
                     y.data.withUnsafeMutableBufferPointer { yb in
                         let yp = yb.baseAddress!

@@ -26,6 +26,21 @@ public final class Parameter {
     }
 }
 
+/// A value a layer derives from a parameter's value (quantized or packed weights), recomputed only when the value
+/// has changed since (its `version`); `reset()` when something else it depends on changes, such as the quantizer.
+struct DerivedFromParameter<Value> {
+    private var cached: (version: UInt64, value: Value)?
+
+    mutating func value(of parameter: Parameter, _ derive: () -> Value) -> Value {
+        if let cached, cached.version == parameter.version { return cached.value }
+        let value = derive()
+        cached = (parameter.version, value)
+        return value
+    }
+
+    mutating func reset() { cached = nil }
+}
+
 /// A non-trainable tensor that is still part of a checkpoint (batch-norm running statistics).
 public final class Buffer {
     public let name: String

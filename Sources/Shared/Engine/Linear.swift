@@ -6,7 +6,7 @@ public final class Linear: Layer {
     public let inFeatures: Int, outFeatures: Int
     public let weight: Parameter, bias: Parameter
     /// Simulated low-bit weights (straight-through to the float weights), as in `Conv2D`.
-    public var weightQuantizer: WeightQuantizer? { didSet { quantizedWeight = nil } }
+    public var weightQuantizer: WeightQuantizer? { didSet { quantizedWeight.reset() } }
 
     private var cachedInput: Tensor?
     private var cachedWeight: Tensor?
@@ -16,12 +16,9 @@ public final class Linear: Layer {
     /// recomputes them after every update.
     public var effectiveWeight: Tensor {
         guard let q = weightQuantizer else { return weight.value }
-        if let c = quantizedWeight, c.version == weight.version { return c.weight }
-        let w = q.quantize(weight.value)
-        quantizedWeight = (weight.version, w)
-        return w
+        return quantizedWeight.value(of: weight) { q.quantize(weight.value) }
     }
-    private var quantizedWeight: (version: UInt64, weight: Tensor)?
+    private var quantizedWeight = DerivedFromParameter<Tensor>()
 
     public init(name: String, inFeatures: Int, outFeatures: Int, rng: inout SeededGenerator) {
         self.name = name

@@ -8,12 +8,12 @@ public struct LatencySettings: Codable, Sendable, Equatable {
     public var minRepeatMs = 50.0
     public var batch = 1
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case number, repeats = "repeat", minRepeatMs = "min_repeat_ms", batch
     }
 
     public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(["number", "repeat", "min_repeat_ms", "batch"])
+        try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = LatencySettings()
         self.init(number: try c.value(.number, or: d.number), repeats: try c.value(.repeats, or: d.repeats),

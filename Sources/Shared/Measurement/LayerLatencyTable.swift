@@ -94,16 +94,13 @@ public struct LayerLatencyTable: Codable, Sendable, Equatable {
         self.entries = entries
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case model, executor, device, batch, threads, keeps, wbits, abits, timing, seconds, entries
         case referenceMs = "reference_ms", overheadMs = "overhead_ms"
     }
 
-    static let fieldNames = ["model", "executor", "device", "batch", "threads", "keeps", "wbits", "abits",
-                             "reference_ms", "overhead_ms", "timing", "seconds", "entries"]
-
     public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(Self.fieldNames)
+        try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         model = try c.decode(String.self, forKey: .model)
         executor = try c.decode(String.self, forKey: .executor)

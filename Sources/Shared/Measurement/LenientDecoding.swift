@@ -7,6 +7,11 @@ struct AnyKey: CodingKey {
 }
 
 extension Decoder {
+    /// Throws when the mapping has keys other than `keys`' cases: the fields a type decodes are the ones it allows.
+    public func rejectUnknownKeys<Keys: CodingKey & CaseIterable>(_ keys: Keys.Type) throws {
+        try rejectUnknownKeys(keys.allCases.map(\.stringValue))
+    }
+
     /// Throws when the mapping has keys outside `allowed`.
     public func rejectUnknownKeys(_ allowed: [String]) throws {
         let c = try container(keyedBy: AnyKey.self)

@@ -21,7 +21,7 @@ public struct EvaluationSettings: Codable, Sendable, Equatable {
     public var seed: UInt64 = 0
     public var latency = LatencySettings()
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case finetuneSteps = "finetune_steps", batchSize = "batch_size", learningRate = "learning_rate"
         case weightDecay = "weight_decay", calibrationImages = "calibration_images", split
         case evaluationLimit = "evaluation_limit", seed, latency
@@ -30,8 +30,7 @@ public struct EvaluationSettings: Codable, Sendable, Equatable {
     public init() {}
 
     public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(["finetune_steps", "batch_size", "learning_rate", "weight_decay",
-                                       "calibration_images", "split", "evaluation_limit", "seed", "latency"])
+        try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = EvaluationSettings()
         finetuneSteps = try c.value(.finetuneSteps, or: d.finetuneSteps)

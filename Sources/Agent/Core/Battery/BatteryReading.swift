@@ -119,16 +119,22 @@ public enum BatteryTextFormat {
 
     /// A plain decimal in 0...100: no sign, exponent, hex, "%" or "nan", which `Double(_:)` would let through.
     static func parsePercent(_ text: String, source: String, field: String) throws(BatteryError) -> Double {
-        let isDigit: (Character) -> Bool = { ("0"..."9").contains($0) }
-        let isPlainDecimal = text.allSatisfy { isDigit($0) || $0 == "." }
-            && text.filter { $0 == "." }.count <= 1 && text.contains(where: isDigit)
-        guard isPlainDecimal, let value = Double(text) else {
+        guard let value = plainDecimal(text) else {
             throw .badField(source: source, field: field, reason: "\(quoted(text)) is not a number from 0 to 100")
         }
         guard value <= 100 else {
             throw .badField(source: source, field: field, reason: "\(text) is outside 0...100")
         }
         return value
+    }
+
+    /// Digits with at most one decimal point ("57", "57.5", ".5"): no sign, exponent, "inf" or "nan" that `Double`
+    /// would also accept.
+    static func plainDecimal(_ text: String) -> Double? {
+        let isDigit: (Character) -> Bool = { ("0"..."9").contains($0) }
+        guard text.allSatisfy({ isDigit($0) || $0 == "." }), text.filter({ $0 == "." }).count <= 1,
+              text.contains(where: isDigit) else { return nil }
+        return Double(text)
     }
 
     /// A status in the PROFILE spelling or the kernel's ("Not charging").

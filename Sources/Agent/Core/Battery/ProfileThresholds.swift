@@ -49,7 +49,7 @@ public struct ProfileThresholds: Equatable, Sendable, CustomStringConvertible {
             var minimum: Double?
             if parts.count == 2 {
                 let text = parts[1].trimmingCharacters(in: .whitespaces)
-                guard let value = Self.parseThreshold(text) else {
+                guard let value = BatteryTextFormat.plainDecimal(text) else {
                     throw ProfileThresholdsError("\(position): threshold \(Self.quoted(text)) of \(Self.quoted(name)) "
                                                  + "is not a number (NAME@PERCENT, e.g. balanced@25)")
                 }
@@ -118,13 +118,6 @@ public struct ProfileThresholds: Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         levels.map { level in level.minimumPercent.map { "\(level.profile)@\(BatteryReading.format($0))" } ?? level.profile }
             .joined(separator: ",")
-    }
-
-    private static func parseThreshold(_ text: String) -> Double? {
-        let isDigit: (Character) -> Bool = { ("0"..."9").contains($0) }
-        guard text.allSatisfy({ isDigit($0) || $0 == "." }), text.filter({ $0 == "." }).count <= 1,
-              text.contains(where: isDigit) else { return nil }
-        return Double(text)
     }
 
     /// The protocol's id rule (PROFILE's `profile` is an id), plus the two characters the syntax reserves.

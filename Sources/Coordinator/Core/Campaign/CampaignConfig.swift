@@ -120,10 +120,10 @@ public struct SamplingConfig: Codable, Sendable, Equatable {
     /// predictor has seen the region the optimizer goes to instead of extrapolating into it.
     public var refine = 1
 
-    enum CodingKeys: String, CodingKey { case initial, rounds, perRound = "per_round", band, refine }
+    enum CodingKeys: String, CodingKey, CaseIterable { case initial, rounds, perRound = "per_round", band, refine }
     public init() {}
     public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(["initial", "rounds", "per_round", "band", "refine"])
+        try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self), d = SamplingConfig()
         refine = try c.value(.refine, or: d.refine)
         initial = try c.value(.initial, or: d.initial)
@@ -141,10 +141,10 @@ public struct PredictorConfig: Codable, Sendable, Equatable {
     /// Feature sets the predictor may choose from: `standard` (squares, neighbour products, aggregates; best on
     /// hundreds of rows) or `linear` (per-layer ratios and log2 bit-widths only: extrapolates less on few rows).
     public var features = "standard"
-    enum CodingKeys: String, CodingKey { case members, hidden, features }
+    enum CodingKeys: String, CodingKey, CaseIterable { case members, hidden, features }
     public init() {}
     public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(["members", "hidden", "features"])
+        try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self), d = PredictorConfig()
         members = try c.value(.members, or: d.members)
         hidden = try c.value(.hidden, or: d.hidden)
@@ -162,10 +162,10 @@ public struct OptimizerConfig: Codable, Sendable, Equatable {
     /// a predictor fitted on tens of policies over-predicts far from them, which is where the plain optimizer goes.
     /// `bench/pick-quality` on two demo campaigns: the picks measured best at 3 (0 to 6 tried; see README).
     public var pessimism = 3.0
-    enum CodingKeys: String, CodingKey { case restarts, iterations, pessimism }
+    enum CodingKeys: String, CodingKey, CaseIterable { case restarts, iterations, pessimism }
     public init() {}
     public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(["restarts", "iterations", "pessimism"])
+        try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self), d = OptimizerConfig()
         restarts = try c.value(.restarts, or: d.restarts)
         iterations = try c.value(.iterations, or: d.iterations)
@@ -197,7 +197,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
     public var profiles: [String: [String: MetricBudget]] = [:]
     public var seed: UInt64 = 0
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case name, model, checkpoint, data, space, metric, budgets, devices, measurement, sampling, predictor, optimizer
         case profiles, seed, latencyDevice = "latency_device"
     }
@@ -209,8 +209,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
     }
 
     public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(["name", "model", "checkpoint", "data", "space", "metric", "latency_device", "budgets",
-                                       "devices", "measurement", "sampling", "predictor", "optimizer", "profiles", "seed"])
+        try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let defaults = CampaignConfig(name: "", model: "", budgets: [])
         name = try c.decode(String.self, forKey: .name)

@@ -222,8 +222,7 @@ public final class CampaignRunner {
         }
         let features = try measured.map { try encoding.features(of: try resolve($0.policy)) }
         let targets = measured.map { $0.accuracy! }
-        var predictor = EnsemblePredictor(schema: encoding.schema, configuration: config.predictor.ensemble)
-        try predictor.fit(features: features, targets: targets, seed: config.seed &+ UInt64(round))
+        let predictor = try config.fitPredictor(encoding: encoding, features: features, targets: targets, round: round)
         try CampaignStore.saveSnapshot(PredictorSnapshotRecord(
             campaignID: id, round: round, rows: measured.count,
             predictor: String(decoding: try predictor.jsonData(), as: UTF8.self), createdAt: Date()), in: store)
@@ -271,14 +270,15 @@ public final class CampaignRunner {
         try measure(try CampaignStore.measurements(id, purpose: "final", in: store), title: "chosen policies")
         var finals = try CampaignStore.measurements(id, purpose: "final", in: store)
         let measuredSamples = try samples().filter { $0.accuracy != nil && $0.deviceKey == config.devices[0] && $0.split == "validation" }
+        let sampleCosts = try measuredSamples.map {
+            complexity.value(encoding.relaxation(levels: try encoding.levels(of: try resolve($0.policy))))
+        }
         var fallbacks = [MeasurementRecord]()
         for i in chosen.indices {
             let budget = chosen[i].budget
             guard let picked = finals.first(where: { $0.jobID == "\(id):final:\(budget):validation" })?.accuracy else { continue }
-            let within = try measuredSamples.filter { sample in
-                complexity.value(encoding.relaxation(levels: try encoding.levels(of: try resolve(sample.policy))))
-                    <= chosen[i].budgetValue * (1 + 1e-9)
-            }
+            let within = measuredSamples.indices.filter { sampleCosts[$0] <= chosen[i].budgetValue * (1 + 1e-9) }
+                .map { measuredSamples[$0] }
             guard let best = within.max(by: { $0.accuracy! < $1.accuracy! }), best.accuracy! > picked else { continue }
             let policy = try resolve(best.policy)
             let x = encoding.relaxation(levels: try encoding.levels(of: policy))

@@ -93,7 +93,7 @@ public enum CostModels {
             // "%" budgets are fractions of the unpruned 8/8 model's latency (energy) as the model itself predicts it, so
             // that a budget is always measured by the same yardstick as the policies: the table's one end-to-end
             // timing (`reference_ms`) can catch a load spike, and the calibration corrects the model, not it.
-            let reference = model.value(encoding.relaxation(levels: try encoding.levels(of: eight)))
+            let reference = try model.predict(eight)
             return (AnyComplexityModel(model), reference)
         }
     }

@@ -19,9 +19,18 @@ public enum ReOptimization {
         }
         let predictor = try EnsemblePredictor.load(json: Data(snapshot.predictor.utf8))
         let base = try ModelZoo.make(config.model)  // shapes suffice: no weights are needed to optimize
-        let encoding = PolicyEncoding(model: base, space: config.space)
+        return try optimize(campaign: config, predictor: predictor, base: base,
+                            encoding: PolicyEncoding(model: base, space: config.space), for: target, deviceKey: device,
+                            store: store, backend: nil)
+    }
+
+    /// The best policy for `target` under `predictor` (its `budget` in the metric's units); `backend` profiles a
+    /// latency table the store does not hold yet (nil: it must be there).
+    static func optimize(campaign config: CampaignConfig, predictor: EnsemblePredictor, base: Model, encoding: PolicyEncoding,
+                         for target: MetricBudget, deviceKey: String?, store: SeerStore,
+                         backend: MeasurementBackend?) throws -> SearchResult {
         let (complexity, reference) = try CostModels.make(metric: target.metric, config: config, base: base, encoding: encoding,
-                                                          deviceKey: device, store: store, backend: nil)
+                                                          deviceKey: deviceKey, store: store, backend: backend)
         let budget = target.budget.absolute(reference: reference)
         return try config.policyOptimizer.optimize(try SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity), budget: budget)
     }
@@ -29,7 +38,7 @@ public enum ReOptimization {
 
 extension PredictorConfig {
     /// The ensemble these settings describe.
-    public var ensemble: EnsembleConfiguration {
+    var ensemble: EnsembleConfiguration {
         var configuration = EnsembleConfiguration.standard
         configuration.members = members
         if hidden == 0 { configuration.mlp = nil } else { configuration.mlp?.hiddenUnits = hidden }
@@ -39,6 +48,14 @@ extension PredictorConfig {
 }
 
 extension CampaignConfig {
+    /// The campaign's predictor on measured policies (feature rows of `encoding`) as round `round` fits it.
+    public func fitPredictor(encoding: PolicyEncoding, features: [[Double]], targets: [Double],
+                             round: Int) throws -> EnsemblePredictor {
+        var predictor = EnsemblePredictor(schema: encoding.schema, configuration: self.predictor.ensemble)
+        try predictor.fit(features: features, targets: targets, seed: seed &+ UInt64(round))
+        return predictor
+    }
+
     /// The gradient optimizer with this campaign's settings and seed.
     public var policyOptimizer: PolicyOptimizer {
         var settings = PolicyOptimizer.Settings()

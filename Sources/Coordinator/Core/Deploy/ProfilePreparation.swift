@@ -29,7 +29,9 @@ extension CampaignRunner {
                 records.append(saved)
                 continue
             }
-            let (result, value) = try optimize(predictor, for: entry.budget, deviceKey: entry.deviceKey)
+            let result = try ReOptimization.optimize(campaign: config, predictor: predictor, base: base, encoding: encoding,
+                                                     for: entry.budget, deviceKey: entry.deviceKey, store: store, backend: backend)
+            let value = result.budget
             var record = PreparedModelRecord(
                 campaignID: id, deviceKey: entry.deviceKey, profile: entry.profile, budget: entry.budget.description,
                 budgetValue: value, policy: String(decoding: try result.policy.policy().jsonData(), as: UTF8.self),
@@ -90,15 +92,6 @@ extension CampaignRunner {
                        record.profile, record.validationAccuracy.map { String(format: "%.2f%%", $0) } ?? "not measured",
                        bytes.count, Date().timeIntervalSince(started)))
         }
-    }
-
-    /// The optimizer's policy for `target` (any metric; latency on `deviceKey`) and the budget in that metric's units.
-    func optimize(_ predictor: EnsemblePredictor, for target: MetricBudget, deviceKey: String) throws -> (SearchResult, Double) {
-        let (complexity, reference) = try CostModels.make(metric: target.metric, config: config, base: base, encoding: encoding,
-                                                          deviceKey: deviceKey, store: store, backend: backend)
-        let value = target.budget.absolute(reference: reference)
-        let problem = try SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity)
-        return (try config.policyOptimizer.optimize(problem, budget: value), value)
     }
 
     func profileJobID(_ record: PreparedModelRecord) -> String {
