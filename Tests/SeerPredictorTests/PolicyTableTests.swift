@@ -100,11 +100,11 @@ final class PolicyTableTests: XCTestCase {
     }
 }
 
-/// The measured ResNet-20 table, at ../shared/data relative to the package root (where CI has it).
+/// The measured ResNet-20 table, vendored under data/ at the package root.
 func resnet20URL() throws -> URL {
     let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
-    let url = packageRoot.appendingPathComponent("../shared/data/resnet20_cifar10.csv").standardizedFileURL
+    let url = packageRoot.appendingPathComponent("data/resnet20_cifar10.csv").standardizedFileURL
     guard FileManager.default.fileExists(atPath: url.path) else {
         throw MissingPrerequisite("\(url.path) not found")
     }
