@@ -179,7 +179,8 @@ final class DecodeErrorTests: XCTestCase {
         assertDecode("JOB", #"{"job_id":"j","device_key":"k","kind":"null","payload":{"model":"m","policy":{},"finetune_steps":-1,"split":"s","seed":0,"timeouts":{"total_ms":5}}}"#,
                      throws: .invalidField(type: .job, field: "payload.finetune_steps", reason: "must be >= 0, got -1"))
         assertDecode("JOB", #"{"job_id":"j","device_key":"k","kind":"null","payload":{"model":"m","policy":{},"finetune_steps":1.5,"split":"s","seed":0,"timeouts":{"total_ms":5}}}"#,
-                     throws: .malformedJSON(type: .job, reason: "a number does not fit its field (integer fields take whole numbers within 64 bits)"))
+                     throws: .invalidField(type: .job, field: "payload.finetune_steps",
+                                           reason: "must be an integer (3, not 3.0) within 64-bit signed range, got 1.5"))
         assertDecode("PROFILE", #"{"agent_id":"a","device_key":"k","profile":"p","capacity_percent":101,"status":"full"}"#,
                      throws: .invalidField(type: .profile, field: "capacity_percent", reason: "must be in 0.0...100.0, got 101.0"))
     }

@@ -139,7 +139,11 @@ public enum WireCodec {
     private static func decodeBody<Body: ValidatedBody>(_: Body.Type, _ bytes: [UInt8],
                                                         amend: (inout Body) -> Void = { _ in }) throws(WireError) -> Body {
         let type = Body.messageType
-        try checkJSONShape(bytes, type: type)
+        let scan = try BodyScan(bytes, type: type)
+        if let number = firstNumberInIntegerField(Body.self, bytes, scan.numbers) {
+            throw .invalidField(type: type, field: number.path, reason: "must be an integer (3, not 3.0) within 64-bit signed range, got "
+                                + WireError.printable(bytes[number.range]))
+        }
         var body: Body
         do {
             body = try JSONDecoder().decode(Body.self, from: Data(bytes))
@@ -153,29 +157,50 @@ public enum WireCodec {
         return body
     }
 
-    /// Cheap pre-parse: a JSON object, nested at most `maxJSONDepth`, so a hostile body can't recurse the decoder deep.
-    private static func checkJSONShape(_ bytes: [UInt8], type: MessageType) throws(WireError) {
-        let whitespace: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D]
-        guard let first = bytes.first(where: { !whitespace.contains($0) }), first == UInt8(ascii: "{") else {
-            throw .malformedJSON(type: type, reason: "body must be a JSON object")
-        }
-        var depth = 0, inString = false, escaped = false
-        for byte in bytes {
-            if inString {
-                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
-                continue
+    /// The first of `numbers` (those not written as 64-bit integers) that sits in an integer field of `Body`, if any.
+    ///
+    /// JSONDecoder reads `4.0` or `1e2` into an `Int` as 4 or 100, and when a number does not fit it names no field;
+    /// the protocol wants `3`, not `3.0`, and the field named. The schema knows which fields are integers, so ask it:
+    /// written as `0.5`, a number still decodes in a `Double` field or an opaque value and fails in an `Int` field.
+    /// The other suspects are written `0` meanwhile, which every number field takes. One extra decode for a body
+    /// with such numbers (all of them `0.5`); only when that fails does halving find the first one, in a few more.
+    private static func firstNumberInIntegerField<Body: Decodable>(_: Body.Type, _ bytes: [UInt8],
+                                                                   _ numbers: [BodyScan.Number]) -> BodyScan.Number? {
+        guard !numbers.isEmpty else { return nil }
+        func fails(_ poisoned: Range<Int>) -> Bool {
+            var rewritten: [UInt8] = []
+            rewritten.reserveCapacity(bytes.count + 3 * numbers.count)
+            var copied = 0
+            for (index, number) in numbers.enumerated() {
+                rewritten += bytes[copied..<number.range.lowerBound]
+                rewritten += poisoned.contains(index) ? Array("0.5".utf8) : Array("0".utf8)
+                copied = number.range.upperBound
             }
-            switch byte {
-            case UInt8(ascii: "\""): inString = true
-            case UInt8(ascii: "{"), UInt8(ascii: "["):
-                depth += 1
-                guard depth <= SeerProtocol.maxJSONDepth else {
-                    throw .malformedJSON(type: type, reason: "nested deeper than \(SeerProtocol.maxJSONDepth) levels")
-                }
-            case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1
-            default: break
+            rewritten += bytes[copied...]
+            do {
+                _ = try JSONDecoder().decode(Body.self, from: Data(rewritten))
+                return false
+            } catch let DecodingError.dataCorrupted(context) {
+                // A number that does not fit comes back like this, with no coding path.
+                return context.codingPath.isEmpty
+            } catch {
+                return false
             }
         }
+        // Other faults of the body (a missing field, malformed JSON) can make a decode fail before or instead of the
+        // number, so every step of the search is checked and none is trusted that the body without suspects shares.
+        guard fails(0..<numbers.count), !fails(0..<0) else { return nil }
+        var suspects = 0..<numbers.count
+        while suspects.count > 1 {
+            let half = suspects.lowerBound..<(suspects.lowerBound + suspects.count / 2)
+            if fails(half) {
+                suspects = half
+            } else {
+                suspects = half.upperBound..<suspects.upperBound
+                guard fails(suspects) else { return nil }
+            }
+        }
+        return numbers[suspects.lowerBound]
     }
 
     private static func wireError(_ error: DecodingError, type: MessageType, body: [UInt8]) -> WireError {
@@ -222,7 +247,7 @@ public enum WireCodec {
     private static func salvageJobID(_ frames: [[UInt8]]) -> String? {
         // Best effort for the ERROR reply; a body that failed validation may still carry a usable job id.
         guard frames.count >= 3, frames[2].count <= SeerProtocol.maxBodyBytes,
-              (try? checkJSONShape(frames[2], type: .error)) != nil,
+              (try? BodyScan(frames[2], type: .error)) != nil,
               let object = try? JSONSerialization.jsonObject(with: Data(frames[2])) as? [String: Any],
               let jobID = object["job_id"] as? String,
               (try? Check(type: .error).id(jobID, "job_id")) != nil else { return nil }
