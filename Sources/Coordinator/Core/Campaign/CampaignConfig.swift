@@ -255,8 +255,11 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
     /// Cross-field checks.
     public func validate() throws {
         func fail(_ m: String) -> CampaignError { .config(m) }
-        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
-            throw fail("name: use letters, digits, '-', '_' or '.', got '\(name)'")
+        // The name is an id and the folder runs/<name>: "." or ".." would put results in (or above) the working
+        // directory, a leading "." hides them, and a folder name has at most 255 bytes.
+        guard !name.isEmpty, name.utf8.count <= 255, !name.hasPrefix("."),
+              name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+            throw fail("name: 1 to 255 bytes of letters, digits, '-', '_' or '.', not starting with '.', got '\(name)'")
         }
         guard ModelZoo.names.contains(model), model != "resnet18" else {
             throw fail("model: '\(model)' is not a trainable zoo model (\(ModelZoo.names.filter { $0 != "resnet18" }.joined(separator: ", ")))")
