@@ -76,6 +76,8 @@ struct CampaignCommand: ParsableCommand {
         @OptionGroup var backend: BackendFlags
 
         func run() throws {
+            // There is nothing to resume in a database that does not exist: a mistyped --db must not create one.
+            guard FileManager.default.fileExists(atPath: backend.db) else { throw StoreError.notFound(path: backend.db) }
             let store = try SeerStore(path: backend.db)
             let record = try campaign.map { try CampaignStore.campaign($0, in: store) } ?? CampaignStore.campaigns(in: store).last
             guard let record else { throw CampaignError.notFound("no campaign \(campaign ?? "") in \(backend.db)") }
@@ -95,7 +97,8 @@ struct CampaignCommand: ParsableCommand {
         @Option(help: "Campaign name (default: all).") var campaign: String?
 
         func run() throws {
-            let store = try SeerStore(path: db)
+            // Only reads: a mistyped --db is an error, not a new empty database, and a read-only file will do.
+            let store = try SeerStore(path: db, access: .readOnly)
             let records = try CampaignStore.campaigns(in: store).filter { campaign == nil || $0.id == campaign }
             guard !records.isEmpty else { throw CampaignError.notFound("no campaign \(campaign ?? "") in \(db)") }
             for r in records {

@@ -26,14 +26,17 @@ struct OptimizeCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = try SeerStore(path: db)
+        // Only reads: a mistyped --db is an error, not a new empty database, and a read-only file will do.
+        let store = try SeerStore(path: db, access: .readOnly)
         guard let record = try CampaignStore.campaign(campaign, in: store) else {
             throw CampaignError.notFound("no campaign '\(campaign)' in \(db)")
         }
         let config = try record.campaignConfig()
         let target = try MetricBudget(parsing: budget)
         let metric = target.metric
-        let result = try ReOptimization.optimize(campaign: config, for: target, deviceKey: device, store: store)
+        let result = try store.namingErrors {
+            try ReOptimization.optimize(campaign: config, for: target, deviceKey: device, store: store)
+        }
         if json {
             let object: [String: Any] = [
                 "campaign": campaign, "metric": metric.rawValue, "budget": result.budget,

@@ -81,7 +81,9 @@ struct DeploymentsCommand: ParsableCommand {
     }
 
     func run() throws {
-        let rows = try DeploymentStore.deployments(agentID: device, limit: limit, in: try SeerStore(path: db))
+        // Only reads: a mistyped --db is an error, not a new empty database, and a read-only file will do.
+        let store = try SeerStore(path: db, access: .readOnly)
+        let rows = try store.namingErrors { try DeploymentStore.deployments(agentID: device, limit: limit, in: store) }
         if json {
             print(String(decoding: try JSONEncoder.deployment.encode(rows), as: UTF8.self))
             return

@@ -2,12 +2,21 @@ import Foundation
 import GRDB
 import SeerWire
 
-/// Why the store could not be opened or written.
+/// Why the store could not be opened or written; each names the database file.
 public enum StoreError: Error, CustomStringConvertible, Equatable {
     /// The file was migrated by a newer build: it has steps this build does not know.
     case newerSchema(path: String, unknown: [String])
     /// Two migrations share a name.
     case duplicateMigration(String)
+    /// A read-only open found no file at `path` (a mistyped `--db`): reading never creates a database.
+    case notFound(path: String)
+    /// A read-only open found a file without all of this build's migrations: an older Seer's database, which a
+    /// command that writes upgrades. Reading cannot migrate.
+    case olderSchema(path: String, missing: [String])
+    /// A read-only open found a file with none of Seer's migrations (an empty file, another program's database).
+    case notSeerDatabase(path: String)
+    /// SQLite refused to open or read the file at `path`, for `reason`.
+    case database(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -15,6 +24,15 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
             return "database \(path) was created by a newer Seer (unknown migrations: \(unknown.joined(separator: ", "))); refusing to open it"
         case let .duplicateMigration(name):
             return "migration \"\(name)\" is registered twice"
+        case let .notFound(path):
+            return "no database \(path): check --db, or create it with a command that writes (serve, campaign run)"
+        case let .olderSchema(path, missing):
+            return "database \(path) was created by an older Seer (missing migrations: \(missing.joined(separator: ", "))); "
+                + "a command that writes (serve, campaign run) upgrades it"
+        case let .notSeerDatabase(path):
+            return "\(path) is not a Seer database (it has none of its tables)"
+        case let .database(path, reason):
+            return "database \(path): \(reason)"
         }
     }
 }
@@ -37,26 +55,78 @@ public final class SeerStore: @unchecked Sendable {
         return encoder
     }()
 
-    /// Opens (creating if needed) the database at `path` and applies `migrations` in order.
-    public init(path: String, migrations: [StoreMigration] = SeerStore.migrations) throws {
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-        }
-        database = try DatabasePool(path: path, configuration: configuration)
-        self.path = path
+    /// How a store opens its file.
+    public enum Access: Sendable {
+        /// Creates the file if needed and applies the migrations: what commands that write use.
+        case readWrite
+        /// Opens an existing, current database for reading only: never creates, migrates or writes anything, so a
+        /// mistyped path is an error and a read-only file (or a copy under someone else's account) can be read.
+        case readOnly
+    }
 
+    /// Opens the database at `path` (creating it if needed when `access` is `.readWrite`) with `migrations`
+    /// applied in order; `.readOnly` requires them all to be applied already.
+    ///
+    /// Errors name the file. A failed open removes what it created (the file itself when it did not exist, and
+    /// the `-wal`/`-shm` files SQLite made), so it cannot leave a stray database or WAL files behind.
+    public init(path: String, access: Access = .readWrite, migrations: [StoreMigration] = SeerStore.migrations) throws {
         var migrator = DatabaseMigrator()
-        var names = Set<String>()
+        var names: [String] = []
         for step in migrations {
-            guard names.insert(step.name).inserted else { throw StoreError.duplicateMigration(step.name) }
+            guard !names.contains(step.name) else { throw StoreError.duplicateMigration(step.name) }
+            names.append(step.name)
             migrator.registerMigration(step.name, migrate: step.migrate)
         }
-        let applied = try database.read { db in try migrator.appliedIdentifiers(db) }
-        let unknown = applied.subtracting(names)
-        guard unknown.isEmpty else { throw StoreError.newerSchema(path: path, unknown: unknown.sorted()) }
-        try migrator.migrate(database)
+        let manager = FileManager.default
+        // SQLite would only say "unable to open database file".
+        if access == .readOnly, !manager.fileExists(atPath: path) { throw StoreError.notFound(path: path) }
+        // No other process has the database open when its -wal and -shm files are absent (they exist while any
+        // connection does), so removing the ones this open made cannot pull them from under anyone.
+        let created = [path, path + "-wal", path + "-shm"].filter { !manager.fileExists(atPath: $0) }
+
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.readonly = access == .readOnly
+        if access == .readWrite {
+            configuration.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            }
+        }
+        var opened: DatabasePool?
+        do {
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            opened = pool
+            let applied = try pool.read { db in try migrator.appliedIdentifiers(db) }
+            let unknown = applied.subtracting(names)
+            guard unknown.isEmpty else { throw StoreError.newerSchema(path: path, unknown: unknown.sorted()) }
+            switch access {
+            case .readWrite:
+                try migrator.migrate(pool)
+            case .readOnly:
+                guard !applied.isEmpty || names.isEmpty else { throw StoreError.notSeerDatabase(path: path) }
+                let missing = names.filter { !applied.contains($0) }
+                guard missing.isEmpty else { throw StoreError.olderSchema(path: path, missing: missing) }
+            }
+        } catch {
+            // Close before removing, so that SQLite does not recreate or write to what is removed.
+            try? opened?.close()
+            opened = nil
+            for file in created where manager.fileExists(atPath: file) { try? manager.removeItem(atPath: file) }
+            throw Self.naming(error, path: path)
+        }
+        database = opened!
+        self.path = path
+    }
+
+    /// `error` as a `StoreError` naming `path`: SQLite's own messages do not say which file they are about.
+    static func naming(_ error: Error, path: String) -> Error {
+        guard let error = error as? DatabaseError else { return error }
+        return StoreError.database(path: path, reason: error.description)
+    }
+
+    /// Runs `body`, reporting SQLite errors from it as `StoreError.database` naming this store's file.
+    public func namingErrors<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch { throw Self.naming(error, path: path) }
     }
 
     // MARK: Writes
