@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// `seer-agent`: runs compressed networks on this device and reports accuracy and latency.
 @main
@@ -8,4 +9,11 @@ struct SeerAgentCommand: ParsableCommand {
         abstract: "Measure compression policies on this device, locally or for a Seer coordinator.",
         subcommands: [RunCommand.self, EvaluateCommand.self, ComplexityCommand.self, ExportCommand.self, AgentKeygenCommand.self,
                       BatteryCommand.self, DeployDirCommand.self, ProfileLayersCommand.self])
+
+    static func main() {
+        // stdio buffers stdout in blocks unless it is a terminal, so progress lines sent to a pipe (`| tee`, a service
+        // manager's log) would appear only at exit; a line at a time, they appear as they are printed.
+        setvbuf(stdout, nil, _IOLBF, 0)
+        main(nil)
+    }
 }

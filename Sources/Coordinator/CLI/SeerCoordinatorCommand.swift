@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// `seer-coordinator`: trains base models, runs campaigns, optimizes and deploys policies.
 @main
@@ -9,4 +10,11 @@ struct SeerCoordinatorCommand: ParsableCommand {
         subcommands: [DemoCommand.self, CampaignCommand.self, OptimizeCommand.self, TrainCommand.self,
                       PredictorCommand.self, ServeCommand.self, RedeployCommand.self, DeploymentsCommand.self,
                       KeygenCommand.self])
+
+    static func main() {
+        // stdio buffers stdout in blocks unless it is a terminal, so progress lines sent to a pipe (`| tee`, a service
+        // manager's log) would appear only at exit; a line at a time, they appear as they are printed.
+        setvbuf(stdout, nil, _IOLBF, 0)
+        main(nil)
+    }
 }
