@@ -140,30 +140,38 @@ public enum WireCodec {
                                                         amend: (inout Body) -> Void = { _ in }) throws(WireError) -> Body {
         let type = Body.messageType
         let scan = try BodyScan(bytes, type: type)
-        if let number = firstNumberInIntegerField(Body.self, bytes, scan.numbers) {
-            throw .invalidField(type: type, field: number.path, reason: "must be an integer (3, not 3.0) within 64-bit signed range, got "
-                                + WireError.printable(bytes[number.range]))
+        func refuse(_ number: BodyScan.Number) -> WireError {
+            .invalidField(type: type, field: number.path, reason: "must be an integer (3, not 3.0) within 64-bit signed range, got "
+                          + WireError.printable(bytes[number.range]))
         }
         var body: Body
         do {
             body = try JSONDecoder().decode(Body.self, from: Data(bytes))
         } catch let error as DecodingError {
+            // A number that does not fit an integer field fails the decode without naming the field.
+            if let number = firstNumberInIntegerField(Body.self, bytes, scan.numbers) { throw refuse(number) }
             throw wireError(error, type: type, body: bytes)
         } catch {
             throw .malformedJSON(type: type, reason: "\(error)")
         }
+        // JSONDecoder took the whole numbers among them (`4.0`, `1e2`) into integer fields; only those can be in one.
+        let whole = scan.numbers.filter { number in
+            guard let value = Double(String(decoding: bytes[number.range], as: UTF8.self)) else { return false }
+            return value == value.rounded() && abs(value) < 0x1p63
+        }
+        if let number = firstNumberInIntegerField(Body.self, bytes, whole) { throw refuse(number) }
         amend(&body)
         try body.validate()
         return body
     }
 
-    /// The first of `numbers` (those not written as 64-bit integers) that sits in an integer field of `Body`, if any.
+    /// The first of `numbers` (some of those not written as 64-bit integers) that sits in an integer field of `Body`.
     ///
     /// JSONDecoder reads `4.0` or `1e2` into an `Int` as 4 or 100, and when a number does not fit it names no field;
     /// the protocol wants `3`, not `3.0`, and the field named. The schema knows which fields are integers, so ask it:
     /// written as `0.5`, a number still decodes in a `Double` field or an opaque value and fails in an `Int` field.
-    /// The other suspects are written `0` meanwhile, which every number field takes. One extra decode for a body
-    /// with such numbers (all of them `0.5`); only when that fails does halving find the first one, in a few more.
+    /// The other suspects are written `0` meanwhile, which every number field takes. One extra decode (all of them
+    /// `0.5`), and only a body with such a number pays for halving to find the first one, in a few more.
     private static func firstNumberInIntegerField<Body: Decodable>(_: Body.Type, _ bytes: [UInt8],
                                                                    _ numbers: [BodyScan.Number]) -> BodyScan.Number? {
         guard !numbers.isEmpty else { return nil }
