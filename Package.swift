@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "SeerSearchTests", dependencies: ["SeerSearch", "SeerMeasurement"], path: "Tests/SeerSearchTests"),
         .testTarget(name: "SeerMeasurementTests", dependencies: ["SeerMeasurement", "SeerCompression", "SeerModels"],
                     path: "Tests/SeerMeasurementTests"),
-        .testTarget(name: "SeerCoordinatorTests", dependencies: ["SeerCoordinator", "SeerModels", "SeerData", "SeerSearch",
+        .testTarget(name: "SeerCoordinatorTests", dependencies: ["SeerCoordinator", "SeerModels", "SeerData", "SeerSearch", "SeerPredictor",
                                                                "SeerMeasurement"],
                     path: "Tests/SeerCoordinatorTests"),
         .testTarget(name: "SeerFabricTests", dependencies: ["SeerCoordinator", "SeerAgent", "SeerWire", "SeerTransport",

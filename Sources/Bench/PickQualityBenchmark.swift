@@ -41,7 +41,7 @@ struct PickQualityBenchmark: ParsableCommand {
         let base = try ModelStore.load(config.checkpoint ?? config.model)
         let data = try FashionMNIST.load(directory: config.data)
         let encoding = PolicyEncoding(model: base, space: config.space)
-        let samples = try CampaignStore.measurements(campaign, purpose: "sample", in: store).filter { $0.accuracy != nil }
+        let samples = try CampaignStore.measurements(campaign, purpose: .sample, in: store).filter { $0.accuracy != nil }
         let resolved = try samples.map { try Policy.decode(json: Data($0.policy.utf8)).resolve(for: base, space: config.space) }
         // Refitted rather than loaded, so that campaigns stored before the predictor measured its extrapolation work too.
         let predictor = try config.fitPredictor(encoding: encoding, features: try resolved.map(encoding.features(of:)),

@@ -6,12 +6,15 @@ import SeerTensor
 import SeerMeasurement
 import SeerCompression
 import SeerSearch
+import SeerPredictor
 @testable import SeerCoordinator
 
 /// Counts measurements and can fail after a number of them, to play a crash in the middle of a round.
 final class CountingBackend: MeasurementBackend {
     let inner: LocalMeasurementBackend
     var measured: [String] = []
+    /// The settings each request was measured with, by job id.
+    var settings: [String: EvaluationSettings] = [:]
     var crashAfter: Int?
     var profiled: [String] = []
     /// The executor whose table `profileLayers` returns: the engine, or an accelerator's cost model.
@@ -37,6 +40,7 @@ final class CountingBackend: MeasurementBackend {
             if let limit = crashAfter, measured.count >= limit { throw CampaignError.failed("simulated crash") }
             try inner.measure([r], record: record)
             measured.append(r.id)
+            settings[r.id] = r.settings
         }
     }
 }
@@ -63,7 +67,7 @@ final class CampaignRunnerTests: XCTestCase {
             budgets: ["15%", "30%"]
             measurement: {finetune_steps: 1, batch_size: 16, evaluation_limit: 64, calibration_images: 16,
                           latency: {repeat: 1, min_repeat_ms: 0}}
-            sampling: {initial: 5, rounds: 1, per_round: 2, refine: 0}
+            sampling: {initial: 5, rounds: 1, per_round: 2, refine: 0, sensitivity_images: 16, noise_repeats: 1}
             predictor: {members: 3, hidden: 0}
             """)
     }
@@ -74,12 +78,23 @@ final class CampaignRunnerTests: XCTestCase {
         let local = LocalMeasurementBackend(data: try Self.data.get())
         let results = directory.appendingPathComponent("results")
 
-        // Crash in the middle of round 1 (after the 5 random policies and 1 of the 2 informative ones).
-        let crashing = CountingBackend(local, crashAfter: 6)
+        // Crash in the middle of round 1: after the sensitivity probes, the 5 random policies, 1 noise repeat and 1 of
+        // the 2 informative policies.
+        let probes = SensitivityTable.probes(for: PolicyEncoding(model: try ModelStore.load(config.checkpoint!))).count
+        let crashing = CountingBackend(local, crashAfter: probes + 7)
         let first = try CampaignRunner(config: config, store: store, backend: crashing, resultsDirectory: results, showProgress: false,
                                        log: { _ in })
         XCTAssertThrowsError(try first.run())
-        XCTAssertEqual(crashing.measured.count, 6)
+        XCTAssertEqual(crashing.measured.count, probes + 7)
+        XCTAssertEqual(crashing.measured.filter { $0.hasPrefix("tiny:sensitivity:") }.count, probes)
+        for (id, settings) in crashing.settings where id.hasPrefix("tiny:sensitivity:") {
+            XCTAssertEqual(settings.finetuneSteps, 0, id)
+            XCTAssertEqual(settings.evaluationLimit, 16, id)
+            XCTAssertEqual(settings.split, .validation, id)
+        }
+        XCTAssertEqual(crashing.measured.filter { $0.hasPrefix("tiny:noise:") }, ["tiny:noise:0"])
+        XCTAssertEqual(crashing.settings["tiny:noise:0"]?.seed, config.seed + 1)
+        XCTAssertEqual(crashing.settings["tiny:r0:0"]?.seed, config.seed)
 
         let counting = CountingBackend(LocalMeasurementBackend(data: try Self.data.get()))
         let second = try CampaignRunner(config: config, store: store, backend: counting, resultsDirectory: results, showProgress: false,
@@ -94,6 +109,13 @@ final class CampaignRunnerTests: XCTestCase {
         XCTAssertTrue(Set(counting.measured).isDisjoint(with: crashing.measured))
         XCTAssertEqual(summary.measurements.count, 7)
         XCTAssertEqual(summary.choices.count, 2)
+        XCTAssertEqual(summary.sensitivityProbes, probes)
+        XCTAssertNotNil(summary.measurementNoise)
+        XCTAssertLessThanOrEqual(summary.fallbacks, replacements.count)
+        XCTAssertEqual(summary.choices.filter { $0.source != .optimizer }.count, replacements.count)
+        // The stored predictor carries the prior, so re-optimization sees the same features.
+        let snapshot = try XCTUnwrap(try CampaignStore.latestSnapshot("tiny", in: store))
+        XCTAssertNotNil(try EnsemblePredictor.load(json: Data(snapshot.predictor.utf8)).prior)
         for choice in summary.choices {
             XCTAssertLessThanOrEqual(choice.complexity, choice.budgetValue * (1 + 1e-9))
             XCTAssertNotNil(choice.validationAccuracy)
@@ -246,7 +268,7 @@ final class CampaignRunnerTests: XCTestCase {
         for (i, bits) in policies.enumerated() {
             let policy = try Policy(bits: bits).resolve(for: base, space: config.space)
             let predicted = table.value(encoding.relaxation(levels: try encoding.levels(of: policy)))
-            var row = MeasurementRecord(jobID: "tiny:r0:\(i)", campaignID: "tiny", purpose: "sample", round: 0, position: i,
+            var row = MeasurementRecord(jobID: "tiny:r0:\(i)", campaignID: "tiny", purpose: .sample, round: 0, position: i,
                                         policy: String(decoding: try policy.policy().jsonData(), as: UTF8.self),
                                         deviceKey: "cpu-x86", split: "validation", createdAt: now)
             row.accuracy = 50
@@ -291,6 +313,26 @@ final class CampaignRunnerTests: XCTestCase {
         XCTAssertThrowsError(try CampaignRunner(config: config, store: store, backend: backend, resultsDirectory: directory,
                                                 showProgress: false, log: { _ in }).run()) { error in
             XCTAssertTrue("\(error)".contains("different config"), "\(error)")
+        }
+    }
+
+    func testACampaignStoredBeforeANewConfigFieldStillResumes() throws {
+        let config = try config()
+        let store = try SeerStore(path: directory.appendingPathComponent("seer.sqlite").path)
+        // The stored text of an older build: the same config without a field added since (its default applies).
+        var json = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(config)) as! [String: Any]
+        var sampling = json["sampling"] as! [String: Any]
+        sampling["minimum_distance"] = nil
+        json["sampling"] = sampling
+        json["optimizer"] = nil
+        let now = Date()
+        try CampaignStore.save(CampaignRecord(id: "tiny", config: String(decoding: try JSONSerialization.data(withJSONObject: json),
+                                                                           as: UTF8.self),
+                                              phase: "sampling", detail: "", createdAt: now, updatedAt: now), in: store)
+        let backend = CountingBackend(LocalMeasurementBackend(data: try Self.data.get()), crashAfter: 0)
+        XCTAssertThrowsError(try CampaignRunner(config: config, store: store, backend: backend, resultsDirectory: directory,
+                                                showProgress: false, log: { _ in }).run()) { error in
+            XCTAssertTrue("\(error)".contains("simulated crash"), "resumed up to the first measurement: \(error)")
         }
     }
 }

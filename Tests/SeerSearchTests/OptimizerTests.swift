@@ -114,3 +114,23 @@ final class OptimizerTests: XCTestCase {
         XCTAssertLessThanOrEqual(c.complexity, 0.25 * full)
     }
 }
+
+final class WarmStartTests: XCTestCase {
+    func testAWarmStartBoundsTheResultFromBelow() throws {
+        let (problem, _, full) = try syntheticProblem("resnet8", budgets: [0.2], rows: 80)
+        let budget = 0.2 * full
+        let sampler = try PolicySampler(encoding: problem.encoding, complexity: problem.complexity, band: 0.6...1.0)
+        var rng = SplitMix64(seed: 11)
+        let starts = try sampler.randomLevels(count: 5, near: [budget], rng: &rng)
+        // A weak optimizer (one start, few steps) with warm starts never ends below the best warm start's prediction.
+        let weak = PolicyOptimizer(settings: PolicyOptimizer.Settings(randomStarts: 0, iterations: 2, finishes: 1))
+        let result = try weak.optimize(problem, budget: budget, warmStarts: starts)
+        let bestStart = starts.map { problem.predict(levels: $0).mean }.max()!
+        XCTAssertGreaterThanOrEqual(result.predictedMean, bestStart - 1e-9)
+        XCTAssertLessThanOrEqual(result.complexity, budget * (1 + 1e-9))
+        // A start over the budget is ignored rather than returned.
+        let over = problem.encoding.maximumLevels
+        let alone = try weak.optimize(problem, budget: budget, warmStarts: [over])
+        XCTAssertLessThanOrEqual(alone.complexity, budget * (1 + 1e-9))
+    }
+}

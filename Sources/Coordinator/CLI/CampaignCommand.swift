@@ -104,8 +104,8 @@ struct CampaignCommand: ParsableCommand {
             for r in records {
                 print("\(r.id): \(r.phase) — \(r.detail)")
                 let rows = try CampaignStore.measurements(r.id, in: store)
-                for round in Set(rows.filter { $0.purpose == "sample" }.map(\.round)).sorted() {
-                    let inRound = rows.filter { $0.purpose == "sample" && $0.round == round }
+                for round in Set(rows.filter { $0.purpose == .sample }.map(\.round)).sorted() {
+                    let inRound = rows.filter { $0.purpose == .sample && $0.round == round }
                     print("  round \(round): \(inRound.filter { $0.accuracy != nil }.count)/\(inRound.count) measured"
                           + (inRound.contains { $0.error != nil } ? ", \(inRound.filter { $0.error != nil }.count) failed" : ""))
                 }

@@ -57,6 +57,10 @@ public struct PolicyFeatureMap: Codable, Hashable, Sendable {
         case keptProduct(Int, Int)
         case aggregate(Int)
         case aggregateProduct(Int, Int)
+        /// The prior's summed curves of one kind of column.
+        case priorSum(SensitivityPrior.Kind)
+        /// The square of the prior's total over every kind: untuned drops compound, tuned accuracy saturates.
+        case priorTotalSquare
     }
 
     public static let minimumBits = 0.5
@@ -69,14 +73,24 @@ public struct PolicyFeatureMap: Codable, Hashable, Sendable {
     /// Names of the engineered features, for inspection.
     public let names: [String]
     public let options: FeatureOptions
+    /// Per-layer sensitivities the prior features read; nil for a map without them.
+    public let prior: SensitivityPrior?
 
     public var outputCount: Int { terms.count }
 
-    /// A feature map for a policy table's schema.
-    public init(schema: PolicySchema, options: FeatureOptions = .standard) {
+    /// Indices of the features read from the sensitivity prior.
+    public var priorFeatureIndices: [Int] {
+        terms.indices.filter { if case .priorSum = terms[$0] { return true } else { return terms[$0] == .priorTotalSquare } }
+    }
+
+    /// A feature map for a policy table's schema; with a `prior`, its per-kind sums and squared total are features too.
+    public init(schema: PolicySchema, options: FeatureOptions = .standard, prior: SensitivityPrior? = nil) {
         let columns = schema.columns
         inputCount = columns.count
         self.options = options
+        precondition(prior.map { $0.curves.count == columns.count } ?? true,
+                     "sensitivity prior has \(prior?.curves.count ?? 0) columns, the schema \(columns.count)")
+        self.prior = prior
         logColumns = columns.map { $0.kind.isBitWidth }
         var terms: [Term] = []
         var names: [String] = []
@@ -137,6 +151,12 @@ public struct PolicyFeatureMap: Codable, Hashable, Sendable {
                 }
             }
         }
+        if let prior, !prior.presentKinds.isEmpty {
+            for kind in prior.presentKinds {
+                terms.append(.priorSum(kind)); names.append("prior(\(kind.rawValue))")
+            }
+            terms.append(.priorTotalSquare); names.append("prior(total)^2")
+        }
         self.aggregates = aggregates
         self.terms = terms
         self.names = names
@@ -146,6 +166,7 @@ public struct PolicyFeatureMap: Codable, Hashable, Sendable {
     public init(genericInputs count: Int, squares: Bool = true) {
         inputCount = count
         options = FeatureOptions(squares: squares, layerInteractions: false, adjacentKept: false, aggregates: false)
+        prior = nil
         logColumns = Array(repeating: false, count: count)
         aggregates = []
         var terms: [Term] = (0..<count).map { .base($0) }
@@ -158,11 +179,20 @@ public struct PolicyFeatureMap: Codable, Hashable, Sendable {
         self.names = names
     }
 
+    /// The base value of a bit-width column: log2 of the bits, clamped at `minimumBits`.
+    public static func base(bits: Double) -> Double { log2(max(bits, minimumBits)) }
+
+    /// The prior's total over every kind at base values `u` (0 without a prior).
+    private func priorTotal(_ u: [Double]) -> Double {
+        guard let prior else { return 0 }
+        return prior.presentKinds.reduce(0) { $0 + prior.sum($1, base: u) }
+    }
+
     /// Base values of a raw row: prune ratios as they are, log2 of bit-widths.
     public func base(_ x: [Double]) -> [Double] {
         precondition(x.count == inputCount, "feature map expects \(inputCount) columns, got \(x.count)")
         var u = x
-        for j in 0..<inputCount where logColumns[j] { u[j] = log2(max(x[j], Self.minimumBits)) }
+        for j in 0..<inputCount where logColumns[j] { u[j] = Self.base(bits: x[j]) }
         return u
     }
 
@@ -179,6 +209,7 @@ public struct PolicyFeatureMap: Codable, Hashable, Sendable {
         let g = aggregates.map { parts in
             parts.reduce(0.0) { s, p in s + p.weight * (p.keptOf.map { 1 - u[$0] } ?? 1) * u[p.value] }
         }
+        let total = terms.contains(.priorTotalSquare) ? priorTotal(u) : 0
         return terms.map { term in
             switch term {
             case let .base(j): return u[j]
@@ -187,6 +218,8 @@ public struct PolicyFeatureMap: Codable, Hashable, Sendable {
             case let .keptProduct(a, b): return (1 - u[a]) * (1 - u[b])
             case let .aggregate(i): return g[i]
             case let .aggregateProduct(i, k): return g[i] * g[k]
+            case let .priorSum(kind): return prior!.sum(kind, base: u)
+            case .priorTotalSquare: return total * total
             }
         }
     }
@@ -202,6 +235,7 @@ public struct PolicyFeatureMap: Codable, Hashable, Sendable {
         }
         var gu = [Double](repeating: 0, count: inputCount)
         var gg = [Double](repeating: 0, count: aggregates.count)
+        let total = terms.contains(.priorTotalSquare) ? priorTotal(u) : 0
         for (t, term) in terms.enumerated() {
             let d = gf[t]
             guard d != 0 else { continue }
@@ -218,6 +252,10 @@ public struct PolicyFeatureMap: Codable, Hashable, Sendable {
             case let .aggregateProduct(i, k):
                 gg[i] += g[k] * d
                 gg[k] += g[i] * d
+            case let .priorSum(kind):
+                prior!.pullback(kind, base: u, d, into: &gu)
+            case .priorTotalSquare:
+                for kind in prior!.presentKinds { prior!.pullback(kind, base: u, 2 * total * d, into: &gu) }
             }
         }
         for (i, parts) in aggregates.enumerated() where gg[i] != 0 {

@@ -105,6 +105,10 @@ public struct EnsembleConfiguration: Codable, Hashable, Sendable {
     public var sampling: MemberSampling
     /// The MLPs see the standardized engineered features instead of the standardized base values.
     public var mlpOnFeatures: Bool
+    /// Standard deviation of one measurement (accuracy points), when known from repeated measurements: the floor of
+    /// the extrapolation error's scale, since a leave-one-out RMSE on tens of rows can come out below the noise by
+    /// chance and then vouch for predictions more than the data can.
+    public var measurementNoise: Double?
 
     public init(members: Int = 8, validationFraction: Double = 0.2,
                 featureCandidates: [FeatureOptions] = FeatureOptions.candidates, ridgeLambdas: [Double] = defaultRidgeLambdas,
@@ -116,6 +120,7 @@ public struct EnsembleConfiguration: Codable, Hashable, Sendable {
         self.mlp = mlp
         self.sampling = sampling
         self.mlpOnFeatures = mlpOnFeatures
+        measurementNoise = nil
     }
 
     public static let standard = EnsembleConfiguration()
@@ -150,6 +155,8 @@ public struct EnsemblePredictor: PerformancePredictor {
     public let configuration: EnsembleConfiguration
     /// Column layout the predictor was built for; nil for schema-free inputs.
     public let schema: PolicySchema?
+    /// Per-layer sensitivities every candidate feature set includes (see `SensitivityPrior`); nil for none.
+    public let prior: SensitivityPrior?
     public private(set) var featureMap: PolicyFeatureMap?
     public private(set) var lambda: Double = 0
     /// Leave-one-out RMSE (accuracy points) of ridge on the chosen features over the training rows: an estimate of
@@ -163,14 +170,19 @@ public struct EnsemblePredictor: PerformancePredictor {
     var targetStd = 1.0
     var members: [Member] = []
 
+    /// How much less the ridge penalty weighs on prior features, as a ratio of standard deviations (see `fit`).
+    static let priorEmphasis = 10.0
+
     public var name: String { configuration.mlp == nil ? "ridge-ensemble" : "ridge+mlp-ensemble" }
     public var isFitted: Bool { !members.isEmpty }
     /// For each member, the epoch its MLP was early-stopped at (0 = the MLP adds nothing).
     public var mlpEpochs: [Int] { members.map { $0.mlp?.bestEpoch ?? 0 } }
 
-    public init(schema: PolicySchema?, configuration: EnsembleConfiguration = .standard) {
+    public init(schema: PolicySchema?, configuration: EnsembleConfiguration = .standard, prior: SensitivityPrior? = nil) {
+        precondition(prior == nil || schema != nil, "a sensitivity prior needs the policy schema")
         self.schema = schema
         self.configuration = configuration
+        self.prior = prior
     }
 
     public mutating func fit(features: [[Double]], targets: [Double], seed: UInt64) throws {
@@ -193,10 +205,14 @@ public struct EnsemblePredictor: PerformancePredictor {
                             rowErrors: [Double])
         var fitted: [Fitted] = []
         for options in candidates {
-            let map = schema.map { PolicyFeatureMap(schema: $0, options: options) }
+            let map = schema.map { PolicyFeatureMap(schema: $0, options: options, prior: prior) }
                 ?? PolicyFeatureMap(genericInputs: d, squares: options.squares)
             let phi = Matrix(features.map { map.features($0) })
-            let scaler = Standardizer(fitting: phi)
+            var scaler = Standardizer(fitting: phi)
+            // Prior features count 10 standard deviations per unit, so the ridge penalty weighs on them 100 times less:
+            // a few summed sensitivities explain what tens of per-layer columns cannot from tens of rows, and an equal
+            // penalty would spread their weight over correlated per-layer columns that extrapolate worse.
+            for j in map.priorFeatureIndices { scaler.std[j] /= Self.priorEmphasis }
             let z = scaler.apply(phi)
             let (lambda, error, rowErrors) = LinearModel.selectLambda(z, y, rows: all, grid: configuration.ridgeLambdas)
             fitted.append((map, z, scaler, lambda, error, rowErrors))
@@ -214,7 +230,7 @@ public struct EnsemblePredictor: PerformancePredictor {
         featureScaler = chosen.scaler
         lambda = chosen.lambda
         looRMSE = chosen.error.squareRoot() * targetStd
-        support = DataSupport(z: z, lambda: lambda, scale: looRMSE)
+        support = DataSupport(z: z, lambda: lambda, scale: max(looRMSE, configuration.measurementNoise ?? 0))
         let u = Matrix(features.map { map.base($0) })
         baseScaler = Standardizer(fitting: u)
         let zu = baseScaler.apply(u)

@@ -1,7 +1,7 @@
 import SeerCompression
 import SeerPredictor
 
-/// A policy chosen for measurement because the predictor is unsure about it.
+/// A policy chosen for measurement by an acquisition function.
 public struct InformativePolicy: Sendable {
     public let policy: ResolvedPolicy
     /// The policy as level indices of the encoding's variables.
@@ -10,24 +10,20 @@ public struct InformativePolicy: Sendable {
     public let predictedMean: Double
     /// Ensemble spread at the policy.
     public let std: Double
-    /// Mean absolute change of the prediction when one field steps one level down (cheaper).
-    public let sensitivity: Double
-    /// stdWeight x std + sensitivityWeight x sensitivity: what the sampler maximizes.
+    /// What the sampler maximizes (see the acquisition).
     public let score: Double
     /// The policy's cost in the complexity model's unit.
     public let complexity: Double
 }
 
-/// Informative sampling by evolution (SeerNet's uncertainty-based sampling): searches the discrete space, near the
-/// budgets of interest, for the policies whose predictions are least certain, so measuring them teaches the predictor
-/// most.
+/// Informative sampling by evolution: searches the discrete space near the budgets of interest for the policies an
+/// acquisition function (`Acquisition`) scores highest, so that measuring them helps most.
 ///
-/// Uncertainty = `stdWeight` x ensemble spread + `sensitivityWeight` x counterfactual sensitivity, the mean absolute
-/// change of the predicted accuracy when one field (a layer's wbits or abits, or a group's prune ratio) steps one
-/// level down, over the fields that can. Only policies whose cost is within `band` x some budget take part. The
-/// population evolves by mutation and uniform crossover of the most uncertain quarter; children outside the band are
-/// walked into it. Every policy scored along the way is a candidate; the result is the top `count` distinct ones not in
-/// `exclude`. Cost: each new policy needs 1 + (number of variables) predictions. Deterministic for a seed.
+/// Only policies whose cost is within `band` x some budget take part. The population evolves by mutation and uniform
+/// crossover of the best-scored quarter; children outside the band are walked into it. Every policy scored along the
+/// way is a candidate; the result is the top `count` distinct ones not in `exclude`, each at least
+/// `minimumDistance` level steps (L1 over the variables' levels) from every excluded policy and from those taken before
+/// it, so a round does not spend several measurements on variations of one policy. Deterministic for a seed.
 public struct InformativeSampler: Sendable {
     /// Knobs of the sampler.
     public struct Settings: Hashable, Sendable {
@@ -35,38 +31,43 @@ public struct InformativeSampler: Sendable {
         public var population: Int
         /// Generations.
         public var iterations: Int
-        /// Weight of the ensemble spread in the score.
-        public var stdWeight: Double
-        /// Weight of the counterfactual sensitivity in the score.
-        public var sensitivityWeight: Double
         /// Costs allowed, as fractions of any budget.
         public var band: ClosedRange<Double>
         /// Chance that a mutant redraws each variable.
         public var mutationProbability: Double
+        /// Fewest level steps (L1) between a returned policy and any excluded or earlier returned one; 1 only
+        /// forbids repeats.
+        public var minimumDistance: Int
         public var seed: UInt64
 
         /// Settings with the given knobs.
-        public init(population: Int = 48, iterations: Int = 15, stdWeight: Double = 1, sensitivityWeight: Double = 1,
-                    band: ClosedRange<Double> = 0.7...1.0, mutationProbability: Double = 0.1, seed: UInt64 = 0) {
+        public init(population: Int = 48, iterations: Int = 15, band: ClosedRange<Double> = 0.7...1.0,
+                    mutationProbability: Double = 0.1, minimumDistance: Int = 1, seed: UInt64 = 0) {
             self.population = population
             self.iterations = iterations
-            self.stdWeight = stdWeight
-            self.sensitivityWeight = sensitivityWeight
             self.band = band
             self.mutationProbability = mutationProbability
+            self.minimumDistance = minimumDistance
             self.seed = seed
         }
     }
 
     public let settings: Settings
+    /// What the search maximizes.
+    public let acquisition: any Acquisition
 
-    /// A sampler with `settings`.
-    public init(settings: Settings = Settings()) { self.settings = settings }
+    /// A sampler with `settings` that maximizes `acquisition` (default: SeerNet's uncertainty).
+    public init(settings: Settings = Settings(), acquisition: any Acquisition = UncertaintyAcquisition()) {
+        self.settings = settings
+        self.acquisition = acquisition
+    }
 
-    /// The `count` most uncertain distinct policies in band around `budgets` that are not in `exclude`, most
-    /// uncertain first.
+    /// The `count` best-scored distinct policies in band around `budgets` that are not in `exclude` and keep the
+    /// minimum distance, best first. `seeds` (level vectors, e.g. the best policies measured so far) join the first
+    /// generation, so the search also explores around them rather than only from random policies.
     public func sample<P: PerformancePredictor, C: ComplexityModel>(
-        _ problem: SearchProblem<P, C>, budgets: [Double], count: Int, exclude: Set<ResolvedPolicy> = []
+        _ problem: SearchProblem<P, C>, budgets: [Double], count: Int, exclude: Set<ResolvedPolicy> = [],
+        seeds: [[Int]] = []
     ) throws -> [InformativePolicy] {
         let encoding = problem.encoding
         let sampler = try PolicySampler(encoding: encoding, complexity: problem.complexity, band: settings.band)
@@ -84,21 +85,14 @@ public struct InformativeSampler: Sendable {
             means[levels] = p
             return p
         }
+        let view = AcquisitionView(predict: prediction, extrapolation: problem.extrapolation(levels:))
         func score(_ levels: [Int]) -> Double {
             if let known = scored[levels] { return known.score }
             let here = prediction(levels)
-            var total = 0.0, fields = 0
-            for v in levels.indices where levels[v] > 0 {
-                var lowered = levels
-                lowered[v] -= 1
-                total += abs(here.mean - prediction(lowered).mean)
-                fields += 1
-            }
-            let sensitivity = fields > 0 ? total / Double(fields) : 0
-            let value = settings.stdWeight * here.std + settings.sensitivityWeight * sensitivity
+            let value = acquisition.score(levels, view)
             scored[levels] = InformativePolicy(policy: encoding.policy(levels: levels), levels: levels,
-                                               predictedMean: here.mean, std: here.std, sensitivity: sensitivity,
-                                               score: value, complexity: sampler.cost(levels))
+                                               predictedMean: here.mean, std: here.std, score: value,
+                                               complexity: sampler.cost(levels))
             return value
         }
         func ranked(_ population: [[Int]]) -> [[Int]] {
@@ -110,7 +104,10 @@ public struct InformativeSampler: Sendable {
             sampler.moveIntoBand(child, targets: targets, rng: &rng)
         }
 
-        var population = try sampler.randomLevels(count: size, near: targets, rng: &rng)
+        let seeded = seeds.filter { $0.count == encoding.variables.count }.compactMap(inBand).prefix(size / 2)
+        var population = Array(seeded)
+        population += try sampler.randomLevels(count: size - population.count, near: targets, rng: &rng,
+                                               exclude: Set(population))
         for _ in 0..<settings.iterations where !population.isEmpty {
             let parents = Array(ranked(population).prefix(parentCount))
             var next = parents
@@ -133,8 +130,18 @@ public struct InformativeSampler: Sendable {
         }
         _ = ranked(population)
 
-        return scored.values.filter { !excluded.contains($0.levels) }
+        let ranked = scored.values.filter { !excluded.contains($0.levels) }
             .sorted { $0.score != $1.score ? $0.score > $1.score : $0.levels.lexicographicallyPrecedes($1.levels) }
-            .prefix(max(0, count)).map { $0 }
+        var taken: [InformativePolicy] = []
+        var near = Array(excluded)
+        for candidate in ranked where taken.count < count {
+            guard near.allSatisfy({ levelDistance($0, candidate.levels) >= settings.minimumDistance }) else { continue }
+            taken.append(candidate)
+            near.append(candidate.levels)
+        }
+        return taken
     }
 }
+
+/// Level steps between two policies of one encoding: the L1 distance of their level vectors.
+func levelDistance(_ a: [Int], _ b: [Int]) -> Int { zip(a, b).reduce(0) { $0 + abs($1.0 - $1.1) } }

@@ -74,8 +74,13 @@ public struct PolicyOptimizer: Sendable {
     public init(settings: Settings = Settings()) { self.settings = settings }
 
     /// The best policy the predictor sees within `budget`; throws when even the cheapest policy costs more.
+    ///
+    /// `warmStarts` are discrete policies (level vectors) to polish as well, typically the best policies measured
+    /// within the budget: the gradient starts explore, while a measured policy is where the prediction is supported, so
+    /// the result is never worse by the objective than the best of them after polishing. Those over the budget are
+    /// ignored.
     public func optimize<P: PerformancePredictor, C: ComplexityModel>(
-        _ problem: SearchProblem<P, C>, budget: Double
+        _ problem: SearchProblem<P, C>, budget: Double, warmStarts: [[Int]] = []
     ) throws -> SearchResult {
         let clock = ContinuousClock()
         let start = clock.now
@@ -126,6 +131,12 @@ public struct PolicyOptimizer: Sendable {
                 // Restarts often land on the same point; finishing it again would repeat the same moves.
                 guard rounded.insert(levels).inserted else { continue }
                 guard oracle.repair(&levels, candidates: settings.candidatesPerMove) else { continue }
+                oracle.polish(&levels, candidates: settings.candidatesPerMove, maxMoves: settings.polishMoves,
+                              pairPool: settings.exchangePool)
+                finals.append(levels)
+            }
+            for start in warmStarts where start.count == encoding.variables.count && problem.cost(levels: start) <= budget {
+                var levels = start
                 oracle.polish(&levels, candidates: settings.candidatesPerMove, maxMoves: settings.polishMoves,
                               pairPool: settings.exchangePool)
                 finals.append(levels)

@@ -20,6 +20,8 @@ public enum SearchError: Error, Equatable, Sendable, CustomStringConvertible, Lo
     case schemaMismatch(model: String, expected: [String], got: [String])
     /// A feature row or relaxation vector of the wrong length.
     case lengthMismatch(what: String, expected: Int, got: Int)
+    /// A sensitivity table built without one of its probes.
+    case missingSensitivity(probe: String)
 
     public var description: String {
         switch self {
@@ -48,6 +50,8 @@ public enum SearchError: Error, Equatable, Sendable, CustomStringConvertible, Lo
             return "predictor does not read \(model)'s policy encoding: \(detail)"
         case let .lengthMismatch(what, expected, got):
             return "\(what) has \(got) values; expected \(expected)"
+        case let .missingSensitivity(probe):
+            return "sensitivity table: no measured accuracy for the probe \(probe)"
         }
     }
 

@@ -106,11 +106,25 @@ public struct MetricBudget: Codable, Hashable, Sendable, CustomStringConvertible
     public var description: String { "\(metric.rawValue)=\(budget)" }
 }
 
+/// Which acquisition function informative rounds maximize.
+public enum AcquisitionKind: String, Codable, Sendable, CaseIterable {
+    /// Expected improvement over the best policy measured within each budget (`ExpectedImprovement`), a budget's
+    /// share of the round searched within that budget.
+    case expectedImprovement = "expected_improvement"
+    /// SeerNet's: ensemble spread plus counterfactual sensitivity, near any budget (`UncertaintyAcquisition`).
+    case uncertainty
+}
+
 /// How the campaign picks policies to measure.
 public struct SamplingConfig: Codable, Sendable, Equatable {
+    /// Images of the fixed validation batch each per-layer sensitivity probe is evaluated on (no fine-tuning); the
+    /// sensitivities become the predictor's prior. 0 measures none.
+    public var sensitivityImages = 512
     /// Random policies measured before the first predictor is trained.
     public var initial = 16
-    /// Rounds of informative (uncertainty-driven) sampling after that.
+    /// Round-0 policies measured a second time with another seed, to estimate the measurement noise.
+    public var noiseRepeats = 2
+    /// Rounds of informative sampling after that.
     public var rounds = 2
     /// Policies measured per round.
     public var perRound = 8
@@ -119,12 +133,23 @@ public struct SamplingConfig: Codable, Sendable, Equatable {
     /// Refinement rounds: measure the policies the optimizer picks for the budgets and refit, so that the final
     /// predictor has seen the region the optimizer goes to instead of extrapolating into it.
     public var refine = 1
+    /// What informative rounds maximize.
+    public var acquisition = AcquisitionKind.expectedImprovement
+    /// Fewest level steps between an informative policy and any policy measured or picked before it.
+    public var minimumDistance = 3
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case initial, rounds, perRound = "per_round", band, refine }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case sensitivityImages = "sensitivity_images", initial, noiseRepeats = "noise_repeats", rounds
+        case perRound = "per_round", band, refine, acquisition, minimumDistance = "minimum_distance"
+    }
     public init() {}
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self), d = SamplingConfig()
+        sensitivityImages = try c.value(.sensitivityImages, or: d.sensitivityImages)
+        noiseRepeats = try c.value(.noiseRepeats, or: d.noiseRepeats)
+        acquisition = try c.value(.acquisition, or: d.acquisition)
+        minimumDistance = try c.value(.minimumDistance, or: d.minimumDistance)
         refine = try c.value(.refine, or: d.refine)
         initial = try c.value(.initial, or: d.initial)
         rounds = try c.value(.rounds, or: d.rounds)
@@ -277,6 +302,15 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         guard sampling.initial >= 4 else { throw fail("sampling.initial: at least 4 policies to train a predictor on, got \(sampling.initial)") }
         guard sampling.rounds >= 0 else { throw fail("sampling.rounds: must be at least 0, got \(sampling.rounds)") }
         guard sampling.refine >= 0 else { throw fail("sampling.refine: must be at least 0, got \(sampling.refine)") }
+        guard sampling.sensitivityImages >= 0 else {
+            throw fail("sampling.sensitivity_images: must be at least 0 (0: no sensitivity prior), got \(sampling.sensitivityImages)")
+        }
+        guard sampling.noiseRepeats >= 0, sampling.noiseRepeats <= sampling.initial else {
+            throw fail("sampling.noise_repeats: from 0 to sampling.initial (\(sampling.initial)), got \(sampling.noiseRepeats)")
+        }
+        guard sampling.minimumDistance >= 1 else {
+            throw fail("sampling.minimum_distance: must be at least 1 (1 only forbids repeats), got \(sampling.minimumDistance)")
+        }
         guard sampling.perRound >= 1 else { throw fail("sampling.per_round: must be at least 1, got \(sampling.perRound)") }
         guard sampling.band.count == 2, sampling.band[0] > 0, sampling.band[0] < sampling.band[1], sampling.band[1] <= 1.5 else {
             throw fail("sampling.band: two fractions 0 < low < high <= 1.5, got \(sampling.band)")

@@ -61,10 +61,15 @@ extension CampaignRunner {
                 meanAbsoluteError: paired.isEmpty ? nil : paired.map { abs($0.0 - $0.1) }.reduce(0, +) / Double(paired.count),
                 bestUnderBudget: best))
         }
+        let replaced = Set(try CampaignStore.measurements(id, purpose: .final, in: store).map(\.jobID))
+        let randomPoints = points.filter { $0.round == 0 }
         let choices = try CampaignStore.chosen(id, in: store).map { c in
             CampaignSummary.Choice(budget: c.budget, budgetValue: c.budgetValue, policyFile: "policies/" + Self.fileName(for: c.budget),
                                    complexity: c.complexity, predicted: c.predicted, predictedStd: c.predictedStd,
-                                   validationAccuracy: c.validationAccuracy, testAccuracy: c.testAccuracy, optimizeMs: c.optimizeMs)
+                                   validationAccuracy: c.validationAccuracy, testAccuracy: c.testAccuracy, optimizeMs: c.optimizeMs,
+                                   source: try source(of: c, replaced: replaced.contains(replacementJobID(budget: c.budget))),
+                                   bestRandomValidation: randomPoints.filter { $0.complexity <= c.budgetValue * (1 + 1e-9) }
+                                       .map(\.accuracy).max())
         }.sorted { $0.budgetValue < $1.budgetValue }
         let card = ModelStore.checkpoint(for: config.model).flatMap { url -> ModelCard? in
             let cardURL = url.deletingPathExtension().appendingPathExtension("json")
@@ -72,7 +77,17 @@ extension CampaignRunner {
         }
         return CampaignSummary(campaign: id, model: config.model, metric: config.metric.rawValue, referenceComplexity: reference,
                                baseAccuracy: card?.validationAccuracy, measurements: points, choices: choices,
-                               rounds: roundSummaries, seconds: seconds)
+                               rounds: roundSummaries, seconds: seconds, measurementNoise: measurementNoise,
+                               sensitivityProbes: try CampaignStore.measurements(id, purpose: .sensitivity, in: store).count)
+    }
+}
+
+extension CampaignRunner {
+    /// Where `choice`'s policy came from: the final optimization, a refinement round's pick, or another sample.
+    func source(of choice: ChosenPolicyRecord, replaced: Bool) throws -> CampaignSummary.ChoiceSource {
+        guard replaced else { return .optimizer }
+        let round = try samples().first { $0.policy == choice.policy }?.round ?? 0
+        return round > config.sampling.rounds ? .refinement : .measured
     }
 }
 

@@ -30,6 +30,10 @@ public final class CampaignRunner {
     /// both follow from the store's contents, so a resumed campaign sees what an uninterrupted one saw.
     public private(set) var reference: Double
     public private(set) var budgets: [Double]
+    /// Per-layer sensitivities measured at the start, the predictor's prior; nil when the config measures none.
+    public private(set) var sensitivities: SensitivityTable?
+    /// Standard deviation of one measurement, from the noise repeats of round 0; nil before them or without them.
+    public private(set) var measurementNoise: Double?
 
     public init(config: CampaignConfig, store: SeerStore, backend: MeasurementBackend, resultsDirectory: URL,
                 showProgress: Bool = true, log: @escaping (String) -> Void = { print($0) }) throws {
@@ -64,27 +68,20 @@ public final class CampaignRunner {
         let sampler = try PolicySampler(encoding: encoding, complexity: complexity,
                                         band: config.sampling.band[0]...config.sampling.band[1])
 
+        sensitivities = try measureSensitivities()
+
         // Round 0: random policies near the budgets.
         try setPhase("sampling", "round 0 of \(config.sampling.rounds): random policies")
         let random = try plannedPolicies(round: 0).nonEmpty
             ?? sampler.randomPolicies(count: config.sampling.initial, near: budgets, seed: config.seed)
         try measureRound(0, random)
+        measurementNoise = try measureNoise()
         var predictor = try fitPredictor(round: 0)
 
         for round in 1...max(1, config.sampling.rounds) where round <= config.sampling.rounds {
-            try setPhase("sampling", "round \(round) of \(config.sampling.rounds): informative policies")
-            let planned = try plannedPolicies(round: round)
-            let policies: [ResolvedPolicy]
-            if !planned.isEmpty {
-                policies = planned
-            } else {
-                let measured = Set(try samples().compactMap { try? resolve($0.policy) })
-                var settings = InformativeSampler.Settings(band: config.sampling.band[0]...config.sampling.band[1])
-                settings.seed = config.seed &+ UInt64(round)
-                let problem = try SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity)
-                policies = try InformativeSampler(settings: settings)
-                    .sample(problem, budgets: budgets, count: config.sampling.perRound, exclude: measured).map(\.policy)
-            }
+            try setPhase("sampling", "round \(round) of \(config.sampling.rounds): informative policies "
+                         + "(\(config.sampling.acquisition.rawValue))")
+            let policies = try plannedPolicies(round: round).nonEmpty ?? informativePolicies(round: round, predictor)
             try measureRound(round, policies)
             predictor = try fitPredictor(round: round)
         }
@@ -97,7 +94,8 @@ public final class CampaignRunner {
                 let measured = Set(try samples().compactMap { try? resolve($0.policy) })
                 let problem = try SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity)
                 for value in budgets {
-                    let pick = try config.policyOptimizer.optimize(problem, budget: value).policy
+                    let pick = try config.policyOptimizer.optimize(problem, budget: value,
+                                                                   warmStarts: try bestMeasured(within: value)).policy
                     if !measured.contains(pick) && !policies.contains(pick) { policies.append(pick) }
                 }
             }
@@ -124,7 +122,8 @@ public final class CampaignRunner {
     func ensureCampaignRecord() throws {
         let json = String(decoding: try JSONEncoder.sorted.encode(config), as: UTF8.self)
         if let existing = try CampaignStore.campaign(id, in: store) {
-            guard existing.config == json else {
+            // Decoded, not as text: a field added since (with its default) must not make older campaigns un-resumable.
+            guard (try? existing.campaignConfig()) == config else {
                 throw CampaignError.config("campaign '\(id)' exists with a different config; use `campaign resume` or another name")
             }
             return
@@ -139,7 +138,10 @@ public final class CampaignRunner {
         try CampaignStore.setPhase(id, phase, detail: detail, in: store)
     }
 
-    func samples() throws -> [MeasurementRecord] { try CampaignStore.measurements(id, purpose: "sample", in: store) }
+    /// The test-split job of a measured policy that replaced the optimizer's pick for `budget`.
+    func replacementJobID(budget: String) -> String { "\(id):final:\(budget):measured-best:test" }
+
+    func samples() throws -> [MeasurementRecord] { try CampaignStore.measurements(id, purpose: .sample, in: store) }
 
     func resolve(_ policyJSON: String) throws -> ResolvedPolicy {
         try Policy.decode(json: Data(policyJSON.utf8)).resolve(for: base, space: config.space)
@@ -153,7 +155,7 @@ public final class CampaignRunner {
     func measureRound(_ round: Int, _ policies: [ResolvedPolicy]) throws {
         let now = Date()
         let rows = try policies.enumerated().map { i, p in
-            MeasurementRecord(jobID: "\(id):r\(round):\(i)", campaignID: id, purpose: "sample", round: round, position: i,
+            MeasurementRecord(jobID: "\(id):r\(round):\(i)", campaignID: id, purpose: .sample, round: round, position: i,
                               policy: String(decoding: try p.policy().jsonData(), as: UTF8.self),
                               deviceKey: config.devices[i % config.devices.count], split: "validation", createdAt: now)
         }
@@ -173,9 +175,7 @@ public final class CampaignRunner {
         let pending = rows.filter { !$0.isFinished }
         guard !pending.isEmpty else { return }
         let requests = try pending.map { row -> MeasureRequest in
-            var settings = config.measurement
-            settings.split = Split(rawValue: row.split) ?? .validation
-            settings.seed = config.seed
+            let settings = measurementSettings(for: row)
             // A checkpoint path travels as is: agents must see it (same host or shared storage); zoo names resolve on each agent.
             return MeasureRequest(id: row.jobID, deviceKey: row.deviceKey, model: config.checkpoint ?? config.model,
                                   policy: try Policy.decode(json: Data(row.policy.utf8)), settings: settings)
@@ -209,6 +209,122 @@ public final class CampaignRunner {
         guard rows.isEmpty else { throw CampaignError.failed("no outcome for \(rows.keys.sorted().joined(separator: ", "))") }
     }
 
+    /// How `row` is measured: the campaign's settings and seed on the row's split; a probe without fine-tuning on the
+    /// fixed batch; a noise repeat with the next seed.
+    func measurementSettings(for row: MeasurementRecord) -> EvaluationSettings {
+        if row.purpose == .sensitivity {
+            return SensitivityTable.probeSettings(from: config.measurement, images: config.sampling.sensitivityImages)
+        }
+        var settings = config.measurement
+        settings.split = Split(rawValue: row.split) ?? .validation
+        settings.seed = row.purpose == .noise ? config.seed &+ 1 : config.seed
+        return settings
+    }
+
+    /// Measures (once) every per-layer sensitivity probe, spread over the device keys; nil when the config asks for
+    /// none. A failed probe fails the campaign: the prior would be silently partial otherwise.
+    func measureSensitivities() throws -> SensitivityTable? {
+        guard config.sampling.sensitivityImages > 0 else { return nil }
+        let probes = SensitivityTable.probes(for: encoding)
+        try setPhase("sensitivity", "\(probes.count) per-layer probes, no fine-tuning, "
+                     + "\(config.sampling.sensitivityImages) validation images each")
+        let now = Date()
+        let rows = try probes.enumerated().map { i, probe in
+            MeasurementRecord(jobID: "\(id):sensitivity:\(i)", campaignID: id, purpose: .sensitivity, round: 0, position: i,
+                              policy: String(decoding: try encoding.policy(levels: probe.levels(in: encoding)).policy().jsonData(),
+                                             as: UTF8.self),
+                              deviceKey: config.devices[i % config.devices.count], split: "validation", createdAt: now)
+        }
+        try CampaignStore.plan(rows, in: store)
+        try measure(try CampaignStore.measurements(id, purpose: .sensitivity, in: store), title: "sensitivities")
+        var accuracies: [SensitivityProbe: Double] = [:]
+        for row in try CampaignStore.measurements(id, purpose: .sensitivity, in: store) where row.position < probes.count {
+            guard let accuracy = row.accuracy else {
+                throw CampaignError.failed("sensitivity probe \(row.jobID) failed: \(row.error ?? "no result")")
+            }
+            accuracies[probes[row.position]] = accuracy
+        }
+        let table = try SensitivityTable(encoding: encoding, accuracies: accuracies)
+        let worst = encoding.variables.indices.max { table.drops[$0][0] < table.drops[$1][0] }!
+        log(String(format: "[%@] sensitivities: reference %.2f%%; most sensitive %@ (%.1f points at its most compressed "
+                   + "level)", id, table.reference, encoding.variables[worst].name, table.drops[worst][0]))
+        return table
+    }
+
+    /// Measures the first `noise_repeats` round-0 policies again with the next seed; the standard deviation of one
+    /// measurement is sqrt(mean squared difference / 2). nil without repeats.
+    func measureNoise() throws -> Double? {
+        let count = config.sampling.noiseRepeats
+        guard count > 0 else { return nil }
+        let originals = Array(try samples().filter { $0.round == 0 }.sorted { $0.position < $1.position }.prefix(count))
+        let now = Date()
+        let rows = originals.enumerated().map { i, original in
+            MeasurementRecord(jobID: "\(id):noise:\(i)", campaignID: id, purpose: .noise, round: 0, position: i,
+                              policy: original.policy, deviceKey: original.deviceKey, split: "validation", createdAt: now)
+        }
+        try CampaignStore.plan(rows, in: store)
+        try measure(try CampaignStore.measurements(id, purpose: .noise, in: store), title: "noise repeats")
+        let repeats = try CampaignStore.measurements(id, purpose: .noise, in: store)
+        let pairs = zip(originals, repeats.sorted { $0.position < $1.position })
+            .compactMap { a, b in a.accuracy.flatMap { x in b.accuracy.map { (x, $0) } } }
+        guard !pairs.isEmpty else { return nil }
+        let noise = (pairs.reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } / (2 * Double(pairs.count))).squareRoot()
+        log(String(format: "[%@] measurement noise: %.2f points (sd of one measurement, from %d repeats with another seed)",
+                   id, noise, pairs.count))
+        return noise
+    }
+
+    /// The policies measured so far (samples) whose cost is within `budget`, best first, as levels.
+    func bestMeasured(within budget: Double, limit: Int = 3) throws -> [[Int]] {
+        Array(try measuredWithin(budget).prefix(limit).map(\.levels))
+    }
+
+    /// Every successful sample within `budget`: its levels and accuracy, best first.
+    func measuredWithin(_ budget: Double) throws -> [(levels: [Int], accuracy: Double)] {
+        try samples().compactMap { row -> (levels: [Int], accuracy: Double)? in
+            guard let accuracy = row.accuracy, let levels = try? encoding.levels(of: try resolve(row.policy)) else { return nil }
+            return complexity.value(encoding.relaxation(levels: levels)) <= budget * (1 + 1e-9) ? (levels, accuracy) : nil
+        }.sorted { $0.accuracy > $1.accuracy }
+    }
+
+    /// One informative round's policies: by expected improvement, each budget's share searched within that budget
+    /// against the best accuracy measured there; or by SeerNet's uncertainty near any budget.
+    func informativePolicies(round: Int, _ predictor: EnsemblePredictor) throws -> [ResolvedPolicy] {
+        var measured = try samples().compactMap { try? resolve($0.policy) }
+        var settings = InformativeSampler.Settings(band: config.sampling.band[0]...config.sampling.band[1])
+        settings.seed = config.seed &+ UInt64(round)
+        settings.minimumDistance = config.sampling.minimumDistance
+        let problem = try SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity)
+        let count = config.sampling.perRound
+        switch config.sampling.acquisition {
+        case .uncertainty:
+            return try InformativeSampler(settings: settings, acquisition: UncertaintyAcquisition())
+                .sample(problem, budgets: budgets, count: count, exclude: Set(measured)).map(\.policy)
+        case .expectedImprovement:
+            var picked: [ResolvedPolicy] = []
+            let allAccuracies = try samples().compactMap(\.accuracy)
+            for k in budgets.indices {
+                // Rounds rotate which budgets get the remainder when the round does not divide evenly.
+                let b = (k + round) % budgets.count
+                let share = count / budgets.count + (k < count % budgets.count ? 1 : 0)
+                guard share > 0 else { continue }
+                // With nothing measured within the budget yet, any policy that fits is an improvement over the worst.
+                let incumbent = try measuredWithin(budgets[b]).first?.accuracy ?? allAccuracies.min() ?? 0
+                settings.seed = config.seed &+ UInt64(round) &* 1_000 &+ UInt64(b)
+                let found = try InformativeSampler(settings: settings, acquisition: ExpectedImprovement(incumbent: incumbent))
+                    .sample(problem, budgets: [budgets[b]], count: share, exclude: Set(measured),
+                            seeds: try bestMeasured(within: budgets[b], limit: 8))
+                for f in found {
+                    log(String(format: "[%@] round %d, budget %@: predicted %.2f%% (incumbent %.2f%%), expected improvement "
+                               + "%.2f", id, round, config.budgets[b].description, f.predictedMean, incumbent, f.score))
+                }
+                picked += found.map(\.policy)
+                measured += found.map(\.policy)
+            }
+            return picked
+        }
+    }
+
     /// Fits the predictor on every successful sample so far; reuses the snapshot of `round` if one was saved.
     func fitPredictor(round: Int) throws -> EnsemblePredictor {
         if let saved = try CampaignStore.snapshot(id, round: round, in: store) {
@@ -222,7 +338,8 @@ public final class CampaignRunner {
         }
         let features = try measured.map { try encoding.features(of: try resolve($0.policy)) }
         let targets = measured.map { $0.accuracy! }
-        let predictor = try config.fitPredictor(encoding: encoding, features: features, targets: targets, round: round)
+        let predictor = try config.fitPredictor(encoding: encoding, features: features, targets: targets, round: round,
+                                                prior: sensitivities?.prior(for: encoding), measurementNoise: measurementNoise)
         try CampaignStore.saveSnapshot(PredictorSnapshotRecord(
             campaignID: id, round: round, rows: measured.count,
             predictor: String(decoding: try predictor.jsonData(), as: UTF8.self), createdAt: Date()), in: store)
@@ -234,7 +351,7 @@ public final class CampaignRunner {
         let done = Set(try CampaignStore.chosen(id, in: store).map(\.budget))
         let problem = try SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity)
         for (budget, value) in zip(config.budgets, budgets) where !done.contains(budget.description) {
-            let result = try config.policyOptimizer.optimize(problem, budget: value)
+            let result = try config.policyOptimizer.optimize(problem, budget: value, warmStarts: try bestMeasured(within: value))
             try CampaignStore.saveChosen(ChosenPolicyRecord(
                 campaignID: id, budget: budget.description, metric: config.metric.rawValue, budgetValue: value,
                 policy: String(decoding: try result.policy.policy().jsonData(), as: UTF8.self),
@@ -258,7 +375,7 @@ public final class CampaignRunner {
         let now = Date()
         var rows = [MeasurementRecord]()
         func finalRow(_ jobID: String, _ i: Int, _ policy: String, _ split: String) -> MeasurementRecord {
-            MeasurementRecord(jobID: jobID, campaignID: id, purpose: "final", round: 0, position: i, policy: policy,
+            MeasurementRecord(jobID: jobID, campaignID: id, purpose: .final, round: 0, position: i, policy: policy,
                               deviceKey: config.devices[0], split: split, createdAt: now)
         }
         for (i, c) in chosen.enumerated() {
@@ -267,8 +384,8 @@ public final class CampaignRunner {
             }
         }
         try CampaignStore.plan(rows, in: store)
-        try measure(try CampaignStore.measurements(id, purpose: "final", in: store), title: "chosen policies")
-        var finals = try CampaignStore.measurements(id, purpose: "final", in: store)
+        try measure(try CampaignStore.measurements(id, purpose: .final, in: store), title: "chosen policies")
+        var finals = try CampaignStore.measurements(id, purpose: .final, in: store)
         let measuredSamples = try samples().filter { $0.accuracy != nil && $0.deviceKey == config.devices[0] && $0.split == "validation" }
         let sampleCosts = try measuredSamples.map {
             complexity.value(encoding.relaxation(levels: try encoding.levels(of: try resolve($0.policy))))
@@ -292,17 +409,17 @@ public final class CampaignRunner {
             chosen[i].predicted = prediction.mean
             chosen[i].predictedStd = prediction.std
             try CampaignStore.saveChosen(chosen[i], in: store)
-            fallbacks.append(finalRow("\(id):final:\(budget):measured-best:test", i, best.policy, "test"))
+            fallbacks.append(finalRow(replacementJobID(budget: budget), i, best.policy, "test"))
         }
         if !fallbacks.isEmpty {
             try CampaignStore.plan(fallbacks, in: store)
-            try measure(try CampaignStore.measurements(id, purpose: "final", in: store), title: "measured replacements")
-            finals = try CampaignStore.measurements(id, purpose: "final", in: store)
+            try measure(try CampaignStore.measurements(id, purpose: .final, in: store), title: "measured replacements")
+            finals = try CampaignStore.measurements(id, purpose: .final, in: store)
         }
         for i in chosen.indices {
             let budget = chosen[i].budget
             func accuracy(_ jobID: String) -> Double? { finals.first { $0.jobID == jobID }?.accuracy }
-            if let replacement = fallbacks.first(where: { $0.jobID == "\(id):final:\(budget):measured-best:test" }) {
+            if let replacement = fallbacks.first(where: { $0.jobID == replacementJobID(budget: budget) }) {
                 chosen[i].validationAccuracy = measuredSamples.first { $0.policy == replacement.policy }?.accuracy
                 chosen[i].testAccuracy = accuracy(replacement.jobID)
             } else {

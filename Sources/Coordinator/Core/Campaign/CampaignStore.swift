@@ -31,14 +31,25 @@ public struct CampaignRecord: Codable, FetchableRecord, PersistableRecord, Senda
     }
 }
 
+/// Why a policy was measured.
+public enum MeasurementPurpose: String, Codable, Sendable, CaseIterable {
+    /// Predictor training data: random, informative and refinement rounds.
+    case sample
+    /// A chosen policy's verification, or a profile's model.
+    case final
+    /// A per-layer sensitivity probe: one variable lowered, no fine-tuning, a fixed batch (`SensitivityTable`).
+    case sensitivity
+    /// A round-0 policy measured again with another seed, to estimate the measurement noise.
+    case noise
+}
+
 /// One planned or finished measurement of a policy on a device; planned rows are written before their jobs
 /// are submitted, so a resumed campaign measures exactly the same policies.
 public struct MeasurementRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
     public static let databaseTableName = "measurement"
     public var jobID: String
     public var campaignID: String
-    /// "sample" (predictor training data) or "final" (a chosen policy's verification).
-    public var purpose: String
+    public var purpose: MeasurementPurpose
     public var round: Int
     public var position: Int
     public var policy: String         // Policy JSON, every layer listed
@@ -64,6 +75,9 @@ public struct MeasurementRecord: Codable, FetchableRecord, PersistableRecord, Se
     }
 
     public var isFinished: Bool { accuracy != nil || error != nil }
+    /// Whether the row measured the network the campaign's own settings and seed give for its policy: a sample or a
+    /// final measurement, not a probe (no fine-tuning) or a noise repeat (another seed).
+    public var measuresCampaignNetwork: Bool { purpose == .sample || purpose == .final }
 }
 
 /// The predictor after a round, as JSON, with how many measurements it was fitted on.
@@ -163,6 +177,36 @@ public enum CampaignStore {
                 t.primaryKey(["campaign_id", "budget"])
             }
         },
+        // Sensitivity probes and noise repeats are measurements too; SQLite cannot widen a CHECK in place, so the
+        // table is rebuilt with the same columns.
+        StoreMigration("campaign-v2-measurement-purposes") { db in
+            try db.create(table: "measurement_v2") { t in
+                t.primaryKey("job_id", .text)
+                t.column("campaign_id", .text).notNull().references("campaign", onDelete: .cascade)
+                t.column("purpose", .text).notNull().check(sql: "purpose IN ('sample', 'final', 'sensitivity', 'noise')")
+                t.column("round", .integer).notNull()
+                t.column("position", .integer).notNull()
+                t.column("policy", .jsonText).notNull()
+                t.column("device_key", .text).notNull()
+                t.column("split", .text).notNull()
+                t.column("accuracy", .double)
+                t.column("latency_ms", .double)
+                t.column("energy_j", .double)
+                t.column("macs", .integer)
+                t.column("bitops", .integer)
+                t.column("params", .integer)
+                t.column("size_bytes", .integer)
+                t.column("timings", .jsonText)
+                t.column("agent_id", .text)
+                t.column("error", .text)
+                t.column("created_at", .datetime).notNull()
+                t.column("finished_at", .datetime)
+            }
+            try db.execute(sql: "INSERT INTO measurement_v2 SELECT * FROM measurement")
+            try db.drop(table: "measurement")
+            try db.rename(table: "measurement_v2", to: "measurement")
+            try db.create(index: "measurement_on_campaign", on: "measurement", columns: ["campaign_id", "purpose", "round"])
+        },
     ]
 
     public static func campaign(_ id: String, in store: SeerStore) throws -> CampaignRecord? {
@@ -184,10 +228,11 @@ public enum CampaignStore {
         }
     }
 
-    public static func measurements(_ id: String, purpose: String? = nil, in store: SeerStore) throws -> [MeasurementRecord] {
+    public static func measurements(_ id: String, purpose: MeasurementPurpose? = nil,
+                                    in store: SeerStore) throws -> [MeasurementRecord] {
         try store.database.read { db in
             var request = MeasurementRecord.filter(Column("campaign_id") == id)
-            if let purpose { request = request.filter(Column("purpose") == purpose) }
+            if let purpose { request = request.filter(Column("purpose") == purpose.rawValue) }
             return try request.order(Column("round"), Column("position"), Column("job_id")).fetchAll(db)
         }
     }

@@ -121,7 +121,8 @@ public enum CostModels {
     static func measuredSamples(of metric: BudgetMetric, campaign: String, deviceKey: String, base: Model, space: SearchSpace,
                                 store: SeerStore) throws -> [LatencySample] {
         try CampaignStore.measurements(campaign, in: store)
-            .filter { $0.deviceKey == deviceKey && $0.accuracy != nil }
+            // Probes are timed once, without repeats: not a latency to calibrate on.
+            .filter { $0.deviceKey == deviceKey && $0.accuracy != nil && $0.purpose != .sensitivity }
             .compactMap { row in
                 guard let value = metric == .energy ? row.energyJ.map({ $0 * 1000 }) : row.latencyMs else { return nil }
                 return LatencySample(policy: try Policy.decode(json: Data(row.policy.utf8)).resolve(for: base, space: space),

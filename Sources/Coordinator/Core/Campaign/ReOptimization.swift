@@ -49,9 +49,13 @@ extension PredictorConfig {
 
 extension CampaignConfig {
     /// The campaign's predictor on measured policies (feature rows of `encoding`) as round `round` fits it.
-    public func fitPredictor(encoding: PolicyEncoding, features: [[Double]], targets: [Double],
-                             round: Int) throws -> EnsemblePredictor {
-        var predictor = EnsemblePredictor(schema: encoding.schema, configuration: self.predictor.ensemble)
+    /// `prior` (per-layer sensitivities) joins every candidate feature set; `measurementNoise` floors the
+    /// extrapolation error's scale.
+    public func fitPredictor(encoding: PolicyEncoding, features: [[Double]], targets: [Double], round: Int,
+                             prior: SensitivityPrior? = nil, measurementNoise: Double? = nil) throws -> EnsemblePredictor {
+        var configuration = self.predictor.ensemble
+        configuration.measurementNoise = measurementNoise
+        var predictor = EnsemblePredictor(schema: encoding.schema, configuration: configuration, prior: prior)
         try predictor.fit(features: features, targets: targets, seed: seed &+ UInt64(round))
         return predictor
     }

@@ -51,19 +51,21 @@ extension CampaignRunner {
         }
 
         // 2. Measurements on the profiles' device keys (validation split), reusing any of the same policy.
-        let finished = try CampaignStore.measurements(id, in: store).filter { $0.accuracy != nil && $0.split == "validation" }
+        let finished = try CampaignStore.measurements(id, in: store)
+            .filter { $0.measuresCampaignNetwork && $0.accuracy != nil && $0.split == "validation" }
         let now = Date()
         var rows: [MeasurementRecord] = []
         for (i, record) in records.enumerated()
         where !finished.contains(where: { $0.policy == record.policy && $0.deviceKey == record.deviceKey }) {
-            rows.append(MeasurementRecord(jobID: profileJobID(record), campaignID: id, purpose: "final", round: 0,
+            rows.append(MeasurementRecord(jobID: profileJobID(record), campaignID: id, purpose: .final, round: 0,
                                           position: 1000 + i, policy: record.policy, deviceKey: record.deviceKey,
                                           split: "validation", createdAt: now))
         }
         try CampaignStore.plan(rows, in: store)
-        let planned = try CampaignStore.measurements(id, purpose: "final", in: store).filter { row in rows.contains { $0.jobID == row.jobID } }
+        let planned = try CampaignStore.measurements(id, purpose: .final, in: store).filter { row in rows.contains { $0.jobID == row.jobID } }
         try measure(planned, title: "profile models")
-        let measured = try CampaignStore.measurements(id, in: store).filter { $0.accuracy != nil && $0.split == "validation" }
+        let measured = try CampaignStore.measurements(id, in: store)
+            .filter { $0.measuresCampaignNetwork && $0.accuracy != nil && $0.split == "validation" }
 
         // 3. The weights, fine-tuned here exactly as the agent fine-tuned them.
         let data = try FashionMNIST.load(directory: config.data)

@@ -10,6 +10,17 @@ public struct CampaignSummary: Codable, Sendable {
         public var predicted: Double?
     }
 
+    /// Where a reported policy came from.
+    public enum ChoiceSource: String, Codable, Sendable {
+        /// The optimizer's own pick, verified by measurement.
+        case optimizer
+        /// An earlier pick of the optimizer, measured in a refinement round, which measured above its final pick.
+        case refinement
+        /// A random or informative sample the campaign had measured within the budget, which measured above the
+        /// optimizer's picks.
+        case measured
+    }
+
     public struct Choice: Codable, Sendable {
         public var budget: String
         public var budgetValue: Double
@@ -20,11 +31,16 @@ public struct CampaignSummary: Codable, Sendable {
         public var validationAccuracy: Double?
         public var testAccuracy: Double?
         public var optimizeMs: Double
+        public var source: ChoiceSource
+        /// The best validation accuracy among the random round-0 policies within the budget: what search by random
+        /// sampling alone would have reported.
+        public var bestRandomValidation: Double?
 
         enum CodingKeys: String, CodingKey {
-            case budget, complexity, predicted
+            case budget, complexity, predicted, source
             case budgetValue = "budget_value", policyFile = "policy_file", predictedStd = "predicted_std"
             case validationAccuracy = "validation_accuracy", testAccuracy = "test_accuracy", optimizeMs = "optimize_ms"
+            case bestRandomValidation = "best_random_validation"
         }
     }
 
@@ -53,10 +69,62 @@ public struct CampaignSummary: Codable, Sendable {
     public var choices: [Choice]
     public var rounds: [Round]
     public var seconds: Double
+    /// Standard deviation of one measurement from the noise repeats (points), when the campaign made them.
+    public var measurementNoise: Double?
+    /// Per-layer sensitivity probes measured for the predictor's prior (0: none).
+    public var sensitivityProbes: Int
+    /// How many budgets report a random or informative sample instead of one of the optimizer's picks.
+    public var fallbacks: Int { choices.filter { $0.source == .measured }.count }
 
     enum CodingKeys: String, CodingKey {
-        case campaign, model, metric, measurements, choices, rounds, seconds
+        case campaign, model, metric, measurements, choices, rounds, seconds, fallbacks
         case referenceComplexity = "reference_complexity", baseAccuracy = "base_accuracy"
+        case measurementNoise = "measurement_noise", sensitivityProbes = "sensitivity_probes"
+    }
+
+    public init(campaign: String, model: String, metric: String, referenceComplexity: Double, baseAccuracy: Double?,
+                measurements: [Point], choices: [Choice], rounds: [Round], seconds: Double, measurementNoise: Double?,
+                sensitivityProbes: Int) {
+        self.campaign = campaign
+        self.model = model
+        self.metric = metric
+        self.referenceComplexity = referenceComplexity
+        self.baseAccuracy = baseAccuracy
+        self.measurements = measurements
+        self.choices = choices
+        self.rounds = rounds
+        self.seconds = seconds
+        self.measurementNoise = measurementNoise
+        self.sensitivityProbes = sensitivityProbes
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(campaign: try c.decode(String.self, forKey: .campaign), model: try c.decode(String.self, forKey: .model),
+                  metric: try c.decode(String.self, forKey: .metric),
+                  referenceComplexity: try c.decode(Double.self, forKey: .referenceComplexity),
+                  baseAccuracy: try c.decodeIfPresent(Double.self, forKey: .baseAccuracy),
+                  measurements: try c.decode([Point].self, forKey: .measurements),
+                  choices: try c.decode([Choice].self, forKey: .choices), rounds: try c.decode([Round].self, forKey: .rounds),
+                  seconds: try c.decode(Double.self, forKey: .seconds),
+                  measurementNoise: try c.decodeIfPresent(Double.self, forKey: .measurementNoise),
+                  sensitivityProbes: try c.decodeIfPresent(Int.self, forKey: .sensitivityProbes) ?? 0)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(campaign, forKey: .campaign)
+        try c.encode(model, forKey: .model)
+        try c.encode(metric, forKey: .metric)
+        try c.encode(referenceComplexity, forKey: .referenceComplexity)
+        try c.encodeIfPresent(baseAccuracy, forKey: .baseAccuracy)
+        try c.encode(measurements, forKey: .measurements)
+        try c.encode(choices, forKey: .choices)
+        try c.encode(rounds, forKey: .rounds)
+        try c.encode(seconds, forKey: .seconds)
+        try c.encodeIfPresent(measurementNoise, forKey: .measurementNoise)
+        try c.encode(sensitivityProbes, forKey: .sensitivityProbes)
+        try c.encode(fallbacks, forKey: .fallbacks)
     }
 
     /// Measured points no other point beats on both complexity (lower) and accuracy (higher), by complexity.
@@ -102,7 +170,8 @@ public enum CampaignReport {
         for c in s.choices {
             rows += "<tr><td>\(escape(c.budget))</td><td>\(SVGPlot.label(c.complexity))</td>"
             rows += "<td>\(fmt(c.predicted)) ± \(fmt(c.predictedStd))</td><td>\(c.validationAccuracy.map(fmt) ?? "–")</td>"
-            rows += "<td>\(c.testAccuracy.map(fmt) ?? "–")</td><td>\(fmt(c.optimizeMs))</td>"
+            rows += "<td>\(c.testAccuracy.map(fmt) ?? "–")</td><td>\(c.source.rawValue)</td>"
+            rows += "<td>\(c.bestRandomValidation.map(fmt) ?? "–")</td><td>\(fmt(c.optimizeMs))</td>"
             rows += "<td><a href=\"\(escape(c.policyFile))\">\(escape(c.policyFile))</a></td></tr>\n"
         }
         var roundRows = ""
@@ -119,10 +188,13 @@ public enum CampaignReport {
         <h1>Campaign \(escape(s.campaign))</h1>
         <p>Model <b>\(escape(s.model))</b>, complexity metric <b>\(escape(s.metric))</b> (uncompressed 8/8 model:
         \(SVGPlot.label(s.referenceComplexity)))\(s.baseAccuracy.map { ", float base validation accuracy \(fmt($0))%" } ?? "").
-        \(s.measurements.count) policies measured in \(s.rounds.count) rounds; \(fmt(s.seconds)) s in all.</p>
+        \(s.measurements.count) policies measured in \(s.rounds.count) rounds\(s.sensitivityProbes > 0
+            ? ", after \(s.sensitivityProbes) per-layer sensitivity probes" : ""); \(fmt(s.seconds)) s in all.
+        \(s.measurementNoise.map { "Measurement noise (sd of one measurement, from repeats with another seed): \(fmt($0)) points." } ?? "")
+        \(s.fallbacks) of \(s.choices.count) budgets report a sampled policy instead of one of the optimizer's picks.</p>
         <h2>Chosen policies</h2>
         <table><tr><th>budget</th><th>\(escape(unit))</th><th>predicted (%)</th><th>validation (%)</th><th>test (%)</th>
-        <th>optimize (ms)</th><th>policy</th></tr>
+        <th>source</th><th>best random (validation, %)</th><th>optimize (ms)</th><th>policy</th></tr>
         \(rows)</table>
         <div class="plots">
         \(accuracyPlot.render())

@@ -1,0 +1,73 @@
+import Foundation
+
+/// What an acquisition function may ask about a candidate: the predictor's mean and ensemble spread at any levels
+/// (memoized by the sampler), and its extrapolation error (`DataSupport`).
+public struct AcquisitionView {
+    public let predict: ([Int]) -> (mean: Double, std: Double)
+    public let extrapolation: ([Int]) -> Double
+}
+
+/// How informative sampling values measuring a policy; the sampler measures the highest scores first.
+public protocol Acquisition: Sendable {
+    func score(_ levels: [Int], _ view: AcquisitionView) -> Double
+}
+
+/// SeerNet's uncertainty: `stdWeight` x ensemble spread + `sensitivityWeight` x counterfactual sensitivity, the mean
+/// absolute change of the prediction when one field (a layer's wbits or abits, or a group's prune ratio) steps one
+/// level down, over the fields that can. It teaches the predictor where it is least sure, wherever that is, including
+/// regions whose policies are plainly poor.
+public struct UncertaintyAcquisition: Acquisition {
+    public var stdWeight: Double
+    public var sensitivityWeight: Double
+
+    public init(stdWeight: Double = 1, sensitivityWeight: Double = 1) {
+        self.stdWeight = stdWeight
+        self.sensitivityWeight = sensitivityWeight
+    }
+
+    /// The counterfactual sensitivity alone.
+    public static func sensitivity(_ levels: [Int], _ view: AcquisitionView) -> Double {
+        let here = view.predict(levels).mean
+        var total = 0.0, fields = 0
+        for v in levels.indices where levels[v] > 0 {
+            var lowered = levels
+            lowered[v] -= 1
+            total += abs(here - view.predict(lowered).mean)
+            fields += 1
+        }
+        return fields > 0 ? total / Double(fields) : 0
+    }
+
+    public func score(_ levels: [Int], _ view: AcquisitionView) -> Double {
+        let spread = stdWeight == 0 ? 0 : stdWeight * view.predict(levels).std
+        return spread + (sensitivityWeight == 0 ? 0 : sensitivityWeight * Self.sensitivity(levels, view))
+    }
+}
+
+/// Expected improvement over the best accuracy measured within one budget (`incumbent`), under a normal belief with
+/// the predictor's mean and a standard deviation that combines the ensemble spread and the extrapolation error. A policy scores high only if it could beat what the budget already has: measuring it can change
+/// which policy wins that budget. Policies the data shows to be poor score near zero whatever their uncertainty, and
+/// a policy whose prediction rests on extrapolation alone is worth a measurement only in proportion to how far that
+/// extrapolation could carry it past the incumbent.
+public struct ExpectedImprovement: Acquisition {
+    /// The best accuracy measured so far within the budget sampled for (points).
+    public var incumbent: Double
+
+    public init(incumbent: Double) { self.incumbent = incumbent }
+
+    /// E[max(0, Y - incumbent)] for Y ~ N(mean, sigma^2).
+    public static func expectedImprovement(mean: Double, sigma: Double, incumbent: Double) -> Double {
+        guard sigma > 1e-12 else { return max(0, mean - incumbent) }
+        let z = (mean - incumbent) / sigma
+        let pdf = exp(-0.5 * z * z) / (2 * Double.pi).squareRoot()
+        let cdf = 0.5 * erfc(-z / 2.0.squareRoot())
+        return (mean - incumbent) * cdf + sigma * pdf
+    }
+
+    public func score(_ levels: [Int], _ view: AcquisitionView) -> Double {
+        let p = view.predict(levels)
+        let e = view.extrapolation(levels)
+        let sigma = (p.std * p.std + e * e).squareRoot()
+        return Self.expectedImprovement(mean: p.mean, sigma: sigma, incumbent: incumbent)
+    }
+}
