@@ -16,9 +16,11 @@ public final class Conv2D: Layer {
     /// gradient goes to the float weights unchanged (straight-through).
     public var weightQuantizer: WeightQuantizer? { didSet { quantizedWeight.reset(); directWeights.reset() } }
 
-    /// Whether the layer runs on the hand-written kernel (`DirectConvolution`); true where the CPU has it. Tests and
-    /// benchmarks turn it off to run the OpenBLAS paths on such a CPU; turning it on elsewhere traps.
-    public var usesDirectKernel = DirectConvolution.isAvailable
+    /// Whether the layer runs on the hand-written kernel (`DirectConvolution`); true where the CPU has it, unless
+    /// `SEER_CONV_KERNEL=openblas` asks for the OpenBLAS paths (what CPUs without AVX-512 run, so one host can
+    /// reproduce their summation order end to end). Tests and benchmarks also turn it off per layer; turning it on
+    /// elsewhere traps.
+    public var usesDirectKernel = DirectConvolution.isSelected
 
     private var cachedInput: Tensor?
     private var cachedCols: [Float] = []

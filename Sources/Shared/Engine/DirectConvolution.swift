@@ -1,3 +1,4 @@
+import Foundation
 import CSeerKernels
 import SeerTensor
 
@@ -14,6 +15,8 @@ import SeerTensor
 enum DirectConvolution {
     /// Whether this host runs the kernel; elsewhere `Conv2D` keeps its OpenBLAS paths.
     static let isAvailable = seer_direct_conv_available()
+    /// Whether new layers take the kernel: where available, unless the environment's `SEER_CONV_KERNEL` is `openblas`.
+    static let isSelected = isAvailable && ProcessInfo.processInfo.environment["SEER_CONV_KERNEL"] != "openblas"
 
     /// Where each buffer of one group of one image lies, and which offsets the kernel taps read.
     struct Plan {
@@ -165,4 +168,4 @@ enum DirectConvolution {
 }
 
 /// Which kernel runs dense convolutions at inference on this CPU: "direct-avx512" or "openblas".
-public var inferenceConvolutionKernel: String { DirectConvolution.isAvailable ? "direct-avx512" : "openblas" }
+public var inferenceConvolutionKernel: String { DirectConvolution.isSelected ? "direct-avx512" : "openblas" }

@@ -38,12 +38,15 @@ extension CampaignRunner {
             }
         }
         var points = [CampaignSummary.Point]()
+        var randomPoints = [CampaignSummary.Point]()
+        let allocated = Set(try allocationPolicies())
         for row in rows {
             let policy = try resolve(row.policy)
             let c = complexity.value(encoding.relaxation(levels: try encoding.levels(of: policy)))
             // Predicted by the predictor the round was chosen with: out-of-sample for rounds after the first.
             let predicted = try predictors[row.round - 1].map { $0.predict(try encoding.features(of: policy)).mean }
             points.append(.init(round: row.round, complexity: c, accuracy: row.accuracy!, predicted: predicted))
+            if row.round == 0 && !allocated.contains(policy) { randomPoints.append(points[points.count - 1]) }
         }
         var roundSummaries = [CampaignSummary.Round]()
         for r in rounds {
@@ -62,7 +65,6 @@ extension CampaignRunner {
                 bestUnderBudget: best))
         }
         let replaced = Set(try CampaignStore.measurements(id, purpose: .final, in: store).map(\.jobID))
-        let randomPoints = points.filter { $0.round == 0 }
         let choices = try CampaignStore.chosen(id, in: store).map { c in
             CampaignSummary.Choice(budget: c.budget, budgetValue: c.budgetValue, policyFile: "policies/" + Self.fileName(for: c.budget),
                                    complexity: c.complexity, predicted: c.predicted, predictedStd: c.predictedStd,

@@ -72,9 +72,8 @@ public final class CampaignRunner {
 
         // Round 0: random policies near the budgets.
         try setPhase("sampling", "round 0 of \(config.sampling.rounds): random policies")
-        let random = try plannedPolicies(round: 0).nonEmpty
-            ?? sampler.randomPolicies(count: config.sampling.initial, near: budgets, seed: config.seed)
-        try measureRound(0, random)
+        let initial = try plannedPolicies(round: 0).nonEmpty ?? initialPolicies(sampler)
+        try measureRound(0, initial)
         measurementNoise = try measureNoise()
         var predictor = try fitPredictor(round: 0)
 
@@ -219,6 +218,27 @@ public final class CampaignRunner {
         settings.split = Split(rawValue: row.split) ?? .validation
         settings.seed = row.purpose == .noise ? config.seed &+ 1 : config.seed
         return settings
+    }
+
+    /// Round 0: with sensitivities, first each budget's zero-search allocation (`SensitivityAllocation`: the policy
+    /// the sensitivities alone would pick, a strong start the predictor should see), then random policies near the
+    /// budgets for the rest; `sampling.initial` in all.
+    func initialPolicies(_ sampler: PolicySampler<AnyComplexityModel>) throws -> [ResolvedPolicy] {
+        let allocations = Array(try allocationPolicies().prefix(config.sampling.initial))
+        return allocations + (try sampler.randomPolicies(count: config.sampling.initial - allocations.count, near: budgets,
+                                                         seed: config.seed, exclude: Set(allocations)))
+    }
+
+    /// Each budget's zero-search allocation from the sensitivities, without repeats; none without sensitivities.
+    func allocationPolicies() throws -> [ResolvedPolicy] {
+        guard let sensitivities else { return [] }
+        var policies: [ResolvedPolicy] = []
+        for budget in budgets {
+            let allocation = try SensitivityAllocation(table: sensitivities, encoding: encoding, complexity: complexity,
+                                                       budget: budget)
+            if !policies.contains(allocation.policy) { policies.append(allocation.policy) }
+        }
+        return policies
     }
 
     /// Measures (once) every per-layer sensitivity probe, spread over the device keys; nil when the config asks for

@@ -32,8 +32,8 @@ public struct CampaignSummary: Codable, Sendable {
         public var testAccuracy: Double?
         public var optimizeMs: Double
         public var source: ChoiceSource
-        /// The best validation accuracy among the random round-0 policies within the budget: what search by random
-        /// sampling alone would have reported.
+        /// The best validation accuracy among the random round-0 policies within the budget (not the sensitivity
+        /// allocations measured beside them): what search by random sampling alone would have reported.
         public var bestRandomValidation: Double?
 
         enum CodingKeys: String, CodingKey {
