@@ -80,12 +80,16 @@ final class Fabric {
         return broker
     }
 
-    /// Starts a process of `product` with `arguments`; stdout and stderr go to a log file.
+    /// Starts a process of `product` with `arguments` (and `environment` added to this process's); stdout and
+    /// stderr go to a log file.
     @discardableResult
-    func launch(_ name: String, product: String, _ arguments: [String]) throws -> Process {
+    func launch(_ name: String, product: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Process {
         let process = Process()
         process.executableURL = bin.appendingPathComponent(product)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }
+        }
         let log = directory.appendingPathComponent("\(name).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)

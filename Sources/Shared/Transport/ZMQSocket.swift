@@ -61,6 +61,9 @@ public final class ZMQSocket: @unchecked Sendable {
     public let type: ZMQSocketType
     /// nil once closed; every call then fails with ENOTSOCK instead of touching freed memory.
     private(set) var handle: UnsafeMutableRawPointer?
+    /// ZMQ_ROUTER_HANDOVER and ZMQ_HEARTBEAT_IVL as set through this wrapper: see `refuseCrashingCombination`.
+    private var routerHandover = false
+    private var heartbeatInterval: Int32 = 0
 
     init(context: ZMQContext, type: ZMQSocketType) throws {
         guard let handle = zmq_socket(context.handle, type.rawValue) else {
@@ -229,12 +232,31 @@ public final class ZMQSocket: @unchecked Sendable {
     // MARK: Raw options
 
     /// Sets an int option (see zmq_setsockopt) not covered by a typed setter.
+    ///
+    /// Refuses ZMQ_ROUTER_HANDOVER together with ZMTP heartbeats (ZMQ_HEARTBEAT_IVL), in either order: see
+    /// `refuseCrashingCombination`.
     public func setOption(_ option: Int32, int value: Int32, name: String? = nil) throws {
         let h = try liveHandle("zmq_setsockopt")
+        try refuseCrashingCombination(option, value)
         var v = value
         guard zmq_setsockopt(h, option, &v, MemoryLayout<Int32>.size) == 0 else {
             throw ZMQError.last("zmq_setsockopt(\(name ?? String(option)), \(value))")
         }
+        if option == ZMQ_ROUTER_HANDOVER { routerHandover = value != 0 }
+        if option == ZMQ_HEARTBEAT_IVL { heartbeatInterval = value }
+    }
+
+    /// libzmq 4.3.4 and 4.3.5 abort the whole process (`Assertion failed: !_io_error
+    /// (src/stream_engine_base.cpp:331)`) on a ROUTER with both options once a second connection takes over a
+    /// routing id: the handed-over connection's engine outlives its pipe, stops reading, and its next heartbeat
+    /// timer writes on an engine already marked failed. Any peer that can connect could crash the process that way,
+    /// so the wrapper does not allow the pair at all (EINVAL, naming both options).
+    private func refuseCrashingCombination(_ option: Int32, _ value: Int32) throws {
+        let handoverAfterHeartbeats = option == ZMQ_ROUTER_HANDOVER && value != 0 && heartbeatInterval > 0
+        let heartbeatsAfterHandover = option == ZMQ_HEARTBEAT_IVL && value > 0 && routerHandover
+        guard handoverAfterHeartbeats || heartbeatsAfterHandover else { return }
+        throw ZMQError(errno: EINVAL, operation: "zmq_setsockopt: ZMQ_ROUTER_HANDOVER together with ZMTP heartbeats "
+                       + "(ZMQ_HEARTBEAT_IVL) makes libzmq 4.3 abort when a routing id is taken over; set one or the other")
     }
 
     /// Sets an int64 option (see zmq_setsockopt), e.g. ZMQ_MAXMSGSIZE.
@@ -321,12 +343,16 @@ public final class ZMQSocket: @unchecked Sendable {
     }
 
     /// On a ROUTER, let a reconnecting peer take over its routing id from the stale connection (ZMQ_ROUTER_HANDOVER).
+    ///
+    /// Not together with `setHeartbeat` (it throws): libzmq 4.3 aborts on that pair. It also lets any peer that can
+    /// connect take a routing id away from the connection holding it.
     public func setRouterHandover(_ on: Bool) throws {
         try setOption(ZMQ_ROUTER_HANDOVER, int: on ? 1 : 0, name: "ZMQ_ROUTER_HANDOVER")
     }
 
     /// ZMTP-level heartbeats: PING every `interval`, ask the peer to drop us after `timeToLive`,
     /// drop the connection after `timeout` without traffic (ZMQ_HEARTBEAT_IVL/TTL/TIMEOUT, milliseconds).
+    /// Not on a ROUTER with `setRouterHandover(true)` (it throws): libzmq 4.3 aborts on that pair.
     public func setHeartbeat(intervalMilliseconds: Int32, timeToLiveMilliseconds: Int32, timeoutMilliseconds: Int32) throws {
         try setOption(ZMQ_HEARTBEAT_IVL, int: intervalMilliseconds, name: "ZMQ_HEARTBEAT_IVL")
         try setOption(ZMQ_HEARTBEAT_TTL, int: timeToLiveMilliseconds, name: "ZMQ_HEARTBEAT_TTL")

@@ -190,7 +190,11 @@ public final class Broker: @unchecked Sendable {
         router = try context.socket(.router)
         try router.setMaxMessageSize(SeerProtocol.transportMaxFrameBytes)
         try router.setRouterMandatory(true)
-        try router.setRouterHandover(true)
+        // No ZMQ_ROUTER_HANDOVER: with the ZMTP heartbeats below it makes libzmq 4.3 abort the coordinator as soon as
+        // any peer reuses a connected agent's routing id, and it would let an allow-listed key take another agent's
+        // routing id (and its JOBs) away from it. Without it libzmq ignores a second connection with a routing id in
+        // use; an agent that reconnects while its old connection is still open is heard once that connection is
+        // closed or dropped by the heartbeats (3 s), and its own retry (a fresh socket and READY) gets through then.
         try router.setHeartbeat(intervalMilliseconds: Int32(SeerProtocol.zmtpHeartbeatIntervalMs),
                                 timeToLiveMilliseconds: Int32(SeerProtocol.zmtpHeartbeatTTLMs),
                                 timeoutMilliseconds: Int32(SeerProtocol.zmtpHeartbeatTimeoutMs))
