@@ -137,15 +137,61 @@ final class BrokerCoreTests: XCTestCase {
         XCTAssertEqual(again.code, .unauthorized)
     }
 
-    func testMessageFromAnotherKeyOnARegisteredRoutingIDIsRefused() {
+    func testMessageFromAnotherKeyOnARegisteredRoutingIDIsDroppedWithoutAnAnswer() {
         var h = Harness()
         h.register("a1", deviceKey: "k", key: "K1")
         h.submit("j1", deviceKey: "k")
-        let actions = h.result("a1", job: "j1", key: "K2")  // a handed-over connection with another key
-        guard case let .error(body)? = Self.messages(to: "a1", in: actions).first else { return XCTFail("\(actions)") }
-        XCTAssertEqual(body.code, .unauthorized)
+        let actions = h.result("a1", job: "j1", key: "K2")  // another key's connection on a1's routing id
+        // Anything sent to routing id "a1" reaches the registered agent: an unauthorized + DISCONNECT would end it.
+        XCTAssertTrue(Self.messages(to: "a1", in: actions).isEmpty, "\(actions)")
         XCTAssertTrue(Self.finished(actions).isEmpty)
+        XCTAssertTrue(Self.stored(actions).isEmpty)
         XCTAssertEqual(h.core.jobStatus("j1")?.state, .running)
+    }
+
+    /// Issue 12: another allow-listed key claiming a registered agent's id (on that agent's routing id) must not
+    /// knock the agent off or fail its job; whatever the claimant sends changes nothing.
+    func testAnIDClaimedByASecondKeyLeavesTheAgentHoldingItAndItsJobAlone() {
+        var h = Harness()
+        h.register("a1", deviceKey: "k", key: "K1")
+        h.submit("j1", deviceKey: "k")
+        let registeredAt = h.core.agentSnapshots().first?.registeredAtMs
+        var claims: [BrokerAction] = []
+        // The claimant tries every message on a1's routing id: READY under a1's id and under a name of its own, then
+        // the rest, including a RESULT for a1's job and a DISCONNECT.
+        claims += h.feed(.agentReady(Harness.peer("a1", key: "K2"), Harness.ready("a1", deviceKey: "k")))
+        claims += h.feed(.agentReady(Harness.peer("a1", key: "K2"), Harness.ready("mallory", deviceKey: "k")))
+        claims += h.heartbeat("a1", key: "K2")
+        claims += h.result("a1", job: "j1", key: "K2", accuracy: 0.1)
+        claims += h.error("a1", job: "j1", code: .runtimeError, key: "K2")
+        claims += h.feed(.profile(Harness.peer("a1", key: "K2"),
+                                  ProfileBody(agentID: "a1", deviceKey: "k", profile: "p", capacityPercent: 5, status: .discharging)))
+        claims += h.feed(.deployed(Harness.peer("a1", key: "K2"),
+                                   DeployedBody(deployID: "d", agentID: "a1", status: .ok)))
+        claims += h.feed(.disconnect(Harness.peer("a1", key: "K2"), DisconnectBody(reason: "bye")))
+        XCTAssertTrue(Self.messages(to: "a1", in: claims).isEmpty, "nothing may be sent to a1's routing id: \(claims)")
+        XCTAssertTrue(Self.stored(claims).isEmpty, "\(claims)")
+        XCTAssertTrue(Self.finished(claims).isEmpty, "\(claims)")
+        XCTAssertEqual(h.core.counters.requeued, 0)
+        XCTAssertEqual(h.core.agentSnapshots().map(\.agentID), ["a1"])
+        XCTAssertEqual(h.core.agentSnapshots().first?.publicKey, "K1")
+        XCTAssertEqual(h.core.agentSnapshots().first?.registeredAtMs, registeredAt)
+        XCTAssertEqual(h.core.jobStatus("j1")?.state, .running)
+        XCTAssertEqual(h.core.jobStatus("j1")?.attempts, 1)
+
+        // The agent itself carries on: heartbeats keep it alive, its RESULT finishes the job on its first attempt.
+        XCTAssertTrue(Self.messages(to: "a1", in: h.heartbeat("a1", job: "j1", key: "K1")).isEmpty)
+        let done = h.result("a1", job: "j1", key: "K1", accuracy: 0.9)
+        guard case let .done(result, agentID, attempts)? = Self.finished(done)["j1"] else { return XCTFail("\(done)") }
+        XCTAssertEqual(result.accuracy, 0.9)
+        XCTAssertEqual(agentID, "a1")
+        XCTAssertEqual(attempts, 1)
+        // A claim from another routing id is refused to that routing id only, and the binding still holds.
+        let elsewhere = h.feed(.agentReady(Harness.peer("x", key: "K2"), Harness.ready("a1", deviceKey: "k")))
+        guard case let .error(refusal)? = Self.messages(to: "x", in: elsewhere).first else { return XCTFail("\(elsewhere)") }
+        XCTAssertEqual(refusal.code, .unauthorized)
+        XCTAssertTrue(Self.messages(to: "a1", in: elsewhere).isEmpty)
+        XCTAssertEqual(h.core.agentSnapshots().map(\.agentID), ["a1"])
     }
 
     func testUnregisteredPeersGetDisconnectExceptForTheirOwnDisconnect() {

@@ -134,6 +134,8 @@ public struct BrokerCounters: Equatable, Sendable {
     public var refused = 0
     /// Messages answered with "not registered".
     public var unregistered = 0
+    /// Messages dropped because their CURVE key differs from that of the agent holding their routing id.
+    public var impostors = 0
 }
 
 /// The broker's session logic as a pure state machine: events and a clock in, actions out.
@@ -302,10 +304,7 @@ public struct BrokerCore {
             return nil
         }
         guard agent.publicKey == peer.publicKey else {
-            // ROUTER_HANDOVER let another key's connection take this routing id: refuse it, keep the agent.
-            emit(.log("refused \(type.rawValue) for \(agent.ready.agentID) from a connection with another CURVE key"))
-            send(peer.routingID, .error(ErrorBody(code: .unauthorized, message: "agent_id \(agent.ready.agentID) is bound to another key")))
-            send(peer.routingID, .disconnect(DisconnectBody(reason: "unauthorized")))
+            impostor(peer, type, holder: agent)
             return nil
         }
         agents[peer.routingID]!.lastHeard = now
@@ -314,8 +313,25 @@ public struct BrokerCore {
 
     // MARK: Agents
 
+    /// A message on the routing id of a registered agent, from a connection with another CURVE key.
+    ///
+    /// Dropped without an answer and without touching the agent: the ROUTER delivers anything sent to this routing
+    /// id to whichever connection holds it, which is normally the registered agent (libzmq ignores a second
+    /// connection with a routing id in use), so an ERROR `unauthorized` plus DISCONNECT meant for the impostor
+    /// would make the legitimate agent give up for good, and its job with it.
+    private mutating func impostor(_ peer: BrokerPeer, _ type: MessageType, holder: AgentState) {
+        counters.impostors += 1
+        emit(.log("dropped \(type.rawValue) on the routing id of agent \(holder.ready.agentID) from a connection with "
+                  + "another CURVE key; the agent keeps its registration"))
+    }
+
     private mutating func ready(_ peer: BrokerPeer, _ body: ReadyBody) {
         let routingID = peer.routingID
+        if let holder = agents[routingID], holder.publicKey != peer.publicKey {
+            // Checked first: a refusal (version, key binding) would be sent to this routing id, i.e. to the holder.
+            impostor(peer, .ready, holder: holder)
+            return
+        }
         guard body.protocolVersion == SeerProtocol.version else {
             refuse(routingID, .unsupportedVersion,
                    "protocol_version \(body.protocolVersion) is not supported (this coordinator speaks \(SeerProtocol.version))")
