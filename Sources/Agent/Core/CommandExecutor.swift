@@ -227,13 +227,39 @@ enum ChildProcess {
         cArguments.append(nil)
         defer { for pointer in cArguments { free(pointer) } }
         var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, argv[0], &actions, &attributes, cArguments, environ)
+        let spawn = { posix_spawnp(&pid, argv[0], &actions, &attributes, cArguments, environ) }
+        // Started through the flag, so a cancel (the agent stopping on SIGINT/SIGTERM, which exits right after
+        // cancelling) kills the group itself before it returns: no job thread has to notice in time. A job
+        // cancelled before it started never starts.
+        var cancelHandle: Int?
+        var rc: Int32
+        if let cancel {
+            if let started = cancel.start(spawn, onCancel: { if pid > 0 { kill(-pid, SIGKILL) } }) {
+                rc = started.value
+                cancelHandle = started.handle
+            } else {
+                rc = ECANCELED
+            }
+        } else {
+            rc = spawn()
+        }
         close(stdinPipe.read)
         close(stdoutPipe.write)
         close(stderrPipe.write)
+        if rc == ECANCELED && pid == 0 {
+            close(stdinPipe.write); close(stdoutPipe.read); close(stderrPipe.read)
+            return Outcome(status: .signaled(SIGKILL), stdout: [], stdoutTruncated: false, stderrTail: [],
+                           timedOut: false, cancelled: true)
+        }
         guard rc == 0 else {
             close(stdinPipe.write); close(stdoutPipe.read); close(stderrPipe.read)
             throw .runtimeError("cannot start command \(argv[0]): \(String(cString: strerror(rc)))")
+        }
+        /// Runs `body` (a reap) so that the cancel handler is dropped in the same step when it returns true: after the
+        /// reap the group id may be reused by an unrelated process, which a later cancel must never signal.
+        func detachingCancel(when body: () -> Bool) -> Bool {
+            guard let cancel, let cancelHandle else { return body() }
+            return cancel.detach(cancelHandle, when: body)
         }
 
         var stdinFD: Int32 = stdinPipe.write, stdoutFD: Int32 = stdoutPipe.read, stderrFD: Int32 = stderrPipe.read
@@ -306,14 +332,27 @@ enum ChildProcess {
         // Reap it; a program that closed its output but keeps running still has the deadline.
         var status: Int32 = 0
         while true {
-            let reaped = waitpid(pid, &status, killed ? 0 : WNOHANG)
-            if reaped == pid { break }
-            if reaped < 0 && errno != EINTR { status = 0; break }
-            if !killed {
-                if cancel?.isCancelled == true { outcome.cancelled = true; killGroup(); continue }
-                if nowMs() >= deadline { outcome.timedOut = true; killGroup(); continue }
-                usleep(2_000)
+            if killed {
+                // The group has had its SIGKILL, so a cancel has nothing left to do: drop the handler, then block in
+                // the reap outside the flag's lock (a cancel must never wait for it).
+                _ = detachingCancel { true }
+                let reaped = waitpid(pid, &status, 0)
+                if reaped == pid { break }
+                if reaped < 0 && errno != EINTR { status = 0; break }
+                continue
             }
+            var reaped: pid_t = 0
+            var failed = false
+            _ = detachingCancel {
+                reaped = waitpid(pid, &status, WNOHANG)
+                failed = reaped < 0 && errno != EINTR
+                return reaped == pid || failed
+            }
+            if reaped == pid { break }
+            if failed { status = 0; break }
+            if cancel?.isCancelled == true { outcome.cancelled = true; killGroup(); continue }
+            if nowMs() >= deadline { outcome.timedOut = true; killGroup(); continue }
+            usleep(2_000)
         }
         // The wait-status macros are not imported into Swift: low 7 bits = terminating signal, else exit code in bits 8-15.
         let signal = status & 0x7F

@@ -30,18 +30,53 @@ public struct ExecutorError: Error, Equatable, Sendable, CustomStringConvertible
 }
 
 /// Set by the agent when it gives up on a job (deadline, coordinator lost, shutdown); executors poll it.
+///
+/// Polling is not enough for what a job started outside the agent (the `command` executor's process group): an
+/// agent told to stop exits right after cancelling, before a job thread polls again. So an executor can also
+/// start such a thing with `start(_:onCancel:)`, whose handler `cancel()` runs itself before it returns.
 public final class CancellationFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var cancelled = false
+    private var handlers: [Int: () -> Void] = [:]
+    private var nextHandle = 0
 
     /// A flag that is not set.
     public init() {}
 
-    /// Asks the job to stop as soon as it can.
+    /// Asks the job to stop as soon as it can; runs the registered `onCancel` handlers before returning.
     public func cancel() {
         lock.lock()
+        defer { lock.unlock() }
+        guard !cancelled else { return }
         cancelled = true
-        lock.unlock()
+        // Under the lock, so a `start` either finished registering (its handler runs here) or sees the flag set.
+        for handle in handlers.keys.sorted() { handlers[handle]!() }
+        handlers.removeAll()
+    }
+
+    /// Runs `start` unless the flag is set, atomically with `cancel()`: if it is cancelled later, `onCancel` runs
+    /// once, on the cancelling thread, before `cancel()` returns. nil (and `start` not run) if already cancelled;
+    /// otherwise `start`'s value and the handle that `detach(_:when:)` takes. `onCancel` runs under the flag's lock
+    /// and must not touch the flag.
+    public func start<T>(_ start: () throws -> T, onCancel: @escaping () -> Void) rethrows -> (value: T, handle: Int)? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !cancelled else { return nil }
+        let value = try start()
+        nextHandle += 1
+        handlers[nextHandle] = onCancel
+        return (value, nextHandle)
+    }
+
+    /// Runs `body` where `cancel()` cannot run handlers; drops the handler `handle` if `body` returns true. So the
+    /// step that makes a handler meaningless (reaping the process it would kill) and its removal are one.
+    @discardableResult
+    public func detach(_ handle: Int, when body: () -> Bool) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard body() else { return false }
+        handlers[handle] = nil
+        return true
     }
 
     /// Whether `cancel()` was called.
