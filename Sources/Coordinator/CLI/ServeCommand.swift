@@ -127,13 +127,17 @@ struct ServeCommand: ParsableCommand {
         if nullJobs > 0 {
             let succeeded = try runNullJobs(broker: broker, store: store, log: log)
             broker.stop()
+            if let failure = broker.failure { throw failure }
             if !succeeded { throw ExitCode(1) }
             return
         }
         let stop = Self.terminationFlag()
-        DeploymentService(broker: broker, store: store, campaign: campaign, log: log).run(until: { stop.isSet })
+        // Also ends when the broker stopped by itself (a store write failed): exit non-zero, naming why.
+        DeploymentService(broker: broker, store: store, campaign: campaign, log: log)
+            .run(until: { stop.isSet || broker.failure != nil })
         log("stopping")
         broker.stop()
+        if let failure = broker.failure { throw failure }
     }
 
     /// Set once SIGINT or SIGTERM arrives.

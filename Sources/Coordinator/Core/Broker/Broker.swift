@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import SeerTransport
 import SeerWire
 
@@ -63,11 +64,49 @@ public enum BrokerError: Error, Equatable, CustomStringConvertible {
     case invalidJob(String)
     /// The broker was stopped (or never started); no new work is accepted.
     case stopped
+    /// Committing a poll-loop iteration's changes to the database at `path` failed (`attempts` tries, the last for
+    /// `reason`), so the broker stopped: what those changes recorded was never handed to anyone.
+    case storeWriteFailed(path: String, changes: Int, attempts: Int, reason: String)
 
     public var description: String {
         switch self {
         case let .invalidJob(reason): return "invalid job: \(reason)"
         case .stopped: return "the broker is stopped"
+        case let .storeWriteFailed(path, changes, attempts, reason):
+            return "the broker stopped: writing \(changes) change(s) to \(path) failed "
+                + "(\(attempts) attempt\(attempts == 1 ? "" : "s")): \(reason)"
+        }
+    }
+}
+
+/// How the poll loop commits its store changes: a transient failure (SQLite busy or locked: another connection
+/// holds the write lock past the busy timeout) is retried up to `maxAttempts` writes in all; any other failure,
+/// or the last transient one, is final, and the broker stops rather than report changes that are not on disk.
+struct StoreWriteRetry {
+    /// Writes tried at most, the first included.
+    var maxAttempts = 3
+
+    /// Whether `error` may go away by itself.
+    static func isTransient(_ error: Error) -> Bool {
+        guard let error = error as? DatabaseError else { return false }
+        return error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
+    }
+
+    /// Runs `write` until it succeeds, fails for good, or `maxAttempts` are spent; returns the attempts made, or
+    /// throws `.storeWriteFailed` naming them and the last error.
+    @discardableResult
+    func run(path: String, changes: Int, _ write: () throws -> Void) throws -> Int {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                try write()
+                return attempt
+            } catch {
+                guard Self.isTransient(error), attempt < maxAttempts else {
+                    throw BrokerError.storeWriteFailed(path: path, changes: changes, attempts: attempt, reason: "\(error)")
+                }
+            }
         }
     }
 }
@@ -96,7 +135,7 @@ public struct BrokerStats: Equatable, Sendable {
     public var rejected = 0
     /// Sends that failed (peer gone or clogged).
     public var sendFailures = 0
-    /// Batched store writes that failed.
+    /// Batched store writes that failed (after their retries); the first one stops the broker.
     public var storeErrors = 0
 }
 
@@ -158,6 +197,9 @@ public final class Broker: @unchecked Sendable {
     private var agentList: [AgentSnapshot] = []
     private var published = BrokerStats()
     private var phase = Phase.created
+    /// Why the broker stopped by itself (a failed store write), under `shared`.
+    private var stoppedBy: BrokerError?
+    private var loopStarted = false
     private let loopExited = DispatchSemaphore(value: 0)
     private let idPrefix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
     private var nextID = 0
@@ -224,6 +266,7 @@ public final class Broker: @unchecked Sendable {
         defer { shared.unlock() }
         guard phase == .created else { return }
         phase = .running
+        loopStarted = true
         let thread = Thread { [self] in loop() }
         thread.name = "seer-broker"
         thread.stackSize = 4 << 20
@@ -234,16 +277,28 @@ public final class Broker: @unchecked Sendable {
     public func stop() {
         shared.lock()
         let wasRunning = phase == .running
+        let started = loopStarted
         phase = .stopped
         if wasRunning { inbox.append(.stop) }
         shared.broadcast()
         shared.unlock()
-        if wasRunning {
-            waker.wake()
+        if wasRunning { waker.wake() }
+        if started {
+            // The loop closes the sockets; it may also be stopping by itself (a failed store write). Signalled again
+            // so that every later stop() returns at once.
             loopExited.wait()
+            loopExited.signal()
         } else {
             closeSockets()
         }
+    }
+
+    /// Why the broker stopped by itself, if it did: a store write that failed after its retries. Callers waiting
+    /// for jobs check it, since nothing more will finish.
+    public var failure: BrokerError? {
+        shared.lock()
+        defer { shared.unlock() }
+        return stoppedBy
     }
 
     // MARK: Client API (any thread)
@@ -299,8 +354,9 @@ public final class Broker: @unchecked Sendable {
         }
         shared.lock()
         guard phase != .stopped else {
+            let reason = stoppedBy ?? .stopped
             shared.unlock()
-            throw BrokerError.stopped
+            throw reason
         }
         for submission in submissions { unfinished.insert(submission.id) }
         if !submissions.isEmpty { inbox.append(.submit(submissions)) }
@@ -368,8 +424,9 @@ public final class Broker: @unchecked Sendable {
         }
         shared.lock()
         guard phase != .stopped else {
+            let reason = stoppedBy ?? .stopped
             shared.unlock()
-            throw BrokerError.stopped
+            throw reason
         }
         inbox.append(.deploy(agentID: agentID, body))
         shared.unlock()
@@ -468,12 +525,39 @@ public final class Broker: @unchecked Sendable {
                 feed(.tick, now: now)
                 lastTick = now
             }
-            flush()
+            do {
+                try flush()
+            } catch {
+                fail(error)
+                break
+            }
         }
-        feed(.shutdown, now: Self.monotonicMs())
-        flush()
+        let failed = failure != nil
+        feed(.shutdown, now: Self.monotonicMs())  // DISCONNECT to every agent, running jobs back to the queue
+        if failed {
+            // The store refused a write: nothing more is written or handed out. The next coordinator finds the jobs
+            // that were running as `running` and queues them again (`recoverInterruptedJobs`).
+            pendingChanges.removeAll()
+            pendingFinished.removeAll()
+            pendingDeviceEvents.removeAll()
+        } else {
+            do { try flush() } catch { fail(error) }
+        }
         closeSockets()
         loopExited.signal()
+    }
+
+    /// Stops the broker for a failed store write: no new work, waiters woken with what was committed, the error kept
+    /// for `failure`, `submit` and `deploy`.
+    private func fail(_ error: Error) {
+        let reason = error as? BrokerError
+            ?? .storeWriteFailed(path: store.path, changes: 0, attempts: 1, reason: "\(error)")
+        options.log("\(reason); stopping the broker")
+        shared.lock()
+        if stoppedBy == nil { stoppedBy = reason }
+        phase = .stopped
+        shared.broadcast()
+        shared.unlock()
     }
 
     private func closeSockets() {
@@ -591,13 +675,20 @@ public final class Broker: @unchecked Sendable {
     }
 
     /// Commits the iteration's store changes in one transaction, then publishes outcomes and snapshots.
-    private func flush() {
+    ///
+    /// A write that fails (after `StoreWriteRetry`) throws and publishes nothing: an outcome is handed out only once
+    /// it is on disk, so the caller stops the broker instead.
+    private func flush() throws {
         if !pendingChanges.isEmpty {
             do {
-                try store.apply(pendingChanges)
+                let changes = pendingChanges
+                try StoreWriteRetry().run(path: store.path, changes: changes.count) { try store.apply(changes) }
             } catch {
                 loopStats.storeErrors += 1
-                options.log("store write of \(pendingChanges.count) change(s) failed: \(error)")
+                shared.lock()
+                published.storeErrors = loopStats.storeErrors
+                shared.unlock()
+                throw error
             }
             pendingChanges.removeAll(keepingCapacity: true)
         }

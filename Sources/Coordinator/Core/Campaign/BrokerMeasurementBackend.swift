@@ -23,6 +23,8 @@ public final class BrokerMeasurementBackend: MeasurementBackend {
                 remaining.remove(id)
                 try record(id, Self.convert(outcome))
             }
+            // A broker that stopped by itself (its store refused a write) finishes nothing more: say why.
+            if !remaining.isEmpty, let failure = broker.failure { throw failure }
         }
     }
 
@@ -32,7 +34,10 @@ public final class BrokerMeasurementBackend: MeasurementBackend {
                                  options: ["layer_table": .object([:])])
         let jobID = try broker.submit(JobRequest(deviceKey: deviceKey, kind: .profile, payload: payload, id: id))
         var outcome: JobOutcome?
-        while outcome == nil { outcome = broker.waitForCompletion(jobIDs: [jobID], timeout: pollInterval)[jobID] }
+        while outcome == nil {
+            outcome = broker.waitForCompletion(jobIDs: [jobID], timeout: pollInterval)[jobID]
+            if outcome == nil, let failure = broker.failure { throw failure }
+        }
         switch outcome! {
         case let .done(result, agentID, _):
             guard let object = result.layerTable else {
