@@ -8,8 +8,9 @@ import SeerWire
 
 /// Measures policies with the engine on this host: real accuracy after fine-tuning, real latency.
 ///
-/// Job options it reads (all optional): `evaluation_limit` (images of the split), `batch_size`,
-/// `calibration_images`, `learning_rate`, `min_repeat_ms`, `threads`.
+/// Its settings come from `payload.settings` (`EvaluationSettings`, decoded strictly, as Seer's coordinator sends
+/// them); without it, from the protocol's fields and the options `evaluation_limit` (images of the split),
+/// `batch_size`, `calibration_images`, `learning_rate`, `min_repeat_ms`.
 public final class BuiltinExecutor: Executor {
     public let kind: ExecutorKind
     public var capabilities: [String] { [JobKind.measure.rawValue, JobKind.profile.rawValue, JobKind.null.rawValue] }
@@ -139,7 +140,11 @@ public final class BuiltinExecutor: Executor {
         return m
     }
 
+    /// The options a job without `payload.settings` may carry instead (older senders, hand-written jobs).
+    static let settingsOptions = ["evaluation_limit", "batch_size", "calibration_images", "learning_rate", "min_repeat_ms"]
+
     static func settings(from payload: JobPayload) throws -> EvaluationSettings {
+        if let object = payload.settings { return try settings(object, agreeingWith: payload) }
         var s = EvaluationSettings()
         s.finetuneSteps = payload.finetuneSteps
         guard let split = Split(rawValue: payload.split), split != .train else {
@@ -160,6 +165,30 @@ public final class BuiltinExecutor: Executor {
         if let v = double("learning_rate") { s.learningRate = Float(v) }
         if let v = double("min_repeat_ms") { s.latency.minRepeatMs = v }
         try s.validate()
+        return s
+    }
+
+    /// `payload.settings`, decoded strictly with the type the coordinator encoded it with; the protocol fields that
+    /// repeat a setting must say the same, and the options that predate it must be absent: one source of truth.
+    static func settings(_ object: [String: JSONValue], agreeingWith payload: JobPayload) throws -> EvaluationSettings {
+        let s = try EvaluationSettings.fromJobJSON(try JSONEncoder().encode(object))
+        guard s.split != .train else {
+            throw MeasurementError.invalidSettings("payload.settings.split must be validation or test, got 'train'")
+        }
+        func disagree(_ field: String, _ wire: Any, _ setting: Any) -> MeasurementError {
+            .invalidSettings("payload.\(field) is \(wire) but payload.settings says \(setting)")
+        }
+        guard payload.finetuneSteps == s.finetuneSteps else { throw disagree("finetune_steps", payload.finetuneSteps, s.finetuneSteps) }
+        guard payload.split == s.split.rawValue else { throw disagree("split", "'\(payload.split)'", "'\(s.split.rawValue)'") }
+        guard payload.seed >= 0, UInt64(payload.seed) == s.seed else { throw disagree("seed", payload.seed, s.seed) }
+        if let latency = payload.latency {
+            guard latency.number == s.latency.number else { throw disagree("latency.number", latency.number, s.latency.number) }
+            guard latency.repeat == s.latency.repeats else { throw disagree("latency.repeat", latency.repeat, s.latency.repeats) }
+        }
+        if let legacy = settingsOptions.first(where: { payload.options?[$0] != nil }) {
+            throw MeasurementError.invalidSettings("payload.options.\(legacy) is not read when payload.settings is given; "
+                                                   + "put it in payload.settings")
+        }
         return s
     }
 }

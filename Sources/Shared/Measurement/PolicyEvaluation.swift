@@ -57,6 +57,61 @@ public struct EvaluationSettings: Codable, Sendable, Equatable {
     }
 }
 
+// MARK: On the wire
+
+extension EvaluationSettings {
+    /// The largest seed a measure JOB can carry: its settings travel as a JSON object, whose numbers are doubles on
+    /// the way (exact integers up to 2^53).
+    public static let maxJobSeed: UInt64 = 1 << 53
+
+    /// These settings as the JSON object a measure JOB carries in `payload.settings` (docs/PROTOCOL.md): every field,
+    /// so that what the coordinator measures with is what the agent measures with. Validates first.
+    public func jobJSON() throws -> Data {
+        try validate()
+        guard seed <= Self.maxJobSeed else {
+            throw MeasurementError.invalidSettings("seed must be at most 2^53 to travel in a JOB, got \(seed)")
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    /// The settings of a measure JOB's `payload.settings`, decoded strictly: a field this build does not know is
+    /// refused with its name (rather than silently measured without), a missing one takes its default, and ranges
+    /// are validated. Errors name the field under `payload.settings`.
+    public static func fromJobJSON(_ data: Data) throws -> EvaluationSettings {
+        let settings: EvaluationSettings
+        do {
+            settings = try JSONDecoder().decode(EvaluationSettings.self, from: data)
+        } catch let error as DecodingError {
+            throw MeasurementError.invalidSettings(describe(error, under: "payload.settings"))
+        }
+        do {
+            try settings.validate()
+        } catch let MeasurementError.invalidSettings(message) {
+            throw MeasurementError.invalidSettings("payload.settings.\(message)")
+        }
+        return settings
+    }
+
+    /// A decoding error as "path: what is wrong".
+    static func describe(_ error: DecodingError, under root: String) -> String {
+        func path(_ keys: [CodingKey]) -> String { ([root] + keys.map(\.stringValue)).joined(separator: ".") }
+        switch error {
+        case let .dataCorrupted(context):
+            return "\(path(context.codingPath)): \(context.debugDescription)"
+        case let .keyNotFound(key, context):
+            return "\(path(context.codingPath + [key])): missing"
+        case let .typeMismatch(type, context):
+            return "\(path(context.codingPath)): expected \(type)"
+        case let .valueNotFound(type, context):
+            return "\(path(context.codingPath)): expected \(type), found null"
+        @unknown default:
+            return "\(root): \(error)"
+        }
+    }
+}
+
 /// Seconds spent in each phase of one measurement.
 public struct EvaluationTimings: Codable, Sendable, Equatable {
     public var compression: Double = 0

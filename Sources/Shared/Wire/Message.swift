@@ -238,15 +238,20 @@ public struct JobPayload: Codable, Equatable, Sendable {
     public var timeouts: JobTimeouts
     /// Executor-specific extras (e.g. the command line for "command"), opaque to the protocol.
     public var options: [String: JSONValue]?
+    /// Seer's measurement settings, every one of them (fine-tuning, calibration, evaluation, latency), as the JSON
+    /// object of `EvaluationSettings` (SeerMeasurement), which both ends encode and decode; opaque to the protocol.
+    /// The fields above that it repeats (`finetune_steps`, `split`, `seed`, `latency`) must agree with it.
+    public var settings: [String: JSONValue]?
 
     enum CodingKeys: String, CodingKey {
-        case model, policy, finetuneSteps = "finetune_steps", split, seed, latency, timeouts, options
+        case model, policy, finetuneSteps = "finetune_steps", split, seed, latency, timeouts, options, settings
     }
 
     /// Memberwise initializer.
     public init(model: String, policy: [String: JSONValue], finetuneSteps: Int = 0, split: String = "validation",
                 seed: Int = 0, latency: LatencySettings? = nil,
-                timeouts: JobTimeouts = JobTimeouts(), options: [String: JSONValue]? = nil) {
+                timeouts: JobTimeouts = JobTimeouts(), options: [String: JSONValue]? = nil,
+                settings: [String: JSONValue]? = nil) {
         self.model = model
         self.policy = policy
         self.finetuneSteps = finetuneSteps
@@ -255,6 +260,7 @@ public struct JobPayload: Codable, Equatable, Sendable {
         self.latency = latency
         self.timeouts = timeouts
         self.options = options
+        self.settings = settings
     }
 }
 

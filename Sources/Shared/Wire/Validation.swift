@@ -100,6 +100,7 @@ extension JobBody: ValidatedBody {
         if let value = payload.timeouts.finetuneMs { try check.count(value, "payload.timeouts.finetune_ms", min: 1) }
         if let value = payload.timeouts.measureMs { try check.count(value, "payload.timeouts.measure_ms", min: 1) }
         if let options = payload.options { try check.opaque(options, "payload.options") }
+        if let settings = payload.settings { try check.opaque(settings, "payload.settings") }
     }
 }
 

@@ -53,19 +53,19 @@ public final class BrokerMeasurementBackend: MeasurementBackend {
         }
     }
 
-    /// The JOB payload of a request (the policy travels as its JSON object).
+    /// The JOB payload of a request: the policy and the measurement settings travel as their JSON objects.
+    ///
+    /// `settings` is the whole `EvaluationSettings`, encoded by its own Codable conformance, which the agent decodes
+    /// with the same type (`EvaluationSettings.fromJobJSON`): a field added to it travels without anyone listing it
+    /// here. The protocol's own fields repeat what they can for agents that are not Seer's.
     static func payload(for r: MeasureRequest) throws -> JobPayload {
         let policy = try JSONDecoder().decode([String: JSONValue].self, from: try r.policy.jsonData())
         let s = r.settings
-        var options: [String: JSONValue] = [
-            "batch_size": .number(Double(s.batchSize)), "calibration_images": .number(Double(s.calibrationImages)),
-            "learning_rate": .number(Double(s.learningRate)), "min_repeat_ms": .number(s.latency.minRepeatMs),
-        ]
-        if let limit = s.evaluationLimit { options["evaluation_limit"] = .number(Double(limit)) }
+        let settings = try JSONDecoder().decode([String: JSONValue].self, from: try s.jobJSON())
         return JobPayload(model: r.model, policy: policy, finetuneSteps: s.finetuneSteps, split: s.split.rawValue,
-                          seed: Int(truncatingIfNeeded: s.seed),
+                          seed: Int(s.seed),
                           latency: SeerWire.LatencySettings(number: s.latency.number, repeat: s.latency.repeats),
-                          options: options)
+                          settings: settings)
     }
 
     static func convert(_ outcome: JobOutcome) -> MeasureOutcome {
