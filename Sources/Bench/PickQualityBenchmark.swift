@@ -43,9 +43,12 @@ struct PickQualityBenchmark: ParsableCommand {
         let encoding = PolicyEncoding(model: base, space: config.space)
         let samples = try CampaignStore.measurements(campaign, purpose: .sample, in: store).filter { $0.accuracy != nil }
         let resolved = try samples.map { try Policy.decode(json: Data($0.policy.utf8)).resolve(for: base, space: config.space) }
-        // Refitted rather than loaded, so that campaigns stored before the predictor measured its extrapolation work too.
-        let predictor = try config.fitPredictor(encoding: encoding, features: try resolved.map(encoding.features(of:)),
-                                                targets: samples.map { $0.accuracy! }, round: samples.map(\.round).max() ?? 0)
+        // The campaign's last predictor (with its sensitivity prior and noise floor); refitted for campaigns stored
+        // before the predictor measured its extrapolation.
+        let stored = try CampaignStore.latestSnapshot(campaign, in: store).map { try EnsemblePredictor.load(json: Data($0.predictor.utf8)) }
+        let predictor = try stored.flatMap { $0.support == nil ? nil : $0 }
+            ?? config.fitPredictor(encoding: encoding, features: try resolved.map(encoding.features(of:)),
+                                   targets: samples.map { $0.accuracy! }, round: samples.map(\.round).max() ?? 0)
         let (complexity, reference) = try CostModels.make(metric: config.metric, config: config, base: base,
                                                           encoding: encoding, deviceKey: nil, store: store, backend: nil)
         let problem = try SearchProblem(encoding: encoding, predictor: predictor, complexity: complexity)
@@ -63,7 +66,10 @@ struct PickQualityBenchmark: ParsableCommand {
             for w in weights {
                 var optimizer = config.policyOptimizer.settings
                 optimizer.pessimism = w
-                let pick = try PolicyOptimizer(settings: optimizer).optimize(problem, budget: value)
+                // Warm-started from the best samples within the budget, as the campaign's optimizer is.
+                let warm = try samples.indices.filter { costs[$0] <= value }.sorted { samples[$0].accuracy! > samples[$1].accuracy! }
+                    .prefix(3).map { try encoding.levels(of: resolved[$0]) }
+                let pick = try PolicyOptimizer(settings: optimizer).optimize(problem, budget: value, warmStarts: warm)
                 if measured[pick.levels] == nil {
                     log("budget \(budget), pessimism \(w): measuring the pick (predicted \(String(format: "%.2f", pick.predictedMean)))")
                     measured[pick.levels] = try PolicyEvaluation.run(base: base, policy: pick.policy, data: data,
