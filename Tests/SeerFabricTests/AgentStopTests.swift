@@ -4,18 +4,7 @@ import SeerCoordinator
 import SeerWire
 
 /// Issue 12: stopping an agent (SIGINT, SIGTERM) must take its `command` job's process group with it.
-final class AgentStopTests: XCTestCase {
-    var fabric: Fabric!
-
-    override func setUpWithError() throws {
-        fabric = try Fabric()
-    }
-
-    override func tearDown() {
-        fabric?.shutdown()
-        fabric = nil
-    }
-
+final class AgentStopTests: FabricTestCase {
     func testSIGTERMKillsTheCommandJobsProcessGroup() throws {
         try stopAgentRunningACommandJob(with: SIGTERM, name: "term")
     }

@@ -5,18 +5,7 @@ import XCTest
 import SeerWire
 
 /// Issue 12: an outcome reaches a caller only once it is on disk, so a store write that fails stops the broker.
-final class BrokerStoreFailureTests: XCTestCase {
-    var fabric: Fabric!
-
-    override func setUpWithError() throws {
-        fabric = try Fabric()
-    }
-
-    override func tearDown() {
-        fabric?.shutdown()
-        fabric = nil
-    }
-
+final class BrokerStoreFailureTests: FabricTestCase {
     func testAStoreThatRefusesToRecordAResultStopsTheBrokerInsteadOfReportingIt() throws {
         // A real database whose job rows cannot become 'done': the write of the result fails like a full disk would.
         let database = "refusing.sqlite"

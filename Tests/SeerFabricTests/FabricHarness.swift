@@ -177,3 +177,15 @@ func nullJob(_ deviceKey: String, sleepMs: Int = 0, totalMs: Int = 20_000, maxAt
                                    options: sleepMs > 0 ? ["sleep_ms": .number(Double(sleepMs))] : nil),
                maxAttempts: maxAttempts, id: id)
 }
+
+/// A test case with a fresh `Fabric` (its own folder and processes) per test, shut down after it.
+class FabricTestCase: XCTestCase {
+    var fabric: Fabric!
+
+    override func setUpWithError() throws { fabric = try Fabric() }
+
+    override func tearDown() {
+        fabric?.shutdown()
+        fabric = nil
+    }
+}

@@ -6,18 +6,7 @@ import SeerTransport
 import SeerWire
 
 /// Coordinator and agents as real processes (or an in-process broker and agent processes) over loopback TCP.
-final class FabricProcessTests: XCTestCase {
-    var fabric: Fabric!
-
-    override func setUpWithError() throws {
-        fabric = try Fabric()
-    }
-
-    override func tearDown() {
-        fabric?.shutdown()
-        fabric = nil
-    }
-
+final class FabricProcessTests: FabricTestCase {
     /// A CURVE broker that admits the agent keys named in `allowed` (each made with `fabric.keys`).
     func curveBroker(allowing allowed: [String], heartbeatMs: Int64 = 200, maxAttempts: Int = 3) throws -> Broker {
         let server = try fabric.keys("coordinator")

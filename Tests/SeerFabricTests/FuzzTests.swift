@@ -5,18 +5,7 @@ import SeerTransport
 import SeerWire
 
 /// Thousands of random and mutated frame sets against the coordinator's ROUTER; it must keep serving.
-final class FuzzTests: XCTestCase {
-    var fabric: Fabric!
-
-    override func setUpWithError() throws {
-        fabric = try Fabric()
-    }
-
-    override func tearDown() {
-        fabric?.shutdown()
-        fabric = nil
-    }
-
+final class FuzzTests: FabricTestCase {
     /// SplitMix64: seeded, so a failure reproduces.
     struct Random {
         var state: UInt64

@@ -10,16 +10,7 @@ import SeerWire
 
 /// Battery change -> PROFILE -> DEPLOY -> swap, with `seer-coordinator serve` and `seer-agent run` as real processes
 /// over CURVE, and the manual `redeploy` command against the same database.
-final class RedeployProcessTests: XCTestCase {
-    var fabric: Fabric!
-
-    override func setUpWithError() throws { fabric = try Fabric() }
-
-    override func tearDown() {
-        fabric?.shutdown()
-        fabric = nil
-    }
-
+final class RedeployProcessTests: FabricTestCase {
     /// A store holding a campaign with two prepared resnet8 profiles for device key "cpu" (8/8 and 4/4, not fine-tuned).
     func preparedStore() throws -> String {
         let db = fabric.path("seer.sqlite")

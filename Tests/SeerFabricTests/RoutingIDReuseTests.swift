@@ -7,18 +7,8 @@ import SeerWire
 /// Issue 12: a second connection reusing a registered agent's ZeroMQ routing id, with another allow-listed key or
 /// the same one, against a real `seer-coordinator serve` (its ROUTER as shipped, ZMTP heartbeats on). It must
 /// neither crash the coordinator (libzmq 4.3 aborted it with ROUTER_HANDOVER) nor disturb the agent holding the id.
-final class RoutingIDReuseTests: XCTestCase {
-    var fabric: Fabric!
+final class RoutingIDReuseTests: FabricTestCase {
     let context = try! ZMQContext()
-
-    override func setUpWithError() throws {
-        fabric = try Fabric()
-    }
-
-    override func tearDown() {
-        fabric?.shutdown()
-        fabric = nil
-    }
 
     /// A DEALER set up as `seer-agent` sets up its own (AgentWorker.openSocket), with `routingID`.
     func dealer(_ routingID: String, keys: CurveKeyPair, serverKey: String, endpoint: String) throws -> ZMQSocket {
