@@ -7,5 +7,5 @@ struct SeerBench: ParsableCommand {
         commandName: "seer-bench",
         abstract: "Benchmarks; each prints one JSON object on its last line.",
         subcommands: [EngineBenchmark.self, LayerProfile.self, EvaluateBenchmark.self, OptimizerBenchmark.self, OnnxBenchmark.self, SearchQualityBenchmark.self, LatencyModelBenchmark.self,
-                      RedeployBenchmark.self, ConvBenchmark.self, PickQualityBenchmark.self])
+                      RedeployBenchmark.self, ConvBenchmark.self, PickQualityBenchmark.self, PredictorStudyBenchmark.self])
 }

@@ -170,6 +170,66 @@ final class PredictorTests: XCTestCase {
         assertClose(engineered.gradient(x), numericGradient({ engineered.predict($0).mean }, at: x), tolerance: 1e-6)
     }
 
+    func testLogErrorScaleGradientsMatchFiniteDifferences() throws {
+        // Targets 80-90%: on the log-error scale the chain rule through 100 - exp(-t) matters (slope 10-20).
+        let table = monotoneTable(layers: 4, rows: 60, separateBits: true, noise: 0.2, seed: 31)
+        var configuration = EnsembleConfiguration.standard
+        configuration.target = .logError
+        configuration.mlp?.maxEpochs = 40
+        configuration.mlp?.patience = 1000
+        configuration.measurementNoise = 0.5
+        var model = EnsemblePredictor(schema: table.schema, configuration: configuration)
+        try model.fit(features: table.features, targets: table.targets, seed: 7)
+        for point in 0..<3 {
+            let x = relaxedPoint(table.schema, seed: UInt64(10 + point))
+            assertClose(model.gradient(x), numericGradient({ model.predict($0).mean }, at: x), tolerance: 1e-5)
+            assertClose(model.extrapolationGradient(x), numericGradient({ model.extrapolation($0) }, at: x), tolerance: 1e-4)
+            // The members' mean is taken in accuracy points, and the spread too.
+            let members = model.memberPredictions(x)
+            XCTAssertEqual(model.predict(x).mean, members.reduce(0, +) / Double(members.count), accuracy: 1e-9)
+        }
+        let restored = try EnsemblePredictor.load(json: try model.jsonData())
+        XCTAssertEqual(restored.configuration.target, .logError)
+        XCTAssertEqual(restored.predict(table.features[2]).mean, model.predict(table.features[2]).mean, accuracy: 1e-9)
+    }
+
+    func testTargetScalesRoundTripAndOldConfigurationsRegressOnAccuracy() throws {
+        for scale in TargetScale.allCases {
+            for accuracy in [10.0, 85.5, 99.0] {
+                XCTAssertEqual(scale.accuracy(scale.target(accuracy)), accuracy, accuracy: 1e-9)
+            }
+        }
+        // An error rate below the floor is the floor, and says so in the prediction it gives back.
+        XCTAssertEqual(TargetScale.logError.accuracy(TargetScale.logError.target(100)), 100 - TargetScale.minimumErrorRate,
+                       accuracy: 1e-12)
+        var json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(EnsembleConfiguration.standard)) as! [String: Any]
+        XCTAssertEqual(json["target"] as? String, "accuracy")
+        json["target"] = nil
+        let old = try JSONDecoder().decode(EnsembleConfiguration.self, from: JSONSerialization.data(withJSONObject: json))
+        XCTAssertEqual(old, EnsembleConfiguration.standard)
+    }
+
+    func testLogErrorScaleIsNotPulledByCollapsedPolicies() throws {
+        // Accuracy falls 0.8 points per unit of x on [0, 4] (error rate 8% -> 11.2%), plus two collapsed policies at
+        // x = 5 (60%). On the accuracy scale the straight line through all rows is dragged by the collapse and
+        // mispredicts the good region by points; on the log-error scale it is dragged much less.
+        var features: [[Double]] = [], targets: [Double] = []
+        for i in 0..<20 {
+            let x = Double(i) / 5
+            features.append([x])
+            targets.append(92 - 0.8 * x)
+        }
+        for _ in 0..<2 { features.append([5]); targets.append(60) }
+        func goodRegionError(_ scale: TargetScale) throws -> Double {
+            var configuration = EnsembleConfiguration(members: 1, mlp: nil, target: scale)
+            configuration.featureCandidates = [.baseOnly]
+            var model = EnsemblePredictor(schema: nil, configuration: configuration)
+            try model.fit(features: features, targets: targets, seed: 1)
+            return (0..<20).map { abs(model.predict(features[$0]).mean - targets[$0]) }.reduce(0, +) / 20
+        }
+        XCTAssertLessThan(try goodRegionError(.logError), 0.6 * (try goodRegionError(.accuracy)))  // least squares: 1.7 vs 3.7
+    }
+
     func testSnapshotRoundTrip() throws {
         let table = monotoneTable(layers: 3, rows: 80, separateBits: true, noise: 0.1, seed: 23)
         var model = EnsemblePredictor(schema: table.schema)

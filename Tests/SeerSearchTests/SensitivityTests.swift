@@ -61,8 +61,12 @@ final class SensitivityTests: XCTestCase {
             XCTAssertEqual(total, table.additiveDrop(levels: levels), accuracy: 1e-9)
         }
         XCTAssertEqual(prior.presentKinds, [.prune, .weightBits, .activationBits])
-        XCTAssertEqual(Array(map.names.suffix(4)),
-                       ["prior(prune)", "prior(weight_bits)", "prior(activation_bits)", "prior(total)^2"])
+        XCTAssertEqual(map.names.last, "prior(total)")
+        XCTAssertEqual(map.priorFeatureIndices, [map.outputCount - 1])
+        for _ in 0..<5 {
+            let levels = encoding.variables.map { rng.nextInt(below: $0.levels.count) }
+            XCTAssertEqual(map.features(encoding.features(levels: levels)).last!, table.additiveDrop(levels: levels), accuracy: 1e-9)
+        }
     }
 
     func testPriorFeaturesPullBackLikeFiniteDifferences() throws {

@@ -3,9 +3,9 @@ import Foundation
 
 /// Per raw policy column, the accuracy lost when that column alone moves to a value (a piecewise-linear curve over
 /// the column's base value: the prune ratio, or log2 of the bit-width), from per-layer sensitivities measured without
-/// fine-tuning. The predictor reads it as features: the summed curves per kind of column, so ridge learns how the
-/// untuned drops translate into fine-tuned accuracy from the few measured policies, while the curves carry which layer
-/// and which level is a cliff, something tens of random policies cannot pin down per layer.
+/// fine-tuning. The predictor reads it as a feature: the summed curves of every column (the additive untuned drop), so
+/// ridge learns how untuned drops translate into fine-tuned accuracy from the few measured policies, while the curves
+/// carry which layer and which level is a cliff, something tens of random policies cannot pin down per layer.
 public struct SensitivityPrior: Codable, Hashable, Sendable {
     /// What a column sets; the prior's features sum the curves of each kind separately.
     public enum Kind: String, Codable, Hashable, Sendable, CaseIterable {

@@ -3,6 +3,7 @@ import SeerCompression
 import SeerData
 import SeerMeasurement
 import SeerModels
+import SeerPredictor
 import Yams
 
 /// The complexity a budget constrains.
@@ -166,7 +167,10 @@ public struct PredictorConfig: Codable, Sendable, Equatable {
     /// Feature sets the predictor may choose from: `standard` (squares, neighbour products, aggregates; best on
     /// hundreds of rows) or `linear` (per-layer ratios and log2 bit-widths only: extrapolates less on few rows).
     public var features = "standard"
-    enum CodingKeys: String, CodingKey, CaseIterable { case members, hidden, features }
+    /// What the predictor regresses on: `log_error` (-log of the error rate; see `TargetScale.logError` for why it is
+    /// the default) or `accuracy`.
+    public var target = TargetScale.logError
+    enum CodingKeys: String, CodingKey, CaseIterable { case members, hidden, features, target }
     public init() {}
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -174,6 +178,7 @@ public struct PredictorConfig: Codable, Sendable, Equatable {
         members = try c.value(.members, or: d.members)
         hidden = try c.value(.hidden, or: d.hidden)
         features = try c.value(.features, or: d.features)
+        target = try c.value(.target, or: d.target)
     }
 }
 

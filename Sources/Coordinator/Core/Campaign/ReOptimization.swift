@@ -43,6 +43,7 @@ extension PredictorConfig {
         configuration.members = members
         if hidden == 0 { configuration.mlp = nil } else { configuration.mlp?.hiddenUnits = hidden }
         if features == "linear" { configuration.featureCandidates = [.baseOnly] }
+        configuration.target = target
         return configuration
     }
 }
