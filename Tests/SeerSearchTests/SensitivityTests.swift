@@ -115,6 +115,31 @@ final class SensitivityTests: XCTestCase {
 }
 
 final class AcquisitionTests: XCTestCase {
+    func testLogErrorExpectedImprovementMatchesANumericIntegralAndIsBounded() {
+        // A = 100 - exp(-T), T ~ N(mean, sigma^2): integrate max(0, A - incumbent) over T numerically.
+        for (errorRate, sigma, incumbent) in [(9.0, 0.1, 90.5), (12.0, 0.3, 90.0), (40.0, 1.0, 92.0), (8.0, 0.05, 91.0)] {
+            let mean = -log(errorRate)
+            var integral = 0.0
+            let step = 1e-4
+            var t = mean - 12 * sigma
+            while t < mean + 12 * sigma {
+                let z = (t - mean) / sigma
+                integral += max(0, 100 - exp(-t) - incumbent) * exp(-0.5 * z * z) / (sigma * (2 * Double.pi).squareRoot()) * step
+                t += step
+            }
+            let closed = ExpectedImprovement.expectedImprovement(logErrorMean: mean, sigma: sigma, incumbent: incumbent)
+            XCTAssertEqual(closed, integral, accuracy: 1e-6 + 1e-4 * integral, "error rate \(errorRate), sigma \(sigma)")
+        }
+        // However uncertain, a policy cannot gain more than the incumbent's error rate; with no spread, its own gain.
+        XCTAssertLessThanOrEqual(ExpectedImprovement.expectedImprovement(logErrorMean: -log(50), sigma: 5, incumbent: 92), 8)
+        XCTAssertEqual(ExpectedImprovement.expectedImprovement(logErrorMean: -log(6), sigma: 0, incumbent: 92), 2, accuracy: 1e-12)
+        // Through the view: a collapsed prediction with a huge spread in points scores far below a good, certain one.
+        let view = AcquisitionView(predict: { $0 == [0] ? (50, 30) : (91, 0.5) }, extrapolation: { _ in 1 }, scale: .logError)
+        let ei = ExpectedImprovement(incumbent: 92)
+        XCTAssertLessThan(ei.score([0], view), 8)
+        XCTAssertGreaterThan(ei.score([1], view), 0)
+    }
+
     func testExpectedImprovementMatchesItsClosedForm() {
         // Known values: at mean = incumbent, EI = sigma / sqrt(2 pi).
         XCTAssertEqual(ExpectedImprovement.expectedImprovement(mean: 5, sigma: 2, incumbent: 5), 2 / (2 * Double.pi).squareRoot(),

@@ -16,11 +16,15 @@ public protocol PerformancePredictor: Codable, Sendable {
     func extrapolation(_ x: [Double]) -> Double
     /// Gradient of `extrapolation` w.r.t. the raw policy columns.
     func extrapolationGradient(_ x: [Double]) -> [Double]
+    /// The scale on which the model's belief is normal: its spread and extrapolation error, converted to accuracy
+    /// points at the prediction, are standard deviations on this scale (`.accuracy` for models fitted on accuracy).
+    var targetScale: TargetScale { get }
 }
 
 extension PerformancePredictor {
     public func extrapolation(_ x: [Double]) -> Double { 0 }
     public func extrapolationGradient(_ x: [Double]) -> [Double] { [Double](repeating: 0, count: x.count) }
+    public var targetScale: TargetScale { .accuracy }
 
     /// Trains on all rows of a policy table.
     public mutating func fit(_ table: PolicyTable, seed: UInt64) throws {
@@ -239,6 +243,7 @@ public struct EnsemblePredictor: PerformancePredictor {
     static let priorEmphasis = 10.0
 
     public var name: String { configuration.mlp == nil ? "ridge-ensemble" : "ridge+mlp-ensemble" }
+    public var targetScale: TargetScale { configuration.target }
     public var isFitted: Bool { !members.isEmpty }
     /// For each member, the epoch its MLP was early-stopped at (0 = the MLP adds nothing).
     public var mlpEpochs: [Int] { members.map { $0.mlp?.bestEpoch ?? 0 } }

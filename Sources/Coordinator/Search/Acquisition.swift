@@ -1,10 +1,20 @@
 import Foundation
+import SeerPredictor
 
 /// What an acquisition function may ask about a candidate: the predictor's mean and ensemble spread at any levels
 /// (memoized by the sampler), and its extrapolation error (`DataSupport`).
 public struct AcquisitionView {
     public let predict: ([Int]) -> (mean: Double, std: Double)
     public let extrapolation: ([Int]) -> Double
+    /// Where the predictor's belief is normal (`PerformancePredictor.targetScale`).
+    public let scale: TargetScale
+
+    public init(predict: @escaping ([Int]) -> (mean: Double, std: Double), extrapolation: @escaping ([Int]) -> Double,
+                scale: TargetScale = .accuracy) {
+        self.predict = predict
+        self.extrapolation = extrapolation
+        self.scale = scale
+    }
 }
 
 /// How informative sampling values measuring a policy; the sampler measures the highest scores first.
@@ -64,10 +74,29 @@ public struct ExpectedImprovement: Acquisition {
         return (mean - incumbent) * cdf + sigma * pdf
     }
 
+    /// E[max(0, A - incumbent)] for accuracy A = 100 - exp(-T), T ~ N(mean, sigma^2) on the log-error scale: with
+    /// E = 100 - incumbent and X = exp(-T) lognormal, E[(E - X)+] = E Phi(d) - exp(-mean + sigma^2 / 2) Phi(d - sigma),
+    /// d = (log E + mean) / sigma (a put's price). Bounded by E: a policy cannot gain more than the incumbent's error
+    /// rate, however uncertain, where a normal belief in accuracy points would promise tens of points to a poor one.
+    public static func expectedImprovement(logErrorMean mean: Double, sigma: Double, incumbent: Double) -> Double {
+        let e = max(100 - incumbent, TargetScale.minimumErrorRate)
+        guard sigma > 1e-12 else { return max(0, e - exp(-mean)) }
+        let d = (log(e) + mean) / sigma
+        func cdf(_ z: Double) -> Double { 0.5 * erfc(-z / 2.0.squareRoot()) }
+        return max(0, e * cdf(d) - exp(-mean + sigma * sigma / 2) * cdf(d - sigma))
+    }
+
     public func score(_ levels: [Int], _ view: AcquisitionView) -> Double {
         let p = view.predict(levels)
         let e = view.extrapolation(levels)
         let sigma = (p.std * p.std + e * e).squareRoot()
-        return Self.expectedImprovement(mean: p.mean, sigma: sigma, incumbent: incumbent)
+        switch view.scale {
+        case .accuracy:
+            return Self.expectedImprovement(mean: p.mean, sigma: sigma, incumbent: incumbent)
+        case .logError:
+            // Spread and extrapolation error come in accuracy points at the prediction: back to the target scale there.
+            let mean = view.scale.target(p.mean)
+            return Self.expectedImprovement(logErrorMean: mean, sigma: sigma / view.scale.slope(mean), incumbent: incumbent)
+        }
     }
 }

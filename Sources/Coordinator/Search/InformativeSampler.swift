@@ -85,7 +85,8 @@ public struct InformativeSampler: Sendable {
             means[levels] = p
             return p
         }
-        let view = AcquisitionView(predict: prediction, extrapolation: problem.extrapolation(levels:))
+        let view = AcquisitionView(predict: prediction, extrapolation: problem.extrapolation(levels:),
+                                   scale: problem.predictor.targetScale)
         func score(_ levels: [Int]) -> Double {
             if let known = scored[levels] { return known.score }
             let here = prediction(levels)
