@@ -47,14 +47,20 @@ public struct JobRequest: Equatable, Sendable {
     public var maxAttempts: Int?
     /// Caller-chosen id, so a restarted campaign can resubmit without duplicates; nil: a fresh id.
     public var id: JobID?
+    /// With `id`: when a job of that id already failed for good, run it again from its first attempt (a resumed
+    /// campaign retrying what failed) instead of reporting the old failure. A queued, running or done job is never
+    /// run again either way.
+    public var rerunIfFailed: Bool
 
     /// Memberwise initializer.
-    public init(deviceKey: String, kind: JobKind, payload: JobPayload, maxAttempts: Int? = nil, id: JobID? = nil) {
+    public init(deviceKey: String, kind: JobKind, payload: JobPayload, maxAttempts: Int? = nil, id: JobID? = nil,
+                rerunIfFailed: Bool = false) {
         self.deviceKey = deviceKey
         self.kind = kind
         self.payload = payload
         self.maxAttempts = maxAttempts
         self.id = id
+        self.rerunIfFailed = rerunIfFailed
     }
 }
 
@@ -325,6 +331,7 @@ public final class Broker: @unchecked Sendable {
         var ids: [JobID] = []
         submissions.reserveCapacity(requests.count)
         var lastValid: JobRequest?
+        var reruns: [JobID] = []
         for request in requests {
             let maxAttempts = request.maxAttempts ?? options.configuration.defaultMaxAttempts
             guard maxAttempts >= 1 else { throw BrokerError.invalidJob("maxAttempts must be at least 1, got \(maxAttempts)") }
@@ -348,9 +355,16 @@ public final class Broker: @unchecked Sendable {
                 lastValid = request
             }
             ids.append(id)
-            if request.id != nil, try isKnown(id) { continue }
+            if request.id != nil, try isKnown(id) {
+                guard request.rerunIfFailed, try isFailed(id) else { continue }
+                reruns.append(id)
+            }
             submissions.append(JobSubmission(id: id, deviceKey: request.deviceKey, kind: request.kind,
                                              payload: request.payload, maxAttempts: maxAttempts))
+        }
+        if !reruns.isEmpty {
+            // Queued again on disk before the loop hears of them, so that its `jobSubmitted` finds the row to keep.
+            try store.requeueFailedJobs(reruns)
         }
         shared.lock()
         guard phase != .stopped else {
@@ -358,6 +372,7 @@ public final class Broker: @unchecked Sendable {
             shared.unlock()
             throw reason
         }
+        for id in reruns { outcomes[id] = nil }
         for submission in submissions { unfinished.insert(submission.id) }
         if !submissions.isEmpty { inbox.append(.submit(submissions)) }
         shared.unlock()
@@ -371,6 +386,14 @@ public final class Broker: @unchecked Sendable {
         let n = nextID
         shared.unlock()
         return "job-\(idPrefix)-\(n)"
+    }
+
+    /// Whether job `id` failed for good (and is not being run again already).
+    private func isFailed(_ id: JobID) throws -> Bool {
+        shared.lock()
+        let pending = unfinished.contains(id)
+        shared.unlock()
+        return try !pending && store.job(id)?.state == .failed
     }
 
     private func isKnown(_ id: JobID) throws -> Bool {

@@ -13,16 +13,20 @@ public struct BrokerConfiguration: Equatable, Sendable {
     public var defaultMaxAttempts: Int
     /// Extra time past a job's `timeouts.total_ms` before the broker gives up on its answer.
     public var jobGraceMs: Int64
+    /// When agents are benched for failing jobs in a row.
+    public var quarantine: QuarantinePolicy
 
-    /// The protocol defaults: 1 s heartbeats, liveness 3, 3 attempts, 10 s grace.
+    /// The protocol defaults: 1 s heartbeats, liveness 3, 3 attempts, 10 s grace; quarantine after 3 failures in a row.
     public init(heartbeatIntervalMs: Int64 = Int64(SeerProtocol.heartbeatIntervalMs),
                 liveness: Int = SeerProtocol.heartbeatLiveness,
                 defaultMaxAttempts: Int = 3,
-                jobGraceMs: Int64 = Int64(SeerProtocol.jobGraceMs)) {
+                jobGraceMs: Int64 = Int64(SeerProtocol.jobGraceMs),
+                quarantine: QuarantinePolicy = QuarantinePolicy()) {
         self.heartbeatIntervalMs = heartbeatIntervalMs
         self.liveness = liveness
         self.defaultMaxAttempts = defaultMaxAttempts
         self.jobGraceMs = jobGraceMs
+        self.quarantine = quarantine
     }
 
     /// Silence after which an agent is dead.
@@ -116,6 +120,10 @@ public struct AgentSnapshot: Equatable, Sendable {
     public var registeredAtMs: Int64
     /// Broker clock when it was last heard from.
     public var lastHeardMs: Int64
+    /// Failed attempts since its last RESULT.
+    public var failuresInARow: Int
+    /// Broker clock at which its quarantine ends, while it is benched for failing jobs (`QuarantinePolicy`).
+    public var quarantinedUntilMs: Int64?
 }
 
 /// Running totals, for summaries and tests.
@@ -136,6 +144,8 @@ public struct BrokerCounters: Equatable, Sendable {
     public var unregistered = 0
     /// Messages dropped because their CURVE key differs from that of the agent holding their routing id.
     public var impostors = 0
+    /// Agents benched for failing jobs in a row.
+    public var quarantined = 0
 }
 
 /// The broker's session logic as a pure state machine: events and a clock in, actions out.
@@ -190,6 +200,8 @@ public struct BrokerCore {
     private var queues: [String: FIFOQueue<JobID>] = [:]
     /// Deploys waiting for their agent (by agent id) to be registered and idle.
     private var pendingDeploys: [String: DeployBody] = [:]
+    /// Failure runs and quarantines by agent id; kept when an agent leaves, so re-registering does not end a quarantine.
+    private var health: [String: AgentHealth] = [:]
     private var keyBindings: [String: String]
     private var nextToken = 0
     private var now: Int64 = 0
@@ -244,7 +256,9 @@ public struct BrokerCore {
                           executor: agent.ready.executor, publicKey: agent.publicKey, device: agent.ready.device,
                           capabilities: agent.ready.capabilities, currentJob: agent.job,
                           blocked: agent.blockedBy != nil, jobsDone: agent.jobsDone, busyMs: agent.busyMs,
-                          registeredAtMs: agent.registeredAt, lastHeardMs: agent.lastHeard)
+                          registeredAtMs: agent.registeredAt, lastHeardMs: agent.lastHeard,
+                          failuresInARow: health[agent.ready.agentID]?.failuresInARow ?? 0,
+                          quarantinedUntilMs: health[agent.ready.agentID]?.quarantinedUntil)
         }.sorted { $0.agentID < $1.agentID }
     }
 
@@ -256,6 +270,7 @@ public struct BrokerCore {
             consider(agent.lastSent + configuration.heartbeatIntervalMs)
             consider(agent.lastHeard + configuration.expiryMs)
             if agent.job != nil { consider(agent.jobDeadline) }
+            if let until = health[agent.ready.agentID]?.quarantinedUntil { consider(until) }
         }
         return next
     }
@@ -429,6 +444,8 @@ public struct BrokerCore {
             sendDeploy(body, to: routingID)
             return
         }
+        // Benched: no ticket in the idle line until the quarantine ends (`tick` brings it back).
+        if isQuarantined(agent.ready.agentID) { return }
         nextToken += 1
         agent.idleToken = nextToken
         agents[routingID] = agent
@@ -441,11 +458,24 @@ public struct BrokerCore {
     private mutating func popIdleAgent(_ deviceKey: String) -> IdleTicket? {
         while let ticket = idle[deviceKey]?.popFirst() {
             if let agent = agents[ticket.routingID], agent.isIdle, agent.idleToken == ticket.token,
-               agent.ready.deviceKey == deviceKey {
+               agent.ready.deviceKey == deviceKey, !isQuarantined(agent.ready.agentID) {
                 return ticket
             }
         }
         return nil
+    }
+
+    private func isQuarantined(_ agentID: String) -> Bool { health[agentID]?.isQuarantined(at: now) ?? false }
+
+    /// Counts a failed attempt against `agentID`; benches it when that makes too many in a row.
+    private mutating func agentFailed(_ agentID: String, message: String) {
+        guard let length = health[agentID, default: AgentHealth()].failed(now: now, policy: configuration.quarantine) else { return }
+        counters.quarantined += 1
+        agentsVersion += 1
+        let failures = health[agentID]!.quarantines == 1 ? configuration.quarantine.afterFailures : 1
+        let reason = "\(failures) failed job attempt\(failures == 1 ? "" : "s") in a row, the last: \(message)"
+        emit(.store(.agentQuarantined(agentID: agentID, forMs: length, reason: String(reason.prefix(1_000)))))
+        emit(.log("agent \(agentID) quarantined for \(length / 1000) s: \(reason)"))
     }
 
     /// Whether `job` may run on `agentID`: not on an agent it already failed on, unless every agent of its key did.
@@ -534,6 +564,7 @@ public struct BrokerCore {
             return
         }
         finishAgentJob(routingID, succeeded: true)
+        health[agent.ready.agentID] = nil
         counters.done += 1
         emit(.store(.jobDone(id: body.jobID, agentID: agent.ready.agentID, attempts: job.attempts, result: body.payload)))
         emit(.finished(body.jobID, .done(result: body.payload, agentID: agent.ready.agentID, attempts: job.attempts)))
@@ -595,6 +626,8 @@ public struct BrokerCore {
         job.runningOn = nil
         if refund { job.attempts = max(job.attempts - 1, 0) }
         if !refund, let agentID { job.failedOn.insert(agentID) }
+        // The agent's fault as far as anyone can tell; a refused job (bad_policy, malformed) is the job's.
+        if !refund && retryable, let agentID { agentFailed(agentID, message: message) }
         // A refunded "busy" is not the job's fault; keep the error that matters.
         if !refund || job.lastCode == nil {
             job.lastCode = code
@@ -691,6 +724,12 @@ public struct BrokerCore {
                 removeAgent(routingID, reason: "agent \(agent.ready.agentID) expired: silent for \(now - agent.lastHeard) ms",
                             code: .runtimeError, refund: false)
                 continue
+            }
+            if let until = health[agent.ready.agentID]?.quarantinedUntil, now >= until {
+                health[agent.ready.agentID]!.quarantinedUntil = nil
+                agentsVersion += 1
+                emit(.log("agent \(agent.ready.agentID) is back from quarantine; one more failure benches it again"))
+                makeIdle(routingID)
             }
             if let jobID = agent.job, now >= agent.jobDeadline, agent.deploying {
                 finishAgentJob(routingID, succeeded: false)

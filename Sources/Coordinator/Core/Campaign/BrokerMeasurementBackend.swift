@@ -13,7 +13,8 @@ public final class BrokerMeasurementBackend: MeasurementBackend {
 
     public func measure(_ requests: [MeasureRequest], record: @escaping (String, MeasureOutcome) throws -> Void) throws {
         let jobs = try requests.map { r in
-            JobRequest(deviceKey: r.deviceKey, kind: .measure, payload: try Self.payload(for: r), id: r.id)
+            // A row asked for again is unfinished: a failed job of its id is from a failed campaign being resumed.
+            JobRequest(deviceKey: r.deviceKey, kind: .measure, payload: try Self.payload(for: r), id: r.id, rerunIfFailed: true)
         }
         var remaining = Set(try broker.submit(jobs))
         while !remaining.isEmpty {

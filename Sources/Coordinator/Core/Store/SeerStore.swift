@@ -206,6 +206,10 @@ public final class SeerStore: @unchecked Sendable {
         case let .agentLeft(agentID):
             try db.cachedStatement(sql: "UPDATE agent SET last_seen = ?, connected = 0 WHERE id = ?")
                 .execute(arguments: [now, agentID])
+        case let .agentQuarantined(agentID, forMs, reason):
+            let batchTime = Date.fromDatabaseValue(now) ?? Date()
+            try db.cachedStatement(sql: "UPDATE agent SET quarantined_until = ?, quarantine_reason = ? WHERE id = ?")
+                .execute(arguments: [batchTime.addingTimeInterval(Double(forMs) / 1000), reason, agentID])
         }
     }
 
@@ -222,7 +226,29 @@ public final class SeerStore: @unchecked Sendable {
                 """, arguments: [now])
             let count = db.changesCount
             try db.execute(sql: "UPDATE agent SET connected = 0 WHERE connected = 1")
+            // Quarantines live in the broker that imposed them; a new one starts every agent with a clean record.
+            try db.execute(sql: "UPDATE agent SET quarantined_until = NULL WHERE quarantined_until IS NOT NULL")
             return count
+        }
+    }
+
+    /// Puts failed jobs back in the queue from their first attempt, their last error kept until a new one replaces
+    /// it; jobs in any other state are left alone. Returns how many were requeued.
+    @discardableResult
+    public func requeueFailedJobs(_ ids: [JobID], at now: Date = Date()) throws -> Int {
+        try namingErrors {
+            try database.write { db in
+                var count = 0
+                for id in ids {
+                    try db.execute(sql: """
+                        UPDATE job SET state = 'queued', attempts = 0, agent_id = NULL, result = NULL, finished_at = NULL,
+                            updated_at = ?
+                        WHERE id = ? AND state = 'failed'
+                        """, arguments: [now, id])
+                    count += db.changesCount
+                }
+                return count
+            }
         }
     }
 

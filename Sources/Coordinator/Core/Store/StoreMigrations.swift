@@ -21,8 +21,18 @@ extension SeerStore {
     /// file and appends it here, e.g. `fabricMigrations + CampaignStore.migrations`. Never reorder,
     /// rename or edit a shipped step; a database that has steps this build does not know is refused.
     public static var migrations: [StoreMigration] {
-        fabricMigrations + CampaignStore.migrations + DeploymentStore.migrations + CostModels.migrations
+        fabricMigrations + CampaignStore.migrations + DeploymentStore.migrations + CostModels.migrations + healthMigrations
     }
+
+    /// Agent quarantines (issue 12). Frozen.
+    public static let healthMigrations: [StoreMigration] = [
+        StoreMigration("fabric-v2-agent-quarantine") { db in
+            try db.alter(table: "agent") { t in
+                t.add(column: "quarantined_until", .datetime)
+                t.add(column: "quarantine_reason", .text)
+            }
+        },
+    ]
 
     /// The job queue and agent registry (issue 4). Frozen.
     public static let fabricMigrations: [StoreMigration] = [

@@ -167,11 +167,20 @@ public struct AgentRecord: Codable, Equatable, Sendable, FetchableRecord, Persis
     public var lastSeen: Date
     /// Whether it is registered right now (as far as this coordinator knows).
     public var connected: Bool
+    /// When its quarantine for failing jobs in a row ends (`QuarantinePolicy`); a past time means it is over. A
+    /// coordinator that starts clears it: quarantines live in the broker that imposed them.
+    public var quarantinedUntil: Date?
+    /// Why it was quarantined: how many failures and the last one's message.
+    public var quarantineReason: String?
 
     enum CodingKeys: String, CodingKey {
         case id, deviceKey = "device_key", executor, publicKey = "public_key", descriptor, capabilities
         case firstSeen = "first_seen", lastSeen = "last_seen", connected
+        case quarantinedUntil = "quarantined_until", quarantineReason = "quarantine_reason"
     }
+
+    /// Whether it is quarantined at `now`.
+    public func isQuarantined(at now: Date = Date()) -> Bool { quarantinedUntil.map { now < $0 } ?? false }
 
     /// A row for `ready` registered with `publicKey` at `now`.
     public init(ready: ReadyBody, publicKey: String?, at now: Date) {
@@ -203,4 +212,6 @@ public enum StoreChange: Equatable, Sendable {
     case agentRegistered(ReadyBody, publicKey: String?)
     /// An agent left, was expired or replaced.
     case agentLeft(agentID: String)
+    /// An agent was benched for `forMs` milliseconds from now for failing jobs in a row, for `reason`.
+    case agentQuarantined(agentID: String, forMs: Int64, reason: String)
 }
