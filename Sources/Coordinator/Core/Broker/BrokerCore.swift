@@ -68,6 +68,9 @@ public enum BrokerEvent: Equatable, Sendable {
     case deploy(agentID: String, DeployBody)
     /// A new job from the coordinator's own code.
     case submit(JobSubmission)
+    /// Withdraw these jobs while they wait in their queue: each fails as cancelled, for `reason`. A job already on an
+    /// agent runs to its end and is recorded as usual.
+    case cancel([JobID], reason: String)
     /// A send to `routingID` failed (peer gone or clogged); `jobID` if that message was a JOB.
     case unreachable(RoutingID, jobID: JobID?)
     /// Time passed: heartbeats, expiries and job deadlines are due.
@@ -152,9 +155,11 @@ public struct BrokerCounters: Equatable, Sendable {
 ///
 /// No sockets, no threads, no wall clock: `handle(_:now:)` takes the time (milliseconds on any
 /// monotonic clock) with every event, so every timing rule is unit-tested with a fake clock.
-/// Majordomo-style: one FIFO of jobs and one FIFO of idle agents per device key; a job goes to the
-/// agent idle the longest. Every dispatch counts an attempt; retryable failures requeue the job at
-/// the head of its queue until `maxAttempts` is spent, then it fails with its last error.
+/// Majordomo-style: one queue of jobs and one FIFO of idle agents per device key; a job goes to the
+/// agent idle the longest. A key's queue serves its jobs' owners (campaigns) in turn, each owner's in
+/// FIFO order (`FairQueue`). Every dispatch counts an attempt; retryable failures requeue the job at
+/// the head of its queue until `maxAttempts` is spent, then it fails with its last error. An agent
+/// that fails attempts in a row is benched for a while (`QuarantinePolicy`).
 public struct BrokerCore {
     /// Timing and retry policy.
     public let configuration: BrokerConfiguration
@@ -197,7 +202,7 @@ public struct BrokerCore {
     private var routingByAgentID: [String: RoutingID] = [:]
     private var idle: [String: FIFOQueue<IdleTicket>] = [:]
     private var jobs: [JobID: TrackedJob] = [:]
-    private var queues: [String: FIFOQueue<JobID>] = [:]
+    private var queues: [String: FairQueue<JobID>] = [:]
     /// Deploys waiting for their agent (by agent id) to be registered and idle.
     private var pendingDeploys: [String: DeployBody] = [:]
     /// Failure runs and quarantines by agent id; kept when an agent leaves, so re-registering does not end a quarantine.
@@ -224,7 +229,7 @@ public struct BrokerCore {
             guard jobs[record.id] == nil else { continue }
             jobs[record.id] = TrackedJob(submission: record.submission, attempts: record.attempts,
                                          lastCode: record.lastErrorCode, lastError: record.lastError)
-            queues[record.deviceKey, default: FIFOQueue()].append(record.id)
+            queues[record.deviceKey, default: FairQueue()].append(record.id, owner: record.owner)
         }
     }
 
@@ -291,6 +296,7 @@ public struct BrokerCore {
         case let .deployed(peer, body): deployed(peer, body)
         case let .deploy(agentID, body): deploy(agentID: agentID, body)
         case let .submit(submission): submit(submission)
+        case let .cancel(ids, reason): cancel(ids, reason: reason)
         case let .unreachable(routingID, jobID): unreachable(routingID, jobID: jobID)
         case .tick: tick()
         case .shutdown: shutdown()
@@ -495,9 +501,27 @@ public struct BrokerCore {
         var submission = submission
         if submission.maxAttempts < 1 { submission.maxAttempts = configuration.defaultMaxAttempts }
         jobs[submission.id] = TrackedJob(submission: submission, attempts: 0)
-        queues[submission.deviceKey, default: FIFOQueue()].append(submission.id)
+        queues[submission.deviceKey, default: FairQueue()].append(submission.id, owner: submission.owner)
         emit(.store(.jobSubmitted(submission)))
         dispatch(deviceKey: submission.deviceKey)
+    }
+
+    private mutating func cancel(_ ids: [JobID], reason: String) {
+        var keys = Set<String>()
+        for id in ids {
+            guard let job = jobs[id], job.runningOn == nil else { continue }
+            jobs[id] = nil
+            keys.insert(job.submission.deviceKey)
+            counters.failed += 1
+            let message = "cancelled: \(reason)"
+            emit(.store(.jobFailed(id: id, attempts: job.attempts, code: .runtimeError, message: message)))
+            emit(.finished(id, .failed(code: .runtimeError, message: message, attempts: job.attempts)))
+        }
+        for key in keys {
+            // Out of the queue now, so that counts are right; `dispatch` would skip them anyway.
+            queues[key]?.removeAll { jobs[$0] == nil }
+        }
+        if !keys.isEmpty { emit(.log("cancelled queued job(s): \(reason)")) }
     }
 
     private mutating func dispatch(deviceKey: String) {
@@ -512,18 +536,18 @@ public struct BrokerCore {
                 continue
             }
             guard let ticket = popIdleAgent(deviceKey), let agentID = agents[ticket.routingID]?.ready.agentID else { return }
-            // FIFO, except that a retry skips the agent it failed on: the first queued job this agent may run.
-            var skipped: [JobID] = []
+            // In turn, except that a retry skips the agent it failed on: the first queued job this agent may run.
+            var skipped: [(JobID, String?)] = []
             var chosen: JobID?
-            while let candidate = queues[deviceKey]?.popFirst() {
-                guard let tracked = jobs[candidate], tracked.runningOn == nil else { continue }
+            while let next = queues[deviceKey]?.popFirst() {
+                guard let tracked = jobs[next.element], tracked.runningOn == nil else { continue }
                 if mayRun(tracked, on: agentID) {
-                    chosen = candidate
+                    chosen = next.element
                     break
                 }
-                skipped.append(candidate)
+                skipped.append((next.element, next.owner))
             }
-            for id in skipped.reversed() { queues[deviceKey]?.pushFront(id) }
+            for (id, owner) in skipped.reversed() { queues[deviceKey]?.pushFront(id, owner: owner) }
             guard let jobID = chosen else {
                 passed.append(ticket)
                 continue
@@ -636,7 +660,7 @@ public struct BrokerCore {
         let key = job.submission.deviceKey
         if retryable && job.attempts < job.submission.maxAttempts {
             jobs[jobID] = job
-            queues[key, default: FIFOQueue()].pushFront(jobID)
+            queues[key, default: FairQueue()].pushFront(jobID, owner: job.submission.owner)
             counters.requeued += 1
             emit(.store(.jobRequeued(id: jobID, attempts: job.attempts, code: job.lastCode, message: job.lastError)))
             dispatch(deviceKey: key)

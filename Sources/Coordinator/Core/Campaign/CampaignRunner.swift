@@ -145,17 +145,22 @@ public final class CampaignRunner {
                                in: store)
     }
 
-    /// A failed campaign run again: its failed rows are measured again (the broker re-runs their failed jobs).
+    /// A failed or stopped campaign run again: its failed rows are measured again (the broker re-runs their jobs).
     func reopenIfFailed() throws {
-        guard try CampaignStore.campaign(id, in: store)?.phase == .failed else { return }
+        guard let phase = try CampaignStore.campaign(id, in: store)?.phase, phase == .failed || phase == .stopped else { return }
         let reopened = try CampaignStore.reopenFailedMeasurements(id, in: store)
-        log("[\(id)] resuming a failed campaign: \(reopened) failed measurement\(reopened == 1 ? "" : "s") to measure again")
+        log("[\(id)] resuming a \(phase) campaign: \(reopened) failed measurement\(reopened == 1 ? "" : "s") to measure again")
     }
 
     /// Records that the campaign stopped for `error`; a failure to record it is reported along with `error`.
+    /// A stop asked for is `stopped`, not failed; a coordinator shutting down leaves the phase for the next one.
     func markFailed(_ error: Error) throws {
         do {
-            try setPhase(.failed, "\(error)")
+            switch error as? CampaignInterruption {
+            case .stopped?: try setPhase(.stopped, "\(error)")
+            case .shuttingDown?: return
+            case nil: try setPhase(.failed, "\(error)")
+            }
         } catch let recording {
             throw CampaignError.failed("\(error) (and marking campaign '\(id)' failed in \(store.path) failed too: \(recording))")
         }

@@ -19,6 +19,11 @@ public enum CampaignPhase: String, Codable, Sendable, CaseIterable {
     case done
     /// It could not go on; `detail` says why. `campaign resume` measures its failed rows again and carries on.
     case failed
+    /// Stopped by `campaign stop`; `campaign resume` carries on.
+    case stopped
+
+    /// Whether nothing more happens to the campaign until someone resumes it.
+    public var isFinal: Bool { self == .done || self == .failed || self == .stopped }
 }
 
 /// A campaign: its config and how far it has come.

@@ -168,10 +168,11 @@ public final class SeerStore: @unchecked Sendable {
         case let .jobSubmitted(submission):
             // The columns of JobRecord, written directly: the record machinery costs more than the row at this rate.
             try db.cachedStatement(sql: """
-                INSERT OR IGNORE INTO job (id, device_key, kind, payload, state, attempts, max_attempts, created_at, updated_at)
-                VALUES (?, ?, ?, ?, 'queued', 0, ?, ?, ?)
+                INSERT OR IGNORE INTO job (id, device_key, kind, payload, state, attempts, max_attempts, created_at, updated_at,
+                                           owner)
+                VALUES (?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)
                 """).execute(arguments: [submission.id, submission.deviceKey, submission.kind.rawValue, try payloadJSON(submission.payload),
-                                         submission.maxAttempts, now, now])
+                                         submission.maxAttempts, now, now, submission.owner])
         case let .jobDispatched(id, agentID, attempts):
             try db.cachedStatement(sql: """
                 UPDATE job SET state = 'running', agent_id = ?, attempts = ?, updated_at = ? WHERE id = ? AND \(unfinished)

@@ -29,14 +29,17 @@ public struct JobSubmission: Equatable, Sendable {
     public var payload: JobPayload
     /// Dispatches allowed before the job fails with its last error (>= 1).
     public var maxAttempts: Int
+    /// Who submitted it (a campaign's name): the jobs of one device key are served owner by owner in turn.
+    public var owner: String?
 
     /// Memberwise initializer.
-    public init(id: JobID, deviceKey: String, kind: JobKind, payload: JobPayload, maxAttempts: Int) {
+    public init(id: JobID, deviceKey: String, kind: JobKind, payload: JobPayload, maxAttempts: Int, owner: String? = nil) {
         self.id = id
         self.deviceKey = deviceKey
         self.kind = kind
         self.payload = payload
         self.maxAttempts = maxAttempts
+        self.owner = owner
     }
 }
 
@@ -96,11 +99,13 @@ public struct JobRecord: Codable, Equatable, Sendable, FetchableRecord, Persista
     public var updatedAt: Date
     /// When it reached done or failed.
     public var finishedAt: Date?
+    /// Who submitted it (`JobSubmission.owner`).
+    public var owner: String?
 
     enum CodingKeys: String, CodingKey {
         case id, deviceKey = "device_key", kind, payload, state, attempts, maxAttempts = "max_attempts"
         case agentID = "agent_id", lastError = "last_error", lastErrorCode = "last_error_code", result
-        case createdAt = "created_at", updatedAt = "updated_at", finishedAt = "finished_at"
+        case createdAt = "created_at", updatedAt = "updated_at", finishedAt = "finished_at", owner
     }
 
     /// Query columns.
@@ -120,13 +125,14 @@ public struct JobRecord: Codable, Equatable, Sendable, FetchableRecord, Persista
         state = .queued
         attempts = 0
         maxAttempts = submission.maxAttempts
+        owner = submission.owner
         createdAt = now
         updatedAt = now
     }
 
     /// The submission this row was made from.
     public var submission: JobSubmission {
-        JobSubmission(id: id, deviceKey: deviceKey, kind: kind, payload: payload, maxAttempts: maxAttempts)
+        JobSubmission(id: id, deviceKey: deviceKey, kind: kind, payload: payload, maxAttempts: maxAttempts, owner: owner)
     }
 
     /// How the job ended, or nil while it is queued or running.
