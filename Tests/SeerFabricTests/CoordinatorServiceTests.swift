@@ -23,6 +23,27 @@ final class CoordinatorServiceTests: FabricTestCase {
         return (process, endpoint)
     }
 
+    /// A campaign config measuring 4 policies and the pick, quickly (no fine-tuning, 32 images).
+    func tinyConfig(_ name: String) throws -> String {
+        let checkpoint = fabric.path("resnet8.safetensors")
+        if !FileManager.default.fileExists(atPath: checkpoint) {
+            try Checkpoint.save(try ModelZoo.make("resnet8", seed: 5), to: URL(fileURLWithPath: checkpoint))
+        }
+        let config = fabric.path("\(name).yaml")
+        try """
+            name: \(name)
+            model: resnet8
+            checkpoint: \(checkpoint)
+            budgets: ["30%"]
+            devices: [cpu-x86]
+            measurement: {finetune_steps: 0, batch_size: 16, evaluation_limit: 32, calibration_images: 16,
+                          latency: {repeat: 1, min_repeat_ms: 0}}
+            sampling: {initial: 4, rounds: 0, per_round: 1, refine: 0, sensitivity_images: 0, noise_repeats: 0}
+            predictor: {members: 2, hidden: 0}
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        return config
+    }
+
     func testASecondCoordinatorOnTheDatabaseIsRefusedNamingTheFileAndTheHolderAndTouchesNothing() throws {
         let (first, _) = try serve("first")
         // A job the first coordinator has on an agent, as its database says.
@@ -57,20 +78,7 @@ final class CoordinatorServiceTests: FabricTestCase {
         let (_, endpoint) = try serve("serve")
         try fabric.agent("m1", deviceKey: "cpu-x86", endpoint: endpoint, keys: nil, serverKey: nil,
                          executor: ["--executor", "builtin"])
-        let checkpoint = fabric.path("resnet8.safetensors")
-        try Checkpoint.save(try ModelZoo.make("resnet8", seed: 5), to: URL(fileURLWithPath: checkpoint))
-        let config = fabric.path("tiny.yaml")
-        try """
-            name: served
-            model: resnet8
-            checkpoint: \(checkpoint)
-            budgets: ["30%"]
-            devices: [cpu-x86]
-            measurement: {finetune_steps: 0, batch_size: 16, evaluation_limit: 32, calibration_images: 16,
-                          latency: {repeat: 1, min_repeat_ms: 0}}
-            sampling: {initial: 4, rounds: 0, per_round: 1, refine: 0, sensitivity_images: 0, noise_repeats: 0}
-            predictor: {members: 2, hidden: 0}
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let config = try tinyConfig("served")
         let client = try fabric.launch("client", product: "seer-coordinator",
                                        ["campaign", "run", "--config", config, "--db", fabric.path("seer.sqlite"),
                                         "--results", fabric.path("results")])
@@ -89,5 +97,73 @@ final class CoordinatorServiceTests: FabricTestCase {
         let jobs = try store.jobs()
         XCTAssertEqual(jobs.count, rows.count)
         XCTAssertTrue(jobs.allSatisfy { $0.state == .done && $0.attempts == 1 && $0.owner == "served" })
+    }
+
+    func testAStoppedCampaignWithdrawsItsQueuedJobsAndResumeFinishesItOnTheAgentsThatCameSince() throws {
+        // No agent yet: the campaign's jobs wait in the queue.
+        let (_, endpoint) = try serve("serve")
+        let database = fabric.path("seer.sqlite")
+        let config = try tinyConfig("stoppable")
+        let follower = try fabric.launch("follower", product: "seer-coordinator",
+                                         ["campaign", "run", "--config", config, "--db", database])
+        let store = try SeerStore(path: database, access: .readOnly)
+        XCTAssertTrue(fabric.waitUntil(60) { (try? store.unfinishedJobs().count) == 4 }, fabric.diagnostics)
+
+        let stop = try fabric.launch("stop", product: "seer-coordinator", ["campaign", "stop", "--campaign", "stoppable", "--db", database])
+        stop.waitUntilExit()
+        XCTAssertEqual(stop.terminationStatus, 0, fabric.diagnostics)
+        XCTAssertTrue(fabric.log(of: "stop").contains("stoppable: stopped"), fabric.log(of: "stop"))
+        follower.waitUntilExit()
+        XCTAssertNotEqual(follower.terminationStatus, 0, "the follower reports the stop: \(fabric.log(of: "follower"))")
+        XCTAssertTrue(fabric.log(of: "follower").contains("was stopped"), fabric.log(of: "follower"))
+        XCTAssertEqual(try CampaignStore.campaign("stoppable", in: store)?.phase, .stopped)
+        // Withdrawn by the broker as the campaign stopped.
+        XCTAssertTrue(fabric.waitUntil(30) {
+            let jobs = try store.jobs()
+            return jobs.count == 4 && jobs.allSatisfy { $0.state == .failed && ($0.lastError ?? "").contains("cancelled") }
+        }, "\(try store.jobs().map { "\($0.state) \($0.lastError ?? "")" })")
+        // A stop for a campaign that is not running is refused, naming its state.
+        let again = try fabric.launch("stop-again", product: "seer-coordinator",
+                                      ["campaign", "stop", "--campaign", "stoppable", "--db", database])
+        again.waitUntilExit()
+        XCTAssertNotEqual(again.terminationStatus, 0)
+        XCTAssertTrue(fabric.log(of: "stop-again").contains("is not running (it is stopped)"), fabric.log(of: "stop-again"))
+
+        // An agent arrives; resume runs the withdrawn jobs again and finishes the campaign.
+        try fabric.agent("m1", deviceKey: "cpu-x86", endpoint: endpoint, keys: nil, serverKey: nil,
+                         executor: ["--executor", "builtin"])
+        let resume = try fabric.launch("resume", product: "seer-coordinator",
+                                       ["campaign", "resume", "--campaign", "stoppable", "--db", database])
+        resume.waitUntilExit()
+        XCTAssertEqual(resume.terminationStatus, 0, fabric.diagnostics)
+        XCTAssertEqual(try CampaignStore.campaign("stoppable", in: store)?.phase, .done)
+        let samples = try CampaignStore.measurements("stoppable", purpose: .sample, in: store)
+        XCTAssertEqual(samples.count, 4)
+        XCTAssertTrue(samples.allSatisfy { $0.accuracy != nil && $0.agentID == "m1" })
+        XCTAssertTrue(try store.jobs().allSatisfy { $0.state == .done })
+    }
+
+    func testAServeKilledMidCampaignIsCarriedOnByTheNextServe() throws {
+        let database = fabric.path("seer.sqlite")
+        let (first, _) = try serve("first")
+        let follower = try fabric.launch("follower", product: "seer-coordinator",
+                                         ["campaign", "run", "--config", try tinyConfig("survivor"), "--db", database])
+        let store = try SeerStore(path: database, access: .readOnly)
+        XCTAssertTrue(fabric.waitUntil(60) { (try? store.unfinishedJobs().count) == 4 }, fabric.diagnostics)
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        kill(follower.processIdentifier, SIGKILL)
+        follower.waitUntilExit()
+        XCTAssertEqual(try CampaignStore.campaign("survivor", in: store)?.phase, .sampling)
+
+        let (_, endpoint) = try serve("second")
+        try fabric.agent("m1", deviceKey: "cpu-x86", endpoint: endpoint, keys: nil, serverKey: nil,
+                         executor: ["--executor", "builtin"])
+        XCTAssertTrue(fabric.waitUntil(300) { (try? CampaignStore.campaign("survivor", in: store))??.phase == .done },
+                      fabric.diagnostics)
+        XCTAssertTrue(fabric.log(of: "second").contains("campaign survivor was sampling when the coordinator stopped: carrying on"),
+                      fabric.log(of: "second"))
+        // Each planned job ran once.
+        XCTAssertTrue(try store.jobs().allSatisfy { $0.state == .done && $0.attempts == 1 })
     }
 }

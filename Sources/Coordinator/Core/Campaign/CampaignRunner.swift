@@ -149,7 +149,8 @@ public final class CampaignRunner {
     func reopenIfFailed() throws {
         guard let phase = try CampaignStore.campaign(id, in: store)?.phase, phase == .failed || phase == .stopped else { return }
         let reopened = try CampaignStore.reopenFailedMeasurements(id, in: store)
-        log("[\(id)] resuming a \(phase) campaign: \(reopened) failed measurement\(reopened == 1 ? "" : "s") to measure again")
+        try setPhase(.created, "resumed after it \(phase == .failed ? "failed" : "was stopped"): \(reopened) failed measurement"
+                     + "\(reopened == 1 ? "" : "s") to measure again")
     }
 
     /// Records that the campaign stopped for `error`; a failure to record it is reported along with `error`.

@@ -124,7 +124,8 @@ public final class CampaignService {
             let stored = try CampaignStore.campaign(name, in: store)
             switch request.action {
             case .stop:
-                guard isRunning else {
+                // A thread that has just recorded its stop or failure is still finishing: nothing to stop.
+                guard isRunning, stored?.phase.isFinal != true else {
                     return (.refused, "campaign \(name) is not running" + (stored.map { " (it is \($0.phase.rawValue))" } ?? ""))
                 }
                 return (.accepted, "stopping")
