@@ -190,6 +190,8 @@ final class CampaignRunnerTests: XCTestCase {
         let eco = try planner.plan(deployID: "d2", deviceKey: "cpu-x86", profile: "eco")
         XCTAssertEqual(eco.source, "reoptimized")
         XCTAssertEqual(eco.body.finetune?.steps, 1)
+        // The agent fine-tunes with the campaign's settings, weight decay included (it was never sent before).
+        XCTAssertEqual(eco.body.finetune?.options?["weight_decay"], .number(Double(config.measurement.weightDecay)))
         XCTAssertEqual(eco.body.weights.sha256, SHA256.hex(SHA256.hash([UInt8](try Data(contentsOf: URL(fileURLWithPath: config.checkpoint!))))))
         XCTAssertThrowsError(try planner.plan(deployID: "d3", deviceKey: "cpu-x86", profile: "turbo")) { error in
             XCTAssertTrue("\(error)".contains("no profile 'turbo'"), "\(error)")
