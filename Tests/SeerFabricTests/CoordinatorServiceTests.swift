@@ -122,7 +122,7 @@ final class CoordinatorServiceTests: FabricTestCase {
             let jobs = (try? store.jobs()) ?? []
             return jobs.count == 4 && jobs.allSatisfy { $0.state == .failed && ($0.lastError ?? "").contains("cancelled") }
         }
-        XCTAssertTrue(withdrawn, "\(try store.jobs().map { "\($0.state) \($0.lastError ?? "")" })")
+        XCTAssertTrue(withdrawn, "\(((try? store.jobs()) ?? []).map { "\($0.state) \($0.lastError ?? "")" })")
         // A stop for a campaign that is not running is refused, naming its state.
         let again = try fabric.launch("stop-again", product: "seer-coordinator",
                                       ["campaign", "stop", "--campaign", "stoppable", "--db", database])

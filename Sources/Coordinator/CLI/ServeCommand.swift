@@ -116,7 +116,8 @@ struct ServeCommand: ParsableCommand {
                               allowedAgentKeys: try CurveKeyFiles.loadAllowList(allow!))
         }
         // The database's one coordinator: taken before the store is opened, so a refused serve has touched nothing.
-        let lock = try CoordinatorLock(database: db, command: "serve")
+        // With --null-jobs it is a benchmark that takes no campaigns, and says so to `campaign run`.
+        let lock = try CoordinatorLock(database: db, command: nullJobs > 0 ? "serve --null-jobs" : "serve")
         defer { lock.release() }
         let store = try SeerStore(path: db)
         let configuration = BrokerConfiguration(heartbeatIntervalMs: Int64(heartbeatMs), liveness: liveness,
