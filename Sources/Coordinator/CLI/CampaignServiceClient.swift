@@ -2,6 +2,23 @@ import ArgumentParser
 import Foundation
 import SeerCoordinator
 
+/// Why a request to the coordinator service did not go through.
+enum CampaignRequestError: Error, CustomStringConvertible {
+    /// The service answered no, for `reason`.
+    case refused(action: CampaignAction, campaign: String, reason: String)
+    /// Nobody answered within `seconds`; the request was withdrawn.
+    case unanswered(holder: CoordinatorLockHolder, seconds: Int)
+
+    var description: String {
+        switch self {
+        case let .refused(action, campaign, reason):
+            return "the coordinator refused to \(action.rawValue) campaign \(campaign): \(reason)"
+        case let .unanswered(holder, seconds):
+            return "\(holder) did not answer within \(seconds) s; the request was withdrawn"
+        }
+    }
+}
+
 /// The CLI's side of the control channel: writes a request into the database of the running `serve`, waits for its
 /// answer, and follows the campaign's progress from the same database.
 struct CampaignServiceClient {
@@ -25,15 +42,15 @@ struct CampaignServiceClient {
         while Date() < deadline {
             if let answered = try CampaignRequests.request(sent.id!, in: store), answered.state != .requested {
                 guard answered.state == .accepted else {
-                    throw CampaignError.failed("the coordinator refused to \(request.action.rawValue) \(request.campaignID): "
-                                               + (answered.message ?? "no reason given"))
+                    throw CampaignRequestError.refused(action: request.action, campaign: request.campaignID,
+                                                       reason: answered.message ?? "no reason given")
                 }
                 return answered
             }
             usleep(50_000)
         }
         if try CampaignRequests.answer(sent.id!, .withdrawn, message: "no answer within \(answerTimeout) s", in: store) {
-            throw CampaignError.failed("\(holder) did not answer within \(Int(answerTimeout)) s; the request was withdrawn")
+            throw CampaignRequestError.unanswered(holder: holder, seconds: Int(answerTimeout))
         }
         return try CampaignRequests.request(sent.id!, in: store) ?? sent
     }
