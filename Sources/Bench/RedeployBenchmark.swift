@@ -152,7 +152,7 @@ struct RedeployBenchmark: ParsableCommand {
             """)
         let now = Date()
         try CampaignStore.save(CampaignRecord(id: "bench", config: String(decoding: try JSONEncoder().encode(config), as: UTF8.self),
-                                              phase: "done", detail: "", createdAt: now, updatedAt: now), in: store)
+                                              phase: .done, detail: "", createdAt: now, updatedAt: now), in: store)
         let base = try ModelStore.load(model)
         let data = try FashionMNIST.load()
         for (profile, policyJSON) in [("performance", #"{"default": {"wbits": 8, "abits": 8, "prune": 0}}"#),

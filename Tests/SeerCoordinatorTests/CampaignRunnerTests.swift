@@ -190,6 +190,8 @@ final class CampaignRunnerTests: XCTestCase {
         let eco = try planner.plan(deployID: "d2", deviceKey: "cpu-x86", profile: "eco")
         XCTAssertEqual(eco.source, "reoptimized")
         XCTAssertEqual(eco.body.finetune?.steps, 1)
+        // The agent fine-tunes with the campaign's settings, weight decay included (it was never sent before).
+        XCTAssertEqual(eco.body.finetune?.options?["weight_decay"], .number(Double(config.measurement.weightDecay)))
         XCTAssertEqual(eco.body.weights.sha256, SHA256.hex(SHA256.hash([UInt8](try Data(contentsOf: URL(fileURLWithPath: config.checkpoint!))))))
         XCTAssertThrowsError(try planner.plan(deployID: "d3", deviceKey: "cpu-x86", profile: "turbo")) { error in
             XCTAssertTrue("\(error)".contains("no profile 'turbo'"), "\(error)")
@@ -268,7 +270,7 @@ final class CampaignRunnerTests: XCTestCase {
                                         deviceKey: "cpu-x86", store: store, backend: backend).model
         // Latencies that fall as the table's rise: a fit would need a negative scale.
         let now = Date()
-        try CampaignStore.save(CampaignRecord(id: "tiny", config: "{}", phase: "sampling", detail: "", createdAt: now,
+        try CampaignStore.save(CampaignRecord(id: "tiny", config: "{}", phase: .sampling, detail: "", createdAt: now,
                                               updatedAt: now), in: store)
         let policies = ["8/8", "8/8/0.25", "8/8/0.5", "8/8/0.75", "4/4/0.5"]
         var rows: [MeasurementRecord] = []
@@ -335,7 +337,7 @@ final class CampaignRunnerTests: XCTestCase {
         let now = Date()
         try CampaignStore.save(CampaignRecord(id: "tiny", config: String(decoding: try JSONSerialization.data(withJSONObject: json),
                                                                            as: UTF8.self),
-                                              phase: "sampling", detail: "", createdAt: now, updatedAt: now), in: store)
+                                              phase: .sampling, detail: "", createdAt: now, updatedAt: now), in: store)
         let backend = CountingBackend(LocalMeasurementBackend(data: try Self.data.get()), crashAfter: 0)
         XCTAssertThrowsError(try CampaignRunner(config: config, store: store, backend: backend, resultsDirectory: directory,
                                                 showProgress: false, log: { _ in }).run()) { error in

@@ -36,7 +36,7 @@ final class DatabaseOpeningTests: XCTestCase {
             let config = try CampaignConfig.parse(yaml: "name: fleet\nmodel: resnet8\nbudgets: [\"20%\"]\n")
             let now = Date()
             try CampaignStore.save(CampaignRecord(id: "fleet", config: String(decoding: try JSONEncoder().encode(config), as: UTF8.self),
-                                                  phase: "sampling", detail: "round 0", createdAt: now, updatedAt: now), in: store)
+                                                  phase: .sampling, detail: "round 0", createdAt: now, updatedAt: now), in: store)
         }
         XCTAssertEqual(existing(database), [database], "closing the last connection removes -wal and -shm")
         return database

@@ -25,7 +25,7 @@ final class RedeployProcessTests: FabricTestCase {
             """)
         let now = Date()
         try CampaignStore.save(CampaignRecord(id: "fleet", config: String(decoding: try JSONEncoder().encode(config), as: UTF8.self),
-                                              phase: "done", detail: "", createdAt: now, updatedAt: now), in: store)
+                                              phase: .done, detail: "", createdAt: now, updatedAt: now), in: store)
         let base = try ModelStore.load("resnet8")
         let data = try FashionMNIST.load()
         for (profile, bits, accuracy) in [("performance", "8/8", 90.0), ("saver", "4/4", nil)] as [(String, String, Double?)] {

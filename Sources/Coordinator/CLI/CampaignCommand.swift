@@ -9,13 +9,18 @@ import SeerTensor
 import SeerTransport
 import SeerWire
 
-/// `seer-coordinator campaign run|resume|status`.
+/// `seer-coordinator campaign run|resume|stop|list|status`.
+///
+/// With a `seer-coordinator serve` running on --db, `run`, `resume` and `stop` are requests to it (the control
+/// channel, docs/SERVICE.md): the campaign runs in the service, on its agents, and `run`/`resume` follow its progress
+/// until Ctrl-C detaches. Without one, `run` and `resume` are a coordinator of their own for one campaign (a broker of
+/// their own, or with --local no agents at all), holding the database's coordinator lock while they run.
 struct CampaignCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "campaign", abstract: "Run, resume or inspect a SeerNet campaign.",
-        subcommands: [Run.self, Resume.self, Status.self])
+        commandName: "campaign", abstract: "Run, resume, stop or inspect SeerNet campaigns.",
+        subcommands: [Run.self, Resume.self, Stop.self, List.self, Status.self])
 
-    /// Where measurements run: the agents through a broker this process starts, or in-process.
+    /// Where measurements run: the service on --db, the agents through a broker this process starts, or in-process.
     struct BackendFlags: ParsableArguments {
         @Option(help: "SQLite database of jobs, measurements, predictor snapshots and chosen policies.")
         var db = "seer.sqlite"
@@ -28,14 +33,22 @@ struct CampaignCommand: ParsableCommand {
         @Option(help: "Threads for in-process measurement.") var threads = 1
 
         func validate() throws {
-            if !local && !plain && (keys == nil || allow == nil) {
-                throw ValidationError("give --keys and --allow (CURVE), or --plain, or --local")
-            }
             if plain && (keys != nil || allow != nil) { throw ValidationError("--plain turns CURVE off; drop --keys/--allow") }
         }
 
-        /// Runs `body` with a store and a measurement backend, stopping the broker afterwards.
+        /// The running service to send requests to: only when one owns --db and --local is not given.
+        func service() -> CampaignServiceClient? { local ? nil : CampaignServiceClient.service(owning: db) }
+
+        /// Runs `body` with a store and a measurement backend, as the database's only coordinator (its lock held),
+        /// stopping the broker afterwards.
         func withBackend<T>(data: String, _ body: (SeerStore, MeasurementBackend) throws -> T) throws -> T {
+            if !local && !plain && (keys == nil || allow == nil) {
+                throw ValidationError("no `seer-coordinator serve` owns \(db): give --keys and --allow (CURVE), or --plain, "
+                                      + "for a broker of this command's own, or --local")
+            }
+            // Taken before the store is opened, so that a refused command has not touched the jobs of the owner.
+            let lock = try CoordinatorLock(database: db, command: local ? "campaign run --local" : "campaign run")
+            defer { lock.release() }
             let store = try SeerStore(path: db)
             if local {
                 Threads.set(threads)
@@ -52,6 +65,9 @@ struct CampaignCommand: ParsableCommand {
         }
 
         func resultsDirectory(for name: String) -> URL { URL(fileURLWithPath: results ?? "runs/\(name)") }
+
+        /// The results folder a service should use: absolute, since the service has its own working directory.
+        var absoluteResults: String? { results.map { URL(fileURLWithPath: $0).standardizedFileURL.path } }
     }
 
     struct Run: ParsableCommand {
@@ -60,7 +76,20 @@ struct CampaignCommand: ParsableCommand {
         @OptionGroup var backend: BackendFlags
 
         func run() throws {
-            let campaign = try CampaignConfig.load(contentsOf: URL(fileURLWithPath: config))
+            var campaign = try CampaignConfig.load(contentsOf: URL(fileURLWithPath: config))
+            if let service = backend.service() {
+                // Paths in the config are the user's, relative to this directory; the service has its own.
+                campaign.checkpoint = campaign.checkpoint.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+                campaign.data = URL(fileURLWithPath: campaign.data).standardizedFileURL.path
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                let json = String(decoding: try encoder.encode(campaign), as: UTF8.self)
+                let request = try service.send(CampaignRequestRecord(campaignID: campaign.name, action: .run, config: json,
+                                                                     results: backend.absoluteResults))
+                print("campaign \(campaign.name) submitted to \(service.holder): \(request.message ?? "accepted")")
+                try service.follow(campaign.name, since: request, resultsHint: backend.absoluteResults.map { $0 + "/report.html" })
+                return
+            }
             try backend.withBackend(data: campaign.data) { store, measurer in
                 let runner = try CampaignRunner(config: campaign, store: store, backend: measurer,
                                                 resultsDirectory: backend.resultsDirectory(for: campaign.name))
@@ -81,12 +110,63 @@ struct CampaignCommand: ParsableCommand {
             let store = try SeerStore(path: backend.db)
             let record = try campaign.map { try CampaignStore.campaign($0, in: store) } ?? CampaignStore.campaigns(in: store).last
             guard let record else { throw CampaignError.notFound("no campaign \(campaign ?? "") in \(backend.db)") }
+            if let service = backend.service() {
+                let request = try service.send(CampaignRequestRecord(campaignID: record.id, action: .resume,
+                                                                     results: backend.absoluteResults))
+                print("campaign \(record.id) resumed by \(service.holder): \(request.message ?? "accepted")")
+                try service.follow(record.id, since: request, resultsHint: backend.absoluteResults.map { $0 + "/report.html" })
+                return
+            }
             let config = try record.campaignConfig()
             try backend.withBackend(data: config.data) { store, measurer in
                 let runner = try CampaignRunner(config: config, store: store, backend: measurer,
                                                 resultsDirectory: backend.resultsDirectory(for: config.name))
                 try runner.run()
                 print("report: \(backend.resultsDirectory(for: config.name).appendingPathComponent("report.html").path)")
+            }
+        }
+    }
+
+    struct Stop: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stop a campaign running in `seer-coordinator serve`: its queued jobs are withdrawn, running ones "
+                + "finish and are recorded; `campaign resume` carries on.")
+        @Option(help: "Campaign name.") var campaign: String
+        @Option(help: "SQLite database of the running coordinator.") var db = "seer.sqlite"
+        @Option(help: "Seconds to wait for the campaign to stop.") var waitS = 60.0
+
+        func run() throws {
+            guard let service = CampaignServiceClient.service(owning: db) else {
+                throw CampaignError.notFound("no `seer-coordinator serve` owns \(db), so no campaign runs there to stop "
+                                             + "(a one-shot `campaign run` stops with Ctrl-C)")
+            }
+            _ = try service.send(CampaignRequestRecord(campaignID: campaign, action: .stop))
+            let store = try SeerStore(path: db, access: .readOnly)
+            let deadline = Date(timeIntervalSinceNow: waitS)
+            while Date() < deadline {
+                if let record = try CampaignStore.campaign(campaign, in: store), record.phase.isFinal {
+                    print("\(campaign): \(record.phase.rawValue) — \(record.detail)")
+                    return
+                }
+                usleep(100_000)
+            }
+            print("\(campaign): stopping (its queued jobs are withdrawn; it stops at its next measurement)")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the campaigns in a database.")
+        @Option(help: "SQLite database.") var db = "seer.sqlite"
+
+        func run() throws {
+            let store = try SeerStore(path: db, access: .readOnly)
+            let holder = CoordinatorLock.currentHolder(of: db)
+            print("database \(db): " + (holder.map { "owned by \($0)" } ?? "no coordinator running"))
+            let formatter = ISO8601DateFormatter()
+            for r in try CampaignStore.campaigns(in: store) {
+                let rows = try CampaignStore.measurements(r.id, in: store)
+                print("\(r.id)\t\(r.phase.rawValue)\t\(rows.filter(\.isFinished).count)/\(rows.count) measured\t"
+                      + "updated \(formatter.string(from: r.updatedAt))\t\(r.detail)")
             }
         }
     }
@@ -102,7 +182,7 @@ struct CampaignCommand: ParsableCommand {
             let records = try CampaignStore.campaigns(in: store).filter { campaign == nil || $0.id == campaign }
             guard !records.isEmpty else { throw CampaignError.notFound("no campaign \(campaign ?? "") in \(db)") }
             for r in records {
-                print("\(r.id): \(r.phase) — \(r.detail)")
+                print("\(r.id): \(r.phase.rawValue) — \(r.detail)")
                 let rows = try CampaignStore.measurements(r.id, in: store)
                 for round in Set(rows.filter { $0.purpose == .sample }.map(\.round)).sorted() {
                     let inRound = rows.filter { $0.purpose == .sample && $0.round == round }

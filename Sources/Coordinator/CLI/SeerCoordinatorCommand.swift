@@ -9,7 +9,7 @@ struct SeerCoordinatorCommand: ParsableCommand {
         abstract: "Learn a performance predictor from measured compression policies and optimize against it.",
         subcommands: [DemoCommand.self, CampaignCommand.self, OptimizeCommand.self, TrainCommand.self,
                       PredictorCommand.self, ServeCommand.self, RedeployCommand.self, DeploymentsCommand.self,
-                      KeygenCommand.self])
+                      AgentsCommand.self, KeygenCommand.self])
 
     static func main() {
         // stdio buffers stdout in blocks unless it is a terminal, so progress lines sent to a pipe (`| tee`, a service

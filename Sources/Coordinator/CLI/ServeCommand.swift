@@ -14,8 +14,9 @@ struct ServeCommand: ParsableCommand {
             CURVE is the default: --keys is the coordinator's key directory (seer-coordinator keygen) and --allow a \
             file of agent public keys (one per line) or a directory of *.key files. --plain turns security off. \
             Without --null-jobs the broker serves until SIGINT/SIGTERM, then tells agents DISCONNECT and exits 0; \
-            meanwhile it redeploys: an agent's PROFILE (battery change) or `seer-coordinator redeploy` sends that \
-            profile's model from --campaign (default: the newest campaign with profiles for the agent's device key). \
+            meanwhile it runs the campaigns submitted to it (`campaign run|resume|stop` with the same --db; see \
+            docs/SERVICE.md), carries on after a restart with those it had not finished, and redeploys: an agent's \
+            PROFILE (battery change) or `seer-coordinator redeploy` sends that profile's model from --campaign (default: the newest campaign with profiles for the agent's device key). \
             With --null-jobs N it waits for --wait-agents agents of --key, submits N null jobs (each sleeping \
             --sleep-ms on the agent), waits for them, prints one JSON summary line and exits (0 if all succeeded).
             """)
@@ -114,6 +115,10 @@ struct ServeCommand: ParsableCommand {
             security = .curve(serverKeys: try CurveKeyFiles.loadPair(from: keys!),
                               allowedAgentKeys: try CurveKeyFiles.loadAllowList(allow!))
         }
+        // The database's one coordinator: taken before the store is opened, so a refused serve has touched nothing.
+        // With --null-jobs it is a benchmark that takes no campaigns, and says so to `campaign run`.
+        let lock = try CoordinatorLock(database: db, command: nullJobs > 0 ? "serve --null-jobs" : "serve")
+        defer { lock.release() }
         let store = try SeerStore(path: db)
         let configuration = BrokerConfiguration(heartbeatIntervalMs: Int64(heartbeatMs), liveness: liveness,
                                                 defaultMaxAttempts: maxAttempts)
@@ -132,10 +137,17 @@ struct ServeCommand: ParsableCommand {
             return
         }
         let stop = Self.terminationFlag()
+        let deployments = DeploymentService(broker: broker, store: store, campaign: campaign, log: log)
+        let campaigns = CampaignService(broker: broker, store: store, log: log)
+        try campaigns.resumeUnfinished()
         // Also ends when the broker stopped by itself (a store write failed): exit non-zero, naming why.
-        DeploymentService(broker: broker, store: store, campaign: campaign, log: log)
-            .run(until: { stop.isSet || broker.failure != nil })
+        while !stop.isSet && broker.failure == nil {
+            do { try deployments.poll(timeout: 0.05) } catch { log("deployment: \(error)") }
+            do { try campaigns.poll() } catch { log("campaign requests: \(error)") }
+        }
         log("stopping")
+        // Campaigns keep their phase and their queued jobs; the next serve on this database carries them on.
+        campaigns.shutdown()
         broker.stop()
         if let failure = broker.failure { throw failure }
     }
@@ -148,7 +160,8 @@ struct ServeCommand: ParsableCommand {
         func set() { lock.lock(); value = true; lock.unlock() }
     }
 
-    private static func terminationFlag() -> StopFlag {
+    /// A flag set by the first SIGINT or SIGTERM, which no longer end the process.
+    static func terminationFlag() -> StopFlag {
         let flag = StopFlag()
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber, SIG_IGN)  // delivered to the dispatch source instead

@@ -152,6 +152,7 @@ public final class ModelInstaller: Deployer, @unchecked Sendable {
         if case .number(let v)? = options["batch_size"] { settings.batchSize = Int(v) }
         if case .number(let v)? = options["calibration_images"] { settings.calibrationImages = Int(v) }
         if case .number(let v)? = options["learning_rate"] { settings.learningRate = Float(v) }
+        if case .number(let v)? = options["weight_decay"] { settings.weightDecay = Float(v) }
         let compressed: Model
         do {
             compressed = try PolicyEvaluation.compress(base: architecture, policy: policy, data: try loadData(), settings: settings).model

@@ -47,14 +47,23 @@ public struct JobRequest: Equatable, Sendable {
     public var maxAttempts: Int?
     /// Caller-chosen id, so a restarted campaign can resubmit without duplicates; nil: a fresh id.
     public var id: JobID?
+    /// With `id`: when a job of that id already failed for good, run it again from its first attempt (a resumed
+    /// campaign retrying what failed) instead of reporting the old failure. A queued, running or done job is never
+    /// run again either way.
+    public var rerunIfFailed: Bool
+    /// Who submits it (a campaign's name): the jobs waiting for one device key are served owner by owner in turn.
+    public var owner: String?
 
     /// Memberwise initializer.
-    public init(deviceKey: String, kind: JobKind, payload: JobPayload, maxAttempts: Int? = nil, id: JobID? = nil) {
+    public init(deviceKey: String, kind: JobKind, payload: JobPayload, maxAttempts: Int? = nil, id: JobID? = nil,
+                rerunIfFailed: Bool = false, owner: String? = nil) {
         self.deviceKey = deviceKey
         self.kind = kind
         self.payload = payload
         self.maxAttempts = maxAttempts
         self.id = id
+        self.rerunIfFailed = rerunIfFailed
+        self.owner = owner
     }
 }
 
@@ -159,6 +168,7 @@ public final class Broker: @unchecked Sendable {
 
     private enum Command {
         case submit([JobSubmission])
+        case cancel([JobID], reason: String)
         case deploy(agentID: String, DeployBody)
         case allow(String)
         case revoke(String)
@@ -293,6 +303,13 @@ public final class Broker: @unchecked Sendable {
         }
     }
 
+    /// Whether the broker is stopped (by `stop()` or by itself): nothing more will finish.
+    public var isStopped: Bool {
+        shared.lock()
+        defer { shared.unlock() }
+        return phase == .stopped
+    }
+
     /// Why the broker stopped by itself, if it did: a store write that failed after its retries. Callers waiting
     /// for jobs check it, since nothing more will finish.
     public var failure: BrokerError? {
@@ -325,6 +342,7 @@ public final class Broker: @unchecked Sendable {
         var ids: [JobID] = []
         submissions.reserveCapacity(requests.count)
         var lastValid: JobRequest?
+        var reruns: [JobID] = []
         for request in requests {
             let maxAttempts = request.maxAttempts ?? options.configuration.defaultMaxAttempts
             guard maxAttempts >= 1 else { throw BrokerError.invalidJob("maxAttempts must be at least 1, got \(maxAttempts)") }
@@ -348,9 +366,16 @@ public final class Broker: @unchecked Sendable {
                 lastValid = request
             }
             ids.append(id)
-            if request.id != nil, try isKnown(id) { continue }
+            if request.id != nil, try isKnown(id) {
+                guard request.rerunIfFailed, try isFailed(id) else { continue }
+                reruns.append(id)
+            }
             submissions.append(JobSubmission(id: id, deviceKey: request.deviceKey, kind: request.kind,
-                                             payload: request.payload, maxAttempts: maxAttempts))
+                                             payload: request.payload, maxAttempts: maxAttempts, owner: request.owner))
+        }
+        if !reruns.isEmpty {
+            // Queued again on disk before the loop hears of them, so that its `jobSubmitted` finds the row to keep.
+            try store.requeueFailedJobs(reruns)
         }
         shared.lock()
         guard phase != .stopped else {
@@ -358,6 +383,7 @@ public final class Broker: @unchecked Sendable {
             shared.unlock()
             throw reason
         }
+        for id in reruns { outcomes[id] = nil }
         for submission in submissions { unfinished.insert(submission.id) }
         if !submissions.isEmpty { inbox.append(.submit(submissions)) }
         shared.unlock()
@@ -371,6 +397,14 @@ public final class Broker: @unchecked Sendable {
         let n = nextID
         shared.unlock()
         return "job-\(idPrefix)-\(n)"
+    }
+
+    /// Whether job `id` failed for good (and is not being run again already).
+    private func isFailed(_ id: JobID) throws -> Bool {
+        shared.lock()
+        let pending = unfinished.contains(id)
+        shared.unlock()
+        return try !pending && store.job(id)?.state == .failed
     }
 
     private func isKnown(_ id: JobID) throws -> Bool {
@@ -412,6 +446,13 @@ public final class Broker: @unchecked Sendable {
             found[id] = (try? store.outcome(of: id)) ?? .failed(code: .unknownJob, message: "no finished job \(id) in \(store.path)", attempts: 0)
         }
         return found
+    }
+
+    /// Withdraws the jobs of `ids` that are still waiting for an agent: they fail as cancelled (on disk, and for
+    /// waiters); those already running finish and are recorded as usual. A stopped campaign's jobs leave the queue.
+    public func cancel(_ ids: [JobID], reason: String) {
+        guard !ids.isEmpty else { return }
+        enqueue(.cancel(ids, reason: reason))
     }
 
     /// Sends `body` to agent `agentID` when it is registered and idle (a newer deploy for the same agent replaces a
@@ -513,6 +554,7 @@ public final class Broker: @unchecked Sendable {
                     switch command {
                     case let .submit(submissions):
                         for submission in submissions { feed(.submit(submission), now: now) }
+                    case let .cancel(ids, reason): feed(.cancel(ids, reason: reason), now: now)
                     case let .deploy(agentID, body): feed(.deploy(agentID: agentID, body), now: now)
                     case let .allow(key): try? zap?.allow(key)
                     case let .revoke(key): zap?.revoke(key)

@@ -13,16 +13,20 @@ public struct BrokerConfiguration: Equatable, Sendable {
     public var defaultMaxAttempts: Int
     /// Extra time past a job's `timeouts.total_ms` before the broker gives up on its answer.
     public var jobGraceMs: Int64
+    /// When agents are benched for failing jobs in a row.
+    public var quarantine: QuarantinePolicy
 
-    /// The protocol defaults: 1 s heartbeats, liveness 3, 3 attempts, 10 s grace.
+    /// The protocol defaults: 1 s heartbeats, liveness 3, 3 attempts, 10 s grace; quarantine after 3 failures in a row.
     public init(heartbeatIntervalMs: Int64 = Int64(SeerProtocol.heartbeatIntervalMs),
                 liveness: Int = SeerProtocol.heartbeatLiveness,
                 defaultMaxAttempts: Int = 3,
-                jobGraceMs: Int64 = Int64(SeerProtocol.jobGraceMs)) {
+                jobGraceMs: Int64 = Int64(SeerProtocol.jobGraceMs),
+                quarantine: QuarantinePolicy = QuarantinePolicy()) {
         self.heartbeatIntervalMs = heartbeatIntervalMs
         self.liveness = liveness
         self.defaultMaxAttempts = defaultMaxAttempts
         self.jobGraceMs = jobGraceMs
+        self.quarantine = quarantine
     }
 
     /// Silence after which an agent is dead.
@@ -64,6 +68,9 @@ public enum BrokerEvent: Equatable, Sendable {
     case deploy(agentID: String, DeployBody)
     /// A new job from the coordinator's own code.
     case submit(JobSubmission)
+    /// Withdraw these jobs while they wait in their queue: each fails as cancelled, for `reason`. A job already on an
+    /// agent runs to its end and is recorded as usual.
+    case cancel([JobID], reason: String)
     /// A send to `routingID` failed (peer gone or clogged); `jobID` if that message was a JOB.
     case unreachable(RoutingID, jobID: JobID?)
     /// Time passed: heartbeats, expiries and job deadlines are due.
@@ -116,6 +123,10 @@ public struct AgentSnapshot: Equatable, Sendable {
     public var registeredAtMs: Int64
     /// Broker clock when it was last heard from.
     public var lastHeardMs: Int64
+    /// Failed attempts since its last RESULT.
+    public var failuresInARow: Int
+    /// Broker clock at which its quarantine ends, while it is benched for failing jobs (`QuarantinePolicy`).
+    public var quarantinedUntilMs: Int64?
 }
 
 /// Running totals, for summaries and tests.
@@ -136,15 +147,19 @@ public struct BrokerCounters: Equatable, Sendable {
     public var unregistered = 0
     /// Messages dropped because their CURVE key differs from that of the agent holding their routing id.
     public var impostors = 0
+    /// Agents benched for failing jobs in a row.
+    public var quarantined = 0
 }
 
 /// The broker's session logic as a pure state machine: events and a clock in, actions out.
 ///
 /// No sockets, no threads, no wall clock: `handle(_:now:)` takes the time (milliseconds on any
 /// monotonic clock) with every event, so every timing rule is unit-tested with a fake clock.
-/// Majordomo-style: one FIFO of jobs and one FIFO of idle agents per device key; a job goes to the
-/// agent idle the longest. Every dispatch counts an attempt; retryable failures requeue the job at
-/// the head of its queue until `maxAttempts` is spent, then it fails with its last error.
+/// Majordomo-style: one queue of jobs and one FIFO of idle agents per device key; a job goes to the
+/// agent idle the longest. A key's queue serves its jobs' owners (campaigns) in turn, each owner's in
+/// FIFO order (`FairQueue`). Every dispatch counts an attempt; retryable failures requeue the job at
+/// the head of its queue until `maxAttempts` is spent, then it fails with its last error. An agent
+/// that fails attempts in a row is benched for a while (`QuarantinePolicy`).
 public struct BrokerCore {
     /// Timing and retry policy.
     public let configuration: BrokerConfiguration
@@ -187,9 +202,11 @@ public struct BrokerCore {
     private var routingByAgentID: [String: RoutingID] = [:]
     private var idle: [String: FIFOQueue<IdleTicket>] = [:]
     private var jobs: [JobID: TrackedJob] = [:]
-    private var queues: [String: FIFOQueue<JobID>] = [:]
+    private var queues: [String: FairQueue<JobID>] = [:]
     /// Deploys waiting for their agent (by agent id) to be registered and idle.
     private var pendingDeploys: [String: DeployBody] = [:]
+    /// Failure runs and quarantines by agent id; kept when an agent leaves, so re-registering does not end a quarantine.
+    private var health: [String: AgentHealth] = [:]
     private var keyBindings: [String: String]
     private var nextToken = 0
     private var now: Int64 = 0
@@ -212,7 +229,7 @@ public struct BrokerCore {
             guard jobs[record.id] == nil else { continue }
             jobs[record.id] = TrackedJob(submission: record.submission, attempts: record.attempts,
                                          lastCode: record.lastErrorCode, lastError: record.lastError)
-            queues[record.deviceKey, default: FIFOQueue()].append(record.id)
+            queues[record.deviceKey, default: FairQueue()].append(record.id, owner: record.owner)
         }
     }
 
@@ -244,7 +261,9 @@ public struct BrokerCore {
                           executor: agent.ready.executor, publicKey: agent.publicKey, device: agent.ready.device,
                           capabilities: agent.ready.capabilities, currentJob: agent.job,
                           blocked: agent.blockedBy != nil, jobsDone: agent.jobsDone, busyMs: agent.busyMs,
-                          registeredAtMs: agent.registeredAt, lastHeardMs: agent.lastHeard)
+                          registeredAtMs: agent.registeredAt, lastHeardMs: agent.lastHeard,
+                          failuresInARow: health[agent.ready.agentID]?.failuresInARow ?? 0,
+                          quarantinedUntilMs: health[agent.ready.agentID]?.quarantinedUntil)
         }.sorted { $0.agentID < $1.agentID }
     }
 
@@ -256,6 +275,7 @@ public struct BrokerCore {
             consider(agent.lastSent + configuration.heartbeatIntervalMs)
             consider(agent.lastHeard + configuration.expiryMs)
             if agent.job != nil { consider(agent.jobDeadline) }
+            if let until = health[agent.ready.agentID]?.quarantinedUntil { consider(until) }
         }
         return next
     }
@@ -276,6 +296,7 @@ public struct BrokerCore {
         case let .deployed(peer, body): deployed(peer, body)
         case let .deploy(agentID, body): deploy(agentID: agentID, body)
         case let .submit(submission): submit(submission)
+        case let .cancel(ids, reason): cancel(ids, reason: reason)
         case let .unreachable(routingID, jobID): unreachable(routingID, jobID: jobID)
         case .tick: tick()
         case .shutdown: shutdown()
@@ -429,6 +450,8 @@ public struct BrokerCore {
             sendDeploy(body, to: routingID)
             return
         }
+        // Benched: no ticket in the idle line until the quarantine ends (`tick` brings it back).
+        if isQuarantined(agent.ready.agentID) { return }
         nextToken += 1
         agent.idleToken = nextToken
         agents[routingID] = agent
@@ -441,11 +464,24 @@ public struct BrokerCore {
     private mutating func popIdleAgent(_ deviceKey: String) -> IdleTicket? {
         while let ticket = idle[deviceKey]?.popFirst() {
             if let agent = agents[ticket.routingID], agent.isIdle, agent.idleToken == ticket.token,
-               agent.ready.deviceKey == deviceKey {
+               agent.ready.deviceKey == deviceKey, !isQuarantined(agent.ready.agentID) {
                 return ticket
             }
         }
         return nil
+    }
+
+    private func isQuarantined(_ agentID: String) -> Bool { health[agentID]?.isQuarantined(at: now) ?? false }
+
+    /// Counts a failed attempt against `agentID`; benches it when that makes too many in a row.
+    private mutating func agentFailed(_ agentID: String, message: String) {
+        guard let length = health[agentID, default: AgentHealth()].failed(now: now, policy: configuration.quarantine) else { return }
+        counters.quarantined += 1
+        agentsVersion += 1
+        let failures = health[agentID]!.quarantines == 1 ? configuration.quarantine.afterFailures : 1
+        let reason = "\(failures) failed job attempt\(failures == 1 ? "" : "s") in a row, the last: \(message)"
+        emit(.store(.agentQuarantined(agentID: agentID, forMs: length, reason: String(reason.prefix(1_000)))))
+        emit(.log("agent \(agentID) quarantined for \(length / 1000) s: \(reason)"))
     }
 
     /// Whether `job` may run on `agentID`: not on an agent it already failed on, unless every agent of its key did.
@@ -465,9 +501,27 @@ public struct BrokerCore {
         var submission = submission
         if submission.maxAttempts < 1 { submission.maxAttempts = configuration.defaultMaxAttempts }
         jobs[submission.id] = TrackedJob(submission: submission, attempts: 0)
-        queues[submission.deviceKey, default: FIFOQueue()].append(submission.id)
+        queues[submission.deviceKey, default: FairQueue()].append(submission.id, owner: submission.owner)
         emit(.store(.jobSubmitted(submission)))
         dispatch(deviceKey: submission.deviceKey)
+    }
+
+    private mutating func cancel(_ ids: [JobID], reason: String) {
+        var keys = Set<String>()
+        for id in ids {
+            guard let job = jobs[id], job.runningOn == nil else { continue }
+            jobs[id] = nil
+            keys.insert(job.submission.deviceKey)
+            counters.failed += 1
+            let message = "cancelled: \(reason)"
+            emit(.store(.jobFailed(id: id, attempts: job.attempts, code: .runtimeError, message: message)))
+            emit(.finished(id, .failed(code: .runtimeError, message: message, attempts: job.attempts)))
+        }
+        for key in keys {
+            // Out of the queue now, so that counts are right; `dispatch` would skip them anyway.
+            queues[key]?.removeAll { jobs[$0] == nil }
+        }
+        if !keys.isEmpty { emit(.log("cancelled queued job(s): \(reason)")) }
     }
 
     private mutating func dispatch(deviceKey: String) {
@@ -482,18 +536,18 @@ public struct BrokerCore {
                 continue
             }
             guard let ticket = popIdleAgent(deviceKey), let agentID = agents[ticket.routingID]?.ready.agentID else { return }
-            // FIFO, except that a retry skips the agent it failed on: the first queued job this agent may run.
-            var skipped: [JobID] = []
+            // In turn, except that a retry skips the agent it failed on: the first queued job this agent may run.
+            var skipped: [(JobID, String?)] = []
             var chosen: JobID?
-            while let candidate = queues[deviceKey]?.popFirst() {
-                guard let tracked = jobs[candidate], tracked.runningOn == nil else { continue }
+            while let next = queues[deviceKey]?.popFirst() {
+                guard let tracked = jobs[next.element], tracked.runningOn == nil else { continue }
                 if mayRun(tracked, on: agentID) {
-                    chosen = candidate
+                    chosen = next.element
                     break
                 }
-                skipped.append(candidate)
+                skipped.append((next.element, next.owner))
             }
-            for id in skipped.reversed() { queues[deviceKey]?.pushFront(id) }
+            for (id, owner) in skipped.reversed() { queues[deviceKey]?.pushFront(id, owner: owner) }
             guard let jobID = chosen else {
                 passed.append(ticket)
                 continue
@@ -534,6 +588,7 @@ public struct BrokerCore {
             return
         }
         finishAgentJob(routingID, succeeded: true)
+        health[agent.ready.agentID] = nil
         counters.done += 1
         emit(.store(.jobDone(id: body.jobID, agentID: agent.ready.agentID, attempts: job.attempts, result: body.payload)))
         emit(.finished(body.jobID, .done(result: body.payload, agentID: agent.ready.agentID, attempts: job.attempts)))
@@ -595,6 +650,8 @@ public struct BrokerCore {
         job.runningOn = nil
         if refund { job.attempts = max(job.attempts - 1, 0) }
         if !refund, let agentID { job.failedOn.insert(agentID) }
+        // The agent's fault as far as anyone can tell; a refused job (bad_policy, malformed) is the job's.
+        if !refund && retryable, let agentID { agentFailed(agentID, message: message) }
         // A refunded "busy" is not the job's fault; keep the error that matters.
         if !refund || job.lastCode == nil {
             job.lastCode = code
@@ -603,7 +660,7 @@ public struct BrokerCore {
         let key = job.submission.deviceKey
         if retryable && job.attempts < job.submission.maxAttempts {
             jobs[jobID] = job
-            queues[key, default: FIFOQueue()].pushFront(jobID)
+            queues[key, default: FairQueue()].pushFront(jobID, owner: job.submission.owner)
             counters.requeued += 1
             emit(.store(.jobRequeued(id: jobID, attempts: job.attempts, code: job.lastCode, message: job.lastError)))
             dispatch(deviceKey: key)
@@ -691,6 +748,12 @@ public struct BrokerCore {
                 removeAgent(routingID, reason: "agent \(agent.ready.agentID) expired: silent for \(now - agent.lastHeard) ms",
                             code: .runtimeError, refund: false)
                 continue
+            }
+            if let until = health[agent.ready.agentID]?.quarantinedUntil, now >= until {
+                health[agent.ready.agentID]!.quarantinedUntil = nil
+                agentsVersion += 1
+                emit(.log("agent \(agent.ready.agentID) is back from quarantine; one more failure benches it again"))
+                makeIdle(routingID)
             }
             if let jobID = agent.job, now >= agent.jobDeadline, agent.deploying {
                 finishAgentJob(routingID, succeeded: false)

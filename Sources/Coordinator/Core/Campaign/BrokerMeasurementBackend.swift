@@ -8,14 +8,47 @@ public final class BrokerMeasurementBackend: MeasurementBackend {
     let broker: Broker
     /// How long to wait in one call before reporting progress again.
     let pollInterval: TimeInterval = 1
+    /// Asked between waits: a campaign stopped or a coordinator shutting down ends the wait. A stop withdraws the jobs
+    /// still queued; a shutdown leaves them queued on disk for the next coordinator.
+    let interruption: () -> CampaignInterruption?
 
-    public init(broker: Broker) { self.broker = broker }
+    /// Whose jobs these are (a campaign's name), so that campaigns sharing a device key take turns on it.
+    let owner: String?
+
+    public init(broker: Broker, owner: String? = nil, interruption: @escaping () -> CampaignInterruption? = { nil }) {
+        self.broker = broker
+        self.owner = owner
+        self.interruption = interruption
+    }
+
+    /// Throws `reason` if the campaign is interrupted, withdrawing `waiting` from the queue when it is stopped; then
+    /// the broker's own failure, or that it was stopped, since nothing more will finish.
+    private func checkInterruption(waiting: Set<JobID>) throws {
+        if let reason = interruption() {
+            if case .stopped = reason { broker.cancel(waiting.sorted(), reason: "\(reason)") }
+            throw reason
+        }
+        if let failure = broker.failure { throw failure }
+        if broker.isStopped { throw BrokerError.stopped }
+    }
+
+    /// `broker.submit`, an interruption taking precedence over the stopped broker it explains.
+    private func submit(_ jobs: [JobRequest]) throws -> [JobID] {
+        do {
+            return try broker.submit(jobs)
+        } catch {
+            if let reason = interruption() { throw reason }
+            throw error
+        }
+    }
 
     public func measure(_ requests: [MeasureRequest], record: @escaping (String, MeasureOutcome) throws -> Void) throws {
         let jobs = try requests.map { r in
-            JobRequest(deviceKey: r.deviceKey, kind: .measure, payload: try Self.payload(for: r), id: r.id)
+            // A row asked for again is unfinished: a failed job of its id is from a failed campaign being resumed.
+            JobRequest(deviceKey: r.deviceKey, kind: .measure, payload: try Self.payload(for: r), id: r.id, rerunIfFailed: true,
+                       owner: owner)
         }
-        var remaining = Set(try broker.submit(jobs))
+        var remaining = Set(try submit(jobs))
         while !remaining.isEmpty {
             // Short waits: each finished job is recorded as soon as it is seen, not when the whole batch is done.
             let found = broker.waitForCompletion(jobIDs: Array(remaining), timeout: pollInterval)
@@ -23,8 +56,8 @@ public final class BrokerMeasurementBackend: MeasurementBackend {
                 remaining.remove(id)
                 try record(id, Self.convert(outcome))
             }
-            // A broker that stopped by itself (its store refused a write) finishes nothing more: say why.
-            if !remaining.isEmpty, let failure = broker.failure { throw failure }
+            // A broker that stopped (its store refused a write, or the coordinator is stopping) finishes nothing more.
+            if !remaining.isEmpty { try checkInterruption(waiting: remaining) }
         }
     }
 
@@ -32,11 +65,11 @@ public final class BrokerMeasurementBackend: MeasurementBackend {
     public func profileLayers(id: String, deviceKey: String, model: String) throws -> LayerLatencyTable {
         let payload = JobPayload(model: model, policy: [:], timeouts: JobTimeouts(totalMs: 30 * 60 * 1000),
                                  options: ["layer_table": .object([:])])
-        let jobID = try broker.submit(JobRequest(deviceKey: deviceKey, kind: .profile, payload: payload, id: id))
+        let jobID = try submit([JobRequest(deviceKey: deviceKey, kind: .profile, payload: payload, id: id, owner: owner)])[0]
         var outcome: JobOutcome?
         while outcome == nil {
             outcome = broker.waitForCompletion(jobIDs: [jobID], timeout: pollInterval)[jobID]
-            if outcome == nil, let failure = broker.failure { throw failure }
+            if outcome == nil { try checkInterruption(waiting: [jobID]) }
         }
         switch outcome! {
         case let .done(result, agentID, _):

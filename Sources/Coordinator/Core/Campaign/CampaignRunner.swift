@@ -61,24 +61,37 @@ public final class CampaignRunner {
     var id: String { config.name }
 
     /// Runs every remaining step and writes the results folder; returns its summary.
+    ///
+    /// A campaign that cannot go on is marked `failed` with the reason before the error is thrown; running a failed
+    /// campaign again first reopens its failed measurements, so they are measured again.
     @discardableResult
     public func run() throws -> CampaignSummary {
-        let start = Date()
         try ensureCampaignRecord()
+        try reopenIfFailed()
+        do {
+            return try runSteps()
+        } catch {
+            try markFailed(error)
+            throw error
+        }
+    }
+
+    private func runSteps() throws -> CampaignSummary {
+        let start = Date()
         let sampler = try PolicySampler(encoding: encoding, complexity: complexity,
                                         band: config.sampling.band[0]...config.sampling.band[1])
 
         sensitivities = try measureSensitivities()
 
         // Round 0: random policies near the budgets.
-        try setPhase("sampling", "round 0 of \(config.sampling.rounds): random policies")
+        try setPhase(.sampling, "round 0 of \(config.sampling.rounds): random policies")
         let initial = try plannedPolicies(round: 0).nonEmpty ?? initialPolicies(sampler)
         try measureRound(0, initial)
         measurementNoise = try measureNoise()
         var predictor = try fitPredictor(round: 0)
 
         for round in 1...max(1, config.sampling.rounds) where round <= config.sampling.rounds {
-            try setPhase("sampling", "round \(round) of \(config.sampling.rounds): informative policies "
+            try setPhase(.sampling, "round \(round) of \(config.sampling.rounds): informative policies "
                          + "(\(config.sampling.acquisition.rawValue))")
             let policies = try plannedPolicies(round: round).nonEmpty ?? informativePolicies(round: round, predictor)
             try measureRound(round, policies)
@@ -87,7 +100,7 @@ public final class CampaignRunner {
 
         for step in 0..<config.sampling.refine {
             let round = config.sampling.rounds + 1 + step
-            try setPhase("sampling", "refinement \(step + 1) of \(config.sampling.refine): the optimizer's picks")
+            try setPhase(.sampling, "refinement \(step + 1) of \(config.sampling.refine): the optimizer's picks")
             var policies = try plannedPolicies(round: round)
             if policies.isEmpty {
                 let measured = Set(try samples().compactMap { try? resolve($0.policy) })
@@ -103,16 +116,16 @@ public final class CampaignRunner {
             predictor = try fitPredictor(round: round)
         }
 
-        try setPhase("optimizing", "gradient policy optimization for \(budgets.count) budgets")
+        try setPhase(.optimizing, "gradient policy optimization for \(budgets.count) budgets")
         try choosePolicies(predictor)
-        try setPhase("verifying", "fine-tuning and measuring the chosen policies")
+        try setPhase(.verifying, "fine-tuning and measuring the chosen policies")
         try verifyChosen(predictor)
         if !config.profiles.isEmpty {
-            try setPhase("preparing", "a model for each of \(config.profileList.count) device profiles")
+            try setPhase(.preparing, "a model for each of \(config.profileList.count) device profiles")
             try prepareProfiles(predictor)
         }
         let summary = try writeResults(seconds: Date().timeIntervalSince(start))
-        try setPhase("done", "results in \(resultsDirectory.path)")
+        try setPhase(.done, "results in \(resultsDirectory.path)")
         return summary
     }
 
@@ -128,11 +141,33 @@ public final class CampaignRunner {
             return
         }
         let now = Date()
-        try CampaignStore.save(CampaignRecord(id: id, config: json, phase: "created", detail: "", createdAt: now, updatedAt: now),
+        try CampaignStore.save(CampaignRecord(id: id, config: json, phase: .created, detail: "", createdAt: now, updatedAt: now),
                                in: store)
     }
 
-    func setPhase(_ phase: String, _ detail: String) throws {
+    /// A failed or stopped campaign run again: its failed rows are measured again (the broker re-runs their jobs).
+    func reopenIfFailed() throws {
+        guard let phase = try CampaignStore.campaign(id, in: store)?.phase, phase == .failed || phase == .stopped else { return }
+        let reopened = try CampaignStore.reopenFailedMeasurements(id, in: store)
+        try setPhase(.created, "resumed after it \(phase == .failed ? "failed" : "was stopped"): \(reopened) failed measurement"
+                     + "\(reopened == 1 ? "" : "s") to measure again")
+    }
+
+    /// Records that the campaign stopped for `error`; a failure to record it is reported along with `error`.
+    /// A stop asked for is `stopped`, not failed; a coordinator shutting down leaves the phase for the next one.
+    func markFailed(_ error: Error) throws {
+        do {
+            switch error as? CampaignInterruption {
+            case .stopped?: try setPhase(.stopped, "\(error)")
+            case .shuttingDown?: return
+            case nil: try setPhase(.failed, "\(error)")
+            }
+        } catch let recording {
+            throw CampaignError.failed("\(error) (and marking campaign '\(id)' failed in \(store.path) failed too: \(recording))")
+        }
+    }
+
+    func setPhase(_ phase: CampaignPhase, _ detail: String) throws {
         log("[\(id)] \(phase): \(detail)")
         try CampaignStore.setPhase(id, phase, detail: detail, in: store)
     }
@@ -246,7 +281,7 @@ public final class CampaignRunner {
     func measureSensitivities() throws -> SensitivityTable? {
         guard config.sampling.sensitivityImages > 0 else { return nil }
         let probes = SensitivityTable.probes(for: encoding)
-        try setPhase("sensitivity", "\(probes.count) per-layer probes, no fine-tuning, "
+        try setPhase(.sensitivity, "\(probes.count) per-layer probes, no fine-tuning, "
                      + "\(config.sampling.sensitivityImages) validation images each")
         let now = Date()
         let rows = try probes.enumerated().map { i, probe in

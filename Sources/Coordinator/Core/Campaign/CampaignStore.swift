@@ -1,12 +1,38 @@
 import Foundation
 import GRDB
 
+/// Where a campaign stands; stored as its raw value.
+public enum CampaignPhase: String, Codable, Sendable, CaseIterable {
+    /// Recorded, nothing measured yet.
+    case created
+    /// Measuring the per-layer sensitivity probes.
+    case sensitivity
+    /// Measuring the predictor's training samples (random, informative and refinement rounds).
+    case sampling
+    /// Optimizing a policy for every budget.
+    case optimizing
+    /// Measuring the chosen policies.
+    case verifying
+    /// Preparing a model for every device profile.
+    case preparing
+    /// Finished; the results folder is written.
+    case done
+    /// It could not go on; `detail` says why. `campaign resume` measures its failed rows again and carries on.
+    case failed
+    /// Stopped by `campaign stop`; `campaign resume` carries on.
+    case stopped
+
+    /// Whether nothing more happens to the campaign until someone resumes it.
+    public var isFinal: Bool { self == .done || self == .failed || self == .stopped }
+}
+
 /// A campaign: its config and how far it has come.
 public struct CampaignRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
     public static let databaseTableName = "campaign"
     public var id: String
     public var config: String          // the config as JSON
-    public var phase: String           // sampling, optimizing, verifying, done, failed
+    public var phase: CampaignPhase
+    /// What the phase is doing, or (when failed) why the campaign stopped.
     public var detail: String
     public var createdAt: Date
     public var updatedAt: Date
@@ -21,7 +47,7 @@ public struct CampaignRecord: Codable, FetchableRecord, PersistableRecord, Senda
     }
 
     /// Memberwise initializer.
-    public init(id: String, config: String, phase: String, detail: String, createdAt: Date, updatedAt: Date) {
+    public init(id: String, config: String, phase: CampaignPhase, detail: String, createdAt: Date, updatedAt: Date) {
         self.id = id
         self.config = config
         self.phase = phase
@@ -221,10 +247,23 @@ public enum CampaignStore {
         try store.database.write { db in try record.save(db) }
     }
 
-    public static func setPhase(_ id: String, _ phase: String, detail: String, in store: SeerStore) throws {
+    public static func setPhase(_ id: String, _ phase: CampaignPhase, detail: String, in store: SeerStore) throws {
         try store.database.write { db in
             try db.execute(sql: "UPDATE campaign SET phase = ?, detail = ?, updated_at = ? WHERE id = ?",
-                           arguments: [phase, detail, Date(), id])
+                           arguments: [phase.rawValue, detail, Date(), id])
+        }
+    }
+
+    /// Makes the campaign's failed measurements (an error and no result) unfinished again, so that the next run
+    /// measures them; returns how many.
+    @discardableResult
+    public static func reopenFailedMeasurements(_ id: String, in store: SeerStore) throws -> Int {
+        try store.database.write { db in
+            try db.execute(sql: """
+                UPDATE measurement SET error = NULL, agent_id = NULL, finished_at = NULL
+                WHERE campaign_id = ? AND error IS NOT NULL AND accuracy IS NULL
+                """, arguments: [id])
+            return db.changesCount
         }
     }
 

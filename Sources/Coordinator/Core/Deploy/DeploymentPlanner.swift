@@ -86,7 +86,7 @@ public struct DeploymentPlanner {
                                          minAccuracy: max(0, result.predictedMean / 100 - Self.reoptimizedSlack)),
             finetune: DeployFinetune(steps: m.finetuneSteps, seed: Int(clamping: config.seed), options: [
                 "batch_size": .number(Double(m.batchSize)), "learning_rate": .number(Double(m.learningRate)),
-                "calibration_images": .number(Double(m.calibrationImages)),
+                "weight_decay": .number(Double(m.weightDecay)), "calibration_images": .number(Double(m.calibrationImages)),
             ]))
         return DeploymentPlan(campaignID: config.name, source: "reoptimized", body: body, policyJSON: policyJSON)
     }

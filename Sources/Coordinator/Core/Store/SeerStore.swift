@@ -168,10 +168,11 @@ public final class SeerStore: @unchecked Sendable {
         case let .jobSubmitted(submission):
             // The columns of JobRecord, written directly: the record machinery costs more than the row at this rate.
             try db.cachedStatement(sql: """
-                INSERT OR IGNORE INTO job (id, device_key, kind, payload, state, attempts, max_attempts, created_at, updated_at)
-                VALUES (?, ?, ?, ?, 'queued', 0, ?, ?, ?)
+                INSERT OR IGNORE INTO job (id, device_key, kind, payload, state, attempts, max_attempts, created_at, updated_at,
+                                           owner)
+                VALUES (?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)
                 """).execute(arguments: [submission.id, submission.deviceKey, submission.kind.rawValue, try payloadJSON(submission.payload),
-                                         submission.maxAttempts, now, now])
+                                         submission.maxAttempts, now, now, submission.owner])
         case let .jobDispatched(id, agentID, attempts):
             try db.cachedStatement(sql: """
                 UPDATE job SET state = 'running', agent_id = ?, attempts = ?, updated_at = ? WHERE id = ? AND \(unfinished)
@@ -206,6 +207,10 @@ public final class SeerStore: @unchecked Sendable {
         case let .agentLeft(agentID):
             try db.cachedStatement(sql: "UPDATE agent SET last_seen = ?, connected = 0 WHERE id = ?")
                 .execute(arguments: [now, agentID])
+        case let .agentQuarantined(agentID, forMs, reason):
+            let batchTime = Date.fromDatabaseValue(now) ?? Date()
+            try db.cachedStatement(sql: "UPDATE agent SET quarantined_until = ?, quarantine_reason = ? WHERE id = ?")
+                .execute(arguments: [batchTime.addingTimeInterval(Double(forMs) / 1000), reason, agentID])
         }
     }
 
@@ -222,7 +227,29 @@ public final class SeerStore: @unchecked Sendable {
                 """, arguments: [now])
             let count = db.changesCount
             try db.execute(sql: "UPDATE agent SET connected = 0 WHERE connected = 1")
+            // Quarantines live in the broker that imposed them; a new one starts every agent with a clean record.
+            try db.execute(sql: "UPDATE agent SET quarantined_until = NULL WHERE quarantined_until IS NOT NULL")
             return count
+        }
+    }
+
+    /// Puts failed jobs back in the queue from their first attempt, their last error kept until a new one replaces
+    /// it; jobs in any other state are left alone. Returns how many were requeued.
+    @discardableResult
+    public func requeueFailedJobs(_ ids: [JobID], at now: Date = Date()) throws -> Int {
+        try namingErrors {
+            try database.write { db in
+                var count = 0
+                for id in ids {
+                    try db.execute(sql: """
+                        UPDATE job SET state = 'queued', attempts = 0, agent_id = NULL, result = NULL, finished_at = NULL,
+                            updated_at = ?
+                        WHERE id = ? AND state = 'failed'
+                        """, arguments: [now, id])
+                    count += db.changesCount
+                }
+                return count
+            }
         }
     }
 

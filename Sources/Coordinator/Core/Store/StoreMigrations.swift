@@ -22,7 +22,35 @@ extension SeerStore {
     /// rename or edit a shipped step; a database that has steps this build does not know is refused.
     public static var migrations: [StoreMigration] {
         fabricMigrations + CampaignStore.migrations + DeploymentStore.migrations + CostModels.migrations
+            + serviceMigrations
     }
+
+    /// Agent quarantines and campaign requests to the coordinator service (issue 12). Frozen.
+    public static let serviceMigrations: [StoreMigration] = [
+        StoreMigration("fabric-v2-agent-quarantine") { db in
+            try db.alter(table: "agent") { t in
+                t.add(column: "quarantined_until", .datetime)
+                t.add(column: "quarantine_reason", .text)
+            }
+        },
+        StoreMigration("campaign-v3-requests") { db in
+            try db.create(table: "campaign_request") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("campaign_id", .text).notNull()
+                t.column("action", .text).notNull().check(sql: "action IN ('run', 'resume', 'stop')")
+                t.column("config", .jsonText)
+                t.column("results", .text)
+                t.column("state", .text).notNull().check(sql: "state IN ('requested', 'accepted', 'refused', 'withdrawn')")
+                t.column("message", .text)
+                t.column("requested_at", .datetime).notNull()
+                t.column("answered_at", .datetime)
+            }
+            try db.create(index: "campaign_request_on_state", on: "campaign_request", columns: ["state"])
+        },
+        StoreMigration("fabric-v3-job-owner") { db in
+            try db.alter(table: "job") { t in t.add(column: "owner", .text) }
+        },
+    ]
 
     /// The job queue and agent registry (issue 4). Frozen.
     public static let fabricMigrations: [StoreMigration] = [

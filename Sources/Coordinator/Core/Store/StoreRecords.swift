@@ -29,14 +29,17 @@ public struct JobSubmission: Equatable, Sendable {
     public var payload: JobPayload
     /// Dispatches allowed before the job fails with its last error (>= 1).
     public var maxAttempts: Int
+    /// Who submitted it (a campaign's name): the jobs of one device key are served owner by owner in turn.
+    public var owner: String?
 
     /// Memberwise initializer.
-    public init(id: JobID, deviceKey: String, kind: JobKind, payload: JobPayload, maxAttempts: Int) {
+    public init(id: JobID, deviceKey: String, kind: JobKind, payload: JobPayload, maxAttempts: Int, owner: String? = nil) {
         self.id = id
         self.deviceKey = deviceKey
         self.kind = kind
         self.payload = payload
         self.maxAttempts = maxAttempts
+        self.owner = owner
     }
 }
 
@@ -96,11 +99,13 @@ public struct JobRecord: Codable, Equatable, Sendable, FetchableRecord, Persista
     public var updatedAt: Date
     /// When it reached done or failed.
     public var finishedAt: Date?
+    /// Who submitted it (`JobSubmission.owner`).
+    public var owner: String?
 
     enum CodingKeys: String, CodingKey {
         case id, deviceKey = "device_key", kind, payload, state, attempts, maxAttempts = "max_attempts"
         case agentID = "agent_id", lastError = "last_error", lastErrorCode = "last_error_code", result
-        case createdAt = "created_at", updatedAt = "updated_at", finishedAt = "finished_at"
+        case createdAt = "created_at", updatedAt = "updated_at", finishedAt = "finished_at", owner
     }
 
     /// Query columns.
@@ -120,13 +125,14 @@ public struct JobRecord: Codable, Equatable, Sendable, FetchableRecord, Persista
         state = .queued
         attempts = 0
         maxAttempts = submission.maxAttempts
+        owner = submission.owner
         createdAt = now
         updatedAt = now
     }
 
     /// The submission this row was made from.
     public var submission: JobSubmission {
-        JobSubmission(id: id, deviceKey: deviceKey, kind: kind, payload: payload, maxAttempts: maxAttempts)
+        JobSubmission(id: id, deviceKey: deviceKey, kind: kind, payload: payload, maxAttempts: maxAttempts, owner: owner)
     }
 
     /// How the job ended, or nil while it is queued or running.
@@ -167,11 +173,20 @@ public struct AgentRecord: Codable, Equatable, Sendable, FetchableRecord, Persis
     public var lastSeen: Date
     /// Whether it is registered right now (as far as this coordinator knows).
     public var connected: Bool
+    /// When its quarantine for failing jobs in a row ends (`QuarantinePolicy`); a past time means it is over. A
+    /// coordinator that starts clears it: quarantines live in the broker that imposed them.
+    public var quarantinedUntil: Date?
+    /// Why it was quarantined: how many failures and the last one's message.
+    public var quarantineReason: String?
 
     enum CodingKeys: String, CodingKey {
         case id, deviceKey = "device_key", executor, publicKey = "public_key", descriptor, capabilities
         case firstSeen = "first_seen", lastSeen = "last_seen", connected
+        case quarantinedUntil = "quarantined_until", quarantineReason = "quarantine_reason"
     }
+
+    /// Whether it is quarantined at `now`.
+    public func isQuarantined(at now: Date = Date()) -> Bool { quarantinedUntil.map { now < $0 } ?? false }
 
     /// A row for `ready` registered with `publicKey` at `now`.
     public init(ready: ReadyBody, publicKey: String?, at now: Date) {
@@ -203,4 +218,6 @@ public enum StoreChange: Equatable, Sendable {
     case agentRegistered(ReadyBody, publicKey: String?)
     /// An agent left, was expired or replaced.
     case agentLeft(agentID: String)
+    /// An agent was benched for `forMs` milliseconds from now for failing jobs in a row, for `reason`.
+    case agentQuarantined(agentID: String, forMs: Int64, reason: String)
 }
