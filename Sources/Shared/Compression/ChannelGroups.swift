@@ -29,7 +29,7 @@ public struct KeptChannels: Hashable, Sendable, Codable {
 ///
 /// Rule: a prunable group keeps `max(1, round((1 - r) * C))` of its `C` channels (halves round away from zero),
 /// where `r` is the smallest prune ratio among its `ratioLayers`: the most conservative member wins, because
-/// every member must keep the channels any one of them keeps. A group holding `stem.conv`, tied to the network
+/// every member must keep the channels any one of them keeps. A group holding the stem (the first layer), tied to the network
 /// input, or touching a grouped (non-depthwise) convolution keeps every channel. The classifier's outputs are the
 /// classes and are never pruned; its kept inputs are the kept channels of the group feeding the global pool.
 public struct ChannelGroups: Sendable {
@@ -114,7 +114,7 @@ public struct ChannelGroups: Sendable {
         var layers: [[String]] = [], depthwise: [[String]] = [], channels: [Int] = []
         for m in members {
             let root = sets.find(m.element)
-            if m.name == Policy.stemLayer { fixedAtRoot[root] = "tied to \(Policy.stemLayer), which stays unpruned" }
+            if m.name == compressible.first { fixedAtRoot[root] = "tied to the stem \(m.name), which stays unpruned" }
             let g: Int
             if let known = groupIndex[root] {
                 g = known

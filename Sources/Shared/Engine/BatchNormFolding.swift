@@ -46,7 +46,7 @@ extension Layer {
             if let b = c.bias { copy.bias!.value = b.value }
             return copy
         case let bn as BatchNorm2D:
-            let copy = BatchNorm2D(name: bn.name, channels: bn.channels)
+            let copy = BatchNorm2D(name: bn.name, channels: bn.channels, epsilon: bn.epsilon)
             copy.gamma.value = bn.gamma.value
             copy.beta.value = bn.beta.value
             copy.runningMean.value = bn.runningMean.value

@@ -88,7 +88,10 @@ public enum OnnxExport {
     /// `options` choose the input normalization and how biases are written.
     public static func modelProto(_ model: Model, metadata: [String: String] = [:], options: Options = Options())
         throws -> Onnx.ModelProto {
-        let normalization = options.normalization
+        // An imported model keeps its own input: its name, and its convention (whatever normalization its graph
+        // expects happens outside it or inside it already); zoo networks take [0, 1] pixels normalized here.
+        let inputName = model.inputName ?? Self.inputName
+        let normalization = model.inputName == nil ? options.normalization : nil
         let folded = model.graph.foldingBatchNorm()
         var b = Builder(graph: Onnx.GraphProto(name: model.name))
         let batchDim = Onnx.ValueInfoProto.Dimension.param("batch")
