@@ -4,7 +4,8 @@ Usage: make_onnx_test_models.py KIND OUT_DIR
 KIND: plain (opset 10: Clip attributes, BN epsilon 1e-3, Dropout, Flatten, Gemm transB), resnet (residual blocks, a
 1x1 projection, x.view(x.size(0), -1) as Shape/Gather/Unsqueeze/Concat/Reshape, MatMul + Add), resnet-external (the
 same with weights in weights.bin), mobilenet (inverted residuals with depthwise convolutions, Clip inputs, Gemm alpha
-and beta), se (opset 14: HardSwish, squeeze-excitation, SiLU, LeakyRelu, general Clip, Concat), duplicates (repeated node names), unsupported (a Tanh node).
+and beta), same-padding (asymmetric pads, auto_pad SAME_UPPER), se (opset 14: HardSwish, squeeze-excitation, SiLU, LeakyRelu, general Clip, Concat), smooth (the same
+blocks with Sigmoid only, for finite differences of the whole graph), duplicates (repeated node names), unsupported (a Tanh node).
 Writes OUT_DIR/model.onnx and, for runnable kinds, x.f32 (a batch) and y.f32 (onnxruntime logits); prints one JSON
 object: input shape, classes, batch, and MACs and parameters counted from onnx shape inference.
 """
@@ -112,6 +113,34 @@ elif kind == "se":
     x = node("GlobalAveragePool", [x], ["gap"], "gap")
     x = node("Flatten", [x], ["f"], "flatten")
     x = node("Gemm", [x, init("fc.w", (rng.standard_normal((classes, 14)) * 0.3).astype(np.float32)),
+                      init("fc.b", rng.standard_normal(classes).astype(np.float32))], ["logits"], "fc", transB=1)
+elif kind == "same-padding":
+    # tf2onnx's SAME padding at stride 2: one more row and column at the bottom and right.
+    c, h, w, classes = 3, 10, 10, 4
+    wt = init("c1.w", (rng.standard_normal((6, 3, 3, 3)) * 0.4).astype(np.float32))
+    x = node("Conv", ["input", wt], ["c1"], "conv1", kernel_shape=[3, 3], pads=[0, 0, 1, 1], strides=[2, 2])
+    x = node("Relu", [x], ["r1"], "relu1")
+    wt = init("c2.w", (rng.standard_normal((6, 6, 3, 3)) * 0.3).astype(np.float32))
+    x = node("Conv", [x, wt], ["c2"], "conv2", kernel_shape=[3, 3], auto_pad="SAME_UPPER", strides=[2, 2])
+    x = node("AveragePool", [x], ["p"], "pool", kernel_shape=[2, 2], pads=[0, 0, 1, 1], count_include_pad=1)
+    x = node("GlobalAveragePool", [x], ["gap"], "gap")
+    x = node("Flatten", [x], ["f"], "flatten")
+    x = node("Gemm", [x, init("fc.w", rng.standard_normal((classes, 6)).astype(np.float32))], ["logits"], "fc", transB=1)
+elif kind == "smooth":
+    # Only smooth activations (Sigmoid, SiLU), so that finite differences of the whole graph are meaningful: a ReLU
+    # network has thousands of kinks, and some unit crosses one inside any useful step.
+    c, h, w, classes = 3, 8, 8, 4
+    x = node("Sigmoid", [bn(conv("input", 3, 6, 3, "stem", bias=False), 6, "stem.bn")], ["s"], "stem.sigmoid")
+    y = bn(conv(x, 6, 6, 3, "dw", group=6, bias=False), 6, "dw.bn")
+    y = node("Mul", [y, node("Sigmoid", [y], ["dw.sig"], "dw.sigmoid")], ["dw.silu"], "dw.mul")
+    s = node("GlobalAveragePool", [y], ["se.pool"], "se.pool")
+    s = node("Sigmoid", [conv(node("Sigmoid", [conv(s, 6, 3, 1, "se.reduce")], ["se.r"], "se.act"), 3, 6, 1, "se.expand")],
+             ["se.gate"], "se.sigmoid")
+    y = node("Mul", [y, s], ["se.out"], "se.mul")
+    y = node("Add", [x, bn(conv(y, 6, 6, 1, "project", bias=False), 6, "project.bn")], ["sum"], "add")
+    z = node("Concat", [y, conv(y, 6, 2, 1, "side")], ["cat"], "concat", axis=1)
+    x = node("Flatten", [node("GlobalAveragePool", [z], ["gap"], "gap")], ["f"], "flatten")
+    x = node("Gemm", [x, init("fc.w", rng.standard_normal((classes, 8)).astype(np.float32)),
                       init("fc.b", rng.standard_normal(classes).astype(np.float32))], ["logits"], "fc", transB=1)
 elif kind == "duplicates":
     x = node("Relu", [conv("input", 3, 4, 3, "conv")], ["r"], "same")

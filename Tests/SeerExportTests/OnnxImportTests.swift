@@ -1,6 +1,8 @@
 import Foundation
 import SeerCompression
+import SeerData
 import SeerEngine
+import SeerMeasurement
 import SeerModels
 import SeerTensor
 import XCTest
@@ -149,6 +151,30 @@ final class OnnxImportTests: XCTestCase {
         try checkPruning(model, kind: "mobilenet")
     }
 
+    func testAsymmetricPadsAsTf2onnxWritesThem() throws {
+        let (model, _) = try checkFidelity("same-padding")
+        let pad = try XCTUnwrap(model.graph.layer(named: "conv1.pad") as? ZeroPad)
+        XCTAssertEqual([pad.top, pad.left, pad.bottom, pad.right], [0, 0, 1, 1])
+        XCTAssertEqual(model.stemLayerName, "conv1")
+    }
+
+    func testSqueezeExcitationSiLULeakyReluConcatAtOpset14() throws {
+        let (model, _) = try checkFidelity("se")
+        XCTAssertEqual((model.graph.layer(named: "se.hsigmoid") as? Pointwise)?.function, .hardSigmoid(alpha: 1.0 / 6, beta: 0.5))
+        XCTAssertEqual((model.graph.layer(named: "clip") as? Pointwise)?.function, .clip(low: -1.5, high: 2))
+        XCTAssertTrue(model.graph.layer(named: "se.mul") is Multiply)
+        XCTAssertTrue(model.graph.layer(named: "concat") is ChannelConcat)
+        let groups = ChannelGroups.analyze(model.graph)
+        // The excitation's Mul ties its gate convolution to the block's channels, which the depthwise follows.
+        let block = try XCTUnwrap(groups.first { $0.layers.contains("expand") })
+        XCTAssertEqual(Set(block.layers), ["expand", "dw", "se.expand"])
+        XCTAssertTrue(block.isPrunable)
+        // A concatenation's inputs keep their channels.
+        let silu = try XCTUnwrap(groups.first { $0.layers.contains("silu.conv") })
+        XCTAssertFalse(silu.isPrunable)
+        try checkPruning(model, kind: "se")
+    }
+
     /// Pruning an imported network removes channels exactly as masking them does, and quantizes and exports.
     func checkPruning(_ model: Model, kind: String) throws {
         let policy = try Policy(bits: "6/6/0.5").resolve(for: model)
@@ -163,10 +189,12 @@ final class OnnxImportTests: XCTestCase {
         XCTAssertGreaterThan(data.count, 0)
     }
 
-    /// The imported graph trains: its parameter gradients match central finite differences of the loss.
+    /// The imported graph trains: its parameter gradients (batch norm in training mode, squeeze-excitation, SiLU,
+    /// concatenation, residual add) match central finite differences of the loss. The graph has smooth activations
+    /// only; ReLU, clip and pooling backward are checked layer by layer in SeerEngineTests, away from their kinks.
     func testImportedGraphGradientsMatchFiniteDifferences() throws {
-        let g = try generate("plain")
-        let model = try ModelZoo.make(g.model.path)
+        let (model, _) = try checkFidelity("smooth")
+        let kind = "smooth"
         let graph = model.graph
         var rng = SeededGenerator(seed: 11)
         let x = Tensor.randomNormal(shape: [3] + model.inputShape, std: 1, using: &rng)
@@ -189,9 +217,70 @@ final class OnnxImportTests: XCTestCase {
                 let minus = loss()
                 p.value.data[index] = original
                 let numeric = (plus - minus) / Double(2 * h)
-                let tolerance = 2e-2 * max(1, abs(numeric))
-                XCTAssertEqual(Double(analytic.data[index]), numeric, accuracy: tolerance, "\(p.name)[\(index)]")
+                XCTAssertEqual(Double(analytic.data[index]), numeric, accuracy: 5e-3 + 3e-2 * abs(numeric),
+                               "\(kind): \(p.name)[\(index)]")
             }
+        }
+    }
+
+    /// `seer-agent predict` and `complexity` on an ONNX path: logits through .npy files as numpy writes and reads them.
+    func testAgentCommandsTakeAnOnnxPath() throws {
+        let g = try generate("mobilenet")
+        let x = g.directory.appendingPathComponent("x.npy"), y = g.directory.appendingPathComponent("y.npy")
+        _ = try Fixtures.runScript("import sys, numpy as np; np.save(sys.argv[2], np.fromfile(sys.argv[1], dtype='<f4')"
+                                   + ".reshape(\(g.input.shape.map(String.init).joined(separator: ", "))))",
+                                   [g.directory.appendingPathComponent("x.f32").path, x.path])
+        let predict = try Fixtures.runAgent(["predict", "--model", g.model.path, "--input", x.path, "--output", y.path,
+                                             "--batch-size", "2"])
+        XCTAssertEqual(predict.status, 0, predict.stderr)
+        let printed = try Fixtures.runScript("import sys, numpy as np; a = np.load(sys.argv[1]); print(a.dtype, a.shape); "
+                                             + "a.astype('<f4').tofile(sys.argv[1] + '.f32')", [y.path])
+        XCTAssertEqual(printed.trimmingCharacters(in: .whitespacesAndNewlines), "float32 (\(g.input.shape[0]), \(g.classes))")
+        XCTAssertLessThanOrEqual(relativeDifference(try floats(URL(fileURLWithPath: y.path + ".f32")), g.logits), 1e-4)
+        XCTAssertEqual(try NumpyFile.read(y).shape, [g.input.shape[0], g.classes])
+
+        let complexity = try Fixtures.runAgent(["complexity", "--model", g.model.path, "--bits", "8/8", "--json"])
+        XCTAssertEqual(complexity.status, 0, complexity.stderr)
+        let report = try JSONDecoder().decode(ComplexityReport.self, from: Data(complexity.stdout.utf8))
+        XCTAssertEqual(report.macs, g.macs)
+
+        let wrong = try Fixtures.runAgent(["predict", "--model", g.model.path, "--input", y.path, "--output", x.path])
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.stderr.contains("[N, 3, 16, 16]"), wrong.stderr)
+    }
+
+    /// Seer's own float export of the zoo networks imports back to the same function, layers and costs, and an
+    /// imported network measures on Fashion-MNIST like the zoo one (`seer-agent evaluate`'s path).
+    func testZooNetworksRoundTripThroughOnnx() throws {
+        let data = try Fixtures.data()
+        let (_, images, _) = try Fixtures.validationImages(data, count: 16)
+        for name in ["resnet8", "mobilenetv2-tiny"] {
+            let (zoo, _) = try Fixtures.baseModel(name)
+            // A model with an input name exports without the normalization nodes, as an imported one does.
+            let plain = Model(name: name, graph: zoo.graph, inputShape: zoo.inputShape, classes: zoo.classes, inputName: "pixels")
+            let url = try Fixtures.temporaryDirectory(self).appendingPathComponent("\(name).onnx")
+            try OnnxExport.export(model: plain, to: url)
+            let imported = try ModelZoo.make(url.path)
+            XCTAssertEqual(imported.inputName, "pixels")
+            XCTAssertEqual(imported.compressibleLayers.map(\.name), zoo.compressibleLayers.map(\.name), name)
+            XCTAssertEqual(imported.stemLayerName, "stem.conv", name)
+            XCTAssertLessThanOrEqual(relativeDifference(imported.logits(images).data, zoo.logits(images).data), 1e-4, name)
+            let policy = try Policy(bits: "4/4/0.5").resolve(for: zoo)
+            XCTAssertEqual(try Policy(bits: "4/4/0.5").resolve(for: imported).entries, policy.entries, name)
+            XCTAssertEqual(try Complexity.compute(model: imported, policy: try Policy(bits: "4/4/0.5").resolve(for: imported)).macs,
+                           try Complexity.compute(model: zoo, policy: policy).macs, name)
+            XCTAssertEqual(ChannelGroups.analyze(imported.graph).map(\.layers), ChannelGroups.analyze(zoo.graph).map(\.layers), name)
+
+            var settings = EvaluationSettings()
+            settings.evaluationLimit = 200
+            settings.finetuneSteps = 2
+            settings.batchSize = 16
+            let a = try PolicyEvaluation.run(base: imported, policy: try Policy(bits: "8/8").resolve(for: imported), data: data,
+                                             settings: settings)
+            let b = try PolicyEvaluation.run(base: zoo, policy: try Policy(bits: "8/8").resolve(for: zoo), data: data,
+                                             settings: settings)
+            // Batch norm is folded in the export, so fine-tuning differs a little; the functions agree at the start.
+            XCTAssertEqual(a.accuracy, b.accuracy, accuracy: 5, name)
         }
     }
 

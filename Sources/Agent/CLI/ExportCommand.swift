@@ -19,7 +19,8 @@ struct ExportCommand: ParsableCommand {
             tensors (parameters, batch-norm statistics, PACT clips, weight-quantizer clips) as safetensors. With \
             --weights such a file is loaded instead and nothing is trained; --policy/--bits may then be left out (the \
             file records its policy) and, if given, must match it. The ONNX graph (opset 13) takes float32 NCHW \
-            images in [0, 1] named `image`, normalizes them inside, and outputs `logits`; batch norm is folded, and \
+            images in [0, 1] named `image`, normalizes them inside, and outputs `logits` (an imported ONNX model \
+            keeps its own input name and convention); batch norm is folded, and \
             quantization is Clip/QuantizeLinear/DequantizeLinear (see OnnxExport and examples/README.md).
             """)
 

@@ -2,7 +2,7 @@ import SeerEngine
 
 /// Conv2D layers whose outputs must keep one and the same channel set when channels are pruned.
 ///
-/// Residual adds tie the producers of their inputs together; a depthwise convolution (groups == in == out
+/// Residual adds (and squeeze-excitation's products) tie the producers of their inputs together; a depthwise convolution (groups == in == out
 /// channels) has no channel choice of its own and joins the group of its input.
 public struct ChannelGroup: Hashable, Sendable {
     /// Every Conv2D whose output carries this channel set, in topological order (depthwise ones included).
@@ -99,8 +99,14 @@ public struct ChannelGroups: Sendable {
                 inputElement[bn.name] = first
                 declaredInput[bn.name] = bn.channels
                 element[id] = first
+            case is ChannelConcat:
+                // The output's channels are the inputs' side by side: keep them all (no mapping of kept channels
+                // across a concatenation yet).
+                let e = sets.make()
+                element[id] = e
+                for i in ins + [e] where fixed[i] == nil { fixed[i] = "feeds channel concatenation \(node.layer.name)" }
             default:
-                // Add ties all its inputs; channel-preserving layers (ReLU, pooling) pass their input's set through.
+                // Add and Multiply tie all their inputs; channel-preserving layers (ReLU, pooling) pass their input's set through.
                 for other in ins.dropFirst() { sets.union(first, other) }
                 element[id] = first
             }

@@ -13,8 +13,8 @@ public struct OnnxImporter {
     /// Operators with a translation (constant-only ones fold at import).
     public static let supportedOperators = [
         "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "Conv", "Dropout", "Flatten",
-        "Gather", "Gemm", "GlobalAveragePool", "Identity", "MatMul", "MaxPool", "Relu", "Reshape", "Shape", "Squeeze",
-        "Unsqueeze",
+        "Gather", "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu", "MatMul", "MaxPool",
+        "Mul", "Relu", "Reshape", "Shape", "Sigmoid", "Squeeze", "Unsqueeze",
     ]
 
     /// The batch dimension inside folded shape constants: known to be the batch, not a number.
@@ -146,12 +146,20 @@ public struct OnnxImporter {
         case "BatchNormalization": try batchNorm(op)
         case "Relu": try setOutput(op, try add(ReLU(name: layerName(op)), op, from: try runtime(op, 0)))
         case "Clip": try clip(op)
+        case "Sigmoid": try pointwise(op, .sigmoid)
+        case "HardSigmoid":
+            try pointwise(op, .hardSigmoid(alpha: try op.float("alpha", default: 0.2), beta: try op.float("beta", default: 0.5)))
+        case "HardSwish": try pointwise(op, .hardSwish)
+        case "LeakyRelu": try pointwise(op, .leakyRelu(alpha: try op.float("alpha", default: 0.01)))
+        case "Mul": try multiply(op)
+        case "Concat": try concat(op)
         case "Add": try add(op)
         case "MaxPool", "AveragePool": try pool(op)
         case "GlobalAveragePool":
             let x = try featureMap(op, 0)
-            let id = graph.add(GlobalAvgPool(name: try layerName(op)), x.node)
-            try setOutput(op, Runtime(node: id, shape: [x.shape[0], 1, 1], engineShape: [x.shape[0]]))
+            // [C, 1, 1] as in ONNX, so that a 1x1 convolution may read it (squeeze-excitation).
+            let id = graph.add(GlobalAvgPool(name: try layerName(op), keepsDimensions: true), x.node)
+            try setOutput(op, Runtime(node: id, shape: [x.shape[0], 1, 1], engineShape: [x.shape[0], 1, 1]))
         case "Flatten":
             let x = try runtime(op, 0)
             let axis = try op.int("axis", default: 1)
@@ -192,7 +200,9 @@ public struct OnnxImporter {
         }
         guard kh == kw else { throw op.unsupported("kernel \(kh)x\(kw): only square kernels are supported") }
         let window = try windowAttributes(op, kernel: kh, input: x.shape)
-        let conv = Conv2D(name: try layerName(op), inChannels: x.shape[0], outChannels: cout, kernel: kh, stride: window.stride,
+        let name = try layerName(op)
+        let input = padded(x, window, for: name)
+        let conv = Conv2D(name: name, inChannels: x.shape[0], outChannels: cout, kernel: kh, stride: window.stride,
                           padding: window.padding, groups: groups, bias: op.has(2), rng: &rng)
         conv.weight.value = Tensor(shape: w.dims, data: try w.floatValues("\(op.label) weight"))
         if op.has(2) {
@@ -200,7 +210,7 @@ public struct OnnxImporter {
             guard b.dims.reduce(1, *) == cout else { throw op.unsupported("bias has shape \(b.dims), expected [\(cout)]") }
             conv.bias!.value = Tensor(shape: [cout], data: try b.floatValues("\(op.label) bias"))
         }
-        let id = graph.add(conv, x.node)
+        let id = graph.add(conv, input.node)
         try setOutput(op, Runtime(node: id, shape: [cout, window.outHeight, window.outWidth],
                                   engineShape: [cout, window.outHeight, window.outWidth]))
     }
@@ -237,11 +247,44 @@ public struct OnnxImporter {
             high = try op.float("max", default: .greatestFiniteMagnitude)
             if high == .greatestFiniteMagnitude { high = nil }
         }
-        guard low == 0 else {
-            throw op.unsupported("min \(low.map { "\($0)" } ?? "absent"): only Clip(0, max) (ReLU, ReLU6) is supported")
+        guard low == 0, high.map({ $0 > 0 }) ?? true else {
+            // Any other range: a general clip (ReLU and ReLU6 stay ReLU, which convolutions fuse).
+            let (lo, hi) = (low ?? -.greatestFiniteMagnitude, high ?? .greatestFiniteMagnitude)
+            guard lo <= hi else { throw op.unsupported("min \(lo) is above max \(hi)") }
+            return try pointwise(op, .clip(low: lo, high: hi))
         }
-        guard high.map({ $0 > 0 }) ?? true else { throw op.unsupported("max \(high!) must be above min 0") }
         try setOutput(op, try add(ReLU(name: layerName(op), cap: high), op, from: x))
+    }
+
+    private mutating func pointwise(_ op: NodeContext, _ function: Pointwise.Function) throws {
+        try setOutput(op, try add(Pointwise(name: layerName(op), function: function), op, from: try runtime(op, 0)))
+    }
+
+    /// x * y of equal shapes (SiLU) or a feature map times per-channel factors [C, 1, 1] (squeeze-excitation).
+    private mutating func multiply(_ op: NodeContext) throws {
+        var x = try runtime(op, 0), factors = try runtime(op, 1)
+        if x.shape.reduce(1, *) < factors.shape.reduce(1, *) { swap(&x, &factors) }
+        guard x.shape.count == 3, x.engineShape == x.shape, factors.engineShape == factors.shape,
+              factors.shape == x.shape || factors.shape == [x.shape[0], 1, 1] else {
+            throw op.unsupported("operands of shapes \(x.shape) and \(factors.shape): only equal feature maps or a feature "
+                                 + "map times [C, 1, 1] factors are supported")
+        }
+        let id = graph.add(Multiply(name: try layerName(op)), x.node, factors.node)
+        try setOutput(op, Runtime(node: id, shape: x.shape, engineShape: x.shape))
+    }
+
+    /// Feature maps side by side along the channels.
+    private mutating func concat(_ op: NodeContext) throws {
+        let axis = try op.int("axis", default: Int64.max)
+        guard axis == 1 || axis == -3 else { throw op.unsupported("axis \(axis): only concatenation along channels (axis 1)") }
+        var parts: [Runtime] = []
+        for i in op.node.inputs.indices where op.has(i) { parts.append(try featureMap(op, i)) }
+        guard let first = parts.first, parts.allSatisfy({ $0.shape[1...] == first.shape[1...] }) else {
+            throw op.unsupported("inputs of shapes \(parts.map(\.shape)) do not share a plane")
+        }
+        let id = graph.add(ChannelConcat(name: try layerName(op)), inputs: parts.map(\.node))
+        let shape = [parts.reduce(0) { $0 + $1.shape[0] }, first.shape[1], first.shape[2]]
+        try setOutput(op, Runtime(node: id, shape: shape, engineShape: shape))
     }
 
     private mutating func add(_ op: NodeContext) throws {
@@ -283,16 +326,17 @@ public struct OnnxImporter {
         }
         let k = Int(kernel[0])
         let window = try windowAttributes(op, kernel: k, input: x.shape)
-        let layer: Layer
+        let layer: Layer, name = try layerName(op)
         if op.node.opType == "MaxPool" {
-            layer = MaxPool2D(name: try layerName(op), kernel: k, stride: window.stride, padding: window.padding)
+            guard window.isSymmetric else { throw op.unsupported("unequal pads: a max pool pads with -infinity, not zeros") }
+            layer = MaxPool2D(name: name, kernel: k, stride: window.stride, padding: window.padding)
         } else {
-            if window.padding > 0, try op.int("count_include_pad", default: 0) == 0 {
+            if window.padding > 0 || !window.isSymmetric, try op.int("count_include_pad", default: 0) == 0 {
                 throw op.unsupported("padding with count_include_pad 0: the engine divides by the whole window")
             }
-            layer = AvgPool2D(name: try layerName(op), kernel: k, stride: window.stride, padding: window.padding)
+            layer = AvgPool2D(name: name, kernel: k, stride: window.stride, padding: window.padding)
         }
-        let id = graph.add(layer, x.node)
+        let id = graph.add(layer, padded(x, window, for: name).node)
         let shape = [x.shape[0], window.outHeight, window.outWidth]
         try setOutput(op, Runtime(node: id, shape: shape, engineShape: shape))
     }
@@ -371,7 +415,23 @@ public struct OnnxImporter {
     }
 
     private struct Window {
-        let stride: Int, padding: Int, outHeight: Int, outWidth: Int
+        let stride: Int, padding: Int
+        /// Padding beyond `padding` on top, left, bottom and right (all zero for symmetric pads).
+        let extra: [Int]
+        let outHeight: Int, outWidth: Int
+        var isSymmetric: Bool { extra.allSatisfy { $0 == 0 } }
+    }
+
+    /// `x` zero-padded by the window's extra amounts (`x` itself when the pads are symmetric), for layer `name`.
+    private mutating func padded(_ x: Runtime, _ window: Window, for name: String) -> Runtime {
+        guard !window.isSymmetric else { return x }
+        let e = window.extra
+        var padName = name + ".pad"
+        while layerNames.contains(padName) { padName += "_" }
+        layerNames.insert(padName)
+        let pad = ZeroPad(name: padName, top: e[0], left: e[1], bottom: e[2], right: e[3])
+        let shape = [x.shape[0], x.shape[1] + e[0] + e[2], x.shape[2] + e[1] + e[3]]
+        return Runtime(node: graph.add(pad, x.node), shape: shape, engineShape: shape)
     }
 
     /// Strides, pads, dilations and auto_pad of a convolution or pooling window, reduced to the engine's square
@@ -400,15 +460,18 @@ public struct OnnxImporter {
             pads = [pads[0], pads[2], pads[1], pads[3]]
         default: throw op.unsupported("auto_pad '\(autoPad)' is not an ONNX value")
         }
-        guard pads.count == 4, Set(pads).count == 1 else {
-            throw op.unsupported("pads \(pads) (top, left, bottom, right): only equal padding on every side is supported")
+        guard pads.count == 4, pads.allSatisfy({ $0 >= 0 }) else {
+            throw op.unsupported("pads \(pads): expected four non-negative values (top, left, bottom, right)")
         }
-        let padding = pads[0]
-        let outHeight = (input[1] + 2 * padding - kernel) / stride + 1, outWidth = (input[2] + 2 * padding - kernel) / stride + 1
-        guard input[1] + 2 * padding >= kernel, input[2] + 2 * padding >= kernel, outHeight > 0, outWidth > 0 else {
-            throw op.unsupported("window \(kernel) does not fit input \(input[1])x\(input[2]) with padding \(padding)")
+        // The layer pads every side by the smallest amount; a ZeroPad in front adds the rest.
+        let padding = pads.min()!
+        let extra = pads.map { $0 - padding }
+        let (height, width) = (input[1] + pads[0] + pads[2], input[2] + pads[1] + pads[3])
+        let outHeight = (height - kernel) / stride + 1, outWidth = (width - kernel) / stride + 1
+        guard height >= kernel, width >= kernel, outHeight > 0, outWidth > 0 else {
+            throw op.unsupported("window \(kernel) does not fit input \(input[1])x\(input[2]) with pads \(pads)")
         }
-        return Window(stride: stride, padding: padding, outHeight: outHeight, outWidth: outWidth)
+        return Window(stride: stride, padding: padding, extra: extra, outHeight: outHeight, outWidth: outWidth)
     }
 
     private mutating func add(_ layer: Layer, _ op: NodeContext, from x: Runtime) throws -> Runtime {
@@ -455,8 +518,7 @@ public struct OnnxImporter {
             throw op.unsupported("input of shape [batch, \(x.shape.map(String.init).joined(separator: ", "))] is not a feature map")
         }
         guard x.engineShape == x.shape else {
-            throw op.unsupported("input is the [C, 1, 1] output of a global pool; feature-map operators after "
-                                 + "GlobalAveragePool (squeeze-excitation) are not supported yet")
+            throw op.unsupported("input of shape \(x.shape) is a flattened tensor in the engine")
         }
         return x
     }
