@@ -120,7 +120,9 @@ public struct ChannelGroups: Sendable {
         var layers: [[String]] = [], depthwise: [[String]] = [], channels: [Int] = []
         for m in members {
             let root = sets.find(m.element)
-            if m.name == compressible.first { fixedAtRoot[root] = "tied to the stem \(m.name), which stays unpruned" }
+            if m.name == compressible.first, fixedAtRoot[root] == nil {
+                fixedAtRoot[root] = "tied to the stem \(m.name), which stays unpruned"
+            }
             let g: Int
             if let known = groupIndex[root] {
                 g = known

@@ -66,16 +66,8 @@ public struct OnnxImporter {
     private var rng = SeededGenerator(seed: 0)
     private var externalFiles: [String: Data] = [:]
 
-    /// Imports the model at `url`; `name` becomes the model's name.
-    public static func load(_ url: URL, name: String) throws -> Model {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw OnnxImportError.unreadable(path: url.path, reason: error.localizedDescription)
-        }
-        return try load(bytes: [UInt8](data), directory: url.deletingLastPathComponent(), name: name, path: url.path)
-    }
-
-    /// Imports a serialized ModelProto; external data are read relative to `directory`.
+    /// Imports a serialized ModelProto named `name` (see `ModelReference` for files); external data are read relative
+    /// to `directory`.
     public static func load(bytes: [UInt8], directory: URL, name: String, path: String = "<memory>") throws -> Model {
         let file: OnnxFile.Model
         do { file = try OnnxFile.Model(bytes: bytes) } catch {
