@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "SeerMeasurementTests", dependencies: ["SeerMeasurement", "SeerCompression", "SeerModels"],
                     path: "Tests/SeerMeasurementTests"),
         .testTarget(name: "SeerCoordinatorTests", dependencies: ["SeerCoordinator", "SeerModels", "SeerData", "SeerSearch", "SeerPredictor",
-                                                               "SeerMeasurement"],
+                                                               "SeerMeasurement", "SeerExport"],
                     path: "Tests/SeerCoordinatorTests"),
         .testTarget(name: "SeerFabricTests", dependencies: ["SeerCoordinator", "SeerAgent", "SeerWire", "SeerTransport",
                                                           "SeerExport", "SeerModels", "SeerCompression", "SeerMeasurement", "SeerData"],

@@ -212,3 +212,41 @@ final class QuantizerTests: XCTestCase {
         XCTAssertLessThan(folded.forward(x, training: false).maxAbsDifference(g.forward(x, training: false)), 1e-4)
     }
 }
+
+/// The layers imported ONNX graphs add: elementwise activations, products, channel concatenation.
+final class ImportedLayerGradientTests: XCTestCase {
+    let checker = GradientCheck()
+
+    func testPointwiseFunctions() {
+        // Kinks of HardSigmoid / HardSwish at +-3 and of the clip at its bounds sit away from these inputs.
+        var x = awayFromKinks(shape: [2, 3, 4, 4], seed: 5)
+        for i in 0..<x.count where abs(abs(x.data[i]) - 3) < 0.05 || abs(x.data[i] - 1) < 0.05 || abs(x.data[i] + 1.5) < 0.05 {
+            x.data[i] += 0.2
+        }
+        let functions: [Pointwise.Function] = [.sigmoid, .hardSigmoid(alpha: 1.0 / 6, beta: 0.5), .hardSwish,
+                                               .leakyRelu(alpha: 0.1), .clip(low: -1.5, high: 1)]
+        for f in functions { checker.check(Pointwise(name: "\(f)", function: f), inputs: [x]) }
+        XCTAssertEqual(Pointwise.value(.hardSwish, 1), 1 * (1.0 / 6 + 0.5), accuracy: 1e-6)
+        XCTAssertEqual(Pointwise.value(.hardSigmoid(alpha: 0.2, beta: 0.5), 10), 1)
+    }
+
+    func testMultiplyEqualShapesAndPerChannelFactors() {
+        let x = awayFromKinks(shape: [2, 3, 4, 4], seed: 6)
+        checker.check(Multiply(name: "silu"), inputs: [x, awayFromKinks(shape: [2, 3, 4, 4], seed: 7)])
+        checker.check(Multiply(name: "se"), inputs: [x, awayFromKinks(shape: [2, 3, 1, 1], seed: 8)])
+        let y = Multiply(name: "se").forward([x, Tensor(shape: [2, 3, 1, 1], data: [1, 2, 3, 4, 5, 6])], training: false)
+        XCTAssertEqual(y.data[16 * 5 + 3], x.data[16 * 5 + 3] * 6)
+    }
+
+    func testChannelConcatAndKeptDimensionsPool() {
+        let a = awayFromKinks(shape: [2, 2, 3, 3], seed: 9), b = awayFromKinks(shape: [2, 3, 3, 3], seed: 10)
+        checker.check(ChannelConcat(name: "cat"), inputs: [a, b])
+        let y = ChannelConcat(name: "cat").forward([a, b], training: false)
+        XCTAssertEqual(y.shape, [2, 5, 3, 3])
+        XCTAssertEqual(Array(y.data[45..<63]), Array(a.data[18..<36]))
+        checker.check(GlobalAvgPool(name: "pool", keepsDimensions: true), inputs: [a])
+        checker.check(ZeroPad(name: "pad", top: 0, left: 1, bottom: 2, right: 1), inputs: [a])
+        XCTAssertEqual(ZeroPad(name: "pad", top: 0, left: 1, bottom: 2, right: 1).forward([a], training: false).shape, [2, 2, 5, 5])
+        XCTAssertEqual(GlobalAvgPool(name: "pool", keepsDimensions: true).forward([a], training: false).shape, [2, 2, 1, 1])
+    }
+}

@@ -66,6 +66,27 @@ enum Fixtures {
         return stdout
     }
 
+    /// Runs the `seer-agent` built next to the test bundle (or under .build) with `arguments`.
+    static func runAgent(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        var directories = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
+        if let executable = Bundle.main.executableURL { directories.append(executable.deletingLastPathComponent()) }
+        directories += ["release", "debug"].map { packageRoot.appendingPathComponent(".build").appendingPathComponent($0) }
+        guard let binary = directories.map({ $0.appendingPathComponent("seer-agent") })
+            .first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+            throw InteropFailure(description: "seer-agent is not built next to the tests or under .build")
+        }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+
     static func temporaryDirectory(_ test: XCTestCase) throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("seer-export-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

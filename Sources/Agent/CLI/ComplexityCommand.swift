@@ -7,13 +7,13 @@ import SeerModels
 struct ComplexityCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "complexity",
-        abstract: "Count MACs, BitOPs, parameters and size of a zoo model under a compression policy.",
+        abstract: "Count MACs, BitOPs, parameters and size of a zoo or ONNX model under a compression policy.",
         discussion: """
-            Counts come from layer shapes alone: no checkpoint is needed. The stem (stem.conv) always stays at \
+            Counts come from layer shapes alone: no checkpoint is needed. The stem (the first convolution) always stays at \
             8/8 bits unpruned. See docs/COMPRESSION.md for the policy format and the counting rules.
             """)
 
-    @Option(help: "Zoo model: \(ModelZoo.names.joined(separator: ", ")).")
+    @Option(help: "Zoo model (\(ModelZoo.names.joined(separator: ", "))) or an ONNX file.")
     var model: String
 
     @Option(help: "Policy file (JSON, or YAML for any other extension).")
@@ -34,8 +34,9 @@ struct ComplexityCommand: ParsableCommand {
         case (.some, .some): throw ValidationError("give either --policy or --bits, not both")
         default: break
         }
-        guard ModelZoo.names.contains(model) else {
-            throw ValidationError("unknown model '\(model)' for --model; the zoo has \(ModelZoo.names.joined(separator: ", "))")
+        guard ModelZoo.names.contains(model) || ModelReference.isOnnx(model) else {
+            throw ValidationError("unknown model '\(model)' for --model; the zoo has \(ModelZoo.names.joined(separator: ", ")), "
+                                  + "or give a PATH.onnx")
         }
         if let bits {
             do { _ = try Policy(bits: bits) } catch { throw ValidationError(String(describing: error)) }

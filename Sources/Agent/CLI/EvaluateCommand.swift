@@ -13,7 +13,7 @@ struct EvaluateCommand: ParsableCommand {
         commandName: "evaluate",
         abstract: "Prune, quantize, calibrate and fine-tune a model under a policy; report accuracy, latency and complexity.")
 
-    @Option(help: "Zoo name (its committed checkpoint) or a .safetensors path.") var model: String
+    @Option(help: "Zoo name (its committed checkpoint), an ONNX file or a .safetensors path.") var model: String
     @Option(help: "Policy file (JSON or YAML).") var policy: String?
     @Option(help: "Uniform policy W/A[/PRUNE], e.g. 4/4 or 6/6/0.25.") var bits: String?
     @Option(help: "SGD steps of fine-tuning after compression.") var finetuneSteps = EvaluationSettings().finetuneSteps

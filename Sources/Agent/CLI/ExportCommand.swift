@@ -19,11 +19,12 @@ struct ExportCommand: ParsableCommand {
             tensors (parameters, batch-norm statistics, PACT clips, weight-quantizer clips) as safetensors. With \
             --weights such a file is loaded instead and nothing is trained; --policy/--bits may then be left out (the \
             file records its policy) and, if given, must match it. The ONNX graph (opset 13) takes float32 NCHW \
-            images in [0, 1] named `image`, normalizes them inside, and outputs `logits`; batch norm is folded, and \
+            images in [0, 1] named `image`, normalizes them inside, and outputs `logits` (an imported ONNX model \
+            keeps its own input name and convention); batch norm is folded, and \
             quantization is Clip/QuantizeLinear/DequantizeLinear (see OnnxExport and examples/README.md).
             """)
 
-    @Option(help: "Zoo name (its committed checkpoint) or a .safetensors path.") var model: String
+    @Option(help: "Zoo name (its committed checkpoint), an ONNX file or a .safetensors path.") var model: String
     @Option(help: "Policy file (JSON or YAML).") var policy: String?
     @Option(help: "Uniform policy W/A[/PRUNE], e.g. 4/4 or 6/6/0.25.") var bits: String?
     @Option(help: "A compressed network saved with --save-weights: export it instead of compressing.") var weights: String?
@@ -56,7 +57,7 @@ struct ExportCommand: ParsableCommand {
             let architecture = try modelName()
             let given = try requestedPolicy().map { try $0.resolve(for: try ModelZoo.make(architecture)) }
             let loaded = try CompressedModelFile.load(from: URL(fileURLWithPath: weights), expecting: given)
-            guard loaded.model.name == architecture else {
+            guard ModelReference.sameModel(loaded.model.name, architecture) else {
                 throw ValidationError("--weights \(weights) holds a compressed \(loaded.model.name), not \(architecture)")
             }
             (compressed, resolved) = (loaded.model, loaded.policy)
@@ -105,6 +106,7 @@ struct ExportCommand: ParsableCommand {
     /// The zoo architecture --model names: the name itself, or the `model` metadata of a .safetensors path.
     private func modelName() throws -> String {
         if ModelZoo.names.contains(model) { return model }
+        if ModelReference.isOnnx(model) { return try ModelReference.canonical(model) }
         let url = URL(fileURLWithPath: model)
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw ValidationError("'\(model)' is neither a zoo model (\(ModelZoo.names.joined(separator: ", "))) nor a file")

@@ -16,7 +16,7 @@ struct ProfileLayersCommand: ParsableCommand {
             See docs/LATENCY.md.
             """)
 
-    @Option(help: "Zoo name (shapes only: latency does not depend on weights) or a .safetensors checkpoint.")
+    @Option(help: "Zoo name (shapes only: latency does not depend on weights), an ONNX file or a .safetensors checkpoint.")
     var model: String
     @Option(help: "builtin, \(AcceleratorModels.names.joined(separator: ", ")).")
     var executor = "builtin"
@@ -43,7 +43,7 @@ struct ProfileLayersCommand: ParsableCommand {
 
     func run() throws {
         Threads.set(threads)
-        let network = ModelZoo.names.contains(model) ? try ModelZoo.make(model) : try ModelStore.load(model)
+        let network = ModelZoo.names.contains(model) || ModelReference.isOnnx(model) ? try ModelZoo.make(model) : try ModelStore.load(model)
         var settings = LayerProfilerSettings()
         settings.keeps = try parsedKeeps()
         settings.batch = batch

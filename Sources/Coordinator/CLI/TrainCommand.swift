@@ -10,7 +10,8 @@ struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "train",
                                                     abstract: "Train a base model and write models/NAME.safetensors and NAME.json.")
 
-    @Option(help: "Zoo model: \(ModelZoo.names.filter { $0 != "resnet18" }.joined(separator: ", ")).") var model: String
+    @Option(help: "Zoo model (\(ModelZoo.names.filter { $0 != "resnet18" }.joined(separator: ", "))) or an ONNX file to fine-tune.")
+    var model: String
     @Option(help: "Epochs over the 55k training split (fractions allowed).") var epochs: Double = 15
     @Option(help: "Images per SGD step.") var batchSize = 128
     @Option(help: "Peak learning rate of the cosine schedule.") var lr: Float = 0.1
@@ -23,7 +24,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Disable random-crop and flip augmentation.") var noAugment = false
 
     func validate() throws {
-        guard ModelZoo.names.contains(model) else { throw ValidationError("unknown model '\(model)'") }
+        guard ModelZoo.names.contains(model) || ModelReference.isOnnx(model) else {
+            throw ValidationError("unknown model '\(model)': give a zoo name or a PATH.onnx")
+        }
         guard model != "resnet18" else { throw ValidationError("resnet18 is for complexity counting only (224x224x3 input)") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard epochs > 0 else { throw ValidationError("--epochs must be positive") }
@@ -46,6 +49,7 @@ struct TrainCommand: ParsableCommand {
         let card = try BaseModelTraining.run(modelName: model, config: config, data: dataset,
                                              outDirectory: URL(fileURLWithPath: out), command: command)
         print(String(format: "%@: validation %.2f%%, test %.2f%% (%.0f s) -> %@/%@.safetensors",
-                     model, card.validationAccuracy, card.testAccuracy, card.trainingSeconds, out, model))
+                     model, card.validationAccuracy, card.testAccuracy, card.trainingSeconds, out,
+                     BaseModelTraining.checkpointStem(model)))
     }
 }

@@ -180,7 +180,7 @@ struct LayerChannelMap: Sendable {
         var bitVariables: [(wbits: Int, abits: Int)?] = []
         var searchable = 0
         for layer in base.layers {
-            if layer.name == Policy.stemLayer {
+            if layer.name == base.layers.first?.name {  // the stem
                 bitVariables.append(nil)
             } else {
                 bitVariables.append(encoding.bitVariables(ofLayer: searchable))

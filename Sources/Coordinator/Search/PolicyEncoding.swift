@@ -165,7 +165,7 @@ public struct PolicyEncoding: Sendable {
         let x = relaxation(levels: levels)
         var searchable = 0
         let entries = compressibleNames.map { name -> ResolvedPolicy.Entry in
-            guard name != Policy.stemLayer else { return ResolvedPolicy.Entry(layer: name, policy: Policy.stemPolicy) }
+            guard name != compressibleNames.first else { return ResolvedPolicy.Entry(layer: name, policy: Policy.stemPolicy) }
             defer { searchable += 1 }
             let i = searchable
             return ResolvedPolicy.Entry(layer: name, policy: LayerPolicy(
@@ -241,10 +241,10 @@ public struct PolicyEncoding: Sendable {
             throw SearchError.policyMismatch(expected: model, reason: "its layers are not \(model)'s compressible layers "
                                              + "in topological order")
         }
-        if let stem = policy[Policy.stemLayer], stem != Policy.stemPolicy {
-            throw SearchError.outsideSpace(field: "layers.\(Policy.stemLayer)", value: stem.description, allowed: ["8/8/0"])
+        if let name = policy.stemLayer, let stem = policy[name], stem != Policy.stemPolicy {
+            throw SearchError.outsideSpace(field: "layers.\(name)", value: stem.description, allowed: ["8/8/0"])
         }
-        return policy.entries.filter { $0.layer != Policy.stemLayer }
+        return Array(policy.entries.dropFirst())
     }
 
     /// The level of `value` for variable `v`, within 1e-9 (decimal text of binary ratios).

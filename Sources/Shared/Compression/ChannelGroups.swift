@@ -2,7 +2,7 @@ import SeerEngine
 
 /// Conv2D layers whose outputs must keep one and the same channel set when channels are pruned.
 ///
-/// Residual adds tie the producers of their inputs together; a depthwise convolution (groups == in == out
+/// Residual adds (and squeeze-excitation's products) tie the producers of their inputs together; a depthwise convolution (groups == in == out
 /// channels) has no channel choice of its own and joins the group of its input.
 public struct ChannelGroup: Hashable, Sendable {
     /// Every Conv2D whose output carries this channel set, in topological order (depthwise ones included).
@@ -29,7 +29,7 @@ public struct KeptChannels: Hashable, Sendable, Codable {
 ///
 /// Rule: a prunable group keeps `max(1, round((1 - r) * C))` of its `C` channels (halves round away from zero),
 /// where `r` is the smallest prune ratio among its `ratioLayers`: the most conservative member wins, because
-/// every member must keep the channels any one of them keeps. A group holding `stem.conv`, tied to the network
+/// every member must keep the channels any one of them keeps. A group holding the stem (the first layer), tied to the network
 /// input, or touching a grouped (non-depthwise) convolution keeps every channel. The classifier's outputs are the
 /// classes and are never pruned; its kept inputs are the kept channels of the group feeding the global pool.
 public struct ChannelGroups: Sendable {
@@ -99,8 +99,14 @@ public struct ChannelGroups: Sendable {
                 inputElement[bn.name] = first
                 declaredInput[bn.name] = bn.channels
                 element[id] = first
+            case is ChannelConcat:
+                // The output's channels are the inputs' side by side: keep them all (no mapping of kept channels
+                // across a concatenation yet).
+                let e = sets.make()
+                element[id] = e
+                for i in ins + [e] where fixed[i] == nil { fixed[i] = "feeds channel concatenation \(node.layer.name)" }
             default:
-                // Add ties all its inputs; channel-preserving layers (ReLU, pooling) pass their input's set through.
+                // Add and Multiply tie all their inputs; channel-preserving layers (ReLU, pooling) pass their input's set through.
                 for other in ins.dropFirst() { sets.union(first, other) }
                 element[id] = first
             }
@@ -114,7 +120,9 @@ public struct ChannelGroups: Sendable {
         var layers: [[String]] = [], depthwise: [[String]] = [], channels: [Int] = []
         for m in members {
             let root = sets.find(m.element)
-            if m.name == Policy.stemLayer { fixedAtRoot[root] = "tied to \(Policy.stemLayer), which stays unpruned" }
+            if m.name == compressible.first, fixedAtRoot[root] == nil {
+                fixedAtRoot[root] = "tied to the stem \(m.name), which stays unpruned"
+            }
             let g: Int
             if let known = groupIndex[root] {
                 g = known

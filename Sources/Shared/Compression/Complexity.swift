@@ -174,9 +174,22 @@ public enum Complexity {
                 y = try window(pool.kernel, pool.stride, pool.padding, channels: x.first ?? 0)
             case let pool as AvgPool2D:
                 y = try window(pool.kernel, pool.stride, pool.padding, channels: x.first ?? 0)
-            case is GlobalAvgPool:
+            case let pool as GlobalAvgPool:
                 guard x.count == 3 else { throw fail("expects a [C, H, W] feature map, got \(x)") }
-                y = [x[0]]
+                y = pool.keepsDimensions ? [x[0], 1, 1] : [x[0]]
+            case is Multiply:
+                guard ins.count == 2, ins[1].first == x.first, ins[1].reduce(1, *) == x.first ?? 0 || ins[1] == x else {
+                    throw fail("multiplies \(x) by \(ins.dropFirst().first ?? []): expected equal shapes or per-channel factors")
+                }
+                y = x
+            case let pad as ZeroPad:
+                guard x.count == 3 else { throw fail("expects a [C, H, W] feature map, got \(x)") }
+                y = [x[0], x[1] + pad.top + pad.bottom, x[2] + pad.left + pad.right]
+            case is ChannelConcat:
+                guard x.count == 3, ins.allSatisfy({ $0.count == 3 && $0[1...] == x[1...] }) else {
+                    throw fail("concatenates \(ins) along channels: planes must agree")
+                }
+                y = [ins.reduce(0) { $0 + $1[0] }, x[1], x[2]]
             case let linear as Linear:
                 guard x.reduce(1, *) == linear.inFeatures else {
                     throw fail("expects \(linear.inFeatures) input features, got shape \(x)")

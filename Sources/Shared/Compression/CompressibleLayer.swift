@@ -13,8 +13,8 @@ public struct CompressibleLayer: Hashable, Sendable {
     /// nil when it can. Such a layer's `prune` resolves to 0 and a policy may not set it otherwise.
     public let pruneFixedReason: String?
 
-    /// The stem stays at 8/8 bits unpruned and is not searchable.
-    public var isStem: Bool { name == Policy.stemLayer }
+    /// Whether this is the model's stem (`Model.stemLayerName`): it stays at 8/8 bits unpruned and is not searchable.
+    public let isStem: Bool
 
     /// The compressible layers of `model` in topological order, the stem included.
     public static func all(in model: Model) -> [CompressibleLayer] {
@@ -22,10 +22,12 @@ public struct CompressibleLayer: Hashable, Sendable {
     }
 
     static func all(in model: Model, groups: ChannelGroups) -> [CompressibleLayer] {
-        model.compressibleLayers.map { layer in
+        let stem = model.stemLayerName
+        return model.compressibleLayers.map { layer in
             let kind: Kind
             if let conv = layer as? Conv2D { kind = conv.isDepthwiseConvolution ? .depthwise : .conv } else { kind = .linear }
-            return CompressibleLayer(name: layer.name, kind: kind, pruneFixedReason: groups.pruneFixedReason(of: layer.name))
+            return CompressibleLayer(name: layer.name, kind: kind, pruneFixedReason: groups.pruneFixedReason(of: layer.name),
+                                     isStem: layer.name == stem)
         }
     }
 }
@@ -33,6 +35,7 @@ public struct CompressibleLayer: Hashable, Sendable {
 extension Model {
     /// Names of the layers a search chooses values for: every compressible layer but the stem, in topological order.
     public var searchableLayerNames: [String] {
-        compressibleLayers.map(\.name).filter { $0 != Policy.stemLayer }
+        let stem = stemLayerName
+        return compressibleLayers.map(\.name).filter { $0 != stem }
     }
 }

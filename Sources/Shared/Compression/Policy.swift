@@ -9,8 +9,8 @@ import SeerModels
 /// A layer entry may set any subset of `wbits`, `abits`, `prune`; the rest come from `default`.
 /// `resolve(for:space:)` checks the policy against a model and a search space.
 public struct Policy: Codable, Hashable, Sendable {
-    /// The first convolution, which stays at 8/8 bits unpruned as in SeerNet and HAQ: it sees raw pixels.
-    public static let stemLayer = "stem.conv"
+    /// What the stem (`Model.stemLayerName`, the first convolution) always gets, as in SeerNet and HAQ: it sees raw
+    /// pixels.
     public static let stemPolicy = LayerPolicy(wbits: 8, abits: 8, prune: 0)
     static let keys = ["default", "layers"]
 

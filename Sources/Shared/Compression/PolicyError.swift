@@ -50,7 +50,7 @@ public enum PolicyError: Error, Equatable, Sendable, CustomStringConvertible, Lo
         case .missingField(let field):
             return "\(field): required but missing"
         case .stemFixed(let field, let value):
-            return "\(field): \(value) is not allowed; \(Policy.stemLayer) always stays at 8/8 bits unpruned"
+            return "\(field): \(value) is not allowed; the stem (the first layer, which sees the raw input) always stays at 8/8 bits unpruned"
         case .notPrunable(let layer, let reason, let value):
             return "layers.\(layer).prune: \(formatRatio(value)) is not allowed; \(layer) cannot be pruned on its own "
                 + "(\(reason)), so its prune must be 0 or absent"

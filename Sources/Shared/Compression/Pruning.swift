@@ -68,7 +68,7 @@ public enum ChannelPruning {
                 layer = copy
             case let bn as BatchNorm2D:
                 let channels = inSel ?? Array(0..<bn.channels)
-                let copy = BatchNorm2D(name: bn.name, channels: channels.count)
+                let copy = BatchNorm2D(name: bn.name, channels: channels.count, epsilon: bn.epsilon)
                 copy.gamma.value = selectRows(bn.gamma.value, channels)
                 copy.beta.value = selectRows(bn.beta.value, channels)
                 copy.runningMean.value = selectRows(bn.runningMean.value, channels)
@@ -95,7 +95,8 @@ public enum ChannelPruning {
             if let s = outSel { selection[id] = s }
         }
         pruned.output = remap[source.output]!
-        return Model(name: model.name, graph: pruned, inputShape: model.inputShape, classes: model.classes)
+        return Model(name: model.name, graph: pruned, inputShape: model.inputShape, classes: model.classes,
+                     inputName: model.inputName)
     }
 
     /// A copy of `model` of unchanged shape in which the pruned channels are zeroed after their batch norm
@@ -121,7 +122,8 @@ public enum ChannelPruning {
                 }
             }
         }
-        return Model(name: model.name, graph: masked, inputShape: model.inputShape, classes: model.classes)
+        return Model(name: model.name, graph: masked, inputShape: model.inputShape, classes: model.classes,
+                     inputName: model.inputName)
     }
 
     static func selectRows(_ t: Tensor, _ rows: [Int]) -> Tensor {

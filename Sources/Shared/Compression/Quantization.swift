@@ -31,7 +31,8 @@ public enum PolicyQuantization {
         }
         graph.output = remap[source.output]!
         calibrate(graph, on: calibration)
-        return Model(name: model.name, graph: graph, inputShape: model.inputShape, classes: model.classes)
+        return Model(name: model.name, graph: graph, inputShape: model.inputShape, classes: model.classes,
+                     inputName: model.inputName)
     }
 
     /// Evaluates `graph` node by node in eval mode, setting each activation quantizer's clip from its input first.

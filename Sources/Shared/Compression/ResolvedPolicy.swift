@@ -83,6 +83,10 @@ public struct ResolvedPolicy: Codable, Hashable, Sendable {
         try c.encode(entries, forKey: AnyCodingKey("layers"))
     }
 
+    /// The stem's name: the first entry, as a resolved policy lists its model's compressible layers in topological
+    /// order (see `Model.stemLayerName`).
+    public var stemLayer: String? { entries.first?.layer }
+
     /// Layer names in topological order.
     public var layerNames: [String] { entries.map(\.layer) }
 
@@ -92,7 +96,7 @@ public struct ResolvedPolicy: Codable, Hashable, Sendable {
     /// The policy-file form with every layer listed in full (the default is the most common choice among pruned
     /// layers, so it is a value the space allows and the file reads naturally).
     public func policy() -> Policy {
-        let searchable = entries.filter { $0.layer != Policy.stemLayer }.map(\.policy)
+        let searchable = entries.filter { $0.layer != stemLayer }.map(\.policy)
         let pruned = searchable.filter { $0.prune > 0 }
         let base = mostCommon(pruned.isEmpty ? searchable : pruned) ?? Policy.stemPolicy
         return Policy(default: base,
@@ -126,7 +130,7 @@ public struct ResolvedPolicy: Codable, Hashable, Sendable {
     /// Per searchable layer (every layer but the stem) in topological order: prune, wbits, abits.
     /// Layers whose prune is fixed (classifier, depthwise, tied to the stem) always carry prune 0.
     public var vector: [Double] {
-        entries.filter { $0.layer != Policy.stemLayer }
+        entries.filter { $0.layer != stemLayer }
             .flatMap { [$0.policy.prune, Double($0.policy.wbits), Double($0.policy.abits)] }
     }
 

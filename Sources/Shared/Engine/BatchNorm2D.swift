@@ -7,14 +7,16 @@ public final class BatchNorm2D: Layer {
     public let gamma: Parameter, beta: Parameter
     public let runningMean: Buffer, runningVar: Buffer
     public let momentum: Float = 0.1
-    public let epsilon: Float = 1e-5
+    /// 1e-5 as PyTorch; imported models bring their own (Keras uses 1e-3).
+    public let epsilon: Float
 
     private var cachedNormalized: Tensor?
     private var cachedInvStd: [Float] = []
 
-    public init(name: String, channels: Int) {
+    public init(name: String, channels: Int, epsilon: Float = 1e-5) {
         self.name = name
         self.channels = channels
+        self.epsilon = epsilon
         gamma = Parameter(name: name + ".weight", value: Tensor(shape: [channels], repeating: 1), decays: false)
         beta = Parameter(name: name + ".bias", value: Tensor(shape: [channels]), decays: false)
         runningMean = Buffer(name: name + ".running_mean", value: Tensor(shape: [channels]))

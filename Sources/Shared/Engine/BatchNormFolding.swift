@@ -46,7 +46,7 @@ extension Layer {
             if let b = c.bias { copy.bias!.value = b.value }
             return copy
         case let bn as BatchNorm2D:
-            let copy = BatchNorm2D(name: bn.name, channels: bn.channels)
+            let copy = BatchNorm2D(name: bn.name, channels: bn.channels, epsilon: bn.epsilon)
             copy.gamma.value = bn.gamma.value
             copy.beta.value = bn.beta.value
             copy.runningMean.value = bn.runningMean.value
@@ -64,7 +64,11 @@ extension Layer {
         case let a as Add: return Add(name: a.name)
         case let p as MaxPool2D: return MaxPool2D(name: p.name, kernel: p.kernel, stride: p.stride, padding: p.padding)
         case let p as AvgPool2D: return AvgPool2D(name: p.name, kernel: p.kernel, stride: p.stride, padding: p.padding)
-        case let g as GlobalAvgPool: return GlobalAvgPool(name: g.name)
+        case let g as GlobalAvgPool: return GlobalAvgPool(name: g.name, keepsDimensions: g.keepsDimensions)
+        case let p as Pointwise: return Pointwise(name: p.name, function: p.function)
+        case let m as Multiply: return Multiply(name: m.name)
+        case let c as ChannelConcat: return ChannelConcat(name: c.name)
+        case let z as ZeroPad: return ZeroPad(name: z.name, top: z.top, left: z.left, bottom: z.bottom, right: z.right)
         default: preconditionFailure("no inference copy for layer \(name) of type \(type(of: self))")
         }
     }

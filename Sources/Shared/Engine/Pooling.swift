@@ -110,16 +110,23 @@ public final class AvgPool2D: Layer {
     }
 }
 
-/// Mean over each channel's plane: [N, C, H, W] -> [N, C].
+/// Mean over each channel's plane: [N, C, H, W] -> [N, C], or [N, C, 1, 1] when `keepsDimensions` (as ONNX's
+/// GlobalAveragePool: imported graphs may feed it to a 1x1 convolution, as squeeze-excitation does).
 public final class GlobalAvgPool: Layer {
     public let name: String
+    public let keepsDimensions: Bool
     private var cachedInputShape: [Int] = []
-    public init(name: String) { self.name = name }
+    public convenience init(name: String) { self.init(name: name, keepsDimensions: false) }
+
+    public init(name: String, keepsDimensions: Bool) {
+        self.name = name
+        self.keepsDimensions = keepsDimensions
+    }
 
     public func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
         let x = inputs[0]
         let (n, c) = (x.shape[0], x.shape[1]), plane = x.count / (n * c)
-        var y = Tensor(shape: [n, c])
+        var y = Tensor(shape: keepsDimensions ? [n, c, 1, 1] : [n, c])
         x.data.withUnsafeBufferPointer { xp in
             for i in 0..<(n * c) {
                 var s: Float = 0

@@ -88,7 +88,10 @@ public enum OnnxExport {
     /// `options` choose the input normalization and how biases are written.
     public static func modelProto(_ model: Model, metadata: [String: String] = [:], options: Options = Options())
         throws -> Onnx.ModelProto {
-        let normalization = options.normalization
+        // An imported model keeps its own input: its name, and its convention (whatever normalization its graph
+        // expects happens outside it or inside it already); zoo networks take [0, 1] pixels normalized here.
+        let inputName = model.inputName ?? Self.inputName
+        let normalization = model.inputName == nil ? options.normalization : nil
         let folded = model.graph.foldingBatchNorm()
         var b = Builder(graph: Onnx.GraphProto(name: model.name))
         let batchDim = Onnx.ValueInfoProto.Dimension.param("batch")
@@ -184,6 +187,32 @@ public enum OnnxExport {
                 b.node(name, "Add", [name + ".scaled", name + ".shift"], [out])
             case is Add:
                 b.node(name, "Add", node.inputs.map(value), [out])
+            case is Multiply:
+                guard node.inputs.map(rank).allSatisfy({ $0 == outRank }) else {
+                    throw OnnxExportError.unsupportedLayer(name: name, type: "Multiply of tensors of different ranks")
+                }
+                b.node(name, "Mul", node.inputs.map(value), [out])
+            case let pad as ZeroPad:
+                b.tensor(.int64(name + ".pads", dims: [8], [0, 0, pad.top, pad.left, 0, 0, pad.bottom, pad.right].map(Int64.init)))
+                b.node(name, "Pad", [x, name + ".pads"], [out])
+            case is ChannelConcat:
+                b.node(name, "Concat", node.inputs.map(value), [out], [.init("axis", .int(1))])
+            case let p as Pointwise:
+                switch p.function {
+                case .sigmoid: b.node(name, "Sigmoid", [x], [out])
+                case let .hardSigmoid(alpha, beta):
+                    b.node(name, "HardSigmoid", [x], [out], [.init("alpha", .float(alpha)), .init("beta", .float(beta))])
+                case .hardSwish:
+                    // HardSwish is opset 14; at opset 13 it is x * HardSigmoid(x) with PyTorch's alpha and beta.
+                    b.node(name + ".gate", "HardSigmoid", [x], [name + ".gated"],
+                           [.init("alpha", .float(1 / 6)), .init("beta", .float(0.5))])
+                    b.node(name, "Mul", [x, name + ".gated"], [out])
+                case let .leakyRelu(alpha): b.node(name, "LeakyRelu", [x], [out], [.init("alpha", .float(alpha))])
+                case let .clip(low, high):
+                    b.scalar(name + ".min", low)
+                    b.scalar(name + ".max", high)
+                    b.node(name, "Clip", [x, name + ".min", name + ".max"], [out])
+                }
             case let p as MaxPool2D:
                 b.node(name, "MaxPool", [x], [out], [
                     .init("kernel_shape", .ints([p.kernel, p.kernel])),
@@ -197,6 +226,8 @@ public enum OnnxExport {
                     .init("strides", .ints([p.stride, p.stride])),
                     .init("count_include_pad", .int(1)),
                 ])
+            case let pool as GlobalAvgPool where pool.keepsDimensions:
+                b.node(name, "GlobalAveragePool", [x], [out])
             case is GlobalAvgPool:
                 b.node(name, "GlobalAveragePool", [x], [name + ".pooled"])
                 b.node(name + ".flatten", "Flatten", [name + ".pooled"], [out], [.init("axis", .int(1))])

@@ -151,6 +151,7 @@ public enum PolicyEvaluation {
     public static func compress(base: Model, policy: ResolvedPolicy, data: FashionMNIST, settings: EvaluationSettings,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> (model: Model, timings: EvaluationTimings) {
         try settings.validate()
+        try base.checkFits(data)
         var timings = EvaluationTimings()
         var clock = Date()
         func lap() -> Double { let now = Date(); defer { clock = now }; return now.timeIntervalSince(clock) }

@@ -14,7 +14,7 @@ public enum Checkpoint {
     /// Loads `url` into `model`; every tensor the model has must be present with its exact shape.
     public static func load(_ model: Model, from url: URL) throws {
         let file = try Safetensors.read(from: url)
-        if let saved = file.metadata["model"], saved != model.name {
+        if let saved = file.metadata["model"], !ModelReference.sameModel(saved, model.name) {
             throw ModelError.checkpoint("\(url.path) holds a '\(saved)' checkpoint, not '\(model.name)'")
         }
         for layer in model.graph.layers {
@@ -87,8 +87,10 @@ public enum ModelStore {
             .first { FileManager.default.fileExists(atPath: $0.path) }
     }
 
-    /// A zoo name (its committed checkpoint) or a path to a `.safetensors` file whose metadata names the model.
+    /// A zoo name (its committed checkpoint), an ONNX file (its own weights), or a path to a `.safetensors` file
+    /// whose metadata names the model.
     public static func load(_ nameOrPath: String) throws -> Model {
+        if ModelReference.isOnnx(nameOrPath) { return try ModelReference.importOnnx(nameOrPath) }
         if ModelZoo.names.contains(nameOrPath) {
             let model = try ModelZoo.make(nameOrPath)
             guard let url = checkpoint(for: nameOrPath) else {

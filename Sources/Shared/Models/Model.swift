@@ -1,3 +1,4 @@
+import SeerData
 import SeerEngine
 import SeerTensor
 
@@ -9,8 +10,11 @@ public final class Model {
     /// Input shape of one image, [channels, height, width].
     public let inputShape: [Int]
     public let classes: Int
+    /// The input's name in an imported ONNX graph, which an export keeps; nil for zoo networks.
+    public let inputName: String?
 
-    public init(name: String, graph: Graph, inputShape: [Int], classes: Int) {
+    public init(name: String, graph: Graph, inputShape: [Int], classes: Int, inputName: String? = nil) {
+        self.inputName = inputName
         self.name = name
         self.graph = graph
         self.inputShape = inputShape
@@ -20,6 +24,21 @@ public final class Model {
     /// Convolutions and the classifier: the layers a compression policy addresses, in topological order.
     public var compressibleLayers: [Layer] { graph.layers.filter { $0 is Conv2D || $0 is Linear } }
 
+    /// The stem: the first compressible layer in topological order, the one that sees the raw input (`stem.conv` in
+    /// the zoo). Found structurally, so an imported network's first convolution is its stem whatever its name.
+    public var stemLayerName: String? { graph.layers.first { $0 is Conv2D || $0 is Linear }?.name }
+
     /// Logits for a batch in eval mode.
     public func logits(_ images: Tensor) -> Tensor { graph.forward(images, training: false) }
+}
+
+extension Model {
+    /// Throws unless the network takes the dataset's images and predicts its classes (an imported network may not).
+    public func checkFits(_ data: FashionMNIST) throws {
+        guard inputShape == [1, data.rows, data.columns], classes == FashionMNIST.classCount else {
+            throw ModelError.incompatibleData("\(name) takes [\(inputShape.map(String.init).joined(separator: ", "))] images "
+                + "and predicts \(classes) classes; the dataset has [1, \(data.rows), \(data.columns)] images "
+                + "and \(FashionMNIST.classCount) classes")
+        }
+    }
 }

@@ -5,12 +5,13 @@ import SeerTensor
 public enum ModelError: Error, CustomStringConvertible {
     case unknownModel(String)
     case checkpoint(String)
+    case incompatibleData(String)
 
     public var description: String {
         switch self {
         case .unknownModel(let name):
-            return "unknown model '\(name)'; the zoo has \(ModelZoo.names.joined(separator: ", "))"
-        case .checkpoint(let message): return message
+            return "unknown model '\(name)'; the zoo has \(ModelZoo.names.joined(separator: ", ")), or give a PATH.onnx"
+        case .checkpoint(let message), .incompatibleData(let message): return message
         }
     }
 }
@@ -19,8 +20,10 @@ public enum ModelError: Error, CustomStringConvertible {
 public enum ModelZoo {
     public static let names = ["resnet8", "resnet20", "mobilenetv2-tiny", "resnet18"]
 
-    /// Builds `name` with weights drawn from `seed` (deterministic for a seed).
+    /// Builds `name` with weights drawn from `seed` (deterministic for a seed); an ONNX reference (`PATH.onnx`, see
+    /// `ModelReference`) is imported with its own weights instead.
     public static func make(_ name: String, seed: UInt64 = 0) throws -> Model {
+        if ModelReference.isOnnx(name) { return try ModelReference.importOnnx(name) }
         var rng = SeededGenerator(seed: seed)
         switch name {
         case "resnet8": return cifarResNet(name: name, blocksPerStage: 1, rng: &rng)

@@ -269,14 +269,22 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
     }
 
     /// Parses and validates a campaign from YAML text.
+    ///
+    /// An ONNX `model:` is pinned here (`ModelReference.canonical`: absolute path and SHA-256), so that jobs name the
+    /// very file the coordinator read and agents refuse another one.
     public static func parse(yaml text: String, source: String = "config") throws -> CampaignConfig {
-        let config: CampaignConfig
+        var config: CampaignConfig
         do {
             config = try YAMLDecoder().decode(CampaignConfig.self, from: text)
         } catch let error as DecodingError {
             throw CampaignError.config("\(source): \(describe(error))")
         } catch {
             throw CampaignError.config("\(source): \(error)")
+        }
+        if ModelReference.isOnnx(config.model) {
+            do { config.model = try ModelReference.canonical(config.model) } catch {
+                throw CampaignError.config("\(source): model: \(error)")
+            }
         }
         try config.validate()
         return config
@@ -291,8 +299,9 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
               name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
             throw fail("name: 1 to 255 bytes of letters, digits, '-', '_' or '.', not starting with '.', got '\(name)'")
         }
-        guard ModelZoo.names.contains(model), model != "resnet18" else {
-            throw fail("model: '\(model)' is not a trainable zoo model (\(ModelZoo.names.filter { $0 != "resnet18" }.joined(separator: ", ")))")
+        guard ModelZoo.names.contains(model) && model != "resnet18" || ModelReference.isOnnx(model) else {
+            throw fail("model: '\(model)' is neither a trainable zoo model (\(ModelZoo.names.filter { $0 != "resnet18" }.joined(separator: ", "))) "
+                       + "nor a PATH.onnx")
         }
         guard !budgets.isEmpty else { throw fail("budgets: give at least one budget") }
         for (i, b) in budgets.enumerated() {

@@ -44,7 +44,7 @@ public final class CampaignRunner {
         self.log = log
         self.showProgress = showProgress
         base = try ModelStore.load(config.checkpoint ?? config.model)
-        guard base.name == config.model else {
+        guard ModelReference.sameModel(base.name, config.model) else {
             throw CampaignError.config("checkpoint: \(config.checkpoint ?? "") holds \(base.name), not \(config.model)")
         }
         encoding = PolicyEncoding(model: base, space: config.space)

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import SeerCompression
+import SeerData
+import SeerExport
+import SeerMeasurement
+import SeerModels
+import SeerTensor
+
+/// `seer-agent predict`: logits of a batch from a .npy file, so that anyone can check a model against another runtime.
+struct PredictCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "predict",
+        abstract: "Write the logits of a model (float, compressed under a policy, or a saved compressed one) for a batch.",
+        discussion: """
+            --input is a .npy array [N, C, H, W] (float32, float64 or uint8, converted to float32) in the model's \
+            input convention: normalized for the zoo models (as `evaluate` feeds them), whatever the graph expects \
+            for an imported ONNX model. --output gets the float32 logits [N, classes] as .npy. Without --policy, \
+            --bits or --weights the model runs as it is; --policy/--bits compress it as `seer-agent evaluate` does \
+            (calibration and fine-tuning on the Fashion-MNIST training split); --weights loads a network saved with \
+            `seer-agent export --save-weights`.
+            """)
+
+    @Option(help: "Zoo name (its committed checkpoint), an ONNX file or a .safetensors path.") var model: String
+    @Option(help: "Policy file (JSON or YAML).") var policy: String?
+    @Option(help: "Uniform policy W/A[/PRUNE], e.g. 4/4 or 6/6/0.25.") var bits: String?
+    @Option(help: "A compressed network saved with `export --save-weights`.") var weights: String?
+    @Option(help: "SGD steps of fine-tuning after compression.") var finetuneSteps = 0
+    @Option(help: "Seed of calibration and fine-tuning.") var seed: UInt64 = 0
+    @Option(help: "Directory with the Fashion-MNIST IDX files (calibration and fine-tuning).") var data = FashionMNIST.defaultDirectory
+    @Option(help: "Images per forward pass.") var batchSize = 64
+    @Option(help: "Threads for OpenBLAS and the engine.") var threads = 1
+    @Option(help: "The batch, a .npy array [N, C, H, W].") var input: String
+    @Option(help: "Where to write the logits (.npy, float32 [N, classes]).") var output: String
+
+    func validate() throws {
+        guard policy == nil || bits == nil else { throw ValidationError("give at most one of --policy and --bits") }
+        guard weights == nil || (policy == nil && bits == nil) else {
+            throw ValidationError("--weights records its policy: give it without --policy or --bits")
+        }
+        guard finetuneSteps >= 0 else { throw ValidationError("--finetune-steps must be at least 0") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        Threads.set(threads)
+        let network = try network()
+        let x = try NumpyFile.read(URL(fileURLWithPath: input))
+        guard x.shape.count == 4, Array(x.shape.dropFirst()) == network.inputShape, x.shape[0] >= 1 else {
+            throw ValidationError("--input \(input) has shape \(x.shape); \(network.name) takes "
+                                  + "[N, \(network.inputShape.map(String.init).joined(separator: ", "))]")
+        }
+        let n = x.shape[0], per = x.count / n
+        var logits = [Float]()
+        logits.reserveCapacity(n * network.classes)
+        for start in stride(from: 0, to: n, by: batchSize) {
+            let end = min(n, start + batchSize)
+            let batch = Tensor(shape: [end - start] + network.inputShape, data: Array(x.data[(start * per)..<(end * per)]))
+            logits += network.logits(batch).data
+        }
+        try NumpyFile.write(Tensor(shape: [n, network.classes], data: logits), to: URL(fileURLWithPath: output))
+        print("\(network.name): logits [\(n), \(network.classes)] -> \(output)")
+    }
+
+    /// The model as asked: as it is, compressed now, or loaded compressed.
+    private func network() throws -> Model {
+        if let weights {
+            // The architecture --model names: a zoo name, a pinned ONNX file, or what a checkpoint's metadata names.
+            let architecture = ModelZoo.names.contains(model) ? model
+                : ModelReference.isOnnx(model) ? try ModelReference.canonical(model) : try ModelStore.load(model).name
+            let loaded = try CompressedModelFile.load(from: URL(fileURLWithPath: weights), expecting: nil)
+            guard ModelReference.sameModel(loaded.model.name, architecture) else {
+                throw ValidationError("--weights \(weights) holds a compressed \(loaded.model.name), not \(architecture)")
+            }
+            return loaded.model
+        }
+        let base = try ModelStore.load(model)
+        let chosen = try policy.map { try Policy.load(contentsOf: URL(fileURLWithPath: $0)) } ?? bits.map { try Policy(bits: $0) }
+        guard let chosen else { return base }
+        var settings = EvaluationSettings()
+        settings.finetuneSteps = finetuneSteps
+        settings.seed = seed
+        return try PolicyEvaluation.compress(base: base, policy: try chosen.resolve(for: base),
+                                             data: try FashionMNIST.load(directory: data), settings: settings).model
+    }
+}

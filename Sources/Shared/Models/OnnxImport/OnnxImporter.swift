@@ -1,0 +1,641 @@
+import Foundation
+import SeerEngine
+import SeerTensor
+
+/// Builds an engine `Graph` from a float32 ONNX classifier (as `torch.onnx.export` and tf2onnx write them).
+///
+/// Nodes are visited in file order (ONNX requires topological order). Every value is either a constant
+/// (initializers, `Constant`, and what `Shape`/`Gather`/`Unsqueeze`/`Concat`... compute from them: folded here) or a
+/// runtime tensor produced by an engine node. Runtime values carry their ONNX per-image shape; the engine's tensor
+/// may differ in form only (the engine's global pool yields [C] where ONNX has [C, 1, 1], and `Flatten`/`Reshape`
+/// to 2-D are aliases because `Linear` reads any [N, ...] tensor as [N, features]).
+public struct OnnxImporter {
+    /// Operators with a translation (constant-only ones fold at import).
+    public static let supportedOperators = [
+        "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "Conv", "Dropout", "Flatten",
+        "Gather", "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu", "MatMul", "MaxPool",
+        "Mul", "Relu", "Reshape", "Shape", "Sigmoid", "Squeeze", "Unsqueeze",
+    ]
+
+    /// The batch dimension inside folded shape constants: known to be the batch, not a number.
+    static let batchDimension = Int64.min
+
+    struct Constant {
+        var dims: [Int]
+        /// Integer constants (shapes, axes, indices); may hold `batchDimension`.
+        var ints: [Int64]?
+        var floats: [Float]?
+
+        func intValues(_ what: String) throws -> [Int64] {
+            if let ints { return ints }
+            if let floats, floats.allSatisfy({ $0 == $0.rounded() }) { return floats.map { Int64($0) } }
+            throw OnnxImportError.invalidGraph("\(what) is not an integer tensor")
+        }
+
+        func floatValues(_ what: String) throws -> [Float] {
+            if let floats { return floats }
+            if let ints, !ints.contains(OnnxImporter.batchDimension) { return ints.map { Float($0) } }
+            throw OnnxImportError.invalidGraph("\(what) is not a numeric tensor")
+        }
+    }
+
+    struct Runtime {
+        let node: Graph.NodeID
+        /// ONNX shape of one image's value (the batch dimension dropped).
+        let shape: [Int]
+        /// The engine tensor's per-image shape (equal to `shape` but after a global pool or a flatten).
+        let engineShape: [Int]
+    }
+
+    enum Value {
+        case constant(Constant)
+        case runtime(Runtime)
+    }
+
+    let file: OnnxFile.Model
+    /// Directory that external-data locations are relative to.
+    let directory: URL
+    let opset: Int64
+
+    private let graph = Graph()
+    var values: [String: Value] = [:]
+    private var uses: [String: Int] = [:]
+    private var layerNames = Set<String>()
+    /// Linear layers by the value they output, for folding a following bias `Add` (MatMul + Add).
+    private var linearOutputs: [String: Linear] = [:]
+    private var rng = SeededGenerator(seed: 0)
+    private var externalFiles: [String: Data] = [:]
+
+    /// Imports a serialized ModelProto named `name` (see `ModelReference` for files); external data are read relative
+    /// to `directory`.
+    public static func load(bytes: [UInt8], directory: URL, name: String, path: String = "<memory>") throws -> Model {
+        let file: OnnxFile.Model
+        do { file = try OnnxFile.Model(bytes: bytes) } catch {
+            throw OnnxImportError.unreadable(path: path, reason: "not an ONNX ModelProto: \(error)")
+        }
+        var importer = OnnxImporter(file: file, directory: directory)
+        return try importer.build(name: name)
+    }
+
+    init(file: OnnxFile.Model, directory: URL) {
+        self.file = file
+        self.directory = directory
+        opset = file.opsets[""] ?? 0
+    }
+
+    // MARK: the walk
+
+    private mutating func build(name: String) throws -> Model {
+        let g = file.graph
+        guard opset >= 7 else { throw OnnxImportError.invalidGraph("default-domain opset \(opset) is older than 7") }
+        for t in g.initializers { values[t.name] = .constant(try constant(t)) }
+        let dataInputs = g.inputs.filter { values[$0.name] == nil }
+        guard dataInputs.count == 1, let input = dataInputs.first else {
+            throw OnnxImportError.invalidGraph("expected one image input besides the initializers, found \(dataInputs.count)"
+                + (dataInputs.isEmpty ? "" : ": " + dataInputs.map(\.name).joined(separator: ", ")))
+        }
+        guard input.elementType == OnnxFile.TensorData.DataType.float.rawValue else {
+            throw OnnxImportError.invalidGraph("input '\(input.name)' has element type \(input.elementType), not float32")
+        }
+        guard let dims = input.shape, dims.count == 4, let c = dims[1], let h = dims[2], let w = dims[3], c > 0, h > 0, w > 0 else {
+            throw OnnxImportError.invalidGraph("input '\(input.name)' must be [batch, C, H, W] with fixed C, H and W; it is "
+                + (input.shape.map { "[" + $0.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + "]" } ?? "without a shape"))
+        }
+        values[input.name] = .runtime(Runtime(node: Graph.input, shape: [c, h, w], engineShape: [c, h, w]))
+
+        for node in g.nodes { for i in node.inputs where !i.isEmpty { uses[i, default: 0] += 1 } }
+        for o in g.outputs { uses[o.name, default: 0] += 1 }
+        for (index, node) in g.nodes.enumerated() { try translate(node, index: index) }
+
+        guard g.outputs.count == 1, let output = g.outputs.first else {
+            throw OnnxImportError.invalidGraph("expected one output (the logits), found \(g.outputs.count)")
+        }
+        guard case .runtime(let logits)? = values[output.name] else {
+            throw OnnxImportError.invalidGraph("output '\(output.name)' is not computed from the input")
+        }
+        guard logits.node != Graph.input, logits.shape.count == 1 else {
+            throw OnnxImportError.invalidGraph("output '\(output.name)' must be [batch, classes] logits; its shape is "
+                + "[batch, \(logits.shape.map(String.init).joined(separator: ", "))]")
+        }
+        graph.output = logits.node
+        return Model(name: name, graph: graph, inputShape: [c, h, w], classes: logits.shape[0], inputName: input.name)
+    }
+
+    private mutating func translate(_ node: OnnxFile.Node, index: Int) throws {
+        let label = node.name.isEmpty ? "\(node.opType)_\(index)" : node.name
+        guard node.domain.isEmpty else {
+            throw OnnxImportError.unsupportedOperator(op: node.opType, domain: node.domain, node: label,
+                                                      opset: file.opsets[node.domain] ?? 0)
+        }
+        let op = NodeContext(node: node, label: label, opset: opset)
+        // Constant folding: shape arithmetic and anything else whose inputs are all constants.
+        if let folded = try fold(op) {
+            values[node.outputs[0]] = .constant(folded)
+            return
+        }
+        switch node.opType {
+        case "Conv": try conv(op)
+        case "BatchNormalization": try batchNorm(op)
+        case "Relu": try setOutput(op, try add(ReLU(name: layerName(op)), op, from: try runtime(op, 0)))
+        case "Clip": try clip(op)
+        case "Sigmoid": try pointwise(op, .sigmoid)
+        case "HardSigmoid":
+            try pointwise(op, .hardSigmoid(alpha: try op.float("alpha", default: 0.2), beta: try op.float("beta", default: 0.5)))
+        case "HardSwish": try pointwise(op, .hardSwish)
+        case "LeakyRelu": try pointwise(op, .leakyRelu(alpha: try op.float("alpha", default: 0.01)))
+        case "Mul": try multiply(op)
+        case "Concat": try concat(op)
+        case "Add": try add(op)
+        case "MaxPool", "AveragePool": try pool(op)
+        case "GlobalAveragePool":
+            let x = try featureMap(op, 0)
+            // [C, 1, 1] as in ONNX, so that a 1x1 convolution may read it (squeeze-excitation).
+            let id = graph.add(GlobalAvgPool(name: try layerName(op), keepsDimensions: true), x.node)
+            try setOutput(op, Runtime(node: id, shape: [x.shape[0], 1, 1], engineShape: [x.shape[0], 1, 1]))
+        case "Flatten":
+            let x = try runtime(op, 0)
+            let axis = try op.int("axis", default: 1)
+            guard axis == 1 || (axis == -x.shape.count) else {
+                throw op.unsupported("axis \(axis): only flattening every dimension after the batch (axis 1) is supported")
+            }
+            try setOutput(op, Runtime(node: x.node, shape: [x.shape.reduce(1, *)], engineShape: x.engineShape))
+        case "Reshape": try reshape(op)
+        case "Gemm": try gemm(op)
+        case "MatMul": try matMul(op)
+        case "Identity": try setOutput(op, try runtime(op, 0))
+        case "Dropout":
+            if node.outputs.count > 1, let mask = node.outputs.last, !mask.isEmpty, uses[mask, default: 0] > 0 {
+                throw op.unsupported("its mask output is used; only inference dropout (an identity) is supported")
+            }
+            try setOutput(op, try runtime(op, 0))
+        default:
+            if Self.supportedOperators.contains(node.opType) {
+                throw op.unsupported("supported only on constant inputs (folded at import), not on the image's tensors")
+            }
+            throw OnnxImportError.unsupportedOperator(op: node.opType, domain: node.domain, node: label, opset: opset)
+        }
+    }
+
+    // MARK: operators with engine layers
+
+    private mutating func conv(_ op: NodeContext) throws {
+        let x = try featureMap(op, 0)
+        let w = try constantInput(op, 1, "weight")
+        guard w.dims.count == 4 else { throw op.unsupported("weight has shape \(w.dims); only 2-D convolutions are supported") }
+        let (cout, cinPerGroup, kh, kw) = (w.dims[0], w.dims[1], w.dims[2], w.dims[3])
+        let groups = Int(try op.int("group", default: 1))
+        guard groups >= 1, cinPerGroup * groups == x.shape[0], cout % groups == 0 else {
+            throw op.unsupported("weight \(w.dims) with \(groups) groups does not fit \(x.shape[0]) input channels")
+        }
+        if let shape = try op.ints("kernel_shape"), shape.map(Int.init) != [kh, kw] {
+            throw op.unsupported("kernel_shape \(shape) disagrees with the weight's \(kh)x\(kw)")
+        }
+        guard kh == kw else { throw op.unsupported("kernel \(kh)x\(kw): only square kernels are supported") }
+        let window = try windowAttributes(op, kernel: kh, input: x.shape)
+        let name = try layerName(op)
+        let input = padded(x, window, for: name)
+        let conv = Conv2D(name: name, inChannels: x.shape[0], outChannels: cout, kernel: kh, stride: window.stride,
+                          padding: window.padding, groups: groups, bias: op.has(2), rng: &rng)
+        conv.weight.value = Tensor(shape: w.dims, data: try w.floatValues("\(op.label) weight"))
+        if op.has(2) {
+            let b = try constantInput(op, 2, "bias")
+            guard b.dims.reduce(1, *) == cout else { throw op.unsupported("bias has shape \(b.dims), expected [\(cout)]") }
+            conv.bias!.value = Tensor(shape: [cout], data: try b.floatValues("\(op.label) bias"))
+        }
+        let id = graph.add(conv, input.node)
+        try setOutput(op, Runtime(node: id, shape: [cout, window.outHeight, window.outWidth],
+                                  engineShape: [cout, window.outHeight, window.outWidth]))
+    }
+
+    private mutating func batchNorm(_ op: NodeContext) throws {
+        let x = try featureMap(op, 0)
+        if try op.int("training_mode", default: 0) != 0 { throw op.unsupported("training_mode 1 is not an inference graph") }
+        if op.node.outputs.dropFirst().contains(where: { !$0.isEmpty && uses[$0, default: 0] > 0 }) {
+            throw op.unsupported("its running-statistics outputs are used; only inference batch norm is supported")
+        }
+        let c = x.shape[0]
+        var tensors: [Tensor] = []
+        for (i, role) in ["scale", "bias", "mean", "var"].enumerated() {
+            let t = try constantInput(op, i + 1, role)
+            guard t.dims.reduce(1, *) == c else { throw op.unsupported("\(role) has shape \(t.dims), expected [\(c)]") }
+            tensors.append(Tensor(shape: [c], data: try t.floatValues("\(op.label) \(role)")))
+        }
+        let bn = BatchNorm2D(name: try layerName(op), channels: c, epsilon: try op.float("epsilon", default: 1e-5))
+        bn.gamma.value = tensors[0]
+        bn.beta.value = tensors[1]
+        bn.runningMean.value = tensors[2]
+        bn.runningVar.value = tensors[3]
+        try setOutput(op, try add(bn, op, from: x))
+    }
+
+    private mutating func clip(_ op: NodeContext) throws {
+        let x = try runtime(op, 0)
+        var low: Float?, high: Float?
+        if op.opset >= 11 {
+            if op.has(1) { low = try scalar(op, 1, "min") }
+            if op.has(2) { high = try scalar(op, 2, "max") }
+        } else {
+            low = try op.float("min", default: -.greatestFiniteMagnitude)
+            high = try op.float("max", default: .greatestFiniteMagnitude)
+            if high == .greatestFiniteMagnitude { high = nil }
+        }
+        guard low == 0, high.map({ $0 > 0 }) ?? true else {
+            // Any other range: a general clip (ReLU and ReLU6 stay ReLU, which convolutions fuse).
+            let (lo, hi) = (low ?? -.greatestFiniteMagnitude, high ?? .greatestFiniteMagnitude)
+            guard lo <= hi else { throw op.unsupported("min \(lo) is above max \(hi)") }
+            return try pointwise(op, .clip(low: lo, high: hi))
+        }
+        try setOutput(op, try add(ReLU(name: layerName(op), cap: high), op, from: x))
+    }
+
+    private mutating func pointwise(_ op: NodeContext, _ function: Pointwise.Function) throws {
+        try setOutput(op, try add(Pointwise(name: layerName(op), function: function), op, from: try runtime(op, 0)))
+    }
+
+    /// x * y of equal shapes (SiLU) or a feature map times per-channel factors [C, 1, 1] (squeeze-excitation).
+    private mutating func multiply(_ op: NodeContext) throws {
+        var x = try runtime(op, 0), factors = try runtime(op, 1)
+        if x.shape.reduce(1, *) < factors.shape.reduce(1, *) { swap(&x, &factors) }
+        guard x.shape.count == 3, x.engineShape == x.shape, factors.engineShape == factors.shape,
+              factors.shape == x.shape || factors.shape == [x.shape[0], 1, 1] else {
+            throw op.unsupported("operands of shapes \(x.shape) and \(factors.shape): only equal feature maps or a feature "
+                                 + "map times [C, 1, 1] factors are supported")
+        }
+        let id = graph.add(Multiply(name: try layerName(op)), x.node, factors.node)
+        try setOutput(op, Runtime(node: id, shape: x.shape, engineShape: x.shape))
+    }
+
+    /// Feature maps side by side along the channels.
+    private mutating func concat(_ op: NodeContext) throws {
+        let axis = try op.int("axis", default: Int64.max)
+        guard axis == 1 || axis == -3 else { throw op.unsupported("axis \(axis): only concatenation along channels (axis 1)") }
+        var parts: [Runtime] = []
+        for i in op.node.inputs.indices where op.has(i) { parts.append(try featureMap(op, i)) }
+        guard let first = parts.first, parts.allSatisfy({ $0.shape[1...] == first.shape[1...] }) else {
+            throw op.unsupported("inputs of shapes \(parts.map(\.shape)) do not share a plane")
+        }
+        let id = graph.add(ChannelConcat(name: try layerName(op)), inputs: parts.map(\.node))
+        let shape = [parts.reduce(0) { $0 + $1.shape[0] }, first.shape[1], first.shape[2]]
+        try setOutput(op, Runtime(node: id, shape: shape, engineShape: shape))
+    }
+
+    private mutating func add(_ op: NodeContext) throws {
+        let a = try value(op, 0), b = try value(op, 1)
+        switch (a, b) {
+        case let (.runtime(x), .runtime(y)):
+            guard x.shape == y.shape, x.engineShape == y.engineShape else {
+                throw op.unsupported("operands of shapes \(x.shape) and \(y.shape): only equal shapes are supported")
+            }
+            let id = graph.add(Add(name: try layerName(op)), x.node, y.node)
+            try setOutput(op, Runtime(node: id, shape: x.shape, engineShape: x.engineShape))
+        case let (.runtime(x), .constant(c)), let (.constant(c), .runtime(x)):
+            // MatMul + Add: a bias on the classifier's outputs folds into the Linear layer.
+            let input = op.node.inputs[a.isRuntime ? 0 : 1]
+            guard let linear = linearOutputs[input], uses[input] == 1, x.shape.count == 1 else {
+                throw op.unsupported("adding a constant is supported only as the bias of a MatMul or Gemm")
+            }
+            let bias = try c.floatValues("\(op.label) constant")
+            guard bias.count == linear.outFeatures || bias.count == 1 else {
+                throw op.unsupported("bias of \(bias.count) values for \(linear.outFeatures) outputs")
+            }
+            for o in 0..<linear.outFeatures { linear.bias.value.data[o] += bias.count == 1 ? bias[0] : bias[o] }
+            linearOutputs[op.node.outputs[0]] = linear
+            try setOutput(op, x)
+        default:
+            throw op.unsupported("both operands are constants yet not folded")
+        }
+    }
+
+    private mutating func pool(_ op: NodeContext) throws {
+        let x = try featureMap(op, 0)
+        guard let kernel = try op.ints("kernel_shape"), kernel.count == 2 else {
+            throw op.unsupported("kernel_shape must name a 2-D window")
+        }
+        guard kernel[0] == kernel[1] else { throw op.unsupported("window \(kernel[0])x\(kernel[1]): only square windows") }
+        if try op.int("ceil_mode", default: 0) != 0 { throw op.unsupported("ceil_mode 1 is not supported") }
+        if op.node.outputs.count > 1, uses[op.node.outputs[1], default: 0] > 0 {
+            throw op.unsupported("its indices output is used")
+        }
+        let k = Int(kernel[0])
+        let window = try windowAttributes(op, kernel: k, input: x.shape)
+        let layer: Layer, name = try layerName(op)
+        if op.node.opType == "MaxPool" {
+            guard window.isSymmetric else { throw op.unsupported("unequal pads: a max pool pads with -infinity, not zeros") }
+            layer = MaxPool2D(name: name, kernel: k, stride: window.stride, padding: window.padding)
+        } else {
+            if window.padding > 0 || !window.isSymmetric, try op.int("count_include_pad", default: 0) == 0 {
+                throw op.unsupported("padding with count_include_pad 0: the engine divides by the whole window")
+            }
+            layer = AvgPool2D(name: name, kernel: k, stride: window.stride, padding: window.padding)
+        }
+        let id = graph.add(layer, padded(x, window, for: name).node)
+        let shape = [x.shape[0], window.outHeight, window.outWidth]
+        try setOutput(op, Runtime(node: id, shape: shape, engineShape: shape))
+    }
+
+    private mutating func reshape(_ op: NodeContext) throws {
+        let x = try runtime(op, 0)
+        let target = try constantInput(op, 1, "shape").intValues("\(op.label) shape")
+        let features = x.shape.reduce(1, *)
+        // [batch, features] in any of its spellings: [N, -1], [-1, F], [0, -1], [batch-from-Shape, -1], [N, F].
+        guard target.count == 2 else {
+            throw op.unsupported("target shape \(target.map(describe)): only reshapes to [batch, features] are supported")
+        }
+        let batchOK = target[0] == Self.batchDimension || target[0] == 0 || target[0] == -1 && target[1] == Int64(features)
+        let featuresOK = target[1] == -1 || target[1] == Int64(features)
+        guard batchOK, featuresOK, !(target[0] == -1 && target[1] == -1) else {
+            throw op.unsupported("target shape \(target.map(describe)) is not [batch, \(features)]")
+        }
+        try setOutput(op, Runtime(node: x.node, shape: [features], engineShape: x.engineShape))
+    }
+
+    private mutating func gemm(_ op: NodeContext) throws {
+        let x = try runtime(op, 0)
+        guard x.shape.count == 1 else { throw op.unsupported("input A of shape [batch, \(x.shape)] is not 2-D") }
+        if try op.int("transA", default: 0) != 0 { throw op.unsupported("transA 1: the image's tensor must be A as is") }
+        let b = try constantInput(op, 1, "B")
+        guard b.dims.count == 2 else { throw op.unsupported("B has shape \(b.dims), not 2-D") }
+        let transB = try op.int("transB", default: 0) != 0
+        let alpha = try op.float("alpha", default: 1), beta = try op.float("beta", default: 1)
+        var weight = try matrix(b, transposed: !transB, op: op)  // [out, in]
+        guard weight.shape[1] == x.shape[0] else {
+            throw op.unsupported("B (\(b.dims), transB \(transB ? 1 : 0)) does not take \(x.shape[0]) features")
+        }
+        if alpha != 1 { for i in weight.data.indices { weight.data[i] *= alpha } }
+        var bias = [Float](repeating: 0, count: weight.shape[0])
+        if op.has(2) {
+            let c = try constantInput(op, 2, "C").floatValues("\(op.label) C")
+            guard c.count == bias.count || c.count == 1 else {
+                throw op.unsupported("C of \(c.count) values for \(bias.count) outputs (per-row C is not supported)")
+            }
+            for o in bias.indices { bias[o] = beta * (c.count == 1 ? c[0] : c[o]) }
+        }
+        try linear(op, x, weight: weight, bias: bias)
+    }
+
+    private mutating func matMul(_ op: NodeContext) throws {
+        let x = try runtime(op, 0)
+        guard x.shape.count == 1 else {
+            throw op.unsupported("input of shape [batch, \(x.shape)]: only [batch, features] x constant matrices")
+        }
+        let b = try constantInput(op, 1, "B")
+        guard b.dims.count == 2, b.dims[0] == x.shape[0] else {
+            throw op.unsupported("B has shape \(b.dims); expected [\(x.shape[0]), outputs]")
+        }
+        try linear(op, x, weight: try matrix(b, transposed: true, op: op), bias: [Float](repeating: 0, count: b.dims[1]))
+    }
+
+    private mutating func linear(_ op: NodeContext, _ x: Runtime, weight: Tensor, bias: [Float]) throws {
+        let layer = Linear(name: try layerName(op), inFeatures: weight.shape[1], outFeatures: weight.shape[0], rng: &rng)
+        layer.weight.value = weight
+        layer.bias.value = Tensor(shape: [bias.count], data: bias)
+        let id = graph.add(layer, x.node)
+        linearOutputs[op.node.outputs[0]] = layer
+        try setOutput(op, Runtime(node: id, shape: [weight.shape[0]], engineShape: [weight.shape[0]]))
+    }
+
+    // MARK: helpers
+
+    /// A constant 2-D matrix as an engine weight [rows, columns], transposed when asked.
+    private func matrix(_ c: Constant, transposed: Bool, op: NodeContext) throws -> Tensor {
+        let v = try c.floatValues("\(op.label) matrix")
+        let (r, k) = (c.dims[0], c.dims[1])
+        guard transposed else { return Tensor(shape: [r, k], data: v) }
+        return Tensor(shape: [k, r]) { out in
+            for i in 0..<r { for j in 0..<k { out[j * r + i] = v[i * k + j] } }
+        }
+    }
+
+    private struct Window {
+        let stride: Int, padding: Int
+        /// Padding beyond `padding` on top, left, bottom and right (all zero for symmetric pads).
+        let extra: [Int]
+        let outHeight: Int, outWidth: Int
+        var isSymmetric: Bool { extra.allSatisfy { $0 == 0 } }
+    }
+
+    /// `x` zero-padded by the window's extra amounts (`x` itself when the pads are symmetric), for layer `name`.
+    private mutating func padded(_ x: Runtime, _ window: Window, for name: String) -> Runtime {
+        guard !window.isSymmetric else { return x }
+        let e = window.extra
+        var padName = name + ".pad"
+        while layerNames.contains(padName) { padName += "_" }
+        layerNames.insert(padName)
+        let pad = ZeroPad(name: padName, top: e[0], left: e[1], bottom: e[2], right: e[3])
+        let shape = [x.shape[0], x.shape[1] + e[0] + e[2], x.shape[2] + e[1] + e[3]]
+        return Runtime(node: graph.add(pad, x.node), shape: shape, engineShape: shape)
+    }
+
+    /// Strides, pads, dilations and auto_pad of a convolution or pooling window, reduced to the engine's square
+    /// stride and symmetric padding (anything else is refused by name).
+    private func windowAttributes(_ op: NodeContext, kernel: Int, input: [Int]) throws -> Window {
+        let strides = try op.ints("strides") ?? [1, 1]
+        guard strides.count == 2, strides[0] == strides[1], strides[0] >= 1 else {
+            throw op.unsupported("strides \(strides): only equal strides along height and width are supported")
+        }
+        let stride = Int(strides[0])
+        if let dilations = try op.ints("dilations"), dilations.contains(where: { $0 != 1 }) {
+            throw op.unsupported("dilations \(dilations): only dilation 1 is supported")
+        }
+        var pads = try op.ints("pads")?.map(Int.init) ?? [0, 0, 0, 0]
+        let autoPad = try op.string("auto_pad", default: "NOTSET")
+        switch autoPad {
+        case "NOTSET": break
+        case "VALID": pads = [0, 0, 0, 0]
+        case "SAME_UPPER", "SAME_LOWER":
+            pads = [1, 2].flatMap { axis -> [Int] in
+                let size = input[axis], out = (size + stride - 1) / stride
+                let total = max(0, (out - 1) * stride + kernel - size)
+                let small = total / 2, large = total - small
+                return autoPad == "SAME_UPPER" ? [small, large] : [large, small]
+            }
+            pads = [pads[0], pads[2], pads[1], pads[3]]
+        default: throw op.unsupported("auto_pad '\(autoPad)' is not an ONNX value")
+        }
+        guard pads.count == 4, pads.allSatisfy({ $0 >= 0 }) else {
+            throw op.unsupported("pads \(pads): expected four non-negative values (top, left, bottom, right)")
+        }
+        // The layer pads every side by the smallest amount; a ZeroPad in front adds the rest.
+        let padding = pads.min()!
+        let extra = pads.map { $0 - padding }
+        let (height, width) = (input[1] + pads[0] + pads[2], input[2] + pads[1] + pads[3])
+        let outHeight = (height - kernel) / stride + 1, outWidth = (width - kernel) / stride + 1
+        guard height >= kernel, width >= kernel, outHeight > 0, outWidth > 0 else {
+            throw op.unsupported("window \(kernel) does not fit input \(input[1])x\(input[2]) with pads \(pads)")
+        }
+        return Window(stride: stride, padding: padding, extra: extra, outHeight: outHeight, outWidth: outWidth)
+    }
+
+    private mutating func add(_ layer: Layer, _ op: NodeContext, from x: Runtime) throws -> Runtime {
+        let id = graph.add(layer, x.node)
+        return Runtime(node: id, shape: x.shape, engineShape: x.engineShape)
+    }
+
+    private mutating func setOutput(_ op: NodeContext, _ value: Runtime) throws {
+        guard let out = op.node.outputs.first, !out.isEmpty else { throw op.unsupported("has no output") }
+        values[out] = .runtime(value)
+    }
+
+    /// A unique layer name from the node's name (`op_index` when the node has none).
+    private mutating func layerName(_ op: NodeContext) throws -> String {
+        var name = op.label, suffix = 2
+        while layerNames.contains(name) {
+            name = "\(op.label)_\(suffix)"
+            suffix += 1
+        }
+        layerNames.insert(name)
+        return name
+    }
+
+    func value(_ op: NodeContext, _ i: Int) throws -> Value {
+        guard op.has(i) else { throw op.unsupported("input \(i) is missing") }
+        let name = op.node.inputs[i]
+        guard let v = values[name] else {
+            throw OnnxImportError.invalidGraph("node '\(op.label)' reads '\(name)', which no earlier node or initializer defines")
+        }
+        return v
+    }
+
+    private func runtime(_ op: NodeContext, _ i: Int) throws -> Runtime {
+        guard case .runtime(let r) = try value(op, i) else {
+            throw op.unsupported("input \(i) ('\(op.node.inputs[i])') is a constant; expected the image's tensor")
+        }
+        return r
+    }
+
+    /// A runtime input that is an [N, C, H, W] feature map in the engine as in ONNX.
+    private func featureMap(_ op: NodeContext, _ i: Int) throws -> Runtime {
+        let x = try runtime(op, i)
+        guard x.shape.count == 3 else {
+            throw op.unsupported("input of shape [batch, \(x.shape.map(String.init).joined(separator: ", "))] is not a feature map")
+        }
+        guard x.engineShape == x.shape else {
+            throw op.unsupported("input of shape \(x.shape) is a flattened tensor in the engine")
+        }
+        return x
+    }
+
+    func constantInput(_ op: NodeContext, _ i: Int, _ role: String) throws -> Constant {
+        guard case .constant(let c) = try value(op, i) else {
+            throw op.unsupported("\(role) ('\(op.node.inputs[i])') must be an initializer or constant")
+        }
+        return c
+    }
+
+    private func scalar(_ op: NodeContext, _ i: Int, _ role: String) throws -> Float {
+        let v = try constantInput(op, i, role).floatValues("\(op.label) \(role)")
+        guard v.count == 1 else { throw op.unsupported("\(role) has \(v.count) values, expected a scalar") }
+        return v[0]
+    }
+
+    private func describe(_ v: Int64) -> String { v == Self.batchDimension ? "batch" : String(v) }
+
+    // MARK: initializers
+
+    mutating func constant(_ t: OnnxFile.TensorData) throws -> Constant {
+        let dims = t.dims.map(Int.init)
+        guard dims.allSatisfy({ $0 >= 0 }) else { throw OnnxImportError.invalidTensor(name: t.name, reason: "negative dims \(t.dims)") }
+        let count = dims.reduce(1, *)
+        let raw: ArraySlice<UInt8>? = t.isExternal ? try externalBytes(t) : t.rawData
+        func checked<T>(_ values: [T]) throws -> [T] {
+            guard values.count == count else {
+                throw OnnxImportError.invalidTensor(name: t.name, reason: "\(values.count) values for shape \(dims)")
+            }
+            return values
+        }
+        typealias DT = OnnxFile.TensorData.DataType
+        switch DT(rawValue: t.dataType) {
+        case .float:
+            return Constant(dims: dims, ints: nil, floats: try checked(raw.map(littleEndianFloats) ?? t.floatData))
+        case .double:
+            let doubles = try raw.map { r -> [Double] in
+                guard r.count % 8 == 0 else { throw OnnxImportError.invalidTensor(name: t.name, reason: "raw data not whole doubles") }
+                return stride(from: r.startIndex, to: r.endIndex, by: 8).map { Double(bitPattern: UInt64(littleEndianBytes: r[$0..<$0 + 8])) }
+            } ?? t.doubleData
+            return Constant(dims: dims, ints: nil, floats: try checked(doubles.map(Float.init)))
+        case .int64:
+            let ints = raw.map { r in stride(from: r.startIndex, to: r.endIndex - 7, by: 8).map {
+                Int64(bitPattern: UInt64(littleEndianBytes: r[$0..<$0 + 8])) } } ?? t.int64Data
+            return Constant(dims: dims, ints: try checked(ints), floats: nil)
+        case .int32:
+            let ints = raw.map { r in stride(from: r.startIndex, to: r.endIndex - 3, by: 4).map {
+                Int64(Int32(bitPattern: UInt32(truncatingIfNeeded: UInt64(littleEndianBytes: r[$0..<$0 + 4])))) } } ?? t.int32Data
+            return Constant(dims: dims, ints: try checked(ints), floats: nil)
+        default:
+            // Kept lazily: only a node that reads it fails, naming the type.
+            return Constant(dims: dims, ints: nil, floats: nil)
+        }
+    }
+
+    private mutating func externalBytes(_ t: OnnxFile.TensorData) throws -> ArraySlice<UInt8> {
+        guard let location = t.externalData["location"], !location.isEmpty else {
+            throw OnnxImportError.invalidTensor(name: t.name, reason: "external data without a location")
+        }
+        guard !location.hasPrefix("/"), !location.split(separator: "/").contains("..") else {
+            throw OnnxImportError.invalidTensor(name: t.name, reason: "external location '\(location)' leaves the model's directory")
+        }
+        let url = directory.appendingPathComponent(location)
+        if externalFiles[location] == nil {
+            do { externalFiles[location] = try Data(contentsOf: url) } catch {
+                throw OnnxImportError.invalidTensor(name: t.name, reason: "cannot read external data \(url.path): \(error.localizedDescription)")
+            }
+        }
+        let data = externalFiles[location]!
+        let offset = Int(t.externalData["offset"] ?? "0") ?? -1
+        let length = t.externalData["length"].map { Int($0) ?? -1 } ?? (data.count - max(offset, 0))
+        guard offset >= 0, length >= 0, offset + length <= data.count else {
+            throw OnnxImportError.invalidTensor(name: t.name, reason: "external range offset \(t.externalData["offset"] ?? "0"), "
+                + "length \(t.externalData["length"] ?? "-") is outside \(url.path) (\(data.count) bytes)")
+        }
+        return [UInt8](data[data.startIndex + offset..<data.startIndex + offset + length])[...]
+    }
+}
+
+extension OnnxImporter.Value {
+    var isRuntime: Bool { if case .runtime = self { return true } else { return false } }
+}
+
+/// One node under translation: its attributes typed, errors naming it.
+struct NodeContext {
+    let node: OnnxFile.Node
+    let label: String
+    let opset: Int64
+
+    func has(_ i: Int) -> Bool { i < node.inputs.count && !node.inputs[i].isEmpty }
+
+    func unsupported(_ reason: String) -> OnnxImportError {
+        .unsupportedUse(op: node.opType, node: label, reason: reason)
+    }
+
+    func int(_ name: String, default value: Int64) throws -> Int64 {
+        switch node.attributes[name] {
+        case nil: return value
+        case .int(let v)?: return v
+        default: throw unsupported("attribute \(name) is not an integer")
+        }
+    }
+
+    func float(_ name: String, default value: Float) throws -> Float {
+        switch node.attributes[name] {
+        case nil: return value
+        case .float(let v)?: return v
+        default: throw unsupported("attribute \(name) is not a float")
+        }
+    }
+
+    func ints(_ name: String) throws -> [Int64]? {
+        switch node.attributes[name] {
+        case nil: return nil
+        case .ints(let v)?: return v
+        default: throw unsupported("attribute \(name) is not a list of integers")
+        }
+    }
+
+    func string(_ name: String, default value: String) throws -> String {
+        switch node.attributes[name] {
+        case nil: return value
+        case .string(let v)?: return v
+        default: throw unsupported("attribute \(name) is not a string")
+        }
+    }
+}

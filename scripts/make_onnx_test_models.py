@@ -1,0 +1,191 @@
+"""Small float32 ONNX classifiers built with onnx.helper (random weights) for the import tests, and their reference outputs.
+
+Usage: make_onnx_test_models.py KIND OUT_DIR
+KIND: plain (opset 10: Clip attributes, BN epsilon 1e-3, Dropout, Flatten, Gemm transB), resnet (residual blocks, a
+1x1 projection, x.view(x.size(0), -1) as Shape/Gather/Unsqueeze/Concat/Reshape, MatMul + Add), resnet-external (the
+same with weights in weights.bin), mobilenet (inverted residuals with depthwise convolutions, Clip inputs, Gemm alpha
+and beta), same-padding (asymmetric pads, auto_pad SAME_UPPER), se (opset 14: HardSwish, squeeze-excitation, SiLU, LeakyRelu, general Clip, Concat), smooth (the same
+blocks with Sigmoid only, for finite differences of the whole graph), duplicates (repeated node names), unsupported (a Tanh node).
+Writes OUT_DIR/model.onnx and, for runnable kinds, x.f32 (a batch) and y.f32 (onnxruntime logits); prints one JSON
+object: input shape, classes, batch, and MACs and parameters counted from onnx shape inference.
+"""
+import json, sys
+import numpy as np, onnx, onnxruntime as ort
+from onnx import helper, numpy_helper, TensorProto, shape_inference
+
+kind, out = sys.argv[1], sys.argv[2]
+rng = np.random.default_rng(7)
+inits, nodes = [], []
+
+def init(name, array):
+    inits.append(numpy_helper.from_array(np.asarray(array), name))
+    return name
+
+def node(op, ins, outs, name, **attrs):
+    nodes.append(helper.make_node(op, ins, outs, name=name, **attrs))
+    return outs[0]
+
+def conv(x, cin, cout, k, name, stride=1, pad=None, group=1, bias=True):
+    pad = k // 2 if pad is None else pad
+    w = init(name + ".w", (rng.standard_normal((cout, cin // group, k, k)) * (2.0 / (cin // group * k * k)) ** 0.5).astype(np.float32))
+    ins = [x, w] + ([init(name + ".b", (rng.standard_normal(cout) * 0.1).astype(np.float32))] if bias else [])
+    return node("Conv", ins, [name + ".out"], name, kernel_shape=[k, k], pads=[pad] * 4, strides=[stride, stride], group=group)
+
+def bn(x, c, name, eps=1e-5):
+    args = [init(name + ".g", rng.uniform(0.5, 1.5, c).astype(np.float32)), init(name + ".beta", (rng.standard_normal(c) * 0.1).astype(np.float32)),
+            init(name + ".mean", (rng.standard_normal(c) * 0.1).astype(np.float32)), init(name + ".var", rng.uniform(0.5, 2, c).astype(np.float32))]
+    return node("BatchNormalization", [x] + args, [name + ".out"], name, epsilon=eps)
+
+def relu6(x, name, opset):
+    if opset >= 11:
+        return node("Clip", [x, init(name + ".min", np.array(0, np.float32)), init(name + ".max", np.array(6, np.float32))], [name + ".out"], name)
+    return node("Clip", [x], [name + ".out"], name, min=0.0, max=6.0)
+
+opset, c, h, w, classes = 13, 3, 16, 16, 7
+if kind == "plain":
+    opset = 10
+    x = conv("input", 3, 8, 3, "conv1")
+    x = node("Relu", [x], ["r1"], "relu1")
+    x = node("MaxPool", [x], ["p1"], "pool1", kernel_shape=[2, 2], strides=[2, 2])
+    x = conv(x, 8, 12, 3, "conv2", stride=2, bias=False)
+    x = bn(x, 12, "bn2", eps=1e-3)
+    x = relu6(x, "clip2", opset)
+    x = node("AveragePool", [x], ["p2"], "pool2", kernel_shape=[2, 2], strides=[2, 2])
+    x = node("Dropout", [x], ["d"], "drop")
+    x = node("Flatten", [x], ["f"], "flatten", axis=1)
+    wfc = init("fc.w", (rng.standard_normal((classes, 12 * 2 * 2)) * 0.2).astype(np.float32))
+    x = node("Gemm", [x, wfc, init("fc.b", rng.standard_normal(classes).astype(np.float32))], ["logits"], "fc", transB=1, alpha=1.0, beta=1.0)
+elif kind in ("resnet", "resnet-external"):
+    c, h, w, classes = 3, 12, 12, 5
+    x = node("Relu", [bn(conv("input", 3, 8, 3, "stem", bias=False), 8, "stem.bn")], ["s"], "stem.relu")
+    # identity block (node names repeat to check unique layer names)
+    y = node("Relu", [bn(conv(x, 8, 8, 3, "b1.conv1", bias=False), 8, "b1.bn1")], ["b1.r1"], "relu")
+    y = bn(conv(y, 8, 8, 3, "b1.conv2", bias=False), 8, "b1.bn2")
+    x = node("Relu", [node("Add", [y, x], ["b1.sum"], "b1.add")], ["b1.out"], "b1.relu2")
+    # downsampling block with a 1x1 projection
+    y = node("Relu", [bn(conv(x, 8, 16, 3, "b2.conv1", stride=2, bias=False), 16, "b2.bn1")], ["b2.r1"], "")
+    y = bn(conv(y, 16, 16, 3, "b2.conv2", bias=False), 16, "b2.bn2")
+    s = bn(conv(x, 8, 16, 1, "b2.proj", stride=2, bias=False), 16, "b2.proj.bn")
+    x = node("Relu", [node("Add", [y, s], ["b2.sum"], "b2.add")], ["b2.out"], "")
+    x = node("GlobalAveragePool", [x], ["gap"], "gap")
+    # x.view(x.size(0), -1) as torch.onnx.export writes it
+    shape = node("Shape", [x], ["shape"], "shape")
+    n = node("Gather", [shape, init("zero", np.array(0, np.int64))], ["n"], "gather", axis=0)
+    n1 = node("Unsqueeze", [n, init("axes0", np.array([0], np.int64))], ["n1"], "unsqueeze")
+    target = node("Concat", [n1, init("minus1", np.array([-1], np.int64))], ["target"], "concat", axis=0)
+    x = node("Reshape", [x, target], ["flat"], "reshape")
+    x = node("MatMul", [x, init("fc.w", (rng.standard_normal((16, classes)) * 0.3).astype(np.float32))], ["mm"], "fc.matmul")
+    x = node("Add", [x, init("fc.b", rng.standard_normal(classes).astype(np.float32))], ["logits"], "fc.add")
+elif kind == "mobilenet":
+    c, h, w, classes = 3, 16, 16, 6
+    x = relu6(bn(conv("input", 3, 8, 3, "stem", stride=2, bias=False), 8, "stem.bn"), "stem.clip", opset)
+    for i, (cin, cout, stride) in enumerate([(8, 8, 1), (8, 12, 2), (12, 12, 1)]):
+        p = f"block{i}"
+        hid = cin * 3
+        y = relu6(bn(conv(x, cin, hid, 1, p + ".expand", bias=False), hid, p + ".bn1"), p + ".clip1", opset)
+        y = relu6(bn(conv(y, hid, hid, 3, p + ".dw", stride=stride, group=hid, bias=False), hid, p + ".bn2"), p + ".clip2", opset)
+        y = bn(conv(y, hid, cout, 1, p + ".project", bias=False), cout, p + ".bn3")
+        x = node("Add", [x, y], [p + ".sum"], p + ".add") if stride == 1 and cin == cout else y
+    x = node("GlobalAveragePool", [x], ["gap"], "gap")
+    x = node("Flatten", [x], ["f"], "flatten")
+    x = node("Identity", [x], ["id"], "identity")
+    x = node("Gemm", [x, init("fc.w", (rng.standard_normal((12, classes)) * 0.3).astype(np.float32)),
+                      init("fc.b", rng.standard_normal(classes).astype(np.float32))], ["logits"], "fc", alpha=0.5, beta=2.0)
+elif kind == "se":
+    # MobileNetV3 / EfficientNet pieces at opset 14: HardSwish, squeeze-excitation (GlobalAveragePool -> 1x1 convs ->
+    # HardSigmoid -> Mul), SiLU (x * Sigmoid(x)), LeakyRelu, a general Clip and a channel Concat.
+    opset, c, h, w, classes = 14, 3, 12, 12, 5
+    x = node("HardSwish", [bn(conv("input", 3, 8, 3, "stem", bias=False), 8, "stem.bn")], ["stem.hs"], "stem.hswish")
+    y = node("HardSwish", [bn(conv(x, 8, 16, 1, "expand", bias=False), 16, "expand.bn")], ["e.hs"], "expand.hswish")
+    y = node("Relu", [bn(conv(y, 16, 16, 3, "dw", group=16, bias=False), 16, "dw.bn")], ["dw.r"], "dw.relu")
+    s = node("GlobalAveragePool", [y], ["se.pool"], "se.pool")
+    s = node("Relu", [conv(s, 16, 4, 1, "se.reduce")], ["se.r"], "se.relu")
+    s = node("HardSigmoid", [conv(s, 4, 16, 1, "se.expand")], ["se.gate"], "se.hsigmoid", alpha=1.0 / 6, beta=0.5)
+    y = node("Mul", [y, s], ["se.out"], "se.mul")
+    y = bn(conv(y, 16, 8, 1, "project", bias=False), 8, "project.bn")
+    x = node("Add", [x, y], ["b.sum"], "b.add")
+    # EfficientNet's SiLU
+    z = conv(x, 8, 8, 3, "silu.conv")
+    z = node("Mul", [z, node("Sigmoid", [z], ["silu.sig"], "silu.sigmoid")], ["silu.out"], "silu.mul")
+    v = node("LeakyRelu", [conv(x, 8, 6, 1, "leaky.conv")], ["leaky.out"], "leaky", alpha=0.1)
+    x = node("Concat", [z, v], ["cat"], "concat", axis=1)
+    x = node("Clip", [x, init("clip.min", np.array(-1.5, np.float32)), init("clip.max", np.array(2, np.float32))], ["clipped"], "clip")
+    x = node("GlobalAveragePool", [x], ["gap"], "gap")
+    x = node("Flatten", [x], ["f"], "flatten")
+    x = node("Gemm", [x, init("fc.w", (rng.standard_normal((classes, 14)) * 0.3).astype(np.float32)),
+                      init("fc.b", rng.standard_normal(classes).astype(np.float32))], ["logits"], "fc", transB=1)
+elif kind == "same-padding":
+    # tf2onnx's SAME padding at stride 2: one more row and column at the bottom and right.
+    c, h, w, classes = 3, 10, 10, 4
+    wt = init("c1.w", (rng.standard_normal((6, 3, 3, 3)) * 0.4).astype(np.float32))
+    x = node("Conv", ["input", wt], ["c1"], "conv1", kernel_shape=[3, 3], pads=[0, 0, 1, 1], strides=[2, 2])
+    x = node("Relu", [x], ["r1"], "relu1")
+    wt = init("c2.w", (rng.standard_normal((6, 6, 3, 3)) * 0.3).astype(np.float32))
+    x = node("Conv", [x, wt], ["c2"], "conv2", kernel_shape=[3, 3], auto_pad="SAME_UPPER", strides=[2, 2])
+    x = node("AveragePool", [x], ["p"], "pool", kernel_shape=[2, 2], pads=[0, 0, 1, 1], count_include_pad=1)
+    x = node("GlobalAveragePool", [x], ["gap"], "gap")
+    x = node("Flatten", [x], ["f"], "flatten")
+    x = node("Gemm", [x, init("fc.w", rng.standard_normal((classes, 6)).astype(np.float32))], ["logits"], "fc", transB=1)
+elif kind == "smooth":
+    # Only smooth activations (Sigmoid, SiLU), so that finite differences of the whole graph are meaningful: a ReLU
+    # network has thousands of kinks, and some unit crosses one inside any useful step.
+    c, h, w, classes = 3, 8, 8, 4
+    x = node("Sigmoid", [bn(conv("input", 3, 6, 3, "stem", bias=False), 6, "stem.bn")], ["s"], "stem.sigmoid")
+    y = bn(conv(x, 6, 6, 3, "dw", group=6, bias=False), 6, "dw.bn")
+    y = node("Mul", [y, node("Sigmoid", [y], ["dw.sig"], "dw.sigmoid")], ["dw.silu"], "dw.mul")
+    s = node("GlobalAveragePool", [y], ["se.pool"], "se.pool")
+    s = node("Sigmoid", [conv(node("Sigmoid", [conv(s, 6, 3, 1, "se.reduce")], ["se.r"], "se.act"), 3, 6, 1, "se.expand")],
+             ["se.gate"], "se.sigmoid")
+    y = node("Mul", [y, s], ["se.out"], "se.mul")
+    y = node("Add", [x, bn(conv(y, 6, 6, 1, "project", bias=False), 6, "project.bn")], ["sum"], "add")
+    z = node("Concat", [y, conv(y, 6, 2, 1, "side")], ["cat"], "concat", axis=1)
+    x = node("Flatten", [node("GlobalAveragePool", [z], ["gap"], "gap")], ["f"], "flatten")
+    x = node("Gemm", [x, init("fc.w", rng.standard_normal((classes, 8)).astype(np.float32)),
+                      init("fc.b", rng.standard_normal(classes).astype(np.float32))], ["logits"], "fc", transB=1)
+elif kind == "duplicates":
+    x = node("Relu", [conv("input", 3, 4, 3, "conv")], ["r"], "same")
+    x = node("Relu", [conv(x, 4, 4, 3, "conv2")], ["r2"], "same")
+    x = node("GlobalAveragePool", [x], ["gap"], "")
+    x = node("Flatten", [x], ["logits"], "")
+    classes = 4
+elif kind == "unsupported":
+    x = conv("input", 3, 4, 3, "conv")
+    x = node("Tanh", [x], ["t"], "act/tanh")
+    x = node("GlobalAveragePool", [x], ["gap"], "gap")
+    x = node("Flatten", [x], ["logits"], "flatten")
+    classes = 4
+else:
+    sys.exit("unknown kind " + kind)
+
+graph = helper.make_graph(nodes, kind, [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", c, h, w])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])], inits)
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="seer-test")
+model.ir_version = 7
+onnx.checker.check_model(model)
+path = out + "/model.onnx"
+arrays = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+inferred = shape_inference.infer_shapes(model)
+if kind == "resnet-external":
+    onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True, location="weights.bin", size_threshold=64)
+else:
+    onnx.save_model(model, path)
+if kind in ("unsupported", "duplicates"):
+    print(json.dumps({"input": [c, h, w], "classes": classes})); sys.exit(0)
+
+# Independent complexity count from ONNX shape inference: MACs and weights + biases of Conv, Gemm and MatMul.
+shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
+macs = params = 0
+for n_ in model.graph.node:
+    if n_.op_type == "Conv":
+        wt = arrays[n_.input[1]]; oh, ow = shapes[n_.output[0]][2:]
+        macs += oh * ow * wt.size; params += wt.size + (arrays[n_.input[2]].size if len(n_.input) > 2 else 0)
+    elif n_.op_type in ("Gemm", "MatMul"):
+        wt = arrays[n_.input[1]]; macs += wt.size; params += wt.size + wt.shape[0 if n_.op_type == "Gemm" and dict((a.name, a.i) for a in n_.attribute).get("transB", 0) else 1]
+
+batch = 5
+xs = rng.standard_normal((batch, c, h, w)).astype(np.float32)
+options = ort.SessionOptions(); options.intra_op_num_threads = 1
+session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+(ys,) = session.run(None, {"input": xs})
+xs.astype("<f4").tofile(out + "/x.f32"); ys.astype("<f4").tofile(out + "/y.f32")
+print(json.dumps({"input": [c, h, w], "classes": classes, "batch": batch, "macs": int(macs), "params": int(params)}))
