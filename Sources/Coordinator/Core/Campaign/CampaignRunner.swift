@@ -39,7 +39,8 @@ public final class CampaignRunner {
                 showProgress: Bool = true, log: @escaping (String) -> Void = { print($0) }) throws {
         self.config = config
         self.store = store
-        self.backend = backend
+        // Runtime device keys measure through artifacts (a training agent compresses, the device's agent times).
+        self.backend = try ArtifactMeasurementBackend.wrapping(backend, config: config, store: store)
         self.resultsDirectory = resultsDirectory
         self.log = log
         self.showProgress = showProgress
