@@ -4,6 +4,7 @@ import SeerData
 import SeerExport
 import SeerMeasurement
 import SeerModels
+import SeerTraining
 import SeerWire
 
 /// A `compress` job (revision 2): the training half of a measurement on a runtime device.
