@@ -57,9 +57,10 @@ final class HeterogeneousCampaignTests: FabricTestCase {
             predictor: {members: 3, hidden: 0}
             """)
         let store = try SeerStore(path: fabric.path("seer.sqlite"))
+        let lines = LockedLines()
         let runner = try CampaignRunner(config: config, store: store, backend: BrokerMeasurementBackend(broker: broker),
                                         resultsDirectory: URL(fileURLWithPath: fabric.path("results")), showProgress: false,
-                                        log: { _ in })
+                                        log: { lines.append($0) })
         try runner.run()
 
         // The table came from the runtime agent's kernels.
@@ -88,6 +89,12 @@ final class HeterogeneousCampaignTests: FabricTestCase {
         let final = try XCTUnwrap(rows.first { $0.jobID == "hetero:final:\(chosen.budget):validation" }
                                   ?? rows.first { $0.jobID == "hetero:final:\(chosen.budget):measured-best:test" })
         let measured = try XCTUnwrap(final.latencyMs)
+        // For the record (make test's log): what the model predicted and the agents measured.
+        print(String(format: "heterogeneous campaign: chosen policy %.3f ms measured on ort-cpu, %.3f ms predicted (%+.1f%%); "
+                     + "engine - onnxruntime accuracy per measurement: %@ points", measured, chosen.complexity,
+                     (measured / chosen.complexity - 1) * 100,
+                     artifacts.map { String(format: "%+.2f", $0.engineAccuracy - ($0.deviceAccuracy ?? .nan)) }.joined(separator: " ")))
+        print(lines.lines.filter { $0.contains("latency") || $0.contains("budget") }.joined(separator: "\n"))
         XCTAssertLessThanOrEqual(abs(measured - chosen.complexity) / chosen.complexity, 0.10,
                                  "measured \(measured) ms, latency model \(chosen.complexity) ms")
         XCTAssertLessThanOrEqual(chosen.complexity, chosen.budgetValue * (1 + 1e-9))

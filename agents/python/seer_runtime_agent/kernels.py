@@ -128,11 +128,11 @@ def profile_table(runtime, model_name, request, batch=1, deadline=None, progress
     start = time.monotonic()
     keeps = request.get("keeps")
     kernels = request.get("kernels")
-    if not isinstance(keeps, list) or not keeps or not all(isinstance(k, (int, float)) for k in keeps):
-        raise JobError("bad_policy", "options.layer_table.keeps must be a list of numbers")
     if not isinstance(kernels, list) or not kernels:
         raise JobError("unsupported", "options.layer_table.kernels is missing: this agent has no model zoo, so the "
                                       "coordinator must describe the kernels (PROTOCOL.md, latency tables on runtime agents)")
+    if not isinstance(keeps, list) or not keeps or not all(isinstance(k, (int, float)) for k in keeps):
+        raise JobError("bad_policy", "options.layer_table.keeps must be a list of numbers")
     timing = dict(DEFAULT_TIMING)
     timing.update({k: v for k, v in (request.get("timing") or {}).items() if k in DEFAULT_TIMING})
 

@@ -52,7 +52,7 @@ public final class CampaignRunner {
         // For latency this profiles the device's layer table on an agent (once; the store keeps it).
         let name = config.name
         let (complexity, reference) = try CostModels.make(metric: config.metric, config: config, base: base, encoding: encoding,
-                                                          deviceKey: config.latencyDevice, store: store, backend: backend,
+                                                          deviceKey: config.latencyDevice, store: store, backend: self.backend,
                                                           log: { log("[\(name)] \($0)") })
         self.complexity = complexity
         self.reference = reference
