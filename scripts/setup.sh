@@ -17,11 +17,12 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-# Python side of the interoperability tests (safetensors, onnxruntime): a project-local venv.
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import safetensors, numpy, onnxruntime, onnx' >/dev/null 2>&1; then
-  echo "setup: preparing .venv (safetensors, numpy, onnx, onnxruntime)"
+# Python side of the interoperability tests (safetensors, onnxruntime) and of the runtime agent in agents/python
+# (pyzmq, pytest): a project-local venv.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import safetensors, numpy, onnxruntime, onnx, zmq, pytest' >/dev/null 2>&1; then
+  echo "setup: preparing .venv (safetensors, numpy, onnx, onnxruntime, pyzmq, pytest)"
   python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check safetensors numpy onnx onnxruntime
+  .venv/bin/pip install -q --disable-pip-version-check safetensors numpy onnx onnxruntime pyzmq pytest
 fi
 
 echo "setup: building (release)"

@@ -6,6 +6,6 @@ struct SeerBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "seer-bench",
         abstract: "Benchmarks; each prints one JSON object on its last line.",
-        subcommands: [EngineBenchmark.self, LayerProfile.self, EvaluateBenchmark.self, OptimizerBenchmark.self, OnnxBenchmark.self, SearchQualityBenchmark.self, LatencyModelBenchmark.self,
+        subcommands: [EngineBenchmark.self, LayerProfile.self, EvaluateBenchmark.self, OptimizerBenchmark.self, OnnxBenchmark.self, SearchQualityBenchmark.self, LatencyModelBenchmark.self, RuntimeLatencyModelBenchmark.self,
                       RedeployBenchmark.self, ConvBenchmark.self, PickQualityBenchmark.self, PredictorStudyBenchmark.self])
 }

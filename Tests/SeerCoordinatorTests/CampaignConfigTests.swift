@@ -40,6 +40,10 @@ final class CampaignConfigTests: XCTestCase {
             (minimal + "profiles: {cpu-x86: {}}\n", "profiles.cpu-x86"),
             (minimal + "optimizer: {pessimism: -1}\n", "optimizer.pessimism"),
             (minimal + "optimizer: {pessimism: .inf}\n", "optimizer.pessimism"),
+            (minimal + "runtime_devices: [ort]\ntraining_device: cpu-x86\n", "runtime_devices"),
+            (minimal + "devices: [ort]\nruntime_devices: [ort]\n", "training_device"),
+            (minimal + "devices: [ort]\nruntime_devices: [ort]\ntraining_device: ort\n", "training_device"),
+            (minimal + "training_device: cpu-x86\n", "training_device"),
         ]
         for (yaml, field) in cases {
             XCTAssertThrowsError(try CampaignConfig.parse(yaml: yaml), yaml) { error in

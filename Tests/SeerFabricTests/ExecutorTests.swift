@@ -141,6 +141,7 @@ final class ExecutorTests: XCTestCase {
     func testNullExecutorAnswersAtOnceOrAfterSleepMs() throws {
         let executor = NullExecutor()
         XCTAssertEqual(executor.capabilities, ["null"])
+        XCTAssertEqual(executor.kind, .null, "READY announces executor null (revision 2), not builtin")
         let quick = try executor.run(Self.job(kind: .null), cancel: nil)
         XCTAssertLessThan(quick.timingsMs["total"] ?? 99, 50)
         let slept = try executor.run(Self.job(kind: .null, options: ["sleep_ms": 60]), cancel: nil)

@@ -84,8 +84,14 @@ final class Fabric {
     /// stderr go to a log file.
     @discardableResult
     func launch(_ name: String, product: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Process {
+        try launch(name, executable: bin.appendingPathComponent(product), arguments, environment: environment)
+    }
+
+    /// `launch` for any program (the Python runtime agent).
+    @discardableResult
+    func launch(_ name: String, executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws -> Process {
         let process = Process()
-        process.executableURL = bin.appendingPathComponent(product)
+        process.executableURL = executable
         process.arguments = arguments
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }

@@ -121,9 +121,10 @@ final class BodyStrictnessTests: XCTestCase {
     static let integerFields: [MessageType: Set<String>] = [
         .ready: ["protocol_version", "device.cores", "device.memory_bytes"],
         .job: ["payload.finetune_steps", "payload.seed", "payload.latency.number", "payload.latency.repeat", "payload.latency.warmup",
-               "payload.timeouts.total_ms", "payload.timeouts.finetune_ms", "payload.timeouts.measure_ms"],
+               "payload.timeouts.total_ms", "payload.timeouts.finetune_ms", "payload.timeouts.measure_ms",
+               "payload.artifact.size_bytes"],
         .result: ["payload.latency.number", "payload.latency.repeat", "payload.complexity.macs", "payload.complexity.bitops",
-                  "payload.complexity.params", "payload.complexity.size_bytes"],
+                  "payload.complexity.params", "payload.complexity.size_bytes", "payload.artifact.size_bytes"],
         .deploy: ["weights.size_bytes", "validation.images", "finetune.steps", "finetune.seed"],
     ]
     /// Opaque objects: their numbers are any numbers.

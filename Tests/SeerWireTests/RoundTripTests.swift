@@ -67,8 +67,8 @@ final class RoundTripTests: XCTestCase {
     }
 
     func testEnumsUseTheirWireSpelling() {
-        XCTAssertEqual(ExecutorKind.allCases.map(\.rawValue), ["builtin", "sim-bitfusion", "sim-bismo", "command"])
-        XCTAssertEqual(JobKind.allCases.map(\.rawValue), ["measure", "profile", "null"])
+        XCTAssertEqual(ExecutorKind.allCases.map(\.rawValue), ["builtin", "sim-bitfusion", "sim-bismo", "command", "null", "runtime"])
+        XCTAssertEqual(JobKind.allCases.map(\.rawValue), ["measure", "profile", "null", "compress", "artifact"])
         XCTAssertEqual(ErrorCode.allCases.map(\.rawValue),
                        ["bad_policy", "out_of_memory", "timeout", "runtime_error", "malformed", "unknown_type",
                         "unsupported_version", "too_large", "unauthorized", "unknown_job", "busy", "unsupported"])

@@ -24,6 +24,13 @@ enum Samples {
                                              options: ["argv": ["run.sh", "--fast"]]))),
             .job(JobBody(jobID: "j", deviceKey: "cpu-arm", kind: .null, payload: JobPayload(model: "none", policy: [:]))),
             .job(JobBody(jobID: "p", deviceKey: "sim-bitfusion", kind: .profile, payload: JobPayload(model: "vgg", policy: policy))),
+            .job(JobBody(jobID: "c", deviceKey: "cpu-x86", kind: .compress, payload: JobPayload(model: "resnet8", policy: policy))),
+            .job(JobBody(jobID: "a", deviceKey: "ort-cuda", kind: .artifact, payload: JobPayload(
+                model: "resnet8", policy: policy,
+                artifact: ArtifactReference(sha256: String(repeating: "ab", count: 32), sizeBytes: 4, data: "dGVzdA==")))),
+            .job(JobBody(jobID: "a2", deviceKey: "ort-cuda", kind: .artifact, payload: JobPayload(
+                model: "resnet8", policy: policy,
+                artifact: ArtifactReference(sha256: String(repeating: "cd", count: 32), sizeBytes: 9, uri: "file:///srv/a.onnx")))),
         ],
         .result: [
             .result(ResultBody(jobID: "job-42", agentID: "agent-1", payload: ResultPayload(
@@ -33,6 +40,8 @@ enum Samples {
                 timingsMs: ["finetune": 812.5, "evaluate": 120, "measure": 95.25, "total": 1100],
                 energy: Energy(joules: 0.004, averageWatts: 3.2)))),
             .result(ResultBody(jobID: "j", agentID: "a", payload: ResultPayload())),
+            .result(ResultBody(jobID: "c", agentID: "a", payload: ResultPayload(
+                accuracy: 0.9, artifact: ArtifactReference(sha256: String(repeating: "ab", count: 32), sizeBytes: 4, data: "dGVzdA==")))),
             .result(ResultBody(jobID: "p", agentID: "a", payload: ResultPayload(
                 timingsMs: ["total": 900], layerTable: ["model": "resnet8", "entries": [["layer": "conv1", "ms": 0.125]]]))),
         ],

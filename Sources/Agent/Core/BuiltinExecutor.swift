@@ -13,7 +13,10 @@ import SeerWire
 /// `batch_size`, `calibration_images`, `learning_rate`, `min_repeat_ms`.
 public final class BuiltinExecutor: Executor {
     public let kind: ExecutorKind
-    public var capabilities: [String] { [JobKind.measure.rawValue, JobKind.profile.rawValue, JobKind.null.rawValue] }
+    public var capabilities: [String] {
+        // `compress` exports what the engine trained; a simulator's latency is not for that artifact's device.
+        [JobKind.measure.rawValue, JobKind.profile.rawValue, JobKind.null.rawValue] + (costModel == nil ? [JobKind.compress.rawValue] : [])
+    }
     let dataDirectory: String
     private var data: FashionMNIST?
     private var bases: [String: Model] = [:]
@@ -31,7 +34,7 @@ public final class BuiltinExecutor: Executor {
     public func run(_ job: JobBody, cancel: CancellationFlag?) throws(ExecutorError) -> ResultPayload {
         if job.kind == .null { return ResultPayload() }
         if job.kind == .profile { return try profile(job.payload) }
-        guard job.kind == .measure else { throw .unsupported("the builtin executor measures; it cannot run \(job.kind.rawValue) jobs") }
+        guard job.kind == .measure || (job.kind == .compress && costModel == nil) else { throw .unsupported("the builtin executor measures; it cannot run \(job.kind.rawValue) jobs") }
         let payload = job.payload
         let base: Model, policy: ResolvedPolicy, settings: EvaluationSettings
         do {
@@ -44,6 +47,7 @@ public final class BuiltinExecutor: Executor {
         }
         do {
             let dataset = try loadData()
+            if job.kind == .compress { return try CompressJob.run(base: base, policy: policy, settings: settings, data: dataset) }
             // No cancellation check: a job the agent gave up on finishes and its result is ignored (PROTOCOL.md).
             let result = try PolicyEvaluation.run(base: base, policy: policy, data: dataset, settings: settings)
             var payloadOut = ResultPayload(

@@ -3,10 +3,9 @@ import SeerWire
 
 /// Runs `null` jobs: answers at once, or after `options.sleep_ms`; measures only the fabric's overhead.
 ///
-/// Announced as executor `builtin` (the protocol has no "null" executor kind: it is Seer's own code)
-/// with the single capability `null`, so a coordinator never sends it real measurements.
+/// Announced as executor `null` with the single capability `null`, so a coordinator never sends it real measurements.
 public final class NullExecutor: Executor {
-    public let kind = ExecutorKind.builtin
+    public let kind = ExecutorKind.null
     public let capabilities = [JobKind.null.rawValue]
 
     /// A null executor.

@@ -60,6 +60,10 @@ public enum ExecutorKind: String, CaseIterable, Codable, Sendable {
     case simBismo = "sim-bismo"
     /// An external command the agent runs per job.
     case command
+    /// Runs `null` jobs only (a pipeline check). Revision 2 (PROTOCOL.md section 9).
+    case null
+    /// Runs compressed artifacts on a runtime (onnxruntime, TensorRT, a phone's NN API). Revision 2.
+    case runtime
 }
 
 /// What a JOB asks for.
@@ -70,6 +74,12 @@ public enum JobKind: String, CaseIterable, Codable, Sendable {
     case profile
     /// Do nothing and answer at once: exercises the pipeline and measures its overhead.
     case null
+    /// Compress, fine-tune and validate the policy, and return the compressed network as an artifact (revision 2;
+    /// sent only to agents that announce the `compress` capability).
+    case compress
+    /// Measure the artifact in `payload.artifact` on this device: latency, accuracy as a numerics check (revision 2;
+    /// sent only to agents that announce the `artifact` capability).
+    case artifact
 }
 
 /// ERROR codes: job failures (as TVM's measure errors) and protocol refusals.
@@ -242,16 +252,19 @@ public struct JobPayload: Codable, Equatable, Sendable {
     /// object of `EvaluationSettings` (SeerMeasurement), which both ends encode and decode; opaque to the protocol.
     /// The fields above that it repeats (`finetune_steps`, `split`, `seed`, `latency`) must agree with it.
     public var settings: [String: JSONValue]?
+    /// An `artifact` JOB's compressed network (revision 2).
+    public var artifact: ArtifactReference?
 
     enum CodingKeys: String, CodingKey {
-        case model, policy, finetuneSteps = "finetune_steps", split, seed, latency, timeouts, options, settings
+        case model, policy, finetuneSteps = "finetune_steps", split, seed, latency, timeouts, options, settings, artifact
     }
 
     /// Memberwise initializer.
     public init(model: String, policy: [String: JSONValue], finetuneSteps: Int = 0, split: String = "validation",
                 seed: Int = 0, latency: LatencySettings? = nil,
                 timeouts: JobTimeouts = JobTimeouts(), options: [String: JSONValue]? = nil,
-                settings: [String: JSONValue]? = nil) {
+                settings: [String: JSONValue]? = nil, artifact: ArtifactReference? = nil) {
+        self.artifact = artifact
         self.model = model
         self.policy = policy
         self.finetuneSteps = finetuneSteps
@@ -334,14 +347,18 @@ public struct ResultPayload: Codable, Equatable, Sendable {
     /// A `profile` job asked for per-layer latencies (`options.layer_table`): the lookup table, opaque here
     /// (Seer's `LayerLatencyTable` JSON, see docs/LATENCY.md).
     public var layerTable: [String: JSONValue]?
+    /// A `compress` job's compressed network (revision 2).
+    public var artifact: ArtifactReference?
 
     enum CodingKeys: String, CodingKey {
-        case accuracy, latency, complexity, timingsMs = "timings_ms", energy, layerTable = "layer_table"
+        case accuracy, latency, complexity, timingsMs = "timings_ms", energy, layerTable = "layer_table", artifact
     }
 
     /// Memberwise initializer.
     public init(accuracy: Double? = nil, latency: LatencyStats? = nil, complexity: Complexity? = nil,
-                timingsMs: [String: Double] = [:], energy: Energy? = nil, layerTable: [String: JSONValue]? = nil) {
+                timingsMs: [String: Double] = [:], energy: Energy? = nil, layerTable: [String: JSONValue]? = nil,
+                artifact: ArtifactReference? = nil) {
+        self.artifact = artifact
         self.accuracy = accuracy
         self.latency = latency
         self.complexity = complexity

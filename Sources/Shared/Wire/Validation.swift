@@ -101,6 +101,8 @@ extension JobBody: ValidatedBody {
         if let value = payload.timeouts.measureMs { try check.count(value, "payload.timeouts.measure_ms", min: 1) }
         if let options = payload.options { try check.opaque(options, "payload.options") }
         if let settings = payload.settings { try check.opaque(settings, "payload.settings") }
+        if let artifact = payload.artifact { try check.artifact(artifact, "payload.artifact") }
+        if kind == .artifact && payload.artifact == nil { throw WireError.missingField(type: .job, field: "payload.artifact") }
     }
 }
 
@@ -131,6 +133,10 @@ extension ResultBody: ValidatedBody {
         }
         try check.timings(payload.timingsMs, "payload.timings_ms")
         if let table = payload.layerTable { try check.opaque(table, "payload.layer_table") }
+        if let artifact = payload.artifact {
+            try check.artifact(artifact, "payload.artifact")
+            guard artifact.data != nil else { throw check.fail("payload.artifact.data", "is required in a RESULT") }
+        }
         if let energy = payload.energy {
             try check.nonNegative(energy.joules, "payload.energy.joules")
             if let watts = energy.averageWatts { try check.nonNegative(watts, "payload.energy.average_watts") }

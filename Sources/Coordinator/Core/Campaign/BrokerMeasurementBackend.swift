@@ -23,7 +23,7 @@ public final class BrokerMeasurementBackend: MeasurementBackend {
 
     /// Throws `reason` if the campaign is interrupted, withdrawing `waiting` from the queue when it is stopped; then
     /// the broker's own failure, or that it was stopped, since nothing more will finish.
-    private func checkInterruption(waiting: Set<JobID>) throws {
+    func checkInterruption(waiting: Set<JobID>) throws {
         if let reason = interruption() {
             if case .stopped = reason { broker.cancel(waiting.sorted(), reason: "\(reason)") }
             throw reason
@@ -33,7 +33,7 @@ public final class BrokerMeasurementBackend: MeasurementBackend {
     }
 
     /// `broker.submit`, an interruption taking precedence over the stopped broker it explains.
-    private func submit(_ jobs: [JobRequest]) throws -> [JobID] {
+    func submit(_ jobs: [JobRequest]) throws -> [JobID] {
         do {
             return try broker.submit(jobs)
         } catch {
@@ -63,8 +63,14 @@ public final class BrokerMeasurementBackend: MeasurementBackend {
 
     /// Runs a `profile` job with `options.layer_table` on an agent of `deviceKey`; the agent times the layers.
     public func profileLayers(id: String, deviceKey: String, model: String) throws -> LayerLatencyTable {
+        try profileLayers(id: id, deviceKey: deviceKey, model: model, layerTable: [:])
+    }
+
+    /// `profileLayers` with `layerTable` as the job's `options.layer_table` (a runtime agent's kernel descriptions).
+    func profileLayers(id: String, deviceKey: String, model: String,
+                       layerTable: [String: JSONValue]) throws -> LayerLatencyTable {
         let payload = JobPayload(model: model, policy: [:], timeouts: JobTimeouts(totalMs: 30 * 60 * 1000),
-                                 options: ["layer_table": .object([:])])
+                                 options: ["layer_table": .object(layerTable)])
         let jobID = try submit([JobRequest(deviceKey: deviceKey, kind: .profile, payload: payload, id: id, owner: owner)])[0]
         var outcome: JobOutcome?
         while outcome == nil {

@@ -226,10 +226,17 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
     /// prepares a fine-tuned model for every one, and redeploys pick them when a device's battery profile changes.
     public var profiles: [String: [String: MetricBudget]] = [:]
     public var seed: UInt64 = 0
+    /// Device keys whose agents run compressed artifacts (a runtime such as onnxruntime, no Seer engine): a policy
+    /// measured there is compressed, fine-tuned and validated by a `compress` job on `trainingDevice`, and its artifact
+    /// timed (and checked) by an `artifact` job on the runtime key (`ArtifactMeasurementBackend`).
+    public var runtimeDevices: [String] = []
+    /// The device key whose (builtin) agents train for the runtime devices.
+    public var trainingDevice: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, model, checkpoint, data, space, metric, budgets, devices, measurement, sampling, predictor, optimizer
         case profiles, seed, latencyDevice = "latency_device"
+        case runtimeDevices = "runtime_devices", trainingDevice = "training_device"
     }
 
     public init(name: String, model: String, budgets: [Budget]) {
@@ -257,6 +264,8 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         optimizer = try c.decodeIfPresent(OptimizerConfig.self, forKey: .optimizer) ?? defaults.optimizer
         profiles = try c.decodeIfPresent([String: [String: MetricBudget]].self, forKey: .profiles) ?? defaults.profiles
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
+        runtimeDevices = try c.decodeIfPresent([String].self, forKey: .runtimeDevices) ?? defaults.runtimeDevices
+        trainingDevice = try c.decodeIfPresent(String.self, forKey: .trainingDevice)
     }
 
     /// Reads a YAML (or JSON) campaign file and validates it; errors name the field.
@@ -313,6 +322,17 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
             guard devices.contains(device) else { throw fail("latency_device: '\(device)' is not among devices \(devices)") }
         }
         guard !devices.isEmpty else { throw fail("devices: give at least one device key") }
+        for device in runtimeDevices where !devices.contains(device) {
+            throw fail("runtime_devices: '\(device)' is not among devices \(devices)")
+        }
+        if !runtimeDevices.isEmpty {
+            guard let trainingDevice else { throw fail("training_device: required with runtime_devices (the key whose agents train)") }
+            guard !runtimeDevices.contains(trainingDevice) else {
+                throw fail("training_device: '\(trainingDevice)' is a runtime device; training needs Seer's engine")
+            }
+        } else if trainingDevice != nil {
+            throw fail("training_device: only meaningful with runtime_devices")
+        }
         guard sampling.initial >= 4 else { throw fail("sampling.initial: at least 4 policies to train a predictor on, got \(sampling.initial)") }
         guard sampling.rounds >= 0 else { throw fail("sampling.rounds: must be at least 0, got \(sampling.rounds)") }
         guard sampling.refine >= 0 else { throw fail("sampling.refine: must be at least 0, got \(sampling.refine)") }

@@ -39,7 +39,8 @@ public final class CampaignRunner {
                 showProgress: Bool = true, log: @escaping (String) -> Void = { print($0) }) throws {
         self.config = config
         self.store = store
-        self.backend = backend
+        // Runtime device keys measure through artifacts (a training agent compresses, the device's agent times).
+        self.backend = try ArtifactMeasurementBackend.wrapping(backend, config: config, store: store)
         self.resultsDirectory = resultsDirectory
         self.log = log
         self.showProgress = showProgress
@@ -51,7 +52,7 @@ public final class CampaignRunner {
         // For latency this profiles the device's layer table on an agent (once; the store keeps it).
         let name = config.name
         let (complexity, reference) = try CostModels.make(metric: config.metric, config: config, base: base, encoding: encoding,
-                                                          deviceKey: config.latencyDevice, store: store, backend: backend,
+                                                          deviceKey: config.latencyDevice, store: store, backend: self.backend,
                                                           log: { log("[\(name)] \($0)") })
         self.complexity = complexity
         self.reference = reference

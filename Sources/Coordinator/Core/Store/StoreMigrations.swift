@@ -23,6 +23,7 @@ extension SeerStore {
     public static var migrations: [StoreMigration] {
         fabricMigrations + CampaignStore.migrations + DeploymentStore.migrations + CostModels.migrations
             + serviceMigrations
+            + ArtifactStore.migrations
     }
 
     /// Agent quarantines and campaign requests to the coordinator service (issue 12). Frozen.
