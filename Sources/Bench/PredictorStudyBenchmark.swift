@@ -44,7 +44,7 @@ struct PredictorStudyBenchmark: ParsableCommand {
         guard let targetScale = TargetScale(rawValue: target) else {
             throw ValidationError("--target: '\(target)' is not one of \(TargetScale.allCases.map(\.rawValue))")
         }
-        let seedList = try parseSeeds(seeds)
+        let seedList = try parseSeedList(seeds, option: "--seeds")
         let budgetList = try budgets.split(separator: ",").map { s -> Double in
             guard let v = Double(s), v > 0 else { throw ValidationError("--budgets: '\(s)' is not a percentage") }
             return v / 100
@@ -118,16 +118,6 @@ struct PredictorStudyBenchmark: ParsableCommand {
                                    "repeats": repeats, "variants": summary, "cpu": CPUInfo.current.description]
         print(String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self))
     }
-
-    private func parseSeeds(_ text: String) throws -> [UInt64] {
-        var out = [UInt64]()
-        for part in text.split(separator: ",") {
-            let ends = part.split(separator: "-").map { UInt64($0) }
-            guard !ends.isEmpty, ends.allSatisfy({ $0 != nil }) else { throw ValidationError("--seeds: '\(part)' is not N or N-M") }
-            out += ends.count == 1 ? [ends[0]!] : Array(ends[0]!...ends[1]!)
-        }
-        return out
-    }
 }
 
 /// The predictors compared.
@@ -140,14 +130,9 @@ enum PredictorVariant: String, CaseIterable {
     case ridge
     /// The prior's additive drop alone, rescaled by one least-squares line (no per-layer learning).
     case priorLine = "prior-line"
-    /// Least squares on the prior's per-kind sums and the square of its total (4 features + intercept).
+    /// Ridge on the prior's per-kind sums and the square of its total: the prior features campaigns used before
+    /// they kept its total alone.
     case priorKinds = "prior-kinds"
-    /// prior-line as the mean, the campaign's ensemble (no prior features) fitted to what it leaves.
-    case priorResidual = "prior-residual"
-    /// prior-residual with the residual ensemble's prediction scaled by a quarter / a half.
-    case priorResidualQuarter = "prior-residual-25", priorResidualHalf = "prior-residual-50"
-    /// prior-residual with a linear ridge-only residual (per-column base values).
-    case priorResidualLinear = "prior-residual-linear"
 
     func fit(config: CampaignConfig, encoding: PolicyEncoding, prior: SensitivityPrior?, features: [[Double]],
              targets: [Double], seed: UInt64) throws -> any PerformancePredictor {
@@ -170,16 +155,6 @@ enum PredictorVariant: String, CaseIterable {
             var predictor = PriorKinds(prior: prior)
             try predictor.fit(features: features, targets: targets, seed: seed)
             return predictor
-        case .priorResidual, .priorResidualQuarter, .priorResidualHalf, .priorResidualLinear:
-            guard let prior else { throw ValidationError("prior-residual needs the sensitivity probes in the log") }
-            var line = PriorLine(prior: prior)
-            try line.fit(features: features, targets: targets, seed: seed)
-            let residuals = zip(features, targets).map { $1 - line.predict($0).mean }
-            var residualConfig = config
-            if self == .priorResidualLinear { residualConfig.predictor.hidden = 0; residualConfig.predictor.features = "linear" }
-            let ensemble = try residualConfig.fitPredictor(encoding: encoding, features: features, targets: residuals, round: Int(seed))
-            let scale = self == .priorResidualQuarter ? 0.25 : self == .priorResidualHalf ? 0.5 : 1
-            return Sum(first: line, second: ensemble, scale: scale)
         }
     }
 }
@@ -205,57 +180,23 @@ struct PriorLine: PerformancePredictor {
     func gradient(_ x: [Double]) -> [Double] { [Double](repeating: 0, count: x.count) }
 }
 
-/// Least squares on [1, per-kind prior sums, total^2] with a small ridge.
+/// Ridge (penalty by leave-one-out error) on [per-kind prior sums, total^2].
 struct PriorKinds: PerformancePredictor {
     let prior: SensitivityPrior
-    var w: [Double] = []
+    var ridge = RidgePredictor()
     var name: String { "prior-kinds" }
 
     func row(_ x: [Double]) -> [Double] {
         let sums = SensitivityPrior.Kind.allCases.map { prior.sum($0, base: x) }
         let t = sums.reduce(0, +)
-        return [1] + sums + [t * t / 100]
+        return sums + [t * t]
     }
 
     mutating func fit(features: [[Double]], targets: [Double], seed: UInt64) throws {
-        let rows = features.map(row)
-        let d = rows[0].count
-        var a = [[Double]](repeating: [Double](repeating: 0, count: d), count: d), b = [Double](repeating: 0, count: d)
-        for (r, y) in zip(rows, targets) {
-            for i in 0..<d { b[i] += r[i] * y; for j in 0..<d { a[i][j] += r[i] * r[j] } }
-        }
-        for i in 1..<d { a[i][i] += 1e-3 * Double(rows.count) }
-        // Gaussian elimination with partial pivoting.
-        for c in 0..<d {
-            let p = (c..<d).max { abs(a[$0][c]) < abs(a[$1][c]) }!
-            a.swapAt(c, p); b.swapAt(c, p)
-            for r in (c + 1)..<d {
-                let f = a[r][c] / a[c][c]
-                for k in c..<d { a[r][k] -= f * a[c][k] }
-                b[r] -= f * b[c]
-            }
-        }
-        w = [Double](repeating: 0, count: d)
-        for c in stride(from: d - 1, through: 0, by: -1) {
-            w[c] = (b[c] - ((c + 1)..<d).map { a[c][$0] * w[$0] }.reduce(0, +)) / a[c][c]
-        }
+        try ridge.fit(features: features.map(row), targets: targets, seed: seed)
     }
 
-    func predict(_ x: [Double]) -> (mean: Double, std: Double) { (zip(row(x), w).map(*).reduce(0, +), 0) }
-    func gradient(_ x: [Double]) -> [Double] { [Double](repeating: 0, count: x.count) }
-}
-
-/// The sum of two fitted predictors' means (study only: not refitted).
-struct Sum: PerformancePredictor {
-    let first: PriorLine
-    let second: EnsemblePredictor
-    var scale = 1.0
-    var name: String { "sum" }
-    mutating func fit(features: [[Double]], targets: [Double], seed: UInt64) throws {}
-    func predict(_ x: [Double]) -> (mean: Double, std: Double) {
-        let s = second.predict(x)
-        return (first.predict(x).mean + scale * s.mean, s.std)
-    }
+    func predict(_ x: [Double]) -> (mean: Double, std: Double) { ridge.predict(row(x)) }
     func gradient(_ x: [Double]) -> [Double] { [Double](repeating: 0, count: x.count) }
 }
 

@@ -84,14 +84,7 @@ struct SearchQualityBenchmark: ParsableCommand {
         return try specs.map { spec in
             let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
             guard parts.count == 3, !parts[0].isEmpty else { throw ValidationError("--run '\(spec)': expected MODEL:SEEDS:BUDGETS") }
-            var seeds = [UInt64]()
-            for item in parts[1].split(separator: ",") {
-                let bounds = item.split(separator: "-").map { UInt64($0.trimmingCharacters(in: .whitespaces)) }
-                guard !bounds.isEmpty, bounds.count <= 2, let lo = bounds.first!, let hi = bounds.last!, lo <= hi else {
-                    throw ValidationError("--run '\(spec)': seeds are like 0-4 or 0,2,3, got '\(item)'")
-                }
-                seeds += Array(lo...hi)
-            }
+            let seeds = try parseSeedList(parts[1], option: "--run '\(spec)'")
             let budgets = try parts[2].split(separator: ",").map { item -> Double in
                 guard let percent = Double(item.trimmingCharacters(in: .whitespaces)), percent > 0, percent <= 100 else {
                     throw ValidationError("--run '\(spec)': budgets are percentages in (0, 100], got '\(item)'")
@@ -908,4 +901,17 @@ func stableHash(_ text: String) -> String {
     }
     let hex = String(h, radix: 16)
     return String(repeating: "0", count: 16 - hex.count) + hex
+}
+
+/// Seeds written like `0-4` or `0,2,3` (ranges and single seeds, comma-separated); `option` names the option in errors.
+func parseSeedList(_ text: String, option: String) throws -> [UInt64] {
+    var seeds = [UInt64]()
+    for item in text.split(separator: ",") {
+        let bounds = item.split(separator: "-").map { UInt64($0.trimmingCharacters(in: .whitespaces)) }
+        guard !bounds.isEmpty, bounds.count <= 2, let lo = bounds.first!, let hi = bounds.last!, lo <= hi else {
+            throw ValidationError("\(option): seeds are like 0-4 or 0,2,3, got '\(item)'")
+        }
+        seeds += Array(lo...hi)
+    }
+    return seeds
 }

@@ -95,10 +95,9 @@ public struct PolicyFeatureMap: Codable, Hashable, Sendable {
     /// A feature map for a policy table's schema; with a `prior`, the prior's total (the untuned additive drop) is a
     /// feature too.
     ///
-    /// One prior feature, not one per kind of column nor its square: on bench/search-quality's measured resnet8 policies
-    /// (`seer-bench predictor-study`, 2 seeds x 12 training sets of 16 and of 32 rows), the per-kind sums and the
-    /// square made the predictor's best-ranked held-out policy in a budget band lose 1.3-2.2 points to the band's best,
-    /// the total alone 0.8-1.4; with 64-128 rows the two are level.
+    /// One prior feature, not one per kind of column nor its square: with those, the best-ranked held-out policies of
+    /// bench/search-quality's measured resnet8 policies lose about a point more (README, "Predictor":
+    /// `seer-bench predictor-study`, variants `campaign` and `prior-kinds`).
     public init(schema: PolicySchema, options: FeatureOptions = .standard, prior: SensitivityPrior? = nil) {
         let columns = schema.columns
         inputCount = columns.count

@@ -160,10 +160,8 @@ public enum TargetScale: String, Codable, Hashable, Sendable, CaseIterable {
     case accuracy
     /// -log(error rate in percent), error rate = 100 - accuracy (at least `minimumErrorRate`). Compressions compound
     /// multiplicatively in the error rate, and on this scale a few collapsed policies (60% where most measure 85-92%)
-    /// no longer dominate the squared loss, so the fit spends its few rows where the best policies differ: on
-    /// bench/search-quality's measured resnet8 policies (`seer-bench predictor-study`, 2 seeds x 16 training sets
-    /// of 16 and of 32 rows) it cut the mean |error| on held-out policies from 2.6-2.7 to 2.2-2.3 points and the
-    /// loss of the best-ranked held-out policy in a budget band from 0.7-1.6 to 0.65-1.4 points.
+    /// no longer dominate the squared loss, so the fit spends its few rows where the best policies differ (README,
+    /// "Predictor": `seer-bench predictor-study` with and without `--target accuracy` on the committed logs).
     case logError = "log_error"
 
     /// The smallest error rate (percent) the scale takes: a validation set of a few thousand images resolves no less.
@@ -383,7 +381,9 @@ public struct EnsemblePredictor: PerformancePredictor {
 
     public func gradient(_ x: [Double]) -> [Double] {
         // d mean accuracy = mean over members of slope(t_m) x d t_m.
-        targetGradient(x, memberWeights: memberTargets(x).map(configuration.target.slope))
+        let weights = configuration.target == .accuracy
+            ? [Double](repeating: 1, count: members.count) : memberTargets(x).map(configuration.target.slope)
+        return targetGradient(x, memberWeights: weights)
     }
 
     /// Sum over members of memberWeights[m] x d t_m / d x, divided by the member count (t_m: member m's prediction on
@@ -418,6 +418,7 @@ public struct EnsemblePredictor: PerformancePredictor {
     public func extrapolation(_ x: [Double]) -> Double {
         guard let map = featureMap, let support else { return 0 }
         let targetError = support.standardError(standardized: featureScaler.apply(map.features(x)))
+        guard configuration.target != .accuracy else { return targetError }
         return targetError * configuration.target.slope(meanTarget(x))
     }
 
