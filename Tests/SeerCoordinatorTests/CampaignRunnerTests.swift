@@ -101,13 +101,15 @@ final class CampaignRunnerTests: XCTestCase {
                                         log: { _ in })
         let summary = try second.run()
         // The resumed run measures only what had not finished: 1 informative policy and 2 x 2 final verifications, plus
-        // for a pick that measured below a sample the second measurements of both, and the test split of a sample that
-        // then replaced it.
+        // for a pick that measured below a sample a second measurement of the pick and two fresh ones of the sample, and
+        // the test split of a sample that then replaced it.
         let replacements = counting.measured.filter { $0.hasSuffix(":measured-best:test") }
         let rechecks = counting.measured.filter { $0.contains(":recheck:") }
         XCTAssertEqual(counting.measured.count, 1 + 4 + rechecks.count + replacements.count, "\(counting.measured)")
-        XCTAssertEqual(rechecks.count % 2, 0, "\(rechecks)")
-        XCTAssertLessThanOrEqual(replacements.count, rechecks.count / 2, "a replacement only after a recheck")
+        XCTAssertEqual(rechecks.count % 3, 0, "\(rechecks)")
+        XCTAssertLessThanOrEqual(replacements.count, rechecks.count / 3, "a replacement only after a recheck")
+        let recheckSeeds = Set(rechecks.compactMap { counting.settings[$0]?.seed })
+        XCTAssertTrue(recheckSeeds.isDisjoint(with: [config.seed, config.seed + 1]), "rechecks use fresh seeds: \(recheckSeeds)")
         XCTAssertLessThanOrEqual(replacements.count, config.budgets.count, "at most one replacement per budget")
         XCTAssertEqual(Set(replacements).count, replacements.count, "\(replacements)")
         XCTAssertTrue(Set(counting.measured).isDisjoint(with: crashing.measured))

@@ -245,14 +245,15 @@ public final class CampaignRunner {
     }
 
     /// How `row` is measured: the campaign's settings and seed on the row's split; a probe without fine-tuning on the
-    /// fixed batch; a noise repeat with the next seed.
+    /// fixed batch; a noise repeat (round 0 of the noise rows) with the next seed, and a contest's recheck (rounds
+    /// 1 and 2) with seeds after that, so no two measurements of one policy share a seed.
     func measurementSettings(for row: MeasurementRecord) -> EvaluationSettings {
         if row.purpose == .sensitivity {
             return SensitivityTable.probeSettings(from: config.measurement, images: config.sampling.sensitivityImages)
         }
         var settings = config.measurement
         settings.split = Split(rawValue: row.split) ?? .validation
-        settings.seed = row.purpose == .noise ? config.seed &+ 1 : config.seed
+        settings.seed = row.purpose == .noise ? config.seed &+ 1 &+ UInt64(row.round) : config.seed
         return settings
     }
 
@@ -313,7 +314,7 @@ public final class CampaignRunner {
         let count = config.sampling.noiseRepeats
         guard count > 0 else { return nil }
         let originals = Array(try samples().filter { $0.round == 0 }.sorted { $0.position < $1.position }.prefix(count))
-        // Round 0 of the noise rows; round 1 holds the rechecks of contested picks (`verifyChosen`).
+        // Round 0 of the noise rows; later rounds hold the rechecks of contested picks (`Recheck`).
         let now = Date()
         let rows = originals.enumerated().map { i, original in
             MeasurementRecord(jobID: "\(id):noise:\(i)", campaignID: id, purpose: .noise, round: 0, position: i,
@@ -344,8 +345,17 @@ public final class CampaignRunner {
         }.sorted { $0.accuracy > $1.accuracy }
     }
 
+    /// What a new policy must beat within `budget`: the best of the predictor's means at the policies measured there
+    /// (noisy expected improvement's plug-in incumbent), nil when none was. Not the best single measurement: with
+    /// noise of a point or two, the highest of tens is mostly luck, and an incumbent set by it makes every candidate's
+    /// expected improvement vanish, so a round would measure whatever its ranking of zeros happened to put first.
+    func incumbentAccuracy(within budget: Double, _ predictor: EnsemblePredictor) throws -> Double? {
+        try measuredWithin(budget).map { predictor.predict(try encoding.features(of: encoding.policy(levels: $0.levels))).mean }
+            .max()
+    }
+
     /// One informative round's policies: by expected improvement, each budget's share searched within that budget
-    /// against the best accuracy measured there; or by SeerNet's uncertainty near any budget.
+    /// against the incumbent there (`incumbentAccuracy`); or by SeerNet's uncertainty near any budget.
     func informativePolicies(round: Int, _ predictor: EnsemblePredictor) throws -> [ResolvedPolicy] {
         var measured = try samples().compactMap { try? resolve($0.policy) }
         var settings = InformativeSampler.Settings(band: config.sampling.band[0]...config.sampling.band[1])
@@ -366,7 +376,7 @@ public final class CampaignRunner {
                 let share = count / budgets.count + (k < count % budgets.count ? 1 : 0)
                 guard share > 0 else { continue }
                 // With nothing measured within the budget yet, any policy that fits is an improvement over the worst.
-                let incumbent = try measuredWithin(budgets[b]).first?.accuracy ?? allAccuracies.min() ?? 0
+                let incumbent = try incumbentAccuracy(within: budgets[b], predictor) ?? allAccuracies.min() ?? 0
                 settings.seed = config.seed &+ UInt64(round) &* 1_000 &+ UInt64(b)
                 let found = try InformativeSampler(settings: settings, acquisition: ExpectedImprovement(incumbent: incumbent))
                     .sample(problem, budgets: [budgets[b]], count: share, exclude: Set(measured),
@@ -423,14 +433,16 @@ public final class CampaignRunner {
 
     /// Fine-tunes and measures each chosen policy on validation and on test (same seed, so the same network).
     ///
-    /// A chosen policy that measures below a policy already measured within its budget is contested: both are
-    /// measured once more with the next seed, and the one with the higher mean of its two validation measurements is
-    /// reported, at that mean. The best of tens of samples each measured once sits above its true accuracy by about a
-    /// standard deviation of the noise (it was picked for being high), so a single comparison would replace most picks
-    /// that are as good as the sample; the second measurement removes that bias. The predictor, fitted on tens of
-    /// policies, can still over-predict where the optimizer goes, and then the sample wins: a campaign never reports
-    /// less than it has measured (contested policies by their two-measurement means). The choice is made on
-    /// validation; a replacement is then measured on test like any chosen policy.
+    /// A chosen policy that measures below a policy already measured within its budget is contested, and the
+    /// contest is decided on fresh measurements only: the pick once more with another seed (its first measurement
+    /// was made before anyone looked at it, so it counts), the sample twice with two further seeds. The sample's own
+    /// first measurement does not count: it is the highest of tens measured once, so it sits above the policy's
+    /// true accuracy by about a standard deviation of the noise (the winner's curse), and comparing against it would
+    /// replace picks that are as good as the sample, or better. The one with the higher mean of its two counted
+    /// measurements is reported, at that mean: a campaign never reports a policy that measured below another within
+    /// the budget on equal, unbiased terms. The predictor, fitted on tens of policies, can still over-predict where
+    /// the optimizer goes, and then the sample wins. The choice is made on validation; a replacement is then measured
+    /// on test like any chosen policy.
     func verifyChosen(_ predictor: EnsemblePredictor) throws {
         var chosen = try CampaignStore.chosen(id, in: store)
         let now = Date()
@@ -459,35 +471,42 @@ public final class CampaignRunner {
                   let picked = pick.accuracy else { continue }
             let within = measuredSamples.indices.filter { sampleCosts[$0] <= chosen[i].budgetValue * (1 + 1e-9) }
                 .map { measuredSamples[$0] }
-            guard let best = within.max(by: { $0.accuracy! < $1.accuracy! }), best.accuracy! > picked else { continue }
+            guard let best = within.max(by: { $0.accuracy! < $1.accuracy! }), best.accuracy! > picked,
+                  best.policy != pick.policy else { continue }
             contests.append((i, pick, best))
         }
-        func recheckJobID(_ budget: String, _ which: String) -> String { "\(id):recheck:\(budget):\(which)" }
         var rechecks: [MeasurementRecord] = []
         for contest in contests {
             let budget = chosen[contest.i].budget
-            for (which, row) in [("pick", contest.pick), ("sample", contest.best)] {
-                rechecks.append(MeasurementRecord(jobID: recheckJobID(budget, which), campaignID: id, purpose: .noise, round: 1,
-                                                  position: contest.i, policy: row.policy, deviceKey: config.devices[0],
-                                                  split: "validation", createdAt: now))
+            for recheck in Recheck.allCases {
+                let row = recheck.isPick ? contest.pick : contest.best
+                rechecks.append(MeasurementRecord(jobID: recheck.jobID(campaign: id, budget: budget), campaignID: id,
+                                                  purpose: .noise, round: recheck.round, position: contest.i,
+                                                  policy: row.policy, deviceKey: config.devices[0], split: "validation",
+                                                  createdAt: now))
             }
         }
         try CampaignStore.plan(rechecks, in: store)
-        try measure(try CampaignStore.measurements(id, purpose: .noise, in: store).filter { $0.round == 1 },
+        try measure(try CampaignStore.measurements(id, purpose: .noise, in: store).filter { $0.round >= Recheck.firstRound },
                     title: "contested picks, again")
         let rechecked = Dictionary(uniqueKeysWithValues: try CampaignStore.measurements(id, purpose: .noise, in: store)
-            .filter { $0.round == 1 }.map { ($0.jobID, $0.accuracy) })
-        /// Mean of a first measurement and its recheck (the first alone if the recheck failed).
-        func mean(_ first: Double, _ recheck: Double??) -> Double { (recheck ?? nil).map { (first + $0) / 2 } ?? first }
+            .filter { $0.round >= Recheck.firstRound }.map { ($0.jobID, $0.accuracy) })
+        /// The mean of the counted measurements that succeeded; nil when none did.
+        func mean(_ values: [Double?]) -> Double? {
+            let known = values.compactMap { $0 }
+            return known.isEmpty ? nil : known.reduce(0, +) / Double(known.count)
+        }
         var validation: [Int: Double] = [:]
         var fallbacks = [MeasurementRecord]()
         for (i, pickRow, best) in contests {
             let budget = chosen[i].budget
-            let picked = mean(pickRow.accuracy!, rechecked[recheckJobID(budget, "pick")])
-            let sampled = mean(best.accuracy!, rechecked[recheckJobID(budget, "sample")])
+            func recheck(_ r: Recheck) -> Double? { rechecked[r.jobID(campaign: id, budget: budget)] ?? nil }
+            let picked = mean([pickRow.accuracy, recheck(.pick)])!
+            // Without a fresh measurement of the sample there is no unbiased contest: its first measurement stands.
+            let sampled = mean([recheck(.sample), recheck(.sampleAgain)]) ?? best.accuracy!
             guard sampled > picked else {
                 log(String(format: "[%@] budget %@: the optimizer's policy measured %.2f%%, below %.2f%% for %@; measured again "
-                           + "with another seed, their means are %.2f%% and %.2f%%: keeping the optimizer's", id, budget,
+                           + "with other seeds, their means are %.2f%% and %.2f%%: keeping the optimizer's", id, budget,
                            pickRow.accuracy!, best.accuracy!, best.jobID, picked, sampled))
                 validation[i] = picked
                 continue
@@ -496,10 +515,8 @@ public final class CampaignRunner {
             let policy = try resolve(best.policy)
             let x = encoding.relaxation(levels: try encoding.levels(of: policy))
             let prediction = predictor.predict(try encoding.features(of: policy))
-            if chosen[i].policy != best.policy {
-                log(String(format: "[%@] budget %@: the optimizer's policy measured %.2f%%, below %.2f%% for %@ within the budget "
-                           + "(means over two seeds); reporting that one", id, budget, picked, sampled, best.jobID))
-            }
+            log(String(format: "[%@] budget %@: the optimizer's policy measured %.2f%%, below %.2f%% for %@ within the budget "
+                       + "(means of two unbiased measurements); reporting that one", id, budget, picked, sampled, best.jobID))
             chosen[i].policy = best.policy
             chosen[i].complexity = complexity.value(x)
             chosen[i].predicted = prediction.mean
@@ -538,4 +555,24 @@ extension JSONEncoder {
 extension Array {
     /// Self, or nil when empty.
     var nonEmpty: [Element]? { isEmpty ? nil : self }
+}
+
+/// The measurements of a contest between a pick and a sample that measured above it (`verifyChosen`), each a noise
+/// row whose round sets its seed: the pick is measured once more, the sample twice.
+enum Recheck: CaseIterable {
+    case pick, sample, sampleAgain
+
+    /// The first noise round that holds rechecks (round 0 holds the noise repeats).
+    static let firstRound = 1
+
+    var round: Int { self == .sampleAgain ? 2 : 1 }
+    var isPick: Bool { self == .pick }
+
+    func jobID(campaign: String, budget: String) -> String {
+        switch self {
+        case .pick: return "\(campaign):recheck:\(budget):pick"
+        case .sample: return "\(campaign):recheck:\(budget):sample"
+        case .sampleAgain: return "\(campaign):recheck:\(budget):sample-again"
+        }
+    }
 }
