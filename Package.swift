@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // C shims: module maps only, no Swift API.
@@ -48,8 +49,11 @@ let package = Package(
                                "SeerTransport",
                                .product(name: "GRDB", package: "GRDB.swift"), "Yams"],
                 path: "Sources/Coordinator/Core"),
+        // The live web view over HTTP (Hummingbird on SwiftNIO); the broker and campaigns know nothing of it.
+        .target(name: "SeerWeb", dependencies: ["SeerCoordinator", .product(name: "Hummingbird", package: "hummingbird")],
+                path: "Sources/Coordinator/Web"),
         .executableTarget(name: "SeerCoordinatorCLI",
-                          dependencies: ["SeerCoordinator", "SeerTraining", "SeerModels", "SeerData", "SeerTensor",
+                          dependencies: ["SeerCoordinator", "SeerWeb", "SeerTraining", "SeerModels", "SeerData", "SeerTensor",
                                          "SeerPredictor", "SeerSearch", "SeerCompression", "SeerMeasurement", "SeerWire",
                                          "SeerTransport",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -89,6 +93,7 @@ let package = Package(
         .testTarget(name: "SeerCoordinatorTests", dependencies: ["SeerCoordinator", "SeerModels", "SeerData", "SeerSearch", "SeerPredictor",
                                                                "SeerMeasurement", "SeerExport"],
                     path: "Tests/SeerCoordinatorTests"),
+        .testTarget(name: "SeerWebTests", dependencies: ["SeerWeb", "SeerCoordinator", "SeerWire"], path: "Tests/SeerWebTests"),
         .testTarget(name: "SeerFabricTests", dependencies: ["SeerCoordinator", "SeerAgent", "SeerWire", "SeerTransport",
                                                           "SeerExport", "SeerModels", "SeerCompression", "SeerMeasurement", "SeerData"],
                     path: "Tests/SeerFabricTests"),

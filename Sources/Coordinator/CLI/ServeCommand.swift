@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import SeerTransport
 import SeerCoordinator
+import SeerWeb
 import SeerWire
 
 /// `seer-coordinator serve`: runs the job broker; with `--null-jobs N`, a self-contained fabric check and benchmark.
@@ -69,6 +70,12 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Campaign whose profile models are deployed (default: the newest one with profiles for the device key).")
     var campaign: String?
 
+    @Option(help: "Serve the live web view (fleet, campaigns, jobs, deployments; JSON at /api/dashboard, Prometheus text at /metrics) on HOST:PORT, e.g. 127.0.0.1:8080; port 0 picks a free one (see --http-endpoint-file).")
+    var http: String?
+
+    @Option(help: "With --http: write the web view's URL to this file once it listens.")
+    var httpEndpointFile: String?
+
     @Flag(help: "Log only errors.")
     var quiet = false
 
@@ -100,6 +107,11 @@ struct ServeCommand: ParsableCommand {
         guard sleepMs >= 0 else { throw ValidationError("--sleep-ms must be >= 0 (got \(sleepMs))") }
         guard waitAgents >= 0 else { throw ValidationError("--wait-agents must be >= 0 (got \(waitAgents))") }
         guard timeoutS > 0 else { throw ValidationError("--timeout-s must be positive (got \(timeoutS))") }
+        if let http {
+            do { _ = try WebAddress(parsing: http) } catch { throw ValidationError("\(error)") }
+        } else if httpEndpointFile != nil {
+            throw ValidationError("--http-endpoint-file needs --http HOST:PORT")
+        }
     }
 
     func run() throws {
@@ -137,6 +149,16 @@ struct ServeCommand: ParsableCommand {
             return
         }
         let stop = Self.terminationFlag()
+        var web: WebView?
+        if let http {
+            let address = try WebAddress(parsing: http)
+            web = try WebView.start(host: address.host, port: address.port, source: DashboardSource(store: store, broker: broker),
+                                    log: log)
+            if let httpEndpointFile {
+                try "http://\(web!.host):\(web!.port)/".write(toFile: httpEndpointFile, atomically: true, encoding: .utf8)
+            }
+        }
+        defer { web?.stop() }
         let deployments = DeploymentService(broker: broker, store: store, campaign: campaign, log: log)
         let campaigns = CampaignService(broker: broker, store: store, log: log)
         try campaigns.resumeUnfinished()

@@ -523,6 +523,9 @@ public final class Broker: @unchecked Sendable {
         Int64(DispatchTime.now().uptimeNanoseconds / 1_000_000)
     }
 
+    /// The broker clock (monotonic milliseconds) that `AgentSnapshot`'s times are on.
+    public static func clockMs() -> Int64 { monotonicMs() }
+
     private func loop() {
         var items = [ZMQPollItem(router), ZMQPollItem(waker.receiver)]
         if let zap { items.append(ZMQPollItem(zap.socket)) }

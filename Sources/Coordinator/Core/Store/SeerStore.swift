@@ -269,6 +269,21 @@ public final class SeerStore: @unchecked Sendable {
         }
     }
 
+    /// The `limit` most recently changed jobs, newest first.
+    public func recentJobs(limit: Int) throws -> [JobRecord] {
+        try database.read { db in
+            try JobRecord.order(JobRecord.Columns.updatedAt.desc, Column.rowID.desc).limit(limit).fetchAll(db)
+        }
+    }
+
+    /// Seconds from submission to the end of every finished (done or failed) job.
+    public func finishedJobDurations() throws -> [Double] {
+        try database.read { db in
+            try JobRecord.filter([JobState.done.rawValue, JobState.failed.rawValue].contains(JobRecord.Columns.state))
+                .fetchAll(db).compactMap { job in job.finishedAt.map { $0.timeIntervalSince(job.createdAt) } }
+        }
+    }
+
     /// Queued and running jobs, in submission order: what a restarted broker must finish.
     public func unfinishedJobs() throws -> [JobRecord] {
         try database.read { db in

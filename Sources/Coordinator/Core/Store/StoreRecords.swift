@@ -114,6 +114,7 @@ public struct JobRecord: Codable, Equatable, Sendable, FetchableRecord, Persista
         public static let deviceKey = Column(CodingKeys.deviceKey)
         public static let state = Column(CodingKeys.state)
         public static let createdAt = Column(CodingKeys.createdAt)
+        public static let updatedAt = Column(CodingKeys.updatedAt)
     }
 
     /// A fresh queued row for `submission`.

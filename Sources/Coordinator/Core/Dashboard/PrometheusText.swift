@@ -1,0 +1,61 @@
+import Foundation
+
+/// The coordinator's `/metrics` in the Prometheus text exposition format (version 0.0.4): jobs by state, agents by
+/// device key (and how many are busy or quarantined), campaigns by phase, and a histogram of finished jobs' times
+/// from submission to end.
+public enum PrometheusText {
+    /// Upper bounds (seconds) of the job duration histogram's buckets.
+    public static let durationBuckets: [Double] = [0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1_800]
+
+    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+
+    public static func render(_ snapshot: DashboardSnapshot, jobSeconds: [Double]) -> String {
+        var out = ""
+        func family(_ name: String, _ type: String, _ help: String) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        }
+        func sample(_ name: String, _ labels: [(String, String)], _ value: Double) {
+            let text = labels.isEmpty ? "" : "{" + labels.map { "\($0.0)=\"\(escape($0.1))\"" }.joined(separator: ",") + "}"
+            out += "\(name)\(text) \(format(value))\n"
+        }
+
+        family("seer_jobs", "gauge", "Jobs in the coordinator's database by state.")
+        for (state, n) in snapshot.jobsByState.sorted(by: { $0.key < $1.key }) { sample("seer_jobs", [("state", state)], Double(n)) }
+
+        let keys = Dictionary(grouping: snapshot.agents, by: \.deviceKey).sorted { $0.key < $1.key }
+        family("seer_agents", "gauge", "Registered agents by device key.")
+        for (key, agents) in keys { sample("seer_agents", [("device_key", key)], Double(agents.count)) }
+        family("seer_agents_busy", "gauge", "Agents running a job, by device key.")
+        for (key, agents) in keys {
+            sample("seer_agents_busy", [("device_key", key)], Double(agents.filter { $0.currentJob != nil }.count))
+        }
+        family("seer_agents_quarantined", "gauge", "Agents benched for failing jobs in a row, by device key.")
+        for (key, agents) in keys {
+            sample("seer_agents_quarantined", [("device_key", key)], Double(agents.filter { $0.quarantineLeftMs != nil }.count))
+        }
+
+        family("seer_campaigns", "gauge", "Campaigns by phase.")
+        for (phase, campaigns) in Dictionary(grouping: snapshot.campaigns, by: \.phase).sorted(by: { $0.key < $1.key }) {
+            sample("seer_campaigns", [("phase", phase)], Double(campaigns.count))
+        }
+
+        family("seer_job_duration_seconds", "histogram", "Finished jobs' time from submission to end (queueing included).")
+        for bound in durationBuckets {
+            sample("seer_job_duration_seconds_bucket", [("le", format(bound))], Double(jobSeconds.filter { $0 <= bound }.count))
+        }
+        sample("seer_job_duration_seconds_bucket", [("le", "+Inf")], Double(jobSeconds.count))
+        sample("seer_job_duration_seconds_sum", [], jobSeconds.reduce(0, +))
+        sample("seer_job_duration_seconds_count", [], Double(jobSeconds.count))
+        return out
+    }
+
+    /// Label values escape backslash, double quote and newline.
+    static func escape(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
+    }
+
+    static func format(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+    }
+}
