@@ -20,12 +20,15 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/Shims/CBLAS"),
         .systemLibrary(name: "CZeroMQ", path: "Sources/Shims/CZeroMQ"),
         .systemLibrary(name: "CZlib", path: "Sources/Shims/CZlib"),
-        // Hand-written AVX-512 kernels in C (the engine's direct convolution), likewise no Swift API.
+        // Hand-written kernels in C (the engine's AVX-512 direct convolution, the FMA peak probe), likewise no Swift API.
         .target(name: "CSeerKernels", path: "Sources/Shims/CSeerKernels"),
+        // oneDNN's convolution primitives behind a small C API (Debian libdnnl-dev; its OpenMP runtime is libgomp).
+        .target(name: "CSeerDNNL", path: "Sources/Shims/CSeerDNNL",
+                linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
 
         // Shared: what coordinator and agent both need, one focused module per folder.
         .target(name: "SeerTensor", dependencies: ["CBLAS"], path: "Sources/Shared/Tensor"),
-        .target(name: "SeerEngine", dependencies: ["SeerTensor", "CSeerKernels"], path: "Sources/Shared/Engine"),
+        .target(name: "SeerEngine", dependencies: ["SeerTensor", "CSeerKernels", "CSeerDNNL"], path: "Sources/Shared/Engine"),
         .target(name: "SeerData", dependencies: ["SeerTensor", "CZlib"], path: "Sources/Shared/Data"),
         .target(name: "SeerModels", dependencies: ["SeerEngine", "SeerData"], path: "Sources/Shared/Models"),
         .target(name: "SeerTraining", dependencies: ["SeerModels", "SeerData", "SeerEngine"],
@@ -53,7 +56,7 @@ let package = Package(
         .target(name: "SeerWeb", dependencies: ["SeerCoordinator", .product(name: "Hummingbird", package: "hummingbird")],
                 path: "Sources/Coordinator/Web"),
         .executableTarget(name: "SeerCoordinatorCLI",
-                          dependencies: ["SeerCoordinator", "SeerWeb", "SeerTraining", "SeerModels", "SeerData", "SeerTensor",
+                          dependencies: ["SeerCoordinator", "SeerWeb", "SeerTraining", "SeerEngine", "SeerModels", "SeerData", "SeerTensor",
                                          "SeerPredictor", "SeerSearch", "SeerCompression", "SeerMeasurement", "SeerWire",
                                          "SeerTransport",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -64,14 +67,14 @@ let package = Package(
                                                   "SeerExport", "SeerWire", "SeerTransport"],
                 path: "Sources/Agent/Core"),
         .executableTarget(name: "SeerAgentCLI",
-                          dependencies: ["SeerAgent", "SeerCompression", "SeerMeasurement", "SeerModels", "SeerTraining", "SeerData", "SeerTensor",
+                          dependencies: ["SeerAgent", "SeerEngine", "SeerCompression", "SeerMeasurement", "SeerModels", "SeerTraining", "SeerData", "SeerTensor",
                                          "SeerWire", "SeerExport",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Agent/CLI"),
 
         // Benchmarks behind bench/*: never part of `make test`.
         .executableTarget(name: "SeerBench",
-                          dependencies: ["SeerTraining", "SeerModels", "SeerData", "SeerEngine", "SeerCompression",
+                          dependencies: ["CSeerKernels", "SeerTraining", "SeerModels", "SeerData", "SeerEngine", "SeerCompression",
                                          "SeerMeasurement", "SeerSearch", "SeerPredictor", "SeerExport", "SeerCoordinator",
                                          "SeerTransport",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -7,7 +7,8 @@ import SeerModels
 import SeerTensor
 import SeerTraining
 
-/// sgemm peak, resnet20 forward and training throughput, images/s by batch and threads, peak memory.
+/// FMA and sgemm peaks, resnet20 forward and training throughput (and their fractions of the FMA peak measured in the
+/// same run), images/s by batch and threads, peak memory. `SEER_CONV_BACKEND` picks the convolution backend.
 struct EngineBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "engine")
 
@@ -20,6 +21,12 @@ struct EngineBenchmark: ParsableCommand {
         result["sgemm_gflops"] = sgemmGFLOPS()
         result["openblas_core"] = blasCoreName
         result["inference_convolution_kernel"] = inferenceConvolutionKernel
+        result["cpu"] = HostCPU.modelName
+        result["isa"] = HostCPU.isa
+        result["dnnl_max_cpu_isa"] = ProcessInfo.processInfo.environment["DNNL_MAX_CPU_ISA"] ?? "unset"
+        result["load_average_1min_start"] = HostCPU.loadAverage
+        let fmaPeak = HostCPU.fmaPeakGFLOPS()
+        result["fma_peak_gflops"] = fmaPeak
         let net = try ModelZoo.make(model, seed: 0)
         // MACs of one image, counted by the compression module (an unpruned 8/8 policy leaves the shapes as they are).
         let macs = Double(try Complexity.compute(model: net, policy: try Policy(bits: "8/8").resolve(for: net)).macs)
@@ -49,6 +56,11 @@ struct EngineBenchmark: ParsableCommand {
         let sg = result["sgemm_gflops"] as! Double
         result["forward_fraction_of_sgemm"] = (result["forward_gflops"] as! Double) / sg
         result["train_fraction_of_sgemm"] = (result["train_gflops"] as! Double) / sg
+        if fmaPeak > 0 {
+            result["forward_fraction_of_fma_peak"] = (result["forward_gflops"] as! Double) / fmaPeak
+            result["train_fraction_of_fma_peak"] = (result["train_gflops"] as! Double) / fmaPeak
+        }
+        result["load_average_1min_end"] = HostCPU.loadAverage
         result["peak_memory_mb"] = peakResidentMegabytes()
         let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
         print(String(data: json, encoding: .utf8)!)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SeerEngine
 
 /// `seer-bench`: the measurements behind `bench/*`, each printing one JSON object on its last line.
 @main
@@ -8,4 +9,10 @@ struct SeerBench: ParsableCommand {
         abstract: "Benchmarks; each prints one JSON object on its last line.",
         subcommands: [EngineBenchmark.self, LayerProfile.self, EvaluateBenchmark.self, OptimizerBenchmark.self, OnnxBenchmark.self, SearchQualityBenchmark.self, LatencyModelBenchmark.self, RuntimeLatencyModelBenchmark.self,
                       RedeployBenchmark.self, ConvBenchmark.self, PickQualityBenchmark.self, PredictorStudyBenchmark.self])
+
+    static func main() {
+        // A bad SEER_CONV_BACKEND is reported here, not at the first convolution.
+        do { try ConvolutionAlgorithm.validateEnvironment() } catch { exit(withError: error) }
+        main(nil)
+    }
 }

@@ -9,6 +9,11 @@ import SeerTensor
 /// differently for different N), so they differ by float32 rounding of sums of O(1) terms:
 /// |a - b| <= 1e-4 * (1 + |reference|) leaves a wide margin for fan-ins up to a few hundred.
 final class ConvInferenceTests: XCTestCase {
+    override func setUp() {
+        print("ConvInferenceTests: inference on backends \(ConvolutionAlgorithm.available.map(\.rawValue)) "
+              + "(not available here: \(ConvolutionAlgorithm.allCases.filter { !$0.isAvailable }.map(\.rawValue)))")
+    }
+
     struct Case: CustomStringConvertible {
         let batch, cin, cout, h, w, kernel, stride, padding, groups: Int
         let bias: Bool
@@ -56,15 +61,15 @@ final class ConvInferenceTests: XCTestCase {
                           padding: c.padding, groups: c.groups, bias: c.bias, rng: &rng)
         if let b = conv.bias { b.value = .randomNormal(shape: [c.cout], std: 1, using: &rng) }
         let x = Tensor.randomNormal(shape: [c.batch, c.cin, c.h, c.w], std: 1, using: &rng)
-        // The training path proper (whole-batch im2col + GEMM), not the direct kernel training also uses on AVX-512.
-        conv.usesDirectKernel = false
+        // The training path proper (whole-batch im2col + GEMM), not the other backends' training forward.
+        conv.convolutionAlgorithm = .im2col
         let training = conv.forward([x], training: true)
         let ref = Self.reference(x, conv)
-        // The direct kernel where this CPU has it, and the OpenBLAS inference paths every CPU has.
-        for direct in DirectConvolution.isAvailable ? [true, false] : [false] {
-            conv.usesDirectKernel = direct
+        // Every backend this CPU runs (`setUp` prints them).
+        for algorithm in ConvolutionAlgorithm.available {
+            conv.convolutionAlgorithm = algorithm
             let inference = conv.forward([x], training: false)
-            let path = direct ? "direct kernel" : "OpenBLAS"
+            let path = algorithm.rawValue
             XCTAssertEqual(inference.shape, training.shape, "\(c)", file: file, line: line)
             XCTAssertEqual(inference.count, ref.count, "\(c)", file: file, line: line)
             var worst: Double = 0, worstTraining: Double = 0
@@ -176,7 +181,7 @@ final class ConvInferenceTests: XCTestCase {
         conv.weightQuantizer = .calibrated(bits: 4, weight: conv.weight.value)
         let x = Tensor.randomNormal(shape: [4, 8, 10, 10], std: 1, using: &rng)
         let a = conv.forward([x], training: false)
-        conv.usesDirectKernel = false  // training on the im2col + GEMM path, not the kernel inference just used
+        conv.convolutionAlgorithm = .im2col  // training on the im2col + GEMM path, not the backend inference just used
         let b = conv.forward([x], training: true)
         XCTAssertLessThan(a.maxAbsDifference(b), 1e-4)
     }

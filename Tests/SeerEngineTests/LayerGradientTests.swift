@@ -5,62 +5,110 @@ import SeerTensor
 final class LayerGradientTests: XCTestCase {
     let checker = GradientCheck()
 
-    /// The direct kernel where this CPU has it (forward, and dX at stride 1), and the OpenBLAS paths every CPU has.
-    static let convolutionPaths = DirectConvolution.isAvailable ? [true, false] : [false]
+    // MARK: convolution backends: each checked where this CPU runs it, skipped (with the reason) where it does not
 
-    func testDenseConvolutionStrideAndPadding() {
-        var rng = SeededGenerator(seed: 1)
-        // (3, 1, 3): padding past k - 1, where dX leaves the direct kernel for the GEMM path.
-        for (k, s, p) in [(3, 1, 1), (3, 2, 1), (1, 2, 0), (1, 1, 0), (5, 1, 2), (3, 1, 0), (2, 1, 1), (3, 1, 3), (3, 3, 1)] {
-            let conv = Conv2D(name: "conv\(k)\(s)\(p)", inChannels: 3, outChannels: 4, kernel: k, stride: s, padding: p,
-                              bias: true, rng: &rng)
-            for direct in Self.convolutionPaths {
-                conv.usesDirectKernel = direct
-                checker.check(conv, inputs: [awayFromKinks(shape: [2, 3, 7, 6], seed: 2)])
-            }
-        }
+    func testDirectConvolutionGradients() throws { try checkGradients(.direct) }
+    func testIm2colConvolutionGradients() throws { try checkGradients(.im2col) }
+    func testOneDNNConvolutionGradients() throws { try checkGradients(.onednn) }
+
+    func testDirectTrainingPassesMatchIm2col() throws { try checkTrainingPassesMatchIm2col(.direct) }
+    func testOneDNNTrainingPassesMatchIm2col() throws { try checkTrainingPassesMatchIm2col(.onednn) }
+
+    /// Skips (the test output names the backend) where this CPU cannot run `algorithm`; prints what ran.
+    static func requireAvailable(_ algorithm: ConvolutionAlgorithm) throws {
+        try XCTSkipUnless(algorithm.isAvailable, "convolution backend \(algorithm.rawValue): not available on this CPU "
+                              + "(available: \(ConvolutionAlgorithm.available.map(\.rawValue)))")
+        print("convolution backend \(algorithm.rawValue): running")
     }
 
-    func testDirectTrainingPassesMatchOpenBLAS() {
-        // Larger shapes than a finite-difference check affords, on two threads: output, dX and dW of the direct
-        // path against the GEMM path (same sums in another order: 1e-4 relative to the values' scale).
-        guard DirectConvolution.isAvailable else { return }
+    /// Finite differences of dense and grouped convolutions' input, weight and bias gradients on one backend.
+    func checkGradients(_ algorithm: ConvolutionAlgorithm) throws {
+        try Self.requireAvailable(algorithm)
+        var rng = SeededGenerator(seed: 1)
+        // (3, 1, 3): padding past k - 1, where the direct backend's dX leaves the kernel for the GEMM path.
+        for (k, s, p) in [(3, 1, 1), (3, 2, 1), (1, 2, 0), (1, 1, 0), (5, 1, 2), (3, 1, 0), (2, 1, 1), (3, 1, 3), (3, 3, 1)] {
+            let conv = Conv2D(name: "\(algorithm.rawValue) conv\(k)\(s)\(p)", inChannels: 3, outChannels: 4, kernel: k,
+                              stride: s, padding: p, bias: true, rng: &rng)
+            conv.convolutionAlgorithm = algorithm
+            checker.check(conv, inputs: [awayFromKinks(shape: [2, 3, 7, 6], seed: 2)])
+        }
+        let grouped = Conv2D(name: "\(algorithm.rawValue) grouped", inChannels: 4, outChannels: 6, kernel: 3, stride: 1,
+                             padding: 1, groups: 2, rng: &rng)
+        grouped.convolutionAlgorithm = algorithm
+        checker.check(grouped, inputs: [awayFromKinks(shape: [2, 4, 5, 5], seed: 4)])
+    }
+
+    /// Larger shapes than a finite-difference check affords, on two threads: output, dX and dW of `algorithm` against
+    /// the im2col path (same sums in another order: 1e-4 relative to the values' scale), over two training steps
+    /// with a weight update between them (so cached packed or reordered weights must follow the update).
+    func checkTrainingPassesMatchIm2col(_ algorithm: ConvolutionAlgorithm) throws {
+        try Self.requireAvailable(algorithm)
         let before = Threads.count
         Threads.set(2)
         defer { Threads.set(before) }
         var rng = SeededGenerator(seed: 11)
         for (cin, cout, size, k, s, p, groups) in [(16, 16, 14, 3, 1, 1, 1), (16, 32, 14, 3, 2, 1, 1), (12, 18, 9, 3, 1, 1, 3),
-                                                   (8, 8, 10, 5, 1, 2, 1)] {
-            let conv = Conv2D(name: "c", inChannels: cin, outChannels: cout, kernel: k, stride: s, padding: p,
-                              groups: groups, bias: true, rng: &rng)
-            let x = Tensor.randomNormal(shape: [5, cin, size, size], std: 1, using: &rng)
-            var dy: Tensor?
-            var results: [(y: Tensor, dx: Tensor, dw: Tensor)] = []
-            for direct in [true, false] {
-                conv.usesDirectKernel = direct
-                conv.weight.grad = conv.weight.value.zerosLike()
-                let y = conv.forward([x], training: true)
-                if dy == nil { dy = .randomNormal(shape: y.shape, std: 1, using: &rng) }
-                let dx = conv.backward(dy!)[0]
-                results.append((y, dx, conv.weight.grad))
-            }
-            let label = "c\(cin)->\(cout) \(size)x\(size) k\(k) s\(s) p\(p) g\(groups)"
-            for (a, b, what) in [(results[0].y, results[1].y, "y"), (results[0].dx, results[1].dx, "dx"),
-                                 (results[0].dw, results[1].dw, "dW")] {
-                let scale = 1 + b.data.map(abs).max()!
-                XCTAssertLessThan(a.maxAbsDifference(b) / scale, 1e-4, "\(what): \(label)")
+                                                   (8, 8, 10, 5, 1, 2, 1), (16, 32, 14, 1, 2, 0, 1)] {
+            let tested = Conv2D(name: "c", inChannels: cin, outChannels: cout, kernel: k, stride: s, padding: p,
+                                groups: groups, bias: true, rng: &rng)
+            let reference = Conv2D(name: "r", inChannels: cin, outChannels: cout, kernel: k, stride: s, padding: p,
+                                   groups: groups, bias: true, rng: &rng)
+            tested.convolutionAlgorithm = algorithm
+            reference.convolutionAlgorithm = .im2col
+            let label = "\(algorithm.rawValue): c\(cin)->\(cout) \(size)x\(size) k\(k) s\(s) p\(p) g\(groups)"
+            for step in 0..<2 {
+                reference.weight.value = tested.weight.value
+                reference.bias!.value = tested.bias!.value
+                let x = Tensor.randomNormal(shape: [5, cin, size, size], std: 1, using: &rng)
+                var outputs: [(y: Tensor, dx: Tensor, dw: Tensor, db: Tensor)] = []
+                var dy: Tensor?
+                for conv in [tested, reference] {
+                    conv.weight.grad = conv.weight.value.zerosLike()
+                    conv.bias!.grad = conv.bias!.value.zerosLike()
+                    let y = conv.forward([x], training: true)
+                    if dy == nil { dy = .randomNormal(shape: y.shape, std: 1, using: &rng) }
+                    let dx = conv.backward(dy!)[0]
+                    outputs.append((y, dx, conv.weight.grad, conv.bias!.grad))
+                }
+                for (a, b, what) in [(outputs[0].y, outputs[1].y, "y"), (outputs[0].dx, outputs[1].dx, "dx"),
+                                     (outputs[0].dw, outputs[1].dw, "dW"), (outputs[0].db, outputs[1].db, "dbias")] {
+                    XCTAssertEqual(a.shape, b.shape, "\(what): \(label) step \(step)")
+                    let scale = 1 + b.data.map(abs).max()!
+                    XCTAssertLessThan(a.maxAbsDifference(b) / scale, 1e-4, "\(what): \(label) step \(step)")
+                }
+                // Inference on the same weights (a cached forward primitive or packing must serve both).
+                let inferred = tested.forward([x], training: false)
+                XCTAssertLessThan(inferred.maxAbsDifference(outputs[1].y) / (1 + outputs[1].y.data.map(abs).max()!), 1e-4,
+                                  "inference y: \(label) step \(step)")
+                // An SGD-style in-place update: the next step must see it.
+                tested.weight.value.data.withUnsafeMutableBufferPointer { w in
+                    for i in 0..<w.count { w[i] -= 0.1 * outputs[0].dw.data[i] / (1 + abs(outputs[0].dw.data[i])) }
+                }
             }
         }
     }
 
-    func testGroupedAndDepthwiseConvolution() {
-        var rng = SeededGenerator(seed: 3)
-        let grouped = Conv2D(name: "grouped", inChannels: 4, outChannels: 6, kernel: 3, stride: 1, padding: 1, groups: 2,
-                             rng: &rng)
-        for direct in Self.convolutionPaths {
-            grouped.usesDirectKernel = direct
-            checker.check(grouped, inputs: [awayFromKinks(shape: [2, 4, 5, 5], seed: 4)])
+    func testUnknownOrUnavailableBackendIsAClearError() {
+        XCTAssertEqual(try ConvolutionAlgorithm.configured(in: [:]), ConvolutionAlgorithm.hostDefault)
+        XCTAssertThrowsError(try ConvolutionAlgorithm.configured(in: ["SEER_CONV_BACKEND": "openblas"])) { error in
+            XCTAssertEqual(error as? ConvolutionBackendError, .unknown(name: "openblas"))
+            XCTAssertTrue("\(error)".contains("direct, im2col, onednn"), "\(error)")
         }
+        for algorithm in ConvolutionAlgorithm.allCases {
+            let environment = ["SEER_CONV_BACKEND": algorithm.rawValue]
+            if algorithm.isAvailable {
+                XCTAssertEqual(try ConvolutionAlgorithm.configured(in: environment), algorithm)
+            } else {
+                XCTAssertThrowsError(try ConvolutionAlgorithm.configured(in: environment)) { error in
+                    XCTAssertEqual(error as? ConvolutionBackendError, .unavailable(algorithm))
+                }
+            }
+        }
+        XCTAssertTrue(ConvolutionAlgorithm.hostDefault.isAvailable)
+    }
+
+    func testDepthwiseConvolution() {
+        var rng = SeededGenerator(seed: 3)
         for s in [1, 2] {
             let depthwise = Conv2D(name: "dw\(s)", inChannels: 5, outChannels: 5, kernel: 3, stride: s, padding: 1,
                                    groups: 5, rng: &rng)

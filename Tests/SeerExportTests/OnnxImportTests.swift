@@ -199,7 +199,7 @@ final class OnnxImportTests: XCTestCase {
         var rng = SeededGenerator(seed: 11)
         let x = Tensor.randomNormal(shape: [3] + model.inputShape, std: 1, using: &rng)
         let direction = Tensor.randomNormal(shape: [3, model.classes], std: 1, using: &rng)
-        for layer in graph.layers { (layer as? Conv2D)?.usesDirectKernel = false }
+        for layer in graph.layers { (layer as? Conv2D)?.convolutionAlgorithm = .im2col }
         func loss() -> Double {
             let y = graph.forward(x, training: true)
             return zip(y.data, direction.data).reduce(0) { $0 + Double($1.0) * Double($1.1) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SeerEngine
 
 /// `seer-coordinator`: trains base models, runs campaigns, optimizes and deploys policies.
 @main
@@ -15,6 +16,8 @@ struct SeerCoordinatorCommand: ParsableCommand {
         // stdio buffers stdout in blocks unless it is a terminal, so progress lines sent to a pipe (`| tee`, a service
         // manager's log) would appear only at exit; a line at a time, they appear as they are printed.
         setvbuf(stdout, nil, _IOLBF, 0)
+        // A bad SEER_CONV_BACKEND is reported here, not at the first convolution.
+        do { try ConvolutionAlgorithm.validateEnvironment() } catch { exit(withError: error) }
         main(nil)
     }
 }

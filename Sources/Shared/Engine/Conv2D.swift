@@ -2,10 +2,9 @@ import SeerTensor
 
 /// 2-D convolution over NCHW with stride, zero padding and groups.
 ///
-/// Training runs dense and grouped convolutions as im2col + one `cblas_sgemm` per group over the whole batch;
-/// inference runs them on the direct AVX-512 kernel (`DirectConvolution`) where the CPU has one, else per image on
-/// OpenBLAS (`TapConvolution`, im2col). Depthwise convolutions (groups == channels) run as direct loops, because a
-/// GEMM with one row per group would spend its time in call overhead.
+/// Dense and grouped convolutions run on a `ConvolutionBackend` (the algorithm picked for this CPU, see
+/// `ConvolutionAlgorithm`); depthwise convolutions (groups == channels) run as direct loops, because a GEMM with one
+/// row per group would spend its time in call overhead.
 public final class Conv2D: Layer {
     public let name: String
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int
@@ -14,16 +13,24 @@ public final class Conv2D: Layer {
 
     /// Simulated low-bit weights: forward and the input gradient use the quantized weights, the weight
     /// gradient goes to the float weights unchanged (straight-through).
-    public var weightQuantizer: WeightQuantizer? { didSet { quantizedWeight.reset(); directWeights.reset() } }
+    public var weightQuantizer: WeightQuantizer? {
+        didSet {
+            quantizedWeight.reset()
+            quantizerGeneration += 1
+        }
+    }
+    /// Counts quantizer changes, so that a backend's packed weights follow them.
+    private var quantizerGeneration = 0
 
-    /// Whether the layer runs on the hand-written kernel (`DirectConvolution`); true where the CPU has it, unless
-    /// `SEER_CONV_KERNEL=openblas` asks for the OpenBLAS paths (what CPUs without AVX-512 run, so one host can
-    /// reproduce their summation order end to end). Tests and benchmarks also turn it off per layer; turning it on
-    /// elsewhere traps.
-    public var usesDirectKernel = DirectConvolution.isSelected
+    /// The algorithm that runs the layer (unless it is depthwise): this process's `ConvolutionAlgorithm.selected`.
+    /// Tests and benchmarks switch it per layer; one this CPU cannot run traps.
+    public var convolutionAlgorithm: ConvolutionAlgorithm {
+        get { backend.algorithm }
+        set { if newValue != backend.algorithm { backend = newValue.makeBackend() } }
+    }
+    private var backend: ConvolutionBackend = ConvolutionAlgorithm.forNewLayers.makeBackend()
 
     private var cachedInput: Tensor?
-    private var cachedCols: [Float] = []
     private var cachedWeight: Tensor?
 
     /// The weights forward uses: quantized when a quantizer is set.
@@ -34,9 +41,6 @@ public final class Conv2D: Layer {
         return quantizedWeight.value(of: weight) { q.quantize(weight.value) }
     }
     private var quantizedWeight = DerivedFromParameter<Tensor>()
-
-    /// The effective weights packed for `DirectConvolution`.
-    private var directWeights = DerivedFromParameter<[Float]>()
 
     public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                 groups: Int = 1, bias: Bool = false, rng: inout SeededGenerator) {
@@ -69,9 +73,22 @@ public final class Conv2D: Layer {
 
     var isDepthwise: Bool { groups == inChannels && groups == outChannels && groups > 1 }
 
-    func geometry(_ x: Tensor) -> ConvGeometry {
-        ConvGeometry(batch: x.shape[0], channels: inChannels / groups, height: x.shape[2], width: x.shape[3],
+    func geometry(_ x: Tensor) -> ConvGeometry { geometry(inputShape: x.shape) }
+
+    private func geometry(inputShape: [Int]) -> ConvGeometry {
+        ConvGeometry(batch: inputShape[0], channels: inChannels / groups, height: inputShape[2], width: inputShape[3],
                      kernel: kernel, stride: stride, padding: padding)
+    }
+
+    private func shape(_ x: Tensor) -> ConvShape { shape(inputShape: x.shape) }
+
+    private func shape(inputShape: [Int]) -> ConvShape {
+        ConvShape(g: geometry(inputShape: inputShape), outChannels: outChannels, groups: groups, hasBias: bias != nil)
+    }
+
+    /// What runs inference on an input of `inputShape` ([batch, channels, height, width]), for benchmarks' reports.
+    public func implementation(inputShape: [Int]) -> String {
+        isDepthwise ? "depthwise loops" : backend.implementation(shape(inputShape: inputShape))
     }
 
     public func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
@@ -88,25 +105,18 @@ public final class Conv2D: Layer {
         precondition(x.shape.count == 4 && x.shape[1] == inChannels, "\(name): input \(x.shape), expected C=\(inChannels)")
         let g = geometry(x)
         var y = isDepthwise ? Tensor(shape: [g.batch, outChannels, g.outHeight, g.outWidth])
-            : Tensor(shape: [g.batch, outChannels, g.outHeight, g.outWidth]) { _ in }  // every element is scattered into
+            : Tensor(shape: [g.batch, outChannels, g.outHeight, g.outWidth]) { _ in }  // the backend writes every element
         let w = effectiveWeight
         if let residual = epilogue?.residual {
             precondition(residual.shape == y.shape, "\(name): fused residual \(residual.shape) + output \(y.shape)")
         }
         if isDepthwise {
             DepthwiseKernels.forward(x, w, g, &y)
-            if let b = bias { addBias(&y, b.value) }
+            if let b = bias { Im2colConvolution.addBias(&y, b.value) }
             epilogue?.apply(&y, images: 0..<g.batch)
-        } else if training && usesDirectKernel {
-            // The direct kernel is faster than the GEMM; backward builds the columns it needs (im2col moves there,
-            // and no batch of columns is held between the passes).
-            directForward(x, w, g, &y, nil)
-            cachedCols = []
-        } else if training {
-            denseForward(x, w, g, &y)
-            if let b = bias { addBias(&y, b.value) }
         } else {
-            denseInference(x, w, g, &y, epilogue)
+            backend.forward(x, w, version: WeightVersion(parameter: weight.version, quantizer: quantizerGeneration),
+                            bias: bias?.value, shape(x), training: training, epilogue: epilogue, &y)
         }
         if training {
             cachedInput = x
@@ -125,259 +135,12 @@ public final class Conv2D: Layer {
         if isDepthwise {
             DepthwiseKernels.backward(x, w, gradOutput, g, &weight.grad, &dx)
         } else {
-            denseBackward(gradOutput, w, g, &dx)
+            backend.backward(x, gradOutput, w, shape(x), dx: &dx, dw: &weight.grad)
         }
         cachedInput = nil
         cachedWeight = nil
-        cachedCols = []
+        backend.endStep()
         return [dx]
-    }
-
-    // MARK: dense and grouped: im2col + sgemm
-
-    /// The whole batch's im2col columns, group after group (g.rows x g.columns each).
-    private func columns(_ x: Tensor, _ g: ConvGeometry) -> [Float] {
-        var cols = Tensor.scratch(count: g.rows * g.columns * groups)
-        x.data.withUnsafeBufferPointer { xp in
-            cols.withUnsafeMutableBufferPointer { cp in
-                for grp in 0..<groups {
-                    Im2col.im2col(xp.baseAddress! + grp * g.channels * g.height * g.width,
-                                  imageStride: inChannels * g.height * g.width, g, cp.baseAddress! + grp * g.rows * g.columns)
-                }
-            }
-        }
-        return cols
-    }
-
-    /// Training forward without the direct kernel: one GEMM per group over the whole batch; keeps the columns for
-    /// backward.
-    private func denseForward(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor) {
-        let ohw = g.outHeight * g.outWidth, og = outChannels / groups
-        let cols = columns(x, g)
-        var product = Tensor.scratch(count: outChannels * g.columns)
-        cols.withUnsafeBufferPointer { cp in
-            product.withUnsafeMutableBufferPointer { pp in
-                w.data.withUnsafeBufferPointer { wp in
-                    for grp in 0..<groups {
-                        sgemm(m: og, n: g.columns, k: g.rows, a: wp.baseAddress! + grp * og * g.rows,
-                              b: cp.baseAddress! + grp * g.rows * g.columns, c: pp.baseAddress! + grp * og * g.columns)
-                    }
-                }
-            }
-        }
-        // [out, batch * ohw] -> [batch, out, ohw]
-        scatterChannelMajor(product, into: &y, batch: g.batch, channels: outChannels, plane: ohw)
-        cachedCols = cols
-    }
-
-    /// Images per GEMM at inference: enough output columns (`inferenceColumns`) for OpenBLAS to run near its peak,
-    /// few enough that the columns of the chunk stay in cache.
-    static let inferenceColumns = 512
-
-    /// Inference needs no columns for backward. Without the direct kernel it walks the batch a few images at a time:
-    /// their im2col stays in cache for the GEMM, and with one image per GEMM, W[out x k] * cols[k x plane] is already
-    /// the NCHW output (no scatter); several images (small planes) are stored to NCHW from cache. The bias is added
-    /// in the same pass.
-    private func denseInference(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor,
-                                _ epilogue: ConvEpilogue?) {
-        if y.count == 0 { return }
-        if usesDirectKernel { return directForward(x, w, g, &y, epilogue) }
-        if TapConvolution.applies(g) { return tapInference(x, w, g, &y, epilogue) }
-        let hw = g.height * g.width, ohw = g.outHeight * g.outWidth, og = outChannels / groups, k = g.rows
-        let imageIn = inChannels * hw, imageOut = outChannels * ohw
-        let perGemm = max(1, min(g.batch, Self.inferenceColumns / max(1, ohw)))
-        // A 1x1 stride-1 convolution without padding reads the input planes as its columns.
-        let direct = kernel == 1 && stride == 1 && padding == 0 && perGemm == 1
-        var cols = direct ? [] : Tensor.scratch(count: k * perGemm * ohw)
-        var product = perGemm == 1 ? [] : Tensor.scratch(count: outChannels * perGemm * ohw)
-        let biasValues = bias?.value.data ?? []
-        x.data.withUnsafeBufferPointer { xb in
-            w.data.withUnsafeBufferPointer { wb in
-                y.data.withUnsafeMutableBufferPointer { yb in
-                    cols.withUnsafeMutableBufferPointer { cb in
-                        product.withUnsafeMutableBufferPointer { pb in
-                            biasValues.withUnsafeBufferPointer { bb in
-                                let xp = xb.baseAddress!, wp = wb.baseAddress!, yp = yb.baseAddress!
-                                let bp = bias == nil ? nil : bb.baseAddress
-                                var n0 = 0
-                                while n0 < g.batch {
-                                    let images = min(perGemm, g.batch - n0), columns = images * ohw
-                                    for grp in 0..<groups {
-                                        let input = xp + n0 * imageIn + grp * g.channels * hw
-                                        let b: UnsafePointer<Float>
-                                        if direct {
-                                            b = input
-                                        } else {
-                                            for i in 0..<images {
-                                                Im2col.image(input + i * imageIn, g, cb.baseAddress! + i * ohw, ld: columns)
-                                            }
-                                            b = UnsafePointer(cb.baseAddress!)
-                                        }
-                                        let c = images == 1 ? yp + n0 * imageOut + grp * og * ohw
-                                            : pb.baseAddress! + grp * og * columns
-                                        sgemm(m: og, n: columns, k: k, a: wp + grp * og * k, b: b, c: c)
-                                    }
-                                    if images == 1 {
-                                        if let bp {
-                                            Im2col.addBias(bp, channels: outChannels, plane: ohw, yp + n0 * imageOut)
-                                        }
-                                    } else {
-                                        Im2col.storeImages(pb.baseAddress!, images: images, channels: outChannels,
-                                                           plane: ohw, bias: bp, yp + n0 * imageOut)
-                                    }
-                                    epilogue?.apply(yp, imageSize: imageOut, images: n0..<(n0 + images))
-                                    n0 += images
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Every dense or grouped convolution on CPUs with AVX-512, at inference and in training: the direct kernel, one
-    /// group of one image at a time, the epilogue applied to each image while it is in cache.
-    private func directForward(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor,
-                                 _ epilogue: ConvEpilogue?) {
-        let packed = directWeights.value(of: weight) {
-            w.data.withUnsafeBufferPointer {
-                DirectConvolution.pack($0.baseAddress!, outChannels: outChannels / groups, groups: groups, g)
-            }
-        }
-        let imageOut = outChannels * g.outHeight * g.outWidth, biasValues = bias?.value.data ?? []
-        x.data.withUnsafeBufferPointer { xb in
-            packed.withUnsafeBufferPointer { kb in
-                biasValues.withUnsafeBufferPointer { bb in
-                    y.data.withUnsafeMutableBufferPointer { yb in
-                        let yp = yb.baseAddress!
-                        DirectConvolution.forward(DirectConvolution.Plan(g), xb.baseAddress!, packed: kb.baseAddress!,
-                                                  outChannels: outChannels, groups: groups,
-                                                  bias: bias == nil ? nil : bb.baseAddress, yp) { n in
-                            epilogue?.apply(yp, imageSize: imageOut, images: n..<(n + 1))
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Stride-1 same-size convolutions on larger planes: one accumulating GEMM per kernel tap over a zero-padded
-    /// copy of each image (see `TapConvolution`).
-    private func tapInference(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor,
-                              _ epilogue: ConvEpilogue?) {
-        let hw = g.height * g.width, og = outChannels / groups
-        let imageIn = inChannels * hw, imageOut = outChannels * hw
-        var weights = Tensor.scratch(count: w.count)
-        var padded = [Float](repeating: 0, count: TapConvolution.paddedCount(g))  // borders stay zero
-        var wide = Tensor.scratch(count: og * g.height * (g.width + 2 * padding))
-        let biasValues = bias?.value.data ?? []
-        x.data.withUnsafeBufferPointer { xb in
-            w.data.withUnsafeBufferPointer { wb in
-                y.data.withUnsafeMutableBufferPointer { yb in
-                    weights.withUnsafeMutableBufferPointer { tb in
-                        padded.withUnsafeMutableBufferPointer { pb in
-                            wide.withUnsafeMutableBufferPointer { db in
-                                biasValues.withUnsafeBufferPointer { bb in
-                                    TapConvolution.weightsByTap(wb.baseAddress!, outChannels: outChannels, groups: groups, g,
-                                                                tb.baseAddress!)
-                                    let bp = bias == nil ? nil : bb.baseAddress
-                                    for n in 0..<g.batch {
-                                        for grp in 0..<groups {
-                                            TapConvolution.image(xb.baseAddress! + n * imageIn + grp * g.channels * hw,
-                                                                 tb.baseAddress! + grp * og * g.rows, outChannels: og, g,
-                                                                 bias: bp.map { $0 + grp * og },
-                                                                 padded: pb.baseAddress!, wide: db.baseAddress!,
-                                                                 yb.baseAddress! + n * imageOut + grp * og * hw)
-                                        }
-                                        epilogue?.apply(yb.baseAddress!, imageSize: imageOut, images: n..<(n + 1))
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    private func denseBackward(_ dy: Tensor, _ w: Tensor, _ g: ConvGeometry, _ dx: inout Tensor) {
-        let ohw = g.outHeight * g.outWidth, og = outChannels / groups
-        let dyCM = gatherChannelMajor(dy, batch: g.batch, channels: outChannels, plane: ohw)
-        if cachedCols.isEmpty, let x = cachedInput { cachedCols = columns(x, g) }  // forward ran the direct kernel
-        let directInput = usesDirectKernel && stride == 1 && padding <= kernel - 1
-        var dCols = directInput ? [] : Tensor.scratch(count: g.rows * g.columns)
-        let imageStride = inChannels * g.height * g.width
-        dyCM.withUnsafeBufferPointer { dp in
-            cachedCols.withUnsafeBufferPointer { cp in
-                w.data.withUnsafeBufferPointer { wp in
-                    weight.grad.data.withUnsafeMutableBufferPointer { gw in
-                        dCols.withUnsafeMutableBufferPointer { dc in
-                            dx.data.withUnsafeMutableBufferPointer { dxp in
-                                for grp in 0..<groups {
-                                    let dyG = dp.baseAddress! + grp * og * g.columns
-                                    // dW += dY * cols^T
-                                    sgemm(transB: true, m: og, n: g.rows, k: g.columns, a: dyG,
-                                          b: cp.baseAddress! + grp * g.rows * g.columns, beta: 1,
-                                          c: gw.baseAddress! + grp * og * g.rows)
-                                    if directInput { continue }
-                                    // dCols = W^T * dY
-                                    sgemm(transA: true, m: g.rows, n: g.columns, k: og,
-                                          a: wp.baseAddress! + grp * og * g.rows, b: dyG, c: dc.baseAddress!)
-                                    Im2col.col2im(dc.baseAddress!, g, imageStride: imageStride,
-                                                  dxp.baseAddress! + grp * g.channels * g.height * g.width)
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if directInput { directInputGradient(dy, w, g, &dx) }
-    }
-
-    /// dX of a stride-1 convolution on the direct kernel: the convolution of dY with the weights transposed (in and
-    /// out channels swapped) and flipped (tap (ky, kx) -> (k-1-ky, k-1-kx)), padded by k - 1 - p, which gives back
-    /// the input's size. Needs p <= k - 1.
-    private func directInputGradient(_ dy: Tensor, _ w: Tensor, _ g: ConvGeometry, _ dx: inout Tensor) {
-        let k = kernel, taps = k * k, cg = g.channels, og = outChannels / groups
-        let t = ConvGeometry(batch: g.batch, channels: og, height: g.outHeight, width: g.outWidth, kernel: k, stride: 1,
-                             padding: k - 1 - padding)
-        precondition(t.outHeight == g.height && t.outWidth == g.width, "\(name): transposed geometry \(t) for \(g)")
-        // [group][out][in][tap] -> [group][in][out][flipped tap]
-        var flipped = Tensor.scratch(count: w.count)
-        for grp in 0..<groups {
-            for o in 0..<og {
-                for c in 0..<cg {
-                    let src = ((grp * og + o) * cg + c) * taps, dst = ((grp * cg + c) * og + o) * taps
-                    for tap in 0..<taps { flipped[dst + taps - 1 - tap] = w.data[src + tap] }
-                }
-            }
-        }
-        let packed = flipped.withUnsafeBufferPointer {
-            DirectConvolution.pack($0.baseAddress!, outChannels: cg, groups: groups, t)
-        }
-        dy.data.withUnsafeBufferPointer { dyb in
-            packed.withUnsafeBufferPointer { kb in
-                dx.data.withUnsafeMutableBufferPointer { dxb in
-                    DirectConvolution.forward(DirectConvolution.Plan(t), dyb.baseAddress!, packed: kb.baseAddress!,
-                                              outChannels: inChannels, groups: groups, bias: nil, dxb.baseAddress!) { _ in }
-                }
-            }
-        }
-    }
-
-    private func addBias(_ y: inout Tensor, _ b: Tensor) {
-        let batch = y.shape[0], plane = y.shape[2] * y.shape[3]
-        y.data.withUnsafeMutableBufferPointer { yp in
-            for n in 0..<batch {
-                for c in 0..<outChannels {
-                    let base = yp.baseAddress! + (n * outChannels + c) * plane
-                    let v = b.data[c]
-                    for i in 0..<plane { base[i] += v }
-                }
-            }
-        }
     }
 
     private func accumulateBiasGrad(_ dy: Tensor, _ b: Parameter) {

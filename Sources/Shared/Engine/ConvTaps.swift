@@ -1,6 +1,6 @@
 import SeerTensor
 
-/// On CPUs without AVX-512 (elsewhere `DirectConvolution` takes every dense convolution):
+/// Part of `Im2colConvolution`:
 /// inference for stride-1 "same" convolutions (output as large as the input) on larger planes, without im2col:
 /// the image is copied once into a zero-padded buffer (row length w + 2p), and for each kernel tap (ky, kx) the
 /// padded planes read at offset ky * (w + 2p) + kx are the tap's [channels x h * (w + 2p)] column matrix, so the

@@ -13,10 +13,8 @@ import SeerTensor
 /// oy * phaseWidth + ox; each wide row carries phaseWidth - outWidth extra columns that are dropped on the way to NCHW.
 /// `bench/conv` times resnet20's convolutions on both paths.
 enum DirectConvolution {
-    /// Whether this host runs the kernel; elsewhere `Conv2D` keeps its OpenBLAS paths.
+    /// Whether this host runs the kernel (AVX-512); `DirectConvolutionBackend` runs it for `Conv2D`.
     static let isAvailable = seer_direct_conv_available()
-    /// Whether new layers take the kernel: where available, unless the environment's `SEER_CONV_KERNEL` is `openblas`.
-    static let isSelected = isAvailable && ProcessInfo.processInfo.environment["SEER_CONV_KERNEL"] != "openblas"
 
     /// Where each buffer of one group of one image lies, and which offsets the kernel taps read.
     struct Plan {
@@ -166,6 +164,3 @@ enum DirectConvolution {
         }
     }
 }
-
-/// Which kernel runs dense convolutions at inference on this CPU: "direct-avx512" or "openblas".
-public var inferenceConvolutionKernel: String { DirectConvolution.isSelected ? "direct-avx512" : "openblas" }

@@ -5,7 +5,7 @@ import SeerTensor
 /// Column layout for a batch: row r = (c * kh + ky) * kw + kx, column j = b * (oh * ow) + oy * ow + ox,
 /// so that one GEMM covers the whole batch (small feature maps make per-image GEMMs too thin to be fast).
 @usableFromInline
-struct ConvGeometry {
+struct ConvGeometry: Hashable {
     let batch: Int, channels: Int, height: Int, width: Int
     let kernel: Int, stride: Int, padding: Int
     var outHeight: Int { (height + 2 * padding - kernel) / stride + 1 }

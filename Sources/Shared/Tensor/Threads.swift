@@ -5,7 +5,9 @@ import Dispatch
 @_silgen_name("mallopt") private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
 #endif
 
-/// How many threads the engine uses: OpenBLAS's pool and the engine's own loops alike.
+/// How many threads the engine uses: OpenBLAS's pool, the engine's own loops (GCD) and oneDNN's OpenMP team alike
+/// (the oneDNN backend passes `count` to each primitive call). Each runs while the others wait, so the pools never
+/// oversubscribe the cores.
 public enum Threads {
     nonisolated(unsafe) private static var current = 1
 

@@ -23,4 +23,11 @@ void seer_direct_conv_pack(const float *weights, int out_channels, int channels,
 void seer_direct_conv(const float *x, ptrdiff_t plane, const ptrdiff_t *offsets, int taps, int channels,
                       const float *packed, int out_channels, ptrdiff_t count, float *out, ptrdiff_t ldo);
 
+/// "avx512", "avx2" (with FMA) or "none": the widest FMA vector ISA this CPU and OS run.
+const char *seer_best_vector_isa(void);
+
+/// Single-thread FMA throughput in GFLOP/s (2 per lane per FMA) on `seer_best_vector_isa`: the best of `runs`
+/// loops of `iterations` x 16 independent FMAs; 0 where there is no such ISA.
+double seer_fma_peak_gflops(long iterations, int runs);
+
 #endif

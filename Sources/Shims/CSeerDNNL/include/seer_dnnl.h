@@ -1,0 +1,46 @@
+// oneDNN (Debian libdnnl 2.6, OpenMP runtime) convolutions behind SeerEngine's `OneDNNConvolution` backend.
+// No Swift API: SeerEngine wraps these. Tensors are plain NCHW (data), [out][in / groups][k][k] (weights) and [out]
+// (bias) on both sides; where oneDNN's kernel prefers a blocked layout, each handle reorders into and out of its own
+// buffers.
+#ifndef SEER_DNNL_H
+#define SEER_DNNL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/// One convolution's geometry; `groups` divides both channel counts.
+typedef struct {
+    int batch, in_channels, out_channels, groups, height, width, kernel, stride, padding;
+    bool bias;
+} seer_dnnl_shape;
+
+/// Which pass a handle runs.
+typedef enum {
+    SEER_DNNL_FORWARD = 0,
+    SEER_DNNL_BACKWARD_DATA = 1,
+    SEER_DNNL_BACKWARD_WEIGHTS = 2,
+} seer_dnnl_pass;
+
+typedef struct seer_dnnl_conv seer_dnnl_conv;
+
+/// A primitive for one shape and pass, with its reorders; NULL and a message in `error` when oneDNN refuses it.
+seer_dnnl_conv *seer_dnnl_conv_create(const seer_dnnl_shape *shape, seer_dnnl_pass pass, char *error,
+                                      size_t error_size);
+void seer_dnnl_conv_destroy(seer_dnnl_conv *conv);
+
+/// oneDNN's name for the implementation it chose (e.g. "jit:avx512_core", "gemm:jit").
+const char *seer_dnnl_conv_implementation(const seer_dnnl_conv *conv);
+
+/// Each runs on `threads` OpenMP threads and returns 0, or a dnnl_status_t with a message in `error`.
+/// dst = conv(src, weights) + bias (bias NULL when the shape has none). `weights_unchanged`: the weights are those
+/// of this handle's previous forward call, so their reordered copy (if the primitive wants one) is reused.
+int seer_dnnl_conv_forward(seer_dnnl_conv *conv, const float *src, const float *weights, const float *bias,
+                           bool weights_unchanged, float *dst, int threads, char *error, size_t error_size);
+/// diff_src = the gradient of the convolution's input (overwritten).
+int seer_dnnl_conv_backward_data(seer_dnnl_conv *conv, const float *diff_dst, const float *weights,
+                                 float *diff_src, int threads, char *error, size_t error_size);
+/// diff_weights = the gradient of the weights (overwritten; the bias gradient is left to the caller).
+int seer_dnnl_conv_backward_weights(seer_dnnl_conv *conv, const float *src, const float *diff_dst,
+                                    float *diff_weights, int threads, char *error, size_t error_size);
+
+#endif

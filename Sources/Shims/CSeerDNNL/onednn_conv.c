@@ -1,0 +1,238 @@
+// oneDNN convolutions on plain NCHW tensors. Each handle holds one primitive (created with format "any", so oneDNN
+// picks its fastest layout) plus, for every argument whose chosen layout is not the plain one, a buffer and a
+// reorder between the two. User memories are created once without data and pointed at the caller's arrays on each
+// call.
+#include "seer_dnnl.h"
+
+#include <oneapi/dnnl/dnnl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// libgomp's; oneDNN's OpenMP runtime reads it for every parallel region the calling thread opens.
+extern void omp_set_num_threads(int);
+
+typedef struct {
+    int arg;                  // DNNL_ARG_*
+    bool input;               // reordered before the primitive (else after it)
+    dnnl_memory_t user;       // plain layout, the caller's pointer
+    dnnl_memory_t internal;   // the primitive's layout, owned; NULL when it is the plain one
+    dnnl_primitive_t reorder; // user -> internal for inputs, internal -> user for outputs
+    bool reordered;           // `internal` holds the previous call's input
+} argument;
+
+struct seer_dnnl_conv {
+    seer_dnnl_pass pass;
+    dnnl_primitive_t primitive;
+    dnnl_stream_t stream;
+    argument args[4];
+    int count;
+    char implementation[64];
+};
+
+static dnnl_engine_t shared_engine(void) {
+    static dnnl_engine_t engine = NULL;
+    if (!engine && dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success) engine = NULL;
+    return engine;
+}
+
+static void describe(char *error, size_t size, const char *what, dnnl_status_t status) {
+    if (error && size) snprintf(error, size, "oneDNN: %s failed (dnnl_status_t %d)", what, (int)status);
+}
+
+#define CHECK(call, what)                                                                                             \
+    do {                                                                                                              \
+        dnnl_status_t status_ = (call);                                                                               \
+        if (status_ != dnnl_success) {                                                                                \
+            describe(error, error_size, what, status_);                                                               \
+            goto fail;                                                                                                \
+        }                                                                                                             \
+    } while (0)
+
+// Plain descriptors of the four tensors.
+static void plain_descriptors(const seer_dnnl_shape *s, dnnl_memory_desc_t *src, dnnl_memory_desc_t *weights,
+                              dnnl_memory_desc_t *bias, dnnl_memory_desc_t *dst, bool any) {
+    int oh = (s->height + 2 * s->padding - s->kernel) / s->stride + 1;
+    int ow = (s->width + 2 * s->padding - s->kernel) / s->stride + 1;
+    dnnl_dims_t src_dims = {s->batch, s->in_channels, s->height, s->width};
+    dnnl_dims_t dst_dims = {s->batch, s->out_channels, oh, ow};
+    dnnl_dims_t bias_dims = {s->out_channels};
+    dnnl_memory_desc_init_by_tag(src, 4, src_dims, dnnl_f32, any ? dnnl_format_tag_any : dnnl_nchw);
+    dnnl_memory_desc_init_by_tag(dst, 4, dst_dims, dnnl_f32, any ? dnnl_format_tag_any : dnnl_nchw);
+    dnnl_memory_desc_init_by_tag(bias, 1, bias_dims, dnnl_f32, any ? dnnl_format_tag_any : dnnl_a);
+    if (s->groups == 1) {
+        dnnl_dims_t w = {s->out_channels, s->in_channels, s->kernel, s->kernel};
+        dnnl_memory_desc_init_by_tag(weights, 4, w, dnnl_f32, any ? dnnl_format_tag_any : dnnl_oihw);
+    } else {
+        dnnl_dims_t w = {s->groups, s->out_channels / s->groups, s->in_channels / s->groups, s->kernel, s->kernel};
+        dnnl_memory_desc_init_by_tag(weights, 5, w, dnnl_f32, any ? dnnl_format_tag_any : dnnl_goihw);
+    }
+}
+
+static dnnl_status_t add_argument(seer_dnnl_conv *c, int arg, bool input, const dnnl_memory_desc_t *plain,
+                                  const dnnl_memory_desc_t *chosen) {
+    dnnl_engine_t engine = shared_engine();
+    argument *a = &c->args[c->count++];
+    memset(a, 0, sizeof *a);
+    a->arg = arg;
+    a->input = input;
+    dnnl_status_t st = dnnl_memory_create(&a->user, plain, engine, DNNL_MEMORY_NONE);
+    if (st != dnnl_success || dnnl_memory_desc_equal(plain, chosen)) return st;
+    if ((st = dnnl_memory_create(&a->internal, chosen, engine, DNNL_MEMORY_ALLOCATE)) != dnnl_success) return st;
+    dnnl_primitive_desc_t pd;
+    st = input ? dnnl_reorder_primitive_desc_create(&pd, plain, engine, chosen, engine, NULL)
+               : dnnl_reorder_primitive_desc_create(&pd, chosen, engine, plain, engine, NULL);
+    if (st != dnnl_success) return st;
+    st = dnnl_primitive_create(&a->reorder, pd);
+    dnnl_primitive_desc_destroy(pd);
+    return st;
+}
+
+seer_dnnl_conv *seer_dnnl_conv_create(const seer_dnnl_shape *s, seer_dnnl_pass pass, char *error, size_t error_size) {
+    dnnl_engine_t engine = shared_engine();
+    seer_dnnl_conv *c = calloc(1, sizeof *c);
+    dnnl_primitive_desc_t forward_pd = NULL, pd = NULL;
+    if (!c || !engine) {
+        describe(error, error_size, "engine creation", dnnl_out_of_memory);
+        free(c);
+        return NULL;
+    }
+    c->pass = pass;
+    dnnl_memory_desc_t src, weights, bias, dst, any_src, any_weights, any_bias, any_dst;
+    plain_descriptors(s, &src, &weights, &bias, &dst, false);
+    plain_descriptors(s, &any_src, &any_weights, &any_bias, &any_dst, true);
+    dnnl_dims_t strides = {s->stride, s->stride}, padding = {s->padding, s->padding};
+    dnnl_convolution_desc_t forward_desc, desc;
+    CHECK(dnnl_convolution_forward_desc_init(&forward_desc, dnnl_forward_training, dnnl_convolution_direct, &any_src,
+                                             &any_weights, s->bias ? &any_bias : NULL, &any_dst, strides, padding,
+                                             padding),
+          "forward descriptor");
+    CHECK(dnnl_primitive_desc_create(&forward_pd, &forward_desc, NULL, engine, NULL), "forward primitive descriptor");
+    switch (pass) {
+    case SEER_DNNL_FORWARD:
+        pd = forward_pd;
+        forward_pd = NULL;
+        break;
+    case SEER_DNNL_BACKWARD_DATA:
+        CHECK(dnnl_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &any_src, &any_weights,
+                                                       &any_dst, strides, padding, padding),
+              "backward-data descriptor");
+        CHECK(dnnl_primitive_desc_create(&pd, &desc, NULL, engine, forward_pd), "backward-data primitive descriptor");
+        break;
+    case SEER_DNNL_BACKWARD_WEIGHTS:
+        CHECK(dnnl_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &any_src, &any_weights,
+                                                          NULL, &any_dst, strides, padding, padding),
+              "backward-weights descriptor");
+        CHECK(dnnl_primitive_desc_create(&pd, &desc, NULL, engine, forward_pd),
+              "backward-weights primitive descriptor");
+        break;
+    }
+    const char *name = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) == dnnl_success && name)
+        snprintf(c->implementation, sizeof c->implementation, "%s", name);
+    switch (pass) {
+    case SEER_DNNL_FORWARD:
+        CHECK(add_argument(c, DNNL_ARG_SRC, true, &src, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0)), "src");
+        CHECK(add_argument(c, DNNL_ARG_WEIGHTS, true, &weights,
+                           dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)), "weights");
+        if (s->bias)
+            CHECK(add_argument(c, DNNL_ARG_BIAS, true, &bias, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1)),
+                  "bias");
+        CHECK(add_argument(c, DNNL_ARG_DST, false, &dst, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0)), "dst");
+        break;
+    case SEER_DNNL_BACKWARD_DATA:
+        CHECK(add_argument(c, DNNL_ARG_DIFF_DST, true, &dst,
+                           dnnl_primitive_desc_query_md(pd, dnnl_query_diff_dst_md, 0)), "diff_dst");
+        CHECK(add_argument(c, DNNL_ARG_WEIGHTS, true, &weights,
+                           dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)), "weights");
+        CHECK(add_argument(c, DNNL_ARG_DIFF_SRC, false, &src,
+                           dnnl_primitive_desc_query_md(pd, dnnl_query_diff_src_md, 0)), "diff_src");
+        break;
+    case SEER_DNNL_BACKWARD_WEIGHTS:
+        CHECK(add_argument(c, DNNL_ARG_SRC, true, &src, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0)), "src");
+        CHECK(add_argument(c, DNNL_ARG_DIFF_DST, true, &dst,
+                           dnnl_primitive_desc_query_md(pd, dnnl_query_diff_dst_md, 0)), "diff_dst");
+        CHECK(add_argument(c, DNNL_ARG_DIFF_WEIGHTS, false, &weights,
+                           dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0)), "diff_weights");
+        break;
+    }
+    CHECK(dnnl_primitive_create(&c->primitive, pd), "primitive creation");
+    CHECK(dnnl_stream_create(&c->stream, engine, dnnl_stream_default_flags), "stream creation");
+    dnnl_primitive_desc_destroy(pd);
+    return c;
+fail:
+    if (forward_pd) dnnl_primitive_desc_destroy(forward_pd);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    seer_dnnl_conv_destroy(c);
+    return NULL;
+}
+
+void seer_dnnl_conv_destroy(seer_dnnl_conv *c) {
+    if (!c) return;
+    for (int i = 0; i < c->count; i++) {
+        if (c->args[i].reorder) dnnl_primitive_destroy(c->args[i].reorder);
+        if (c->args[i].internal) dnnl_memory_destroy(c->args[i].internal);
+        if (c->args[i].user) dnnl_memory_destroy(c->args[i].user);
+    }
+    if (c->primitive) dnnl_primitive_destroy(c->primitive);
+    if (c->stream) dnnl_stream_destroy(c->stream);
+    free(c);
+}
+
+const char *seer_dnnl_conv_implementation(const seer_dnnl_conv *c) { return c->implementation; }
+
+// Points the user memories at `pointers` (in argument order), reorders inputs (but `keep`, when its copy is
+// there), runs, reorders outputs.
+static int execute(seer_dnnl_conv *c, void *const *pointers, int keep, int threads, char *error, size_t error_size) {
+    omp_set_num_threads(threads < 1 ? 1 : threads);
+    dnnl_exec_arg_t exec[4];
+    for (int i = 0; i < c->count; i++) {
+        argument *a = &c->args[i];
+        CHECK(dnnl_memory_set_data_handle(a->user, pointers[i]), "setting a data handle");
+        exec[i].arg = a->arg;
+        exec[i].memory = a->internal ? a->internal : a->user;
+        if (a->internal && a->input && !(a->arg == keep && a->reordered)) {
+            dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, a->user}, {DNNL_ARG_TO, a->internal}};
+            CHECK(dnnl_primitive_execute(a->reorder, c->stream, 2, r), "input reorder");
+            a->reordered = true;
+        }
+    }
+    CHECK(dnnl_primitive_execute(c->primitive, c->stream, c->count, exec), "convolution");
+    for (int i = 0; i < c->count; i++) {
+        argument *a = &c->args[i];
+        if (a->internal && !a->input) {
+            dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, a->internal}, {DNNL_ARG_TO, a->user}};
+            CHECK(dnnl_primitive_execute(a->reorder, c->stream, 2, r), "output reorder");
+        }
+    }
+    CHECK(dnnl_stream_wait(c->stream), "stream wait");
+    return 0;
+fail:
+    return -1;
+}
+
+int seer_dnnl_conv_forward(seer_dnnl_conv *c, const float *src, const float *weights, const float *bias,
+                           bool weights_unchanged, float *dst, int threads, char *error, size_t error_size) {
+    // The arguments in the order the handle added them: src, weights, bias (when the shape has one), dst.
+    bool has_bias = c->count == 4;
+    if (has_bias != (bias != NULL)) {
+        if (error && error_size) snprintf(error, error_size, "oneDNN: bias %s for this handle", has_bias ? "missing" : "unexpected");
+        return -1;
+    }
+    void *with_bias[4] = {(void *)src, (void *)weights, (void *)bias, dst};
+    void *without_bias[3] = {(void *)src, (void *)weights, dst};
+    return execute(c, has_bias ? with_bias : without_bias, weights_unchanged ? DNNL_ARG_WEIGHTS : -1, threads, error,
+                   error_size);
+}
+
+int seer_dnnl_conv_backward_data(seer_dnnl_conv *c, const float *diff_dst, const float *weights, float *diff_src,
+                                 int threads, char *error, size_t error_size) {
+    void *p[3] = {(void *)diff_dst, (void *)weights, diff_src};
+    return execute(c, p, -1, threads, error, error_size);
+}
+
+int seer_dnnl_conv_backward_weights(seer_dnnl_conv *c, const float *src, const float *diff_dst, float *diff_weights,
+                                    int threads, char *error, size_t error_size) {
+    void *p[3] = {(void *)src, (void *)diff_dst, diff_weights};
+    return execute(c, p, -1, threads, error, error_size);
+}
