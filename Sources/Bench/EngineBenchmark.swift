@@ -25,8 +25,14 @@ struct EngineBenchmark: ParsableCommand {
         result["isa"] = HostCPU.isa
         result["dnnl_max_cpu_isa"] = ProcessInfo.processInfo.environment["DNNL_MAX_CPU_ISA"] ?? "unset"
         result["load_average_1min_start"] = HostCPU.loadAverage
-        let fmaPeak = HostCPU.fmaPeakGFLOPS()
+        // The peak of the ISA the convolutions run on: AVX2's where DNNL_MAX_CPU_ISA caps oneDNN there.
+        let cappedToAVX2 = ProcessInfo.processInfo.environment["DNNL_MAX_CPU_ISA"]?.uppercased() == "AVX2"
+            && inferenceConvolutionKernel == "onednn"
+        let peakISA = cappedToAVX2 ? "avx2" : HostCPU.isa
+        let fmaPeak = HostCPU.fmaPeakGFLOPS(peakISA)
         result["fma_peak_gflops"] = fmaPeak
+        result["fma_peak_isa"] = peakISA
+        for isa in ["avx512", "avx2"] { result["fma_peak_gflops_\(isa)"] = HostCPU.fmaPeakGFLOPS(isa) }
         let net = try ModelZoo.make(model, seed: 0)
         // MACs of one image, counted by the compression module (an unpruned 8/8 policy leaves the shapes as they are).
         let macs = Double(try Complexity.compute(model: net, policy: try Policy(bits: "8/8").resolve(for: net)).macs)

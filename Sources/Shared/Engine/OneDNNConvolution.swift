@@ -2,8 +2,9 @@ import CSeerDNNL
 import SeerTensor
 
 /// oneDNN (Debian libdnnl, OpenMP runtime) as a backend: forward with the bias fused, backward-data and
-/// backward-weights primitives, created once per shape and pass and kept by the layer. Each runs on
-/// `Threads.count` OpenMP threads while the engine's own threads wait for it, so the two pools never run at once.
+/// backward-weights primitives, created once per shape, pass and thread count and kept by the layer. Each runs on
+/// `Threads.count` OpenMP threads (oneDNN fixes a primitive's team size when it creates it, hence the key) while the
+/// engine's own threads wait for it, so the pools never run at once.
 /// Plain NCHW tensors go in and out; oneDNN's blocked layouts live inside the primitives' handles (see
 /// `seer_dnnl.h`).
 final class OneDNNConvolution: ConvolutionBackend {
@@ -14,6 +15,7 @@ final class OneDNNConvolution: ConvolutionBackend {
     private struct Key: Hashable {
         let shape: ConvShape
         let pass: UInt32
+        let threads: Int
     }
 
     /// One oneDNN handle; destroyed with the layer's cache.
@@ -21,13 +23,13 @@ final class OneDNNConvolution: ConvolutionBackend {
         let handle: OpaquePointer
         /// The weights of the last forward call, whose reordered copy the handle holds.
         var weights: WeightVersion?
-        init(_ s: ConvShape, pass: seer_dnnl_pass) {
+        init(_ s: ConvShape, pass: seer_dnnl_pass, threads: Int) {
             var shape = seer_dnnl_shape(batch: Int32(s.g.batch), in_channels: Int32(s.inChannels),
                                         out_channels: Int32(s.outChannels), groups: Int32(s.groups),
                                         height: Int32(s.g.height), width: Int32(s.g.width), kernel: Int32(s.g.kernel),
                                         stride: Int32(s.g.stride), padding: Int32(s.g.padding), bias: s.hasBias)
             var error = [CChar](repeating: 0, count: 256)
-            guard let handle = seer_dnnl_conv_create(&shape, pass, &error, error.count) else {
+            guard let handle = seer_dnnl_conv_create(&shape, pass, Int32(threads), &error, error.count) else {
                 preconditionFailure("oneDNN convolution \(s): \(String(cString: error))")
             }
             self.handle = handle
@@ -38,9 +40,9 @@ final class OneDNNConvolution: ConvolutionBackend {
     }
 
     private func primitive(_ s: ConvShape, _ pass: seer_dnnl_pass) -> Primitive {
-        let key = Key(shape: s, pass: pass.rawValue)
+        let key = Key(shape: s, pass: pass.rawValue, threads: Threads.count)
         if let p = primitives[key] { return p }
-        let p = Primitive(s, pass: pass)
+        let p = Primitive(s, pass: pass, threads: Threads.count)
         primitives[key] = p
         return p
     }
@@ -65,7 +67,7 @@ final class OneDNNConvolution: ConvolutionBackend {
                     y.data.withUnsafeMutableBufferPointer { yb in
                         seer_dnnl_conv_forward(p.handle, xb.baseAddress!, wb.baseAddress!,
                                                bias == nil ? nil : bb.baseAddress, unchanged, yb.baseAddress!,
-                                               Int32(Threads.count), &error, error.count)
+                                               &error, error.count)
                     }
                 }
             }
@@ -82,7 +84,7 @@ final class OneDNNConvolution: ConvolutionBackend {
             w.data.withUnsafeBufferPointer { wb in
                 dx.data.withUnsafeMutableBufferPointer { xb in
                     seer_dnnl_conv_backward_data(p.handle, db.baseAddress!, wb.baseAddress!, xb.baseAddress!,
-                                                 Int32(Threads.count), &error, error.count)
+                                                 &error, error.count)
                 }
             }
         }
@@ -98,7 +100,7 @@ final class OneDNNConvolution: ConvolutionBackend {
             dy.data.withUnsafeBufferPointer { db in
                 gradient.withUnsafeMutableBufferPointer { gb in
                     seer_dnnl_conv_backward_weights(p.handle, xb.baseAddress!, db.baseAddress!, gb.baseAddress!,
-                                                    Int32(Threads.count), &error, error.count)
+                                                    &error, error.count)
                 }
             }
         }

@@ -1,10 +1,14 @@
 // oneDNN convolutions on plain NCHW tensors. Each handle holds one primitive (created with format "any", so oneDNN
 // picks its fastest layout) plus, for every argument whose chosen layout is not the plain one, a buffer and a
 // reorder between the two. User memories are created once without data and pointed at the caller's arrays on each
-// call.
+// call. The blocked copies of activations and gradients live in one arena per calling thread, shared by all
+// handles (a network's handles would otherwise hold a copy of every activation of every pass); only the weights'
+// copy is the handle's own, so that inference can keep it between calls.
 #include "seer_dnnl.h"
 
 #include <oneapi/dnnl/dnnl.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,19 +20,48 @@ typedef struct {
     int arg;                  // DNNL_ARG_*
     bool input;               // reordered before the primitive (else after it)
     dnnl_memory_t user;       // plain layout, the caller's pointer
-    dnnl_memory_t internal;   // the primitive's layout, owned; NULL when it is the plain one
+    dnnl_memory_t internal;   // the primitive's layout; NULL when it is the plain one
+    size_t arena_offset;      // where `internal` lies in the thread's arena, or SIZE_MAX: its own buffer
     dnnl_primitive_t reorder; // user -> internal for inputs, internal -> user for outputs
     bool reordered;           // `internal` holds the previous call's input
 } argument;
 
 struct seer_dnnl_conv {
     seer_dnnl_pass pass;
+    int threads;
     dnnl_primitive_t primitive;
     dnnl_stream_t stream;
     argument args[4];
     int count;
+    size_t arena_bytes;
     char implementation[64];
 };
+
+static pthread_key_t arena_key;
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+typedef struct { void *data; size_t size; } arena;
+
+static void arena_free(void *a) {
+    free(((arena *)a)->data);
+    free(a);
+}
+static void arena_key_create(void) { pthread_key_create(&arena_key, arena_free); }
+
+// The calling thread's arena, at least `bytes` long; NULL when out of memory.
+static void *arena_reserve(size_t bytes) {
+    pthread_once(&arena_once, arena_key_create);
+    arena *a = pthread_getspecific(arena_key);
+    if (!a) {
+        if (!(a = calloc(1, sizeof *a))) return NULL;
+        pthread_setspecific(arena_key, a);
+    }
+    if (a->size < bytes) {
+        free(a->data);
+        a->data = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        a->size = a->data ? bytes : 0;
+    }
+    return a->data;
+}
 
 static dnnl_engine_t shared_engine(void) {
     static dnnl_engine_t engine = NULL;
@@ -76,9 +109,17 @@ static dnnl_status_t add_argument(seer_dnnl_conv *c, int arg, bool input, const 
     memset(a, 0, sizeof *a);
     a->arg = arg;
     a->input = input;
+    a->arena_offset = SIZE_MAX;
     dnnl_status_t st = dnnl_memory_create(&a->user, plain, engine, DNNL_MEMORY_NONE);
     if (st != dnnl_success || dnnl_memory_desc_equal(plain, chosen)) return st;
-    if ((st = dnnl_memory_create(&a->internal, chosen, engine, DNNL_MEMORY_ALLOCATE)) != dnnl_success) return st;
+    bool owned = arg == DNNL_ARG_WEIGHTS;
+    if ((st = dnnl_memory_create(&a->internal, chosen, engine, owned ? DNNL_MEMORY_ALLOCATE : DNNL_MEMORY_NONE))
+        != dnnl_success)
+        return st;
+    if (!owned) {
+        a->arena_offset = c->arena_bytes;
+        c->arena_bytes += (dnnl_memory_desc_get_size(chosen) + 63) / 64 * 64;
+    }
     dnnl_primitive_desc_t pd;
     st = input ? dnnl_reorder_primitive_desc_create(&pd, plain, engine, chosen, engine, NULL)
                : dnnl_reorder_primitive_desc_create(&pd, chosen, engine, plain, engine, NULL);
@@ -88,7 +129,10 @@ static dnnl_status_t add_argument(seer_dnnl_conv *c, int arg, bool input, const 
     return st;
 }
 
-seer_dnnl_conv *seer_dnnl_conv_create(const seer_dnnl_shape *s, seer_dnnl_pass pass, char *error, size_t error_size) {
+seer_dnnl_conv *seer_dnnl_conv_create(const seer_dnnl_shape *s, seer_dnnl_pass pass, int threads, char *error,
+                                      size_t error_size) {
+    // oneDNN sizes the primitive's team from omp_get_max_threads() now, and opens regions of that size later.
+    omp_set_num_threads(threads < 1 ? 1 : threads);
     dnnl_engine_t engine = shared_engine();
     seer_dnnl_conv *c = calloc(1, sizeof *c);
     dnnl_primitive_desc_t forward_pd = NULL, pd = NULL;
@@ -98,6 +142,7 @@ seer_dnnl_conv *seer_dnnl_conv_create(const seer_dnnl_shape *s, seer_dnnl_pass p
         return NULL;
     }
     c->pass = pass;
+    c->threads = threads < 1 ? 1 : threads;
     dnnl_memory_desc_t src, weights, bias, dst, any_src, any_weights, any_bias, any_dst;
     plain_descriptors(s, &src, &weights, &bias, &dst, false);
     plain_descriptors(s, &any_src, &any_weights, &any_bias, &any_dst, true);
@@ -183,12 +228,19 @@ const char *seer_dnnl_conv_implementation(const seer_dnnl_conv *c) { return c->i
 
 // Points the user memories at `pointers` (in argument order), reorders inputs (but `keep`, when its copy is
 // there), runs, reorders outputs.
-static int execute(seer_dnnl_conv *c, void *const *pointers, int keep, int threads, char *error, size_t error_size) {
-    omp_set_num_threads(threads < 1 ? 1 : threads);
+static int execute(seer_dnnl_conv *c, void *const *pointers, int keep, char *error, size_t error_size) {
+    omp_set_num_threads(c->threads);  // the reorders' regions
+    char *shared = c->arena_bytes ? arena_reserve(c->arena_bytes) : NULL;
+    if (c->arena_bytes && !shared) {
+        describe(error, error_size, "reserving the layout buffers", dnnl_out_of_memory);
+        return -1;
+    }
     dnnl_exec_arg_t exec[4];
     for (int i = 0; i < c->count; i++) {
         argument *a = &c->args[i];
         CHECK(dnnl_memory_set_data_handle(a->user, pointers[i]), "setting a data handle");
+        if (a->arena_offset != SIZE_MAX)
+            CHECK(dnnl_memory_set_data_handle(a->internal, shared + a->arena_offset), "setting a buffer");
         exec[i].arg = a->arg;
         exec[i].memory = a->internal ? a->internal : a->user;
         if (a->internal && a->input && !(a->arg == keep && a->reordered)) {
@@ -212,7 +264,7 @@ fail:
 }
 
 int seer_dnnl_conv_forward(seer_dnnl_conv *c, const float *src, const float *weights, const float *bias,
-                           bool weights_unchanged, float *dst, int threads, char *error, size_t error_size) {
+                           bool weights_unchanged, float *dst, char *error, size_t error_size) {
     // The arguments in the order the handle added them: src, weights, bias (when the shape has one), dst.
     bool has_bias = c->count == 4;
     if (has_bias != (bias != NULL)) {
@@ -221,18 +273,17 @@ int seer_dnnl_conv_forward(seer_dnnl_conv *c, const float *src, const float *wei
     }
     void *with_bias[4] = {(void *)src, (void *)weights, (void *)bias, dst};
     void *without_bias[3] = {(void *)src, (void *)weights, dst};
-    return execute(c, has_bias ? with_bias : without_bias, weights_unchanged ? DNNL_ARG_WEIGHTS : -1, threads, error,
-                   error_size);
+    return execute(c, has_bias ? with_bias : without_bias, weights_unchanged ? DNNL_ARG_WEIGHTS : -1, error, error_size);
 }
 
 int seer_dnnl_conv_backward_data(seer_dnnl_conv *c, const float *diff_dst, const float *weights, float *diff_src,
-                                 int threads, char *error, size_t error_size) {
+                                 char *error, size_t error_size) {
     void *p[3] = {(void *)diff_dst, (void *)weights, diff_src};
-    return execute(c, p, -1, threads, error, error_size);
+    return execute(c, p, -1, error, error_size);
 }
 
 int seer_dnnl_conv_backward_weights(seer_dnnl_conv *c, const float *src, const float *diff_dst, float *diff_weights,
-                                    int threads, char *error, size_t error_size) {
+                                    char *error, size_t error_size) {
     void *p[3] = {(void *)src, (void *)diff_dst, diff_weights};
-    return execute(c, p, -1, threads, error, error_size);
+    return execute(c, p, -1, error, error_size);
 }

@@ -2,6 +2,7 @@
 // Independent accumulator chains (more than FMA latency x FMA ports) so the loop is bound by FMA throughput alone.
 #include "seer_kernels.h"
 
+#include <string.h>
 #include <time.h>
 
 #if defined(__x86_64__)
@@ -61,11 +62,17 @@ const char *seer_best_vector_isa(void) {
     return "none";
 }
 
-double seer_fma_peak_gflops(long iterations, int runs) {
+bool seer_runs_isa(const char *isa) {
+    if (!strcmp(isa, "avx512")) return seer_direct_conv_available();
+    if (!strcmp(isa, "avx2")) return avx2_fma_supported();
+    return false;
+}
+
+double seer_fma_peak_gflops(const char *isa, long iterations, int runs) {
     volatile float sink = 0;
     double best = 0;
-    bool avx512 = seer_direct_conv_available(), avx2 = avx2_fma_supported();
-    if (!avx512 && !avx2) return 0;
+    if (!seer_runs_isa(isa)) return 0;
+    bool avx512 = !strcmp(isa, "avx512");
     for (int r = 0; r < runs; r++) {
         double g = avx512 ? avx512_run(iterations, &sink) : avx2_run(iterations, &sink);
         if (g > best) best = g;
@@ -74,5 +81,9 @@ double seer_fma_peak_gflops(long iterations, int runs) {
 }
 #else
 const char *seer_best_vector_isa(void) { return "none"; }
-double seer_fma_peak_gflops(long iterations, int runs) { (void)iterations; (void)runs; return 0; }
+bool seer_runs_isa(const char *isa) { (void)isa; return false; }
+double seer_fma_peak_gflops(const char *isa, long iterations, int runs) {
+    (void)isa, (void)iterations, (void)runs;
+    return 0;
+}
 #endif

@@ -23,24 +23,26 @@ typedef enum {
 
 typedef struct seer_dnnl_conv seer_dnnl_conv;
 
-/// A primitive for one shape and pass, with its reorders; NULL and a message in `error` when oneDNN refuses it.
-seer_dnnl_conv *seer_dnnl_conv_create(const seer_dnnl_shape *shape, seer_dnnl_pass pass, char *error,
+/// A primitive for one shape and pass, with its reorders, planned for `threads` OpenMP threads (oneDNN fixes a
+/// primitive's team size when it creates it, whatever the thread count at execution); NULL and a message in `error`
+/// when oneDNN refuses it.
+seer_dnnl_conv *seer_dnnl_conv_create(const seer_dnnl_shape *shape, seer_dnnl_pass pass, int threads, char *error,
                                       size_t error_size);
 void seer_dnnl_conv_destroy(seer_dnnl_conv *conv);
 
 /// oneDNN's name for the implementation it chose (e.g. "jit:avx512_core", "gemm:jit").
 const char *seer_dnnl_conv_implementation(const seer_dnnl_conv *conv);
 
-/// Each runs on `threads` OpenMP threads and returns 0, or a dnnl_status_t with a message in `error`.
+/// Each runs on the handle's threads and returns 0, or -1 with a message in `error`.
 /// dst = conv(src, weights) + bias (bias NULL when the shape has none). `weights_unchanged`: the weights are those
 /// of this handle's previous forward call, so their reordered copy (if the primitive wants one) is reused.
 int seer_dnnl_conv_forward(seer_dnnl_conv *conv, const float *src, const float *weights, const float *bias,
-                           bool weights_unchanged, float *dst, int threads, char *error, size_t error_size);
+                           bool weights_unchanged, float *dst, char *error, size_t error_size);
 /// diff_src = the gradient of the convolution's input (overwritten).
 int seer_dnnl_conv_backward_data(seer_dnnl_conv *conv, const float *diff_dst, const float *weights,
-                                 float *diff_src, int threads, char *error, size_t error_size);
+                                 float *diff_src, char *error, size_t error_size);
 /// diff_weights = the gradient of the weights (overwritten; the bias gradient is left to the caller).
 int seer_dnnl_conv_backward_weights(seer_dnnl_conv *conv, const float *src, const float *diff_dst,
-                                    float *diff_weights, int threads, char *error, size_t error_size);
+                                    float *diff_weights, char *error, size_t error_size);
 
 #endif

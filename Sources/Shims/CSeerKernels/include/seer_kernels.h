@@ -26,8 +26,12 @@ void seer_direct_conv(const float *x, ptrdiff_t plane, const ptrdiff_t *offsets,
 /// "avx512", "avx2" (with FMA) or "none": the widest FMA vector ISA this CPU and OS run.
 const char *seer_best_vector_isa(void);
 
-/// Single-thread FMA throughput in GFLOP/s (2 per lane per FMA) on `seer_best_vector_isa`: the best of `runs`
-/// loops of `iterations` x 16 independent FMAs; 0 where there is no such ISA.
-double seer_fma_peak_gflops(long iterations, int runs);
+/// Whether this CPU and OS run `isa` ("avx512" or "avx2" with FMA).
+bool seer_runs_isa(const char *isa);
+
+/// Single-thread FMA throughput in GFLOP/s (2 per lane per FMA) on `isa` ("avx512" or "avx2"): the best of `runs`
+/// loops of `iterations` x 16 independent FMAs (the best, so that loops a loaded machine preempted do not count);
+/// 0 where the CPU does not run `isa`.
+double seer_fma_peak_gflops(const char *isa, long iterations, int runs);
 
 #endif
