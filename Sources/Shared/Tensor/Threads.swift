@@ -5,9 +5,8 @@ import Dispatch
 @_silgen_name("mallopt") private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
 #endif
 
-/// How many threads the engine uses: OpenBLAS's pool, the engine's own loops (GCD) and oneDNN's OpenMP team alike
-/// (the oneDNN backend passes `count` to each primitive call). Each runs while the others wait, so the pools never
-/// oversubscribe the cores.
+/// How many threads the engine uses: OpenBLAS's pool and the engine's own loops (GCD) alike; oneDNN primitives run
+/// single-threaded on the GCD threads, one batch chunk each, so no OpenMP team ever competes with them.
 public enum Threads {
     nonisolated(unsafe) private static var current = 1
 

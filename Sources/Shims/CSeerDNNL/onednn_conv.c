@@ -28,7 +28,6 @@ typedef struct {
 
 struct seer_dnnl_conv {
     seer_dnnl_pass pass;
-    int threads;
     dnnl_primitive_t primitive;
     dnnl_stream_t stream;
     argument args[4];
@@ -129,10 +128,11 @@ static dnnl_status_t add_argument(seer_dnnl_conv *c, int arg, bool input, const 
     return st;
 }
 
-seer_dnnl_conv *seer_dnnl_conv_create(const seer_dnnl_shape *s, seer_dnnl_pass pass, int threads, char *error,
+seer_dnnl_conv *seer_dnnl_conv_create(const seer_dnnl_shape *s, seer_dnnl_pass pass, char *error,
                                       size_t error_size) {
-    // oneDNN sizes the primitive's team from omp_get_max_threads() now, and opens regions of that size later.
-    omp_set_num_threads(threads < 1 ? 1 : threads);
+    // oneDNN sizes the primitive's team from omp_get_max_threads() now, and opens regions of that size later: one
+    // thread, no OpenMP team.
+    omp_set_num_threads(1);
     dnnl_engine_t engine = shared_engine();
     seer_dnnl_conv *c = calloc(1, sizeof *c);
     dnnl_primitive_desc_t forward_pd = NULL, pd = NULL;
@@ -142,7 +142,6 @@ seer_dnnl_conv *seer_dnnl_conv_create(const seer_dnnl_shape *s, seer_dnnl_pass p
         return NULL;
     }
     c->pass = pass;
-    c->threads = threads < 1 ? 1 : threads;
     dnnl_memory_desc_t src, weights, bias, dst, any_src, any_weights, any_bias, any_dst;
     plain_descriptors(s, &src, &weights, &bias, &dst, false);
     plain_descriptors(s, &any_src, &any_weights, &any_bias, &any_dst, true);
@@ -229,7 +228,7 @@ const char *seer_dnnl_conv_implementation(const seer_dnnl_conv *c) { return c->i
 // Points the user memories at `pointers` (in argument order), reorders inputs (but `keep`, when its copy is
 // there), runs, reorders outputs.
 static int execute(seer_dnnl_conv *c, void *const *pointers, int keep, char *error, size_t error_size) {
-    omp_set_num_threads(c->threads);  // the reorders' regions
+    omp_set_num_threads(1);  // the reorders' regions, on whichever thread calls
     char *shared = c->arena_bytes ? arena_reserve(c->arena_bytes) : NULL;
     if (c->arena_bytes && !shared) {
         describe(error, error_size, "reserving the layout buffers", dnnl_out_of_memory);

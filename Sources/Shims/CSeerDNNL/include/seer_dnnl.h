@@ -23,17 +23,17 @@ typedef enum {
 
 typedef struct seer_dnnl_conv seer_dnnl_conv;
 
-/// A primitive for one shape and pass, with its reorders, planned for `threads` OpenMP threads (oneDNN fixes a
-/// primitive's team size when it creates it, whatever the thread count at execution); NULL and a message in `error`
-/// when oneDNN refuses it.
-seer_dnnl_conv *seer_dnnl_conv_create(const seer_dnnl_shape *shape, seer_dnnl_pass pass, int threads, char *error,
+/// A primitive for one shape and pass, with its reorders, on one thread (oneDNN fixes a primitive's OpenMP team
+/// size when it creates it; the engine's own pool splits batches across handles); NULL and a message in `error` when
+/// oneDNN refuses it. A handle runs one call at a time; different handles may run at once on different threads.
+seer_dnnl_conv *seer_dnnl_conv_create(const seer_dnnl_shape *shape, seer_dnnl_pass pass, char *error,
                                       size_t error_size);
 void seer_dnnl_conv_destroy(seer_dnnl_conv *conv);
 
 /// oneDNN's name for the implementation it chose (e.g. "jit:avx512_core", "gemm:jit").
 const char *seer_dnnl_conv_implementation(const seer_dnnl_conv *conv);
 
-/// Each runs on the handle's threads and returns 0, or -1 with a message in `error`.
+/// Each runs on the calling thread and returns 0, or -1 with a message in `error`.
 /// dst = conv(src, weights) + bias (bias NULL when the shape has none). `weights_unchanged`: the weights are those
 /// of this handle's previous forward call, so their reordered copy (if the primitive wants one) is reused.
 int seer_dnnl_conv_forward(seer_dnnl_conv *conv, const float *src, const float *weights, const float *bias,

@@ -30,7 +30,7 @@ const char *seer_best_vector_isa(void);
 bool seer_runs_isa(const char *isa);
 
 /// Single-thread FMA throughput in GFLOP/s (2 per lane per FMA) on `isa` ("avx512" or "avx2"): the best of `runs`
-/// loops of `iterations` x 16 independent FMAs (the best, so that loops a loaded machine preempted do not count);
+/// loops of `iterations` x 16 (AVX2: 12) independent FMAs (the best, so that loops a loaded machine preempted do not count);
 /// 0 where the CPU does not run `isa`.
 double seer_fma_peak_gflops(const char *isa, long iterations, int runs);
 
