@@ -29,7 +29,7 @@ public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
 
     /// The fastest correct algorithm measured for this CPU's widest vector ISA: oneDNN on AVX-512 and on AVX2
     /// (`bench/results/issue-14`: on the AVX-512 Xeon it leads the direct kernel in forward and training; capped at
-    /// AVX2 it leads im2col + OpenBLAS's AVX2 kernels), and on anything else x86 oneDNN's SSE4.1 code as well.
+    /// AVX2 it leads im2col + OpenBLAS's AVX2 kernels); elsewhere too (oneDNN has kernels down to SSE4.1; not measured).
     public static var hostDefault: ConvolutionAlgorithm { .onednn }
 
     /// `hostDefault`, or what `SEER_CONV_BACKEND` names in `environment`.

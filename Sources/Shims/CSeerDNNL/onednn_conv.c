@@ -1,9 +1,10 @@
 // oneDNN convolutions on plain NCHW tensors. Each handle holds one primitive (created with format "any", so oneDNN
 // picks its fastest layout) plus, for every argument whose chosen layout is not the plain one, a buffer and a
 // reorder between the two. User memories are created once without data and pointed at the caller's arrays on each
-// call. The blocked copies of activations and gradients live in one arena per calling thread, shared by all
-// handles (a network's handles would otherwise hold a copy of every activation of every pass); only the weights'
-// copy is the handle's own, so that inference can keep it between calls.
+// call. The blocked copies of activations and gradients, and every primitive's scratchpad (user-managed: oneDNN's
+// own library scratchpad crashed when two threads ran primitives at once), live in one arena per calling thread,
+// shared by all handles (a network's handles would otherwise hold a copy of every activation of every pass); only
+// the weights' copy is the handle's own, so that inference can keep it between calls.
 #include "seer_dnnl.h"
 
 #include <oneapi/dnnl/dnnl.h>
@@ -23,12 +24,16 @@ typedef struct {
     dnnl_memory_t internal;   // the primitive's layout; NULL when it is the plain one
     size_t arena_offset;      // where `internal` lies in the thread's arena, or SIZE_MAX: its own buffer
     dnnl_primitive_t reorder; // user -> internal for inputs, internal -> user for outputs
+    dnnl_memory_t reorder_scratchpad; // NULL when the reorder needs none
+    size_t reorder_scratchpad_offset;
     bool reordered;           // `internal` holds the previous call's input
 } argument;
 
 struct seer_dnnl_conv {
     seer_dnnl_pass pass;
     dnnl_primitive_t primitive;
+    dnnl_memory_t scratchpad;  // NULL when the primitive needs none
+    size_t scratchpad_offset;
     dnnl_stream_t stream;
     argument args[4];
     int count;
@@ -101,6 +106,30 @@ static void plain_descriptors(const seer_dnnl_shape *s, dnnl_memory_desc_t *src,
     }
 }
 
+// A memory without data for `pd`'s user-managed scratchpad, placed at the end of the handle's arena share; NULL
+// when the primitive needs none.
+static dnnl_status_t reserve_scratchpad(seer_dnnl_conv *c, const_dnnl_primitive_desc_t pd, dnnl_memory_t *memory,
+                                        size_t *offset) {
+    *memory = NULL;
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t size = md ? dnnl_memory_desc_get_size(md) : 0;
+    if (size == 0) return dnnl_success;
+    *offset = c->arena_bytes;
+    c->arena_bytes += (size + 63) / 64 * 64;
+    return dnnl_memory_create(memory, md, shared_engine(), DNNL_MEMORY_NONE);
+}
+
+// Primitive attributes asking for a user-managed scratchpad.
+static dnnl_primitive_attr_t user_scratchpad(void) {
+    dnnl_primitive_attr_t attr = NULL;
+    if (dnnl_primitive_attr_create(&attr) != dnnl_success) return NULL;
+    if (dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) != dnnl_success) {
+        dnnl_primitive_attr_destroy(attr);
+        return NULL;
+    }
+    return attr;
+}
+
 static dnnl_status_t add_argument(seer_dnnl_conv *c, int arg, bool input, const dnnl_memory_desc_t *plain,
                                   const dnnl_memory_desc_t *chosen) {
     dnnl_engine_t engine = shared_engine();
@@ -120,10 +149,14 @@ static dnnl_status_t add_argument(seer_dnnl_conv *c, int arg, bool input, const 
         c->arena_bytes += (dnnl_memory_desc_get_size(chosen) + 63) / 64 * 64;
     }
     dnnl_primitive_desc_t pd;
-    st = input ? dnnl_reorder_primitive_desc_create(&pd, plain, engine, chosen, engine, NULL)
-               : dnnl_reorder_primitive_desc_create(&pd, chosen, engine, plain, engine, NULL);
+    dnnl_primitive_attr_t attr = user_scratchpad();
+    if (!attr) return dnnl_out_of_memory;
+    st = input ? dnnl_reorder_primitive_desc_create(&pd, plain, engine, chosen, engine, attr)
+               : dnnl_reorder_primitive_desc_create(&pd, chosen, engine, plain, engine, attr);
+    dnnl_primitive_attr_destroy(attr);
     if (st != dnnl_success) return st;
     st = dnnl_primitive_create(&a->reorder, pd);
+    if (st == dnnl_success) st = reserve_scratchpad(c, pd, &a->reorder_scratchpad, &a->reorder_scratchpad_offset);
     dnnl_primitive_desc_destroy(pd);
     return st;
 }
@@ -136,9 +169,11 @@ seer_dnnl_conv *seer_dnnl_conv_create(const seer_dnnl_shape *s, seer_dnnl_pass p
     dnnl_engine_t engine = shared_engine();
     seer_dnnl_conv *c = calloc(1, sizeof *c);
     dnnl_primitive_desc_t forward_pd = NULL, pd = NULL;
-    if (!c || !engine) {
-        describe(error, error_size, "engine creation", dnnl_out_of_memory);
+    dnnl_primitive_attr_t attr = user_scratchpad();
+    if (!c || !engine || !attr) {
+        describe(error, error_size, "engine or attribute creation", dnnl_out_of_memory);
         free(c);
+        if (attr) dnnl_primitive_attr_destroy(attr);
         return NULL;
     }
     c->pass = pass;
@@ -151,7 +186,7 @@ seer_dnnl_conv *seer_dnnl_conv_create(const seer_dnnl_shape *s, seer_dnnl_pass p
                                              &any_weights, s->bias ? &any_bias : NULL, &any_dst, strides, padding,
                                              padding),
           "forward descriptor");
-    CHECK(dnnl_primitive_desc_create(&forward_pd, &forward_desc, NULL, engine, NULL), "forward primitive descriptor");
+    CHECK(dnnl_primitive_desc_create(&forward_pd, &forward_desc, attr, engine, NULL), "forward primitive descriptor");
     switch (pass) {
     case SEER_DNNL_FORWARD:
         pd = forward_pd;
@@ -161,13 +196,13 @@ seer_dnnl_conv *seer_dnnl_conv_create(const seer_dnnl_shape *s, seer_dnnl_pass p
         CHECK(dnnl_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &any_src, &any_weights,
                                                        &any_dst, strides, padding, padding),
               "backward-data descriptor");
-        CHECK(dnnl_primitive_desc_create(&pd, &desc, NULL, engine, forward_pd), "backward-data primitive descriptor");
+        CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, engine, forward_pd), "backward-data primitive descriptor");
         break;
     case SEER_DNNL_BACKWARD_WEIGHTS:
         CHECK(dnnl_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &any_src, &any_weights,
                                                           NULL, &any_dst, strides, padding, padding),
               "backward-weights descriptor");
-        CHECK(dnnl_primitive_desc_create(&pd, &desc, NULL, engine, forward_pd),
+        CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, engine, forward_pd),
               "backward-weights primitive descriptor");
         break;
     }
@@ -201,12 +236,16 @@ seer_dnnl_conv *seer_dnnl_conv_create(const seer_dnnl_shape *s, seer_dnnl_pass p
         break;
     }
     CHECK(dnnl_primitive_create(&c->primitive, pd), "primitive creation");
+    CHECK(reserve_scratchpad(c, pd, &c->scratchpad, &c->scratchpad_offset), "scratchpad");
     CHECK(dnnl_stream_create(&c->stream, engine, dnnl_stream_default_flags), "stream creation");
+    if (forward_pd) dnnl_primitive_desc_destroy(forward_pd);
     dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
     return c;
 fail:
     if (forward_pd) dnnl_primitive_desc_destroy(forward_pd);
     if (pd) dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
     seer_dnnl_conv_destroy(c);
     return NULL;
 }
@@ -215,10 +254,12 @@ void seer_dnnl_conv_destroy(seer_dnnl_conv *c) {
     if (!c) return;
     for (int i = 0; i < c->count; i++) {
         if (c->args[i].reorder) dnnl_primitive_destroy(c->args[i].reorder);
+        if (c->args[i].reorder_scratchpad) dnnl_memory_destroy(c->args[i].reorder_scratchpad);
         if (c->args[i].internal) dnnl_memory_destroy(c->args[i].internal);
         if (c->args[i].user) dnnl_memory_destroy(c->args[i].user);
     }
     if (c->primitive) dnnl_primitive_destroy(c->primitive);
+    if (c->scratchpad) dnnl_memory_destroy(c->scratchpad);
     if (c->stream) dnnl_stream_destroy(c->stream);
     free(c);
 }
@@ -234,26 +275,36 @@ static int execute(seer_dnnl_conv *c, void *const *pointers, int keep, char *err
         describe(error, error_size, "reserving the layout buffers", dnnl_out_of_memory);
         return -1;
     }
-    dnnl_exec_arg_t exec[4];
+    dnnl_exec_arg_t exec[5];
+    int n = 0;
     for (int i = 0; i < c->count; i++) {
         argument *a = &c->args[i];
         CHECK(dnnl_memory_set_data_handle(a->user, pointers[i]), "setting a data handle");
         if (a->arena_offset != SIZE_MAX)
             CHECK(dnnl_memory_set_data_handle(a->internal, shared + a->arena_offset), "setting a buffer");
-        exec[i].arg = a->arg;
-        exec[i].memory = a->internal ? a->internal : a->user;
+        if (a->reorder_scratchpad)
+            CHECK(dnnl_memory_set_data_handle(a->reorder_scratchpad, shared + a->reorder_scratchpad_offset),
+                  "setting a scratchpad");
+        exec[n++] = (dnnl_exec_arg_t){a->arg, a->internal ? a->internal : a->user};
         if (a->internal && a->input && !(a->arg == keep && a->reordered)) {
-            dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, a->user}, {DNNL_ARG_TO, a->internal}};
-            CHECK(dnnl_primitive_execute(a->reorder, c->stream, 2, r), "input reorder");
+            a->reordered = false;
+            dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, a->user}, {DNNL_ARG_TO, a->internal},
+                                    {DNNL_ARG_SCRATCHPAD, a->reorder_scratchpad}};
+            CHECK(dnnl_primitive_execute(a->reorder, c->stream, a->reorder_scratchpad ? 3 : 2, r), "input reorder");
             a->reordered = true;
         }
     }
-    CHECK(dnnl_primitive_execute(c->primitive, c->stream, c->count, exec), "convolution");
+    if (c->scratchpad) {
+        CHECK(dnnl_memory_set_data_handle(c->scratchpad, shared + c->scratchpad_offset), "setting a scratchpad");
+        exec[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, c->scratchpad};
+    }
+    CHECK(dnnl_primitive_execute(c->primitive, c->stream, n, exec), "convolution");
     for (int i = 0; i < c->count; i++) {
         argument *a = &c->args[i];
         if (a->internal && !a->input) {
-            dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, a->internal}, {DNNL_ARG_TO, a->user}};
-            CHECK(dnnl_primitive_execute(a->reorder, c->stream, 2, r), "output reorder");
+            dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, a->internal}, {DNNL_ARG_TO, a->user},
+                                    {DNNL_ARG_SCRATCHPAD, a->reorder_scratchpad}};
+            CHECK(dnnl_primitive_execute(a->reorder, c->stream, a->reorder_scratchpad ? 3 : 2, r), "output reorder");
         }
     }
     CHECK(dnnl_stream_wait(c->stream), "stream wait");
