@@ -22,11 +22,14 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/Shims/CZlib"),
         // Hand-written AVX-512 kernels in C (the engine's direct convolution), likewise no Swift API.
         .target(name: "CSeerKernels", path: "Sources/Shims/CSeerKernels"),
+        // PNG and JPEG decoding for image-folder datasets (libpng, libjpeg-turbo), with libjpeg's errors made returns.
+        .target(name: "CImageCodecs", path: "Sources/Shims/CImageCodecs",
+                linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]),
 
         // Shared: what coordinator and agent both need, one focused module per folder.
         .target(name: "SeerTensor", dependencies: ["CBLAS"], path: "Sources/Shared/Tensor"),
         .target(name: "SeerEngine", dependencies: ["SeerTensor", "CSeerKernels"], path: "Sources/Shared/Engine"),
-        .target(name: "SeerData", dependencies: ["SeerTensor", "CZlib"], path: "Sources/Shared/Data"),
+        .target(name: "SeerData", dependencies: ["SeerTensor", "CZlib", "CImageCodecs"], path: "Sources/Shared/Data"),
         .target(name: "SeerModels", dependencies: ["SeerEngine", "SeerData"], path: "Sources/Shared/Models"),
         .target(name: "SeerTraining", dependencies: ["SeerModels", "SeerData", "SeerEngine"],
                 path: "Sources/Shared/Training"),
