@@ -45,6 +45,10 @@ public struct Normalization: Codable, Sendable, Equatable, CustomStringConvertib
     enum CodingKeys: String, CodingKey { case mean, std }
 
     public init(from decoder: Decoder) throws {
+        if let unknown = try decoder.container(keyedBy: AnyKey.self).allKeys.first(where: { CodingKeys(rawValue: $0.stringValue) == nil }) {
+            throw DecodingError.dataCorruptedError(forKey: unknown, in: try decoder.container(keyedBy: AnyKey.self),
+                                                   debugDescription: "unknown field '\(unknown.stringValue)' (known: mean, std)")
+        }
         let c = try decoder.container(keyedBy: CodingKeys.self)
         mean = try Self.values(c, .mean)
         std = try Self.values(c, .std)
