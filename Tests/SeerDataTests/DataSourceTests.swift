@@ -216,10 +216,10 @@ final class DataSpecTests: XCTestCase {
         XCTAssertEqual(full.normalization(for: .npz).channel(2).mean, 0.5)
         XCTAssertEqual(full.normalization(for: .npz).channel(2).std, 0.4)
         let cases: [(String, [String])] = [
-            (#"{"path": "d.npz", "colour": 1}"#, ["data.colour", "unknown field"]),
-            (#"{"format": "tfrecord", "path": "d"}"#, ["data.format", "idx, npz, imagefolder"]),
-            (#"{"path": "d.npz", "mean": "a"}"#, ["data.mean", "number"]),
-            (#"{"format": "npz"}"#, ["data.path", "required"]),
+            (#"{"path": "d.npz", "colour": 1}"#, ["colour", "unknown field"]),
+            (#"{"format": "tfrecord", "path": "d"}"#, ["format", "idx, npz, imagefolder"]),
+            (#"{"path": "d.npz", "mean": "a"}"#, ["mean", "number"]),
+            (#"{"format": "npz"}"#, ["path", "keyNotFound"]),
         ]
         for (json, fragments) in cases {
             let error = message { try self.decode(json) }

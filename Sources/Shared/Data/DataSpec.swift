@@ -113,20 +113,23 @@ public struct DataSpec: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable { case format, path, mean, std, layout, classes, validation, sha256 }
 
     /// Accepts a bare path (`data: DIR`, as configs always could) or the object form; unknown keys are errors.
+    ///
+    /// Errors are `DecodingError`s at the field's coding path (`data.mean` in a campaign config), so that config
+    /// readers report them as they report every other field.
     public init(from decoder: Decoder) throws {
         if let single = try? decoder.singleValueContainer(), let path = try? single.decode(String.self) {
             self.init(path: path)
             return
         }
-        let known = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
-        if let unknown = known.first(where: { CodingKeys(rawValue: $0) == nil }) {
-            throw DataError.invalidSpec(field: "data.\(unknown)", reason: "unknown field (known: "
-                                        + CodingKeys.allCases.map(\.rawValue).joined(separator: ", ") + ")")
+        let any = try decoder.container(keyedBy: AnyKey.self)
+        if let unknown = any.allKeys.first(where: { CodingKeys(rawValue: $0.stringValue) == nil }) {
+            throw DecodingError.dataCorruptedError(forKey: unknown, in: any, debugDescription: "unknown field (known: "
+                                                   + CodingKeys.allCases.map(\.rawValue).joined(separator: ", ") + ")")
         }
         let c = try decoder.container(keyedBy: CodingKeys.self)
         func field<T: Decodable>(_ key: CodingKeys, _ type: T.Type) throws -> T? {
             do { return try c.decodeIfPresent(T.self, forKey: key) } catch {
-                throw DataError.invalidSpec(field: "data.\(key.rawValue)", reason: Self.expectation(key))
+                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: Self.expectation(key))
             }
         }
         func floats(_ key: CodingKeys) throws -> [Float]? {
@@ -134,11 +137,13 @@ public struct DataSpec: Codable, Sendable, Equatable {
             if let one = try? c.decode(Float.self, forKey: key) { return [one] }
             return try field(key, [Float].self)
         }
+        guard c.contains(.path) else {
+            throw DecodingError.keyNotFound(CodingKeys.path, .init(codingPath: decoder.codingPath, debugDescription: "required"))
+        }
         self.init(format: try field(.format, DataFormat.self), path: try field(.path, String.self) ?? "",
                   mean: try floats(.mean), std: try floats(.std), layout: try field(.layout, ChannelLayout.self),
                   classes: try field(.classes, Int.self), validation: try field(.validation, Int.self),
                   sha256: try field(.sha256, String.self))
-        guard c.contains(.path) else { throw DataError.invalidSpec(field: "data.path", reason: "required") }
     }
 
     private static func expectation(_ key: CodingKeys) -> String {
@@ -212,11 +217,15 @@ public struct DataSpec: Codable, Sendable, Equatable {
         return try reader().fingerprint(self)
     }
 
-    /// The same spec with `sha256` filled in (unless already given) and a standardized absolute path.
+    /// The same spec with a standardized absolute path and `sha256` filled in; a given `sha256` must be the data's.
     public func pinned() throws -> DataSpec {
         var copy = self
         copy.path = URL(fileURLWithPath: path).standardizedFileURL.path
-        if copy.sha256 == nil { copy.sha256 = try copy.fingerprint() }
+        let found = try copy.fingerprint()
+        if let expected = sha256, expected != found {
+            throw DataError.datasetMismatch(source: copy.path, expected: expected, found: found)
+        }
+        copy.sha256 = found
         return copy
     }
 
