@@ -81,8 +81,9 @@ class Executor:
         return self._sessions[sha]
 
     def _check_data(self, payload):
-        """Protocol revision 3: a job that names its data (settings.dataset_sha256) is refused on other data; this agent
-        reads Fashion-MNIST-style IDX directories only, with the exported graph's own normalization."""
+        """Protocol revision 3: a job (settings.dataset_sha256) or DEPLOY (validation.dataset_sha256) that names its data
+        is refused on other data; this agent reads Fashion-MNIST-style IDX directories only, with the exported graph's
+        own normalization."""
         settings = payload.get("settings") or {}
         expected = settings.get("dataset_sha256")
         if expected is None:
@@ -166,6 +167,7 @@ class Executor:
             validation = body.get("validation")
             if validation:
                 t0 = time.monotonic()
+                self._check_data({"settings": validation})
                 images, labels = self.dataset.images("validation", validation["images"])
                 name = session.get_inputs()[0].name
                 accuracy = float((np.argmax(session.run(None, {name: images})[0], axis=1) == labels).mean())

@@ -94,6 +94,9 @@ def test_deploy_installs_and_validates(tmp_path):
     assert (tmp_path / "deploy" / "current.onnx").read_bytes() == data
     body["validation"]["min_accuracy"] = 1.0
     assert ex.deploy(body, [data])[1]["status"] == "failed"
+    body["validation"] = {"images": 32, "dataset_sha256": "0" * 64}
+    out = ex.deploy(body, [data])[1]
+    assert (out["status"], out["code"]) == ("failed", "runtime_error") and "differ" in out["message"], out
     body["weights"]["sha256"] = "1" * 64
     out = ex.deploy(body, [data])[1]
     assert (out["status"], out["code"]) == ("failed", "runtime_error")
