@@ -170,8 +170,8 @@ public struct DataSpec: Codable, Sendable, Equatable {
         if let validation, validation < 0 {
             throw DataError.invalidSpec(field: "data.validation", reason: "must be at least 0, got \(validation)")
         }
-        if let sha256, sha256.count != 64 || !sha256.allSatisfy(\.isHexDigit) {
-            throw DataError.invalidSpec(field: "data.sha256", reason: "expected 64 hexadecimal digits, got '\(sha256)'")
+        if let sha256, sha256.count != 64 || !sha256.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) {
+            throw DataError.invalidSpec(field: "data.sha256", reason: "expected 64 lowercase hexadecimal digits, got '\(sha256)'")
         }
         let format = try resolvedFormat()
         if layout != nil && format != .npz {
@@ -238,11 +238,8 @@ public struct DataSpec: Codable, Sendable, Equatable {
         return data
     }
 
-    /// Training images held out for validation from a pool of `poolCount`.
-    func validationCount(poolCount: Int, format: DataFormat) -> Int {
-        if let validation { return validation }
-        return format == .idx ? min(FashionMNIST.defaultValidationCount, poolCount) : poolCount / 10
-    }
+    /// Training images an npz or image folder of `poolCount` holds out for validation (IDX: `IDXSource`).
+    func validationCount(poolCount: Int) -> Int { validation ?? poolCount / 10 }
 }
 
 /// One data format's reader: the dataset, and its fingerprint from the raw bytes alone.

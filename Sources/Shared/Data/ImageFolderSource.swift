@@ -58,7 +58,7 @@ enum ImageFolderSource: DataSourceReader {
         let testPool = try decodeAll(test)
         return try Dataset(imageShape: imageShape, classCount: train.classNames.count,
                            normalization: spec.normalization(for: .imagefolder), trainPool: trainPool, testPool: testPool,
-                           validationCount: spec.validationCount(poolCount: trainPool.count, format: .imagefolder),
+                           validationCount: spec.validationCount(poolCount: trainPool.count),
                            splitSeed: splitSeed, datasetSHA256: SHA256.hex(hasher.finalize()), source: spec.path)
     }
 

@@ -47,7 +47,7 @@ enum NpzSource: DataSourceReader {
         let trainPool = ImagePool(pixels: trainPixels, labels: trainLabels)
         return try Dataset(imageShape: trainShape, classCount: classCount, normalization: normalization, trainPool: trainPool,
                            testPool: ImagePool(pixels: testPixels, labels: testLabels),
-                           validationCount: spec.validationCount(poolCount: trainPool.count, format: .npz),
+                           validationCount: spec.validationCount(poolCount: trainPool.count),
                            splitSeed: splitSeed, datasetSHA256: SHA256.hex(SHA256.hash(bytes)), source: path)
     }
 

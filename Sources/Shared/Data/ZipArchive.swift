@@ -109,6 +109,10 @@ struct ZipArchive {
         case 0:
             output = Array(stored)
         case 8:
+            // zlib counts in 32 bits; one call inflates the whole entry.
+            guard entry.uncompressedSize <= Int(UInt32.max), entry.compressedSize <= Int(UInt32.max) else {
+                throw fail("deflated entries over 4 GiB are not supported (store the npz uncompressed: np.savez)")
+            }
             output = try Self.inflateRaw(stored, size: entry.uncompressedSize) { fail($0) }
         default:
             throw fail("compression method \(entry.method) is not supported (stored or deflated)")
