@@ -25,11 +25,14 @@ let package = Package(
         // oneDNN's convolution primitives behind a small C API (Debian libdnnl-dev; its OpenMP runtime is libgomp).
         .target(name: "CSeerDNNL", path: "Sources/Shims/CSeerDNNL",
                 linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
+        // PNG and JPEG decoding for image-folder datasets (libpng, libjpeg-turbo), with libjpeg's errors made returns.
+        .target(name: "CImageCodecs", path: "Sources/Shims/CImageCodecs",
+                linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]),
 
         // Shared: what coordinator and agent both need, one focused module per folder.
         .target(name: "SeerTensor", dependencies: ["CBLAS"], path: "Sources/Shared/Tensor"),
         .target(name: "SeerEngine", dependencies: ["SeerTensor", "CSeerKernels", "CSeerDNNL"], path: "Sources/Shared/Engine"),
-        .target(name: "SeerData", dependencies: ["SeerTensor", "CZlib"], path: "Sources/Shared/Data"),
+        .target(name: "SeerData", dependencies: ["SeerTensor", "CZlib", "CImageCodecs"], path: "Sources/Shared/Data"),
         .target(name: "SeerModels", dependencies: ["SeerEngine", "SeerData"], path: "Sources/Shared/Models"),
         .target(name: "SeerTraining", dependencies: ["SeerModels", "SeerData", "SeerEngine"],
                 path: "Sources/Shared/Training"),

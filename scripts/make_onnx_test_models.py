@@ -1,7 +1,7 @@
 """Small float32 ONNX classifiers built with onnx.helper (random weights) for the import tests, and their reference outputs.
 
 Usage: make_onnx_test_models.py KIND OUT_DIR
-KIND: plain (opset 10: Clip attributes, BN epsilon 1e-3, Dropout, Flatten, Gemm transB), resnet (residual blocks, a
+KIND: cifar (a 32x32x3 plain CNN with 5 classes), plain (opset 10: Clip attributes, BN epsilon 1e-3, Dropout, Flatten, Gemm transB), resnet (residual blocks, a
 1x1 projection, x.view(x.size(0), -1) as Shape/Gather/Unsqueeze/Concat/Reshape, MatMul + Add), resnet-external (the
 same with weights in weights.bin), mobilenet (inverted residuals with depthwise convolutions, Clip inputs, Gemm alpha
 and beta), same-padding (asymmetric pads, auto_pad SAME_UPPER), se (opset 14: HardSwish, squeeze-excitation, SiLU, LeakyRelu, general Clip, Concat), smooth (the same
@@ -76,6 +76,15 @@ elif kind in ("resnet", "resnet-external"):
     x = node("Reshape", [x, target], ["flat"], "reshape")
     x = node("MatMul", [x, init("fc.w", (rng.standard_normal((16, classes)) * 0.3).astype(np.float32))], ["mm"], "fc.matmul")
     x = node("Add", [x, init("fc.b", rng.standard_normal(classes).astype(np.float32))], ["logits"], "fc.add")
+elif kind == "cifar":
+    # A CIFAR-sized plain CNN (32x32x3, 5 classes): the bring-your-own-data tests train and measure it on an npz.
+    c, h, w, classes = 3, 32, 32, 5
+    x = node("Relu", [bn(conv("input", 3, 8, 3, "conv1", stride=2, bias=False), 8, "bn1")], ["r1"], "relu1")
+    x = node("Relu", [bn(conv(x, 8, 16, 3, "conv2", stride=2, bias=False), 16, "bn2")], ["r2"], "relu2")
+    x = node("GlobalAveragePool", [x], ["gap"], "gap")
+    x = node("Flatten", [x], ["f"], "flatten", axis=1)
+    x = node("Gemm", [x, init("fc.w", (rng.standard_normal((classes, 16)) * 0.3).astype(np.float32)),
+                      init("fc.b", np.zeros(classes, np.float32))], ["logits"], "fc", transB=1)
 elif kind == "mobilenet":
     c, h, w, classes = 3, 16, 16, 6
     x = relu6(bn(conv("input", 3, 8, 3, "stem", stride=2, bias=False), 8, "stem.bn"), "stem.clip", opset)

@@ -9,6 +9,9 @@ need=()
 ls /usr/lib/*/libopenblas.so >/dev/null 2>&1 || need+=(libopenblas-dev)
 [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 [ -f /usr/include/oneapi/dnnl/dnnl.h ] || need+=(libdnnl-dev)
+# Image-folder datasets: PNG and JPEG decoding.
+[ -f /usr/include/png.h ] || need+=(libpng-dev)
+[ -f /usr/include/jpeglib.h ] || need+=(libjpeg62-turbo-dev)
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need+=(dataset-fashion-mnist)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
@@ -18,12 +21,12 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-# Python side of the interoperability tests (safetensors, onnxruntime) and of the runtime agent in agents/python
-# (pyzmq, pytest): a project-local venv.
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import safetensors, numpy, onnxruntime, onnx, zmq, pytest' >/dev/null 2>&1; then
-  echo "setup: preparing .venv (safetensors, numpy, onnx, onnxruntime, pyzmq, pytest)"
+# Python side of the interoperability tests (safetensors, onnxruntime), of the runtime agent in agents/python
+# (pyzmq, pytest) and of the data tests and examples/byo (numpy writes npz files, Pillow images): a project-local venv.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import safetensors, numpy, onnxruntime, onnx, zmq, pytest, PIL' >/dev/null 2>&1; then
+  echo "setup: preparing .venv (safetensors, numpy, onnx, onnxruntime, pyzmq, pytest, pillow)"
   python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check safetensors numpy onnx onnxruntime pyzmq pytest
+  .venv/bin/pip install -q --disable-pip-version-check safetensors numpy onnx onnxruntime pyzmq pytest pillow
 fi
 
 echo "setup: building (release)"

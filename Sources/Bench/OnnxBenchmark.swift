@@ -88,10 +88,7 @@ struct OnnxBenchmark: ParsableCommand {
         for batch in Self.batches {
             var rng = SeededGenerator(seed: 0)
             let (x, _) = try dataset.batch(split: .validation, indices: 0..<batch, augment: nil, rng: &rng)
-            let pixels = dataset.pixelCount
-            let raw = (0..<(batch * pixels)).map { i in
-                Float(dataset.trainPoolPixels[dataset.validationIndices[i / pixels] * pixels + i % pixels]) / 255
-            }
+            let raw = (0..<batch).flatMap { dataset.rawImage(.validation, position: $0) }
             let url = dir.appendingPathComponent("images-b\(batch).f32")
             try raw.withUnsafeBytes { Data($0) }.write(to: url)
             inputs[batch] = (x, url)

@@ -39,7 +39,7 @@ struct PickQualityBenchmark: ParsableCommand {
         }
         let config = try record.campaignConfig()
         let base = try ModelStore.load(config.checkpoint ?? config.model)
-        let data = try FashionMNIST.load(directory: config.data)
+        let data = try config.data.load(imageShape: base.inputShape)
         let encoding = PolicyEncoding(model: base, space: config.space)
         let samples = try CampaignStore.measurements(campaign, purpose: .sample, in: store).filter { $0.accuracy != nil }
         let resolved = try samples.map { try Policy.decode(json: Data($0.policy.utf8)).resolve(for: base, space: config.space) }

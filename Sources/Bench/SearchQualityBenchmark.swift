@@ -591,7 +591,7 @@ final class CachedBackend: MeasurementBackend {
 /// Measures policies in this process and keeps every result in the measurement log, keyed by model, policy, settings
 /// (split, seed, images, steps...), so that a rerun measures nothing twice.
 final class Measurer {
-    let data: FashionMNIST
+    let data: Dataset
     let log: MeasurementLog
     let prefix: String
     private var bases: [String: Model] = [:]

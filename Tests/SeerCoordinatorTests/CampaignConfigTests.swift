@@ -1,5 +1,6 @@
 import XCTest
 @testable import SeerCoordinator
+import SeerData
 
 final class CampaignConfigTests: XCTestCase {
     let minimal = "name: t\nmodel: resnet8\nbudgets: [\"20%\", 1.5e8]\n"
@@ -44,12 +45,40 @@ final class CampaignConfigTests: XCTestCase {
             (minimal + "devices: [ort]\nruntime_devices: [ort]\n", "training_device"),
             (minimal + "devices: [ort]\nruntime_devices: [ort]\ntraining_device: ort\n", "training_device"),
             (minimal + "training_device: cpu-x86\n", "training_device"),
+            (minimal + "data: {format: npz, path: /nonexistent/x.npz}\n", "/nonexistent/x.npz"),
+            (minimal + "data: {format: npz}\n", "data.path: required"),
+            (minimal + "data: {path: x.npz, mean: [a]}\n", "data.mean: expected a number"),
+            (minimal + "data: {path: /usr/share/datasets/fashion-mnist, mean: [0.5, -1], std: 0}\n", "data.std"),
+            (minimal + "data: {path: /usr/share/datasets/fashion-mnist, colour: 1}\n", "data.colour"),
+            (minimal + "data: {format: png, path: x}\n", "data.format"),
+            (minimal + "data: {path: /usr/share/datasets/fashion-mnist, layout: nhwc}\n", "data.layout"),
+            (minimal + "data: {path: /usr/share/datasets/fashion-mnist, sha256: \"\(String(repeating: "0", count: 64))\"}\n", "differ"),
+            (minimal + "measurement: {dataset_sha256: \"\(String(repeating: "0", count: 64))\"}\n", "measurement.dataset_sha256"),
         ]
         for (yaml, field) in cases {
             XCTAssertThrowsError(try CampaignConfig.parse(yaml: yaml), yaml) { error in
                 XCTAssertTrue("\(error)".contains(field), "'\(error)' should name \(field)")
             }
         }
+    }
+
+    /// The data are pinned when the config is read: absolute path, format and SHA-256, and the jobs' settings carry
+    /// the SHA-256, the normalization and the validation split, so agents measure on the coordinator's data or refuse.
+    func testDataArePinnedIntoTheMeasurementSettings() throws {
+        let c = try CampaignConfig.parse(yaml: minimal)
+        XCTAssertEqual(c.data.format, .idx)
+        XCTAssertEqual(c.data.path, FashionMNIST.defaultDirectory)
+        let sha = try FashionMNIST.fingerprint(directory: FashionMNIST.defaultDirectory)
+        XCTAssertEqual(c.data.sha256, sha)
+        XCTAssertEqual(c.measurement.datasetSHA256, sha)
+        XCTAssertEqual(c.measurement.normalization, FashionMNIST.normalization)
+        XCTAssertNil(c.measurement.validationCount)
+        let custom = try CampaignConfig.parse(yaml: minimal + "data: {path: \(FashionMNIST.defaultDirectory), mean: 0.5, std: 0.5, validation: 1000}\n")
+        XCTAssertEqual(custom.measurement.normalization, Normalization(mean: [0.5], std: [0.5]))
+        XCTAssertEqual(custom.measurement.validationCount, 1000)
+        // Stored as JSON and read back (resume, the service) unchanged.
+        let json = try JSONEncoder().encode(custom)
+        XCTAssertEqual(try JSONDecoder().decode(CampaignConfig.self, from: json), custom)
     }
 
     func testProfilesParseAsMetricBudgets() throws {

@@ -4,13 +4,13 @@ import XCTest
 @testable import SeerData
 
 /// Loaded once: decoding and hashing 30 MB of gzip per test would dominate the suite.
-private let realDataset: Result<FashionMNIST, Error>? = {
+private let realDataset: Result<Dataset, Error>? = {
     guard FileManager.default.fileExists(atPath: FashionMNIST.defaultDirectory) else { return nil }
     return Result { try FashionMNIST.load() }
 }()
 
 final class FashionMNISTTests: XCTestCase {
-    private func real() throws -> FashionMNIST {
+    private func real() throws -> Dataset {
         guard let realDataset else {
             throw MissingPrerequisite("\(FashionMNIST.defaultDirectory) is absent (apt-get install dataset-fashion-mnist)")
         }
@@ -18,9 +18,9 @@ final class FashionMNISTTests: XCTestCase {
     }
 
     /// A tiny dataset whose train pool holds `poolCount` 4x4 images with image i filled by pixel value i.
-    private func synthetic(poolCount: Int = 20, validationCount: Int = 5) throws -> FashionMNIST {
+    private func synthetic(poolCount: Int = 20, validationCount: Int = 5) throws -> Dataset {
         let pixels = (0..<poolCount).flatMap { [UInt8](repeating: UInt8($0), count: 16) }
-        return try FashionMNIST(
+        return try Dataset(
             trainImages: IDXArray(dimensions: [poolCount, 4, 4], bytes: pixels),
             trainLabels: IDXArray(dimensions: [poolCount], bytes: (0..<poolCount).map { UInt8($0 % 10) }),
             testImages: IDXArray(dimensions: [2, 4, 4], bytes: [UInt8](repeating: 255, count: 32)),
@@ -68,7 +68,7 @@ final class FashionMNISTTests: XCTestCase {
     }
 
     func testLabelOutOfRangeIsAnError() {
-        XCTAssertThrowsError(try FashionMNIST(
+        XCTAssertThrowsError(try Dataset(
             trainImages: IDXArray(dimensions: [2, 1, 1], bytes: [0, 0]), trainLabels: IDXArray(dimensions: [2], bytes: [1, 10]),
             testImages: IDXArray(dimensions: [0, 1, 1], bytes: []), testLabels: IDXArray(dimensions: [0], bytes: []),
             validationCount: 1)) { error in
@@ -91,14 +91,14 @@ final class FashionMNISTTests: XCTestCase {
     // MARK: Synthetic data: exact semantics
 
     func testSplitIsDisjointCoveringAndSeedDependent() {
-        let a = FashionMNIST.split(poolCount: 100, validationCount: 10, seed: 0)
+        let a = Dataset.split(poolCount: 100, validationCount: 10, seed: 0)
         XCTAssertEqual(a.trainIndices.count, 90)
         XCTAssertEqual(a.validationIndices.count, 10)
         XCTAssertEqual(Set(a.trainIndices + a.validationIndices), Set(0..<100))
         XCTAssertEqual(a.trainIndices, a.trainIndices.sorted())
-        let again = FashionMNIST.split(poolCount: 100, validationCount: 10, seed: 0)
+        let again = Dataset.split(poolCount: 100, validationCount: 10, seed: 0)
         XCTAssertEqual(a.validationIndices, again.validationIndices)
-        XCTAssertNotEqual(a.validationIndices, FashionMNIST.split(poolCount: 100, validationCount: 10, seed: 1).validationIndices)
+        XCTAssertNotEqual(a.validationIndices, Dataset.split(poolCount: 100, validationCount: 10, seed: 1).validationIndices)
     }
 
     func testBatchWithoutAugmentationNormalizesAndLeavesGeneratorUntouched() throws {
@@ -126,11 +126,11 @@ final class FashionMNISTTests: XCTestCase {
     func testCropShiftsWithBlackPaddingAndFlipMirrors() throws {
         // One 4x4 image whose pixel (y, x) is 10 * y + x + 1, so every source position is identifiable.
         let pixels: [UInt8] = (0..<16).map { (i: Int) -> UInt8 in UInt8(10 * (i / 4) + i % 4 + 1) }
-        let data = try FashionMNIST(
+        let data = try Dataset(
             trainImages: IDXArray(dimensions: [1, 4, 4], bytes: pixels), trainLabels: IDXArray(dimensions: [1], bytes: [0]),
             testImages: IDXArray(dimensions: [0, 4, 4], bytes: []), testLabels: IDXArray(dimensions: [0], bytes: []),
             validationCount: 0)
-        let table = FashionMNIST.normalizedPixel
+        let table = data.byteTable()
         var seenShifted = false, seenFlipped = false
         for seed in UInt64(0)..<200 {
             var rng = SeededGenerator(seed: seed)
@@ -212,7 +212,7 @@ final class FashionMNISTTests: XCTestCase {
         XCTAssertEqual(data.count(.test), 10_000)
         XCTAssertTrue(Set(data.trainIndices).isDisjoint(with: data.validationIndices))
         XCTAssertEqual(Set(data.trainIndices).union(data.validationIndices).count, 60_000)
-        let again = FashionMNIST.split(poolCount: 60_000, validationCount: 5_000, seed: 0)
+        let again = Dataset.split(poolCount: 60_000, validationCount: 5_000, seed: 0)
         XCTAssertEqual(again.trainIndices, data.trainIndices)
         XCTAssertEqual(again.validationIndices, data.validationIndices)
         // Pinned: a change here silently moves every recorded validation result, so it must be deliberate.
@@ -287,4 +287,16 @@ final class FashionMNISTTests: XCTestCase {
 struct MissingPrerequisite: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// The pools as the bytes an IDX source holds, for the checks written against the IDX files.
+private extension Dataset {
+    static func bytes(_ pool: ImagePool) -> [UInt8] {
+        guard case .bytes(let b) = pool.pixels else { preconditionFailure("IDX pixels are bytes") }
+        return b
+    }
+    var trainPoolPixels: [UInt8] { Self.bytes(trainPool) }
+    var testPixels: [UInt8] { Self.bytes(testPool) }
+    var trainPoolLabels: [UInt8] { trainPool.labels.map { UInt8($0) } }
+    var testLabels: [UInt8] { testPool.labels.map { UInt8($0) } }
 }

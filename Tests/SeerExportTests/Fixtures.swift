@@ -95,10 +95,10 @@ enum Fixtures {
     }
 
     private static let lock = NSLock()
-    nonisolated(unsafe) private static var cachedData: FashionMNIST?
+    nonisolated(unsafe) private static var cachedData: Dataset?
 
     /// Fashion-MNIST from the Debian package, loaded once per test process.
-    static func data() throws -> FashionMNIST {
+    static func data() throws -> Dataset {
         lock.lock()
         defer { lock.unlock() }
         if let d = cachedData { return d }
@@ -147,15 +147,10 @@ enum Fixtures {
 
     /// The first `count` validation images as float32 pixels in [0, 1] (what the ONNX graph takes) and normalized
     /// (what the engine takes), with their labels.
-    static func validationImages(_ data: FashionMNIST, count: Int) throws -> (raw: Tensor, normalized: Tensor, labels: [Int32]) {
+    static func validationImages(_ data: Dataset, count: Int) throws -> (raw: Tensor, normalized: Tensor, labels: [Int32]) {
         var rng = SeededGenerator(seed: 0)
         let (normalized, labels) = try data.batch(split: .validation, indices: 0..<count, augment: nil, rng: &rng)
-        let pixels = data.pixelCount
-        var raw = Tensor(shape: normalized.shape)
-        for (slot, position) in (0..<count).enumerated() {
-            let example = data.validationIndices[position]
-            for i in 0..<pixels { raw.data[slot * pixels + i] = Float(data.trainPoolPixels[example * pixels + i]) / 255 }
-        }
+        let raw = Tensor(shape: normalized.shape, data: (0..<count).flatMap { data.rawImage(.validation, position: $0) })
         return (raw, normalized, labels)
     }
 

@@ -29,7 +29,7 @@ final class OnnxExecutorTests: XCTestCase {
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
         for (pool, validation, seed) in [(60000, 5000, UInt64(0)), (60000, 5000, 7), (1000, 100, 123456789012345)] {
             let pair = try XCTUnwrap(json["\(pool)/\(validation)/\(seed)"] as? [[Int]])
-            let swift = FashionMNIST.split(poolCount: pool, validationCount: validation, seed: seed)
+            let swift = Dataset.split(poolCount: pool, validationCount: validation, seed: seed)
             XCTAssertEqual(pair[0], swift.trainIndices, "train \(pool)/\(validation)/\(seed)")
             XCTAssertEqual(pair[1], swift.validationIndices, "validation \(pool)/\(validation)/\(seed)")
         }

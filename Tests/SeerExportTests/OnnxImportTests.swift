@@ -5,6 +5,7 @@ import SeerEngine
 import SeerMeasurement
 import SeerModels
 import SeerTensor
+import SeerTraining
 import XCTest
 @testable import SeerExport
 
@@ -343,5 +344,75 @@ final class OnnxImportTests: XCTestCase {
         XCTAssertThrowsError(try model.checkFits(try Fixtures.data())) { error in
             XCTAssertTrue("\(error)".contains("[3, 16, 16]") && "\(error)".contains("[1, 28, 28]"), "\(error)")
         }
+    }
+
+    /// Bring your own network and data: a 32x32x3, 5-class ONNX network fits a Keras-style npz, fine-tunes on it (the
+    /// loss falls), is measured on its validation split by `PolicyEvaluation` and by `seer-agent evaluate --data`, and
+    /// refuses data other than the ones a job names.
+    func testCifarSizedOnnxNetworkTrainsAndMeasuresOnAnNpz() throws {
+        let g = try generate("cifar")
+        let npz = g.directory.appendingPathComponent("data.npz")
+        // 200 training and 40 test images, NHWC uint8: class k is a noisy image of colour k.
+        _ = try Fixtures.runScript("""
+            import sys, numpy as np
+            rng = np.random.default_rng(0)
+            colours = np.array([(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200)])
+            def make(n):
+                y = rng.integers(0, 5, n)
+                x = colours[y].reshape(n, 1, 1, 3) + rng.integers(-30, 30, (n, 32, 32, 3))
+                return np.clip(x, 0, 255).astype(np.uint8), y.astype(np.int64)
+            xtr, ytr = make(200); xte, yte = make(40)
+            np.savez_compressed(sys.argv[1], x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+            """, [npz.path])
+        let spec = DataSpec(path: npz.path, mean: [0.5], std: [0.25])
+        let model = try ModelZoo.make(g.model.path)
+        let data = try spec.load(imageShape: model.inputShape)
+        XCTAssertEqual(data.imageShape, [3, 32, 32])
+        XCTAssertEqual(data.classCount, 5)
+        XCTAssertNoThrow(try model.checkFits(data))
+        XCTAssertThrowsError(try ModelZoo.make("resnet8", seed: 0).checkFits(data)) { error in
+            XCTAssertTrue("\(error)".contains("[3, 32, 32] images and 5 classes"), "\(error)")
+        }
+
+        func loss() throws -> Float {
+            var rng = SeededGenerator(seed: 0)
+            let (x, labels) = try data.batch(split: .train, indices: 0..<100, augment: nil, rng: &rng)
+            return softmaxCrossEntropy(logits: model.logits(x), labels: labels.map(Int.init)).loss
+        }
+        let before = try loss()
+        var config = TrainingConfig()
+        config.steps = 15
+        config.batchSize = 20
+        config.learningRate = 0.05
+        let report = try Trainer(model: model, data: data, config: config).run()
+        XCTAssertEqual(report.steps, 15)
+        let after = try loss()
+        XCTAssertLessThan(after, before, "fine-tuning on the npz lowers the loss")
+
+        var settings = EvaluationSettings()
+        settings.finetuneSteps = 2
+        settings.batchSize = 16
+        settings.calibrationImages = 16
+        settings.latency = LatencySettings(number: 1, repeats: 1, minRepeatMs: 0, batch: 2)
+        settings.datasetSHA256 = data.datasetSHA256
+        let result = try PolicyEvaluation.run(base: model, policy: try Policy(bits: "8/8").resolve(for: model), data: data,
+                                              settings: settings)
+        XCTAssertEqual(result.evaluatedImages, 20, "10% of 200 training images are the validation split")
+        XCTAssertTrue((0...100).contains(result.accuracy))
+        settings.datasetSHA256 = String(repeating: "f", count: 64)
+        XCTAssertThrowsError(try PolicyEvaluation.run(base: model, policy: try Policy(bits: "8/8").resolve(for: model),
+                                                      data: data, settings: settings)) { error in
+            XCTAssertTrue("\(error)".contains(npz.path) && "\(error)".contains("differ"), "\(error)")
+        }
+
+        let cli = try Fixtures.runAgent(["evaluate", "--model", g.model.path, "--data", npz.path, "--data-mean", "0.5",
+                                         "--data-std", "0.25", "--bits", "8/8", "--finetune-steps", "2", "--limit", "20",
+                                         "--json"])
+        XCTAssertEqual(cli.status, 0, cli.stderr)
+        let measured = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(cli.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(measured["evaluated_images"] as? Int, 20)
+        let wrongData = try Fixtures.runAgent(["evaluate", "--model", g.model.path, "--bits", "8/8", "--finetune-steps", "0"])
+        XCTAssertNotEqual(wrongData.status, 0)
+        XCTAssertTrue(wrongData.stderr.contains("[1, 28, 28] images and 10 classes"), wrongData.stderr)
     }
 }

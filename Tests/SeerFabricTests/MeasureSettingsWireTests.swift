@@ -22,6 +22,9 @@ final class MeasureSettingsWireTests: XCTestCase {
         s.evaluationLimit = 500
         s.seed = 42
         s.latency = SeerMeasurement.LatencySettings(number: 2, repeats: 3, minRepeatMs: 12.5, batch: 4)
+        s.datasetSHA256 = String(repeating: "ab", count: 32)
+        s.normalization = Normalization(mean: [0.5, 0.4, 0.3], std: [0.2])
+        s.validationCount = 300
         return s
     }
 
@@ -55,6 +58,26 @@ final class MeasureSettingsWireTests: XCTestCase {
             let received = try Self.overTheWire(payload)
             XCTAssertEqual(try BuiltinExecutor.settings(from: received.payload), settings)
         }
+    }
+
+    /// Protocol revision 3: a job names its data by SHA-256; an agent whose data differ refuses it, saying so.
+    func testAnAgentWithOtherDataRefusesTheJob() throws {
+        var settings = EvaluationSettings()
+        settings.finetuneSteps = 0
+        settings.evaluationLimit = 8
+        settings.calibrationImages = 8
+        settings.datasetSHA256 = String(repeating: "0", count: 64)
+        let received = try Self.overTheWire(try BrokerMeasurementBackend.payload(for: Self.request(settings)))
+        let executor = BuiltinExecutor(settings: ExecutorSettings(deviceKey: "cpu-x86"))
+        XCTAssertThrowsError(try executor.run(received, cancel: nil)) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains(settings.datasetSHA256!) && text.contains(FashionMNIST.defaultDirectory)
+                          && text.contains("differ"), text)
+        }
+        // The same job naming the agent's data is measured.
+        settings.datasetSHA256 = try FashionMNIST.fingerprint(directory: FashionMNIST.defaultDirectory)
+        let matching = try Self.overTheWire(try BrokerMeasurementBackend.payload(for: Self.request(settings)))
+        XCTAssertNotNil(try executor.run(matching, cancel: nil).accuracy)
     }
 
     func testTheWeightDecayTheCoordinatorFineTunesWithIsTheOneTheAgentUses() throws {

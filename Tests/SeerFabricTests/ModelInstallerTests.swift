@@ -68,10 +68,23 @@ final class ModelInstallerTests: XCTestCase {
         XCTAssertEqual(try deployDir.current()?.deployID, "dep-1")
         XCTAssertEqual(try deployDir.releaseIDs(), ["dep-1"])
 
+        // Revision 3: a DEPLOY naming other data than the agent's is refused before validating on them.
+        var otherData = body("dep-6", eight)
+        otherData.validation?.datasetSHA256 = String(repeating: "e", count: 64)
+        let refused = installer.install(otherData, cancel: CancellationFlag())
+        XCTAssertEqual(refused.status, .failed)
+        XCTAssertTrue(refused.message?.contains(String(repeating: "e", count: 64)) == true
+                      && refused.message?.contains("differ") == true, refused.message ?? "")
+        var sameData = body("dep-7", eight, floor: 0.8)
+        sameData.validation?.datasetSHA256 = try FashionMNIST.fingerprint(directory: FashionMNIST.defaultDirectory)
+        sameData.validation?.normalization = DataNormalization(mean: [Double(FashionMNIST.mean)], std: [Double(FashionMNIST.std)])
+        XCTAssertEqual(installer.install(sameData, cancel: CancellationFlag()).status, .ok)
+        XCTAssertEqual(try deployDir.current()?.deployID, "dep-7")
+
         // A second good one becomes current, the first is kept for rollback.
         XCTAssertEqual(installer.install(body("dep-5", four), cancel: CancellationFlag()).status, .ok)
         XCTAssertEqual(try deployDir.current()?.deployID, "dep-5")
-        XCTAssertEqual(try deployDir.previous()?.deployID, "dep-1")
+        XCTAssertEqual(try deployDir.previous()?.deployID, "dep-7")
         let installed = try CompressedModelFile.load(from: try XCTUnwrap(try deployDir.current()).modelURL)
         XCTAssertEqual(installed.policy, try Policy(bits: "4/4").resolve(for: try ModelZoo.make("resnet8")))
     }

@@ -125,7 +125,7 @@ final class BodyStrictnessTests: XCTestCase {
                "payload.artifact.size_bytes"],
         .result: ["payload.latency.number", "payload.latency.repeat", "payload.complexity.macs", "payload.complexity.bitops",
                   "payload.complexity.params", "payload.complexity.size_bytes", "payload.artifact.size_bytes"],
-        .deploy: ["weights.size_bytes", "validation.images", "finetune.steps", "finetune.seed"],
+        .deploy: ["weights.size_bytes", "validation.images", "validation.validation_count", "finetune.steps", "finetune.seed"],
     ]
     /// Opaque objects: their numbers are any numbers.
     static let opaque: Set<String> = ["payload.policy", "payload.options", "payload.layer_table", "policy", "finetune.options"]

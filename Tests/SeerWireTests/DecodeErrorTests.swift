@@ -206,6 +206,10 @@ final class DecodeErrorTests: XCTestCase {
                      throws: .invalidField(type: .deploy, field: "validation.images", reason: "must be >= 1, got 0"))
         assertDecode(extra(#""validation":{"images":8,"min_accuracy":1.5}"#),
                      throws: .invalidField(type: .deploy, field: "validation.min_accuracy", reason: "must be in 0.0...1.0, got 1.5"))
+        assertDecode(extra(#""validation":{"images":8,"dataset_sha256":"abc"}"#),
+                     throws: .invalidField(type: .deploy, field: "validation.dataset_sha256", reason: "must be 64 lowercase hex digits"))
+        assertDecode(extra(#""validation":{"images":8,"normalization":{"mean":[0.5],"std":[0]}}"#),
+                     throws: .invalidField(type: .deploy, field: "validation.normalization.std", reason: "must be positive, got 0.0"))
         assertDecode(extra(#""finetune":{"steps":-1,"seed":0}"#),
                      throws: .invalidField(type: .deploy, field: "finetune.steps", reason: "must be >= 0, got -1"))
     }

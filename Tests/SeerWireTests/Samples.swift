@@ -63,6 +63,11 @@ enum Samples {
                                policy: policy, weights: WeightsReference(sha256: sha, sizeBytes: 2), inlineWeights: [9, 8],
                                validation: DeployValidation(images: 256, minAccuracy: 0.8),
                                finetune: DeployFinetune(steps: 40, seed: 7, options: ["batch_size": 64]))),
+            .deploy(DeployBody(deployID: "dep-7", deviceKey: "cpu-arm", profile: "saver", model: "net.onnx",
+                               policy: policy, weights: WeightsReference(sha256: sha, sizeBytes: 2), inlineWeights: [9, 8],
+                               validation: DeployValidation(images: 64, minAccuracy: 0.5, datasetSHA256: sha,
+                                                            normalization: DataNormalization(mean: [0.5, 0.4, 0.3], std: [0.25]),
+                                                            validationCount: 150))),
         ],
         .deployed: [
             .deployed(DeployedBody(deployID: "dep-3", agentID: "agent-1", status: .ok, timingsMs: ["fetch": 120, "verify": 8, "load": 40])),

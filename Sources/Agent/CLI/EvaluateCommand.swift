@@ -21,7 +21,7 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Evaluate on the first N images of the split.") var limit: Int?
     @Option(help: "Seed of calibration and fine-tuning.") var seed: UInt64 = 0
     @Option(help: "Threads for OpenBLAS and the engine.") var threads = 1
-    @Option(help: "Directory with the Fashion-MNIST IDX files.") var data = FashionMNIST.defaultDirectory
+    @OptionGroup var data: DataOptions
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
@@ -39,7 +39,7 @@ struct EvaluateCommand: ParsableCommand {
         let base = try ModelStore.load(model)
         let chosen = try policy.map { try Policy.load(contentsOf: URL(fileURLWithPath: $0)) } ?? Policy(bits: bits!)
         let resolved = try chosen.resolve(for: base)
-        let dataset = try FashionMNIST.load(directory: data)
+        let dataset = try data.spec.load(imageShape: base.inputShape)
         var settings = EvaluationSettings()
         settings.finetuneSteps = finetuneSteps
         settings.split = Split(rawValue: split)!

@@ -32,7 +32,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "SGD steps of fine-tuning after compression.") var finetuneSteps = EvaluationSettings().finetuneSteps
     @Option(help: "Seed of calibration and fine-tuning.") var seed: UInt64 = 0
     @Option(help: "Threads for OpenBLAS and the engine.") var threads = 1
-    @Option(help: "Directory with the Fashion-MNIST IDX files.") var data = FashionMNIST.defaultDirectory
+    @OptionGroup var data: DataOptions
     @Option(help: "Where to write the ONNX model.") var out: String
     @Flag(help: "Print one JSON object.") var json = false
 
@@ -66,7 +66,7 @@ struct ExportCommand: ParsableCommand {
         } else {
             let base = try ModelStore.load(model)
             resolved = try requestedPolicy()!.resolve(for: base)
-            let dataset = try FashionMNIST.load(directory: data)
+            let dataset = try data.spec.load(imageShape: base.inputShape)
             var settings = EvaluationSettings()
             settings.finetuneSteps = finetuneSteps
             settings.seed = seed
@@ -81,7 +81,14 @@ struct ExportCommand: ParsableCommand {
                                              metadata: ["finetune_steps": String(finetuneSteps), "seed": String(seed)])
             }
         }
-        let proto = try OnnxExport.modelProto(compressed, metadata: metadata)
+        // A zoo network's graph normalizes its [0, 1] input as the data did (an imported network keeps its own input).
+        let spec = try data.spec
+        let normalization = spec.normalization(for: try spec.resolvedFormat())
+        var options = OnnxExport.Options()
+        if normalization.mean.count == 1 && normalization.std.count == 1 {
+            options.normalization = (normalization.mean[0], normalization.std[0])
+        }
+        let proto = try OnnxExport.modelProto(compressed, metadata: metadata, options: options)
         let bytes = proto.serialized()
         try bytes.write(to: outURL, options: .atomic)
         if json {

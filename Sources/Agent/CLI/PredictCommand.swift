@@ -27,7 +27,7 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "A compressed network saved with `export --save-weights`.") var weights: String?
     @Option(help: "SGD steps of fine-tuning after compression.") var finetuneSteps = 0
     @Option(help: "Seed of calibration and fine-tuning.") var seed: UInt64 = 0
-    @Option(help: "Directory with the Fashion-MNIST IDX files (calibration and fine-tuning).") var data = FashionMNIST.defaultDirectory
+    @OptionGroup var data: DataOptions
     @Option(help: "Images per forward pass.") var batchSize = 64
     @Option(help: "Threads for OpenBLAS and the engine.") var threads = 1
     @Option(help: "The batch, a .npy array [N, C, H, W].") var input: String
@@ -82,6 +82,6 @@ struct PredictCommand: ParsableCommand {
         settings.finetuneSteps = finetuneSteps
         settings.seed = seed
         return try PolicyEvaluation.compress(base: base, policy: try chosen.resolve(for: base),
-                                             data: try FashionMNIST.load(directory: data), settings: settings).model
+                                             data: try data.spec.load(imageShape: base.inputShape), settings: settings).model
     }
 }

@@ -152,7 +152,7 @@ struct RunCommand: ParsableCommand {
                 log("removed leftovers of an interrupted install: \(directory.removedLeftovers.joined(separator: ", "))")
             }
             deployer = ModelInstaller(directory: directory, agentID: name,
-                                      dataDirectory: settingsOptions["data"] ?? FashionMNIST.defaultDirectory, log: log)
+                                      dataSpec: try DataSpec.agentOptions(settingsOptions), log: log)
             if !ready.capabilities.contains("deploy") { ready.capabilities.append("deploy") }
         }
         // The battery is watched only when --profiles is given: most measuring hosts have none.

@@ -17,17 +17,18 @@ public final class BuiltinExecutor: Executor {
         // `compress` exports what the engine trained; a simulator's latency is not for that artifact's device.
         [JobKind.measure.rawValue, JobKind.profile.rawValue, JobKind.null.rawValue] + (costModel == nil ? [JobKind.compress.rawValue] : [])
     }
-    let dataDirectory: String
-    private var data: FashionMNIST?
+    let options: [String: String]
+    /// Loaded on first use, per model input shape (image folders are resized to it).
+    private var data: [[Int]: Dataset] = [:]
     private var bases: [String: Model] = [:]
     /// Called after the engine's measurement, to replace latency and add energy (the simulated accelerators).
     let costModel: AcceleratorModel?
 
-    /// `--executor-option data=DIR` overrides the dataset directory.
+    /// `--executor-option data=PATH` (and `data-mean`, `data-std`, `data-layout`: `DataSpec.agentOptions`) chooses the data.
     public init(settings: ExecutorSettings, kind: ExecutorKind = .builtin, costModel: AcceleratorModel? = nil) {
         self.kind = kind
         self.costModel = costModel
-        dataDirectory = settings.options["data"] ?? FashionMNIST.defaultDirectory
+        options = settings.options
         if let t = settings.options["threads"], let n = Int(t), n >= 1 { Threads.set(n) } else { Threads.set(1) }
     }
 
@@ -46,7 +47,7 @@ public final class BuiltinExecutor: Executor {
             throw .badPolicy("\(error)")
         }
         do {
-            let dataset = try loadData()
+            let dataset = try loadData(for: base)
             if job.kind == .compress { return try CompressJob.run(base: base, policy: policy, settings: settings, data: dataset) }
             // No cancellation check: a job the agent gave up on finishes and its result is ignored (PROTOCOL.md).
             let result = try PolicyEvaluation.run(base: base, policy: policy, data: dataset, settings: settings)
@@ -130,10 +131,10 @@ public final class BuiltinExecutor: Executor {
         }
     }
 
-    private func loadData() throws -> FashionMNIST {
-        if let data { return data }
-        let loaded = try FashionMNIST.load(directory: dataDirectory)
-        data = loaded
+    private func loadData(for model: Model) throws -> Dataset {
+        if let known = data[model.inputShape] { return known }
+        let loaded = try DataSpec.agentOptions(options).load(imageShape: model.inputShape)
+        data[model.inputShape] = loaded
         return loaded
     }
 

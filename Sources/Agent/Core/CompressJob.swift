@@ -15,7 +15,7 @@ import SeerWire
 /// No latency: this CPU is not the device the artifact is for.
 enum CompressJob {
     static func run(base: Model, policy: ResolvedPolicy, settings: EvaluationSettings,
-                    data: FashionMNIST) throws -> ResultPayload {
+                    data: Dataset) throws -> ResultPayload {
         let start = Date()
         let (model, timings) = try PolicyEvaluation.compress(base: base, policy: policy, data: data, settings: settings)
         var clock = Date()

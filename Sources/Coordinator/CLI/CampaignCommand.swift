@@ -41,7 +41,7 @@ struct CampaignCommand: ParsableCommand {
 
         /// Runs `body` with a store and a measurement backend, as the database's only coordinator (its lock held),
         /// stopping the broker afterwards.
-        func withBackend<T>(data: String, _ body: (SeerStore, MeasurementBackend) throws -> T) throws -> T {
+        func withBackend<T>(campaign: CampaignConfig, _ body: (SeerStore, MeasurementBackend) throws -> T) throws -> T {
             if !local && !plain && (keys == nil || allow == nil) {
                 throw ValidationError("no `seer-coordinator serve` owns \(db): give --keys and --allow (CURVE), or --plain, "
                                       + "for a broker of this command's own, or --local")
@@ -52,7 +52,9 @@ struct CampaignCommand: ParsableCommand {
             let store = try SeerStore(path: db)
             if local {
                 Threads.set(threads)
-                return try body(store, LocalMeasurementBackend(data: try FashionMNIST.load(directory: data)))
+                // Image folders are resized to the model's input, so the model comes first.
+                let inputShape = try ModelStore.load(campaign.checkpoint ?? campaign.model).inputShape
+                return try body(store, LocalMeasurementBackend(data: try campaign.data.load(imageShape: inputShape)))
             }
             let security: BrokerSecurity = plain ? .plain
                 : .curve(serverKeys: try CurveKeyFiles.loadPair(from: keys!), allowedAgentKeys: try CurveKeyFiles.loadAllowList(allow!))
@@ -80,7 +82,6 @@ struct CampaignCommand: ParsableCommand {
             if let service = backend.service() {
                 // Paths in the config are the user's, relative to this directory; the service has its own.
                 campaign.checkpoint = campaign.checkpoint.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
-                campaign.data = URL(fileURLWithPath: campaign.data).standardizedFileURL.path
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
                 let json = String(decoding: try encoder.encode(campaign), as: UTF8.self)
@@ -90,7 +91,7 @@ struct CampaignCommand: ParsableCommand {
                 try service.follow(campaign.name, since: request, resultsHint: backend.absoluteResults.map { $0 + "/report.html" })
                 return
             }
-            try backend.withBackend(data: campaign.data) { store, measurer in
+            try backend.withBackend(campaign: campaign) { store, measurer in
                 let runner = try CampaignRunner(config: campaign, store: store, backend: measurer,
                                                 resultsDirectory: backend.resultsDirectory(for: campaign.name))
                 try runner.run()
@@ -118,7 +119,7 @@ struct CampaignCommand: ParsableCommand {
                 return
             }
             let config = try record.campaignConfig()
-            try backend.withBackend(data: config.data) { store, measurer in
+            try backend.withBackend(campaign: config) { store, measurer in
                 let runner = try CampaignRunner(config: config, store: store, backend: measurer,
                                                 resultsDirectory: backend.resultsDirectory(for: config.name))
                 try runner.run()

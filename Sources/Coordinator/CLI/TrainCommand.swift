@@ -5,20 +5,20 @@ import SeerModels
 import SeerTensor
 import SeerTraining
 
-/// `seer-coordinator train`: trains a zoo model on Fashion-MNIST and writes its checkpoint and model card.
+/// `seer-coordinator train`: trains a zoo model (or fine-tunes an ONNX one) on `--data` and writes its checkpoint and model card.
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "train",
                                                     abstract: "Train a base model and write models/NAME.safetensors and NAME.json.")
 
     @Option(help: "Zoo model (\(ModelZoo.names.filter { $0 != "resnet18" }.joined(separator: ", "))) or an ONNX file to fine-tune.")
     var model: String
-    @Option(help: "Epochs over the 55k training split (fractions allowed).") var epochs: Double = 15
+    @Option(help: "Epochs over the training split (55k images for Fashion-MNIST; fractions allowed).") var epochs: Double = 15
     @Option(help: "Images per SGD step.") var batchSize = 128
     @Option(help: "Peak learning rate of the cosine schedule.") var lr: Float = 0.1
     @Option(help: "Weight decay on convolution and linear weights.") var weightDecay: Float = 5e-4
     @Option(help: "Seed of initialization, shuffling and augmentation.") var seed: UInt64 = 0
     @Option(help: "Threads for OpenBLAS and the engine.") var threads = ProcessInfo.processInfo.activeProcessorCount
-    @Option(help: "Directory with the Fashion-MNIST IDX files.") var data = FashionMNIST.defaultDirectory
+    @OptionGroup var data: DataOptions
     @Option(help: "Output directory.") var out = "models"
     @Option(help: "Train on the first N training images only (quick runs).") var trainLimit: Int?
     @Flag(help: "Disable random-crop and flip augmentation.") var noAugment = false
@@ -36,7 +36,8 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         Threads.set(threads)
-        let dataset = try FashionMNIST.load(directory: data)
+        // Image folders are resized to the network's input, so its shape comes first.
+        let dataset = try data.spec.load(imageShape: try ModelZoo.make(model, seed: seed).inputShape)
         var config = TrainingConfig()
         config.epochs = epochs
         config.batchSize = batchSize

@@ -2,7 +2,8 @@ import SeerTensor
 
 /// Training-time augmentation: a random crop of the zero-padded image, then a random horizontal flip.
 ///
-/// Padding is raw pixel 0 (black) before normalization, i.e. what a crop of a black-bordered image shows.
+/// Padding is raw pixel 0 (black) before normalization, i.e. what a crop of a black-bordered image shows. It works on
+/// images of any size and channel count (every channel of an image shifts and flips together).
 public struct Augmentation: Sendable, Equatable {
     /// Pixels of black border added on every side; the crop shifts the image by up to this much each way.
     public var padding: Int
@@ -19,18 +20,23 @@ public struct Augmentation: Sendable, Equatable {
     public static let standard = Augmentation()
 }
 
-extension FashionMNIST {
-    /// Normalized value of each raw pixel byte, so that batching is a table lookup rather than arithmetic.
-    public static let normalizedPixel: [Float] = (0..<256).map { (Float($0) / 255 - mean) / std }
+extension Dataset {
+    /// Normalized value of each raw byte per channel (256 per channel), so that batching bytes is a table lookup.
+    func byteTable() -> [Float] {
+        (0..<channels).flatMap { c -> [Float] in
+            let (mean, std) = normalization.channel(c)
+            return (0..<256).map { (Float($0) / 255 - mean) / std }
+        }
+    }
 
-    /// Assembles examples at `indices` (positions within `split`) into a normalized [B, 1, rows, columns] batch.
+    /// Assembles examples at `indices` (positions within `split`) into a normalized [B, channels, rows, columns] batch.
     ///
     /// With `augment`, each image draws, in order, its vertical crop offset, its horizontal crop offset and its
     /// flip from `rng`, so the same generator state always gives the same batch; without it `rng` is untouched.
     public func batch<Indices: Collection>(split: Split, indices: Indices, augment: Augmentation?,
                                            rng: inout SeededGenerator) throws -> (images: Tensor, labels: [Int32])
         where Indices.Element == Int {
-        let (pool, poolLabels, map) = storage(split)
+        let (pool, map) = storage(split)
         for position in indices where !map.indices.contains(position) {
             throw DataError.invalidRequest("batch asks for \(split) example \(position); the split has \(map.count)")
         }
@@ -43,54 +49,55 @@ extension FashionMNIST {
                     "augmentation flip probability must lie in 0...1, got \(augment.flipProbability)")
             }
         }
-        let (rows, columns, pixelCount) = (self.rows, self.columns, self.pixelCount)
-        var images = Tensor(shape: [indices.count, 1, rows, columns])
+        let (channels, rows, columns, pixelCount) = (self.channels, self.rows, self.columns, self.pixelCount)
+        let planeCount = rows * columns
+        var images = Tensor(shape: [indices.count, channels, rows, columns])
         var labels = [Int32]()
         labels.reserveCapacity(indices.count)
-        Self.normalizedPixel.withUnsafeBufferPointer { table in
-            pool.withUnsafeBufferPointer { source in
-                images.data.withUnsafeMutableBufferPointer { out in
-                    for (slot, position) in indices.enumerated() {
-                        let example = map[position]
-                        labels.append(Int32(poolLabels[example]))
-                        let image = UnsafeBufferPointer(rebasing: source[(example * pixelCount)..<((example + 1) * pixelCount)])
-                        let target = UnsafeMutableBufferPointer(rebasing: out[(slot * pixelCount)..<((slot + 1) * pixelCount)])
-                        guard let augment else {
-                            for i in 0..<pixelCount { target[i] = table[Int(image[i])] }
-                            continue
+        // Per image and channel: where each output pixel comes from (nil: the black border), then the normalized value.
+        var shifts = [(y: Int, x: Int, flip: Bool)]()
+        for _ in indices {
+            guard let augment else { shifts.append((0, 0, false)); continue }
+            let span = 2 * augment.padding + 1
+            let shiftY = rng.nextInt(below: span) - augment.padding
+            let shiftX = rng.nextInt(below: span) - augment.padding
+            shifts.append((shiftY, shiftX, rng.nextUnitFloat() < augment.flipProbability))
+        }
+        let channelNorms = (0..<channels).map { normalization.channel($0) }
+        // The normalized value of pool element `index` in channel `c`, decided once per batch, not per pixel.
+        let normalizedValue: (Int, Int) -> Float
+        switch pool.pixels {
+        case .bytes(let bytes):
+            let table = byteTable()
+            normalizedValue = { c, index in table[c &* 256 &+ Int(bytes[index])] }
+        case .floats(let floats):
+            normalizedValue = { c, index in (floats[index] - channelNorms[c].mean) / channelNorms[c].std }
+        }
+        images.data.withUnsafeMutableBufferPointer { out in
+            for (slot, position) in indices.enumerated() {
+                let example = map[position]
+                labels.append(pool.labels[example])
+                let shift = shifts[slot]
+                for c in 0..<channels {
+                    let source = example * pixelCount + c * planeCount
+                    let target = slot * pixelCount + c * planeCount
+                    let (mean, std) = channelNorms[c]
+                    let black = (0 - mean) / std
+                    for y in 0..<rows {
+                        let sourceY = y + shift.y
+                        for x in 0..<columns {
+                            let sourceX = (shift.flip ? columns - 1 - x : x) + shift.x
+                            guard sourceY >= 0 && sourceY < rows && sourceX >= 0 && sourceX < columns else {
+                                out[target + y * columns + x] = black
+                                continue
+                            }
+                            out[target + y * columns + x] = normalizedValue(c, source + sourceY * columns + sourceX)
                         }
-                        let span = 2 * augment.padding + 1
-                        let shiftY = rng.nextInt(below: span) - augment.padding
-                        let shiftX = rng.nextInt(below: span) - augment.padding
-                        let flip = rng.nextUnitFloat() < augment.flipProbability
-                        Self.cropAndFlip(image, into: target, rows: rows, columns: columns,
-                                         shiftY: shiftY, shiftX: shiftX, flip: flip, table: table)
                     }
                 }
             }
         }
         return (images, labels)
-    }
-
-    /// Writes output(y, x) = source(y + shiftY, x' + shiftX) with x' mirrored when `flip`, black outside the image.
-    @inline(__always)
-    private static func cropAndFlip(_ image: UnsafeBufferPointer<UInt8>, into target: UnsafeMutableBufferPointer<Float>,
-                                    rows: Int, columns: Int, shiftY: Int, shiftX: Int, flip: Bool,
-                                    table: UnsafeBufferPointer<Float>) {
-        let black = table[0]
-        for y in 0..<rows {
-            let sourceY = y + shiftY
-            let rowStart = y * columns
-            guard sourceY >= 0 && sourceY < rows else {
-                for x in 0..<columns { target[rowStart + x] = black }
-                continue
-            }
-            let sourceRow = sourceY * columns
-            for x in 0..<columns {
-                let sourceX = (flip ? columns - 1 - x : x) + shiftX
-                target[rowStart + x] = sourceX >= 0 && sourceX < columns ? table[Int(image[sourceRow + sourceX])] : black
-            }
-        }
     }
 
     /// Positions 0..<count(split) in an order shuffled by `seed`; one call per epoch with a per-epoch seed.

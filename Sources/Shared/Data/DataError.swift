@@ -22,6 +22,12 @@ public enum DataError: Error, Equatable, Sendable, CustomStringConvertible, Loca
     case imageSizeMismatch(trainPath: String, trainSize: [Int], testPath: String, testSize: [Int])
     /// A caller asked for something the dataset cannot give (index out of range, subset larger than the split, ...).
     case invalidRequest(String)
+    /// A field of a data spec (`data:` in a config, `--data` options) is wrong; `field` is its dotted name.
+    case invalidSpec(field: String, reason: String)
+    /// An npz, npy or image file is not what its format requires.
+    case badFile(path: String, reason: String)
+    /// The data are not the ones a job or spec names by SHA-256 (they differ from the coordinator's).
+    case datasetMismatch(source: String, expected: String, found: String)
 
     /// One sentence naming the file or value at fault and, where there is one, the fix.
     public var description: String {
@@ -52,6 +58,13 @@ public enum DataError: Error, Equatable, Sendable, CustomStringConvertible, Loca
                 + "\(testPath) has \(testSize.map(String.init).joined(separator: "x"))"
         case let .invalidRequest(message):
             return message
+        case let .invalidSpec(field, reason):
+            return "\(field): \(reason)"
+        case let .badFile(path, reason):
+            return "\(path): \(reason)"
+        case let .datasetMismatch(source, expected, found):
+            return "the data in \(source) have SHA-256 \(found), but the job (or spec) names data with SHA-256 \(expected): "
+                + "this machine's data differ from the coordinator's; point it at the same files"
         }
     }
 }

@@ -11,22 +11,56 @@ public struct NumpyFileError: Error, Equatable, CustomStringConvertible, Localiz
 
 /// NumPy's `.npy` format (https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html), version 1, 2 or 3:
 /// magic, a header length, a Python-literal header dict (`descr`, `fortran_order`, `shape`), then the C-order data.
-/// Float32 arrays are read as they are; uint8 and float64 are converted to float32.
+/// `read` gives float32 (uint8, integers and float64 converted); `parse` keeps the stored type (npz datasets keep uint8).
 public enum NumpyFile {
+    /// The elements of a parsed array, in C order, in the type they were stored as (integers widened to Int64).
+    public enum Elements: Equatable, Sendable {
+        case uint8([UInt8])
+        case float32([Float])
+        case float64([Double])
+        case integers([Int64])
+
+        /// Every element as float32.
+        public var floats: [Float] {
+            switch self {
+            case .uint8(let v): return v.map(Float.init)
+            case .float32(let v): return v
+            case .float64(let v): return v.map(Float.init)
+            case .integers(let v): return v.map(Float.init)
+            }
+        }
+    }
+
+    /// A parsed array: its shape, its NumPy type code (`<f4`, `|u1`, ...) and its elements.
+    public struct ParsedArray: Equatable, Sendable {
+        public let shape: [Int]
+        public let descr: String
+        public let elements: Elements
+    }
+
     /// The array in `url` as a float32 tensor of its shape.
     public static func read(_ url: URL) throws -> Tensor {
-        func fail(_ reason: String) -> NumpyFileError { NumpyFileError(path: url.path, reason: reason) }
         let bytes: [UInt8]
-        do { bytes = [UInt8](try Data(contentsOf: url)) } catch { throw fail(error.localizedDescription) }
-        guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1...5]) == Array("NUMPY".utf8) else {
+        do { bytes = [UInt8](try Data(contentsOf: url)) } catch {
+            throw NumpyFileError(path: url.path, reason: error.localizedDescription)
+        }
+        let array = try parse(bytes[...], name: url.path)
+        return Tensor(shape: array.shape, data: array.elements.floats)
+    }
+
+    /// Parses `.npy` bytes; `name` names the source in errors (a file, or `archive.npz:x_train.npy`).
+    public static func parse(_ bytes: ArraySlice<UInt8>, name: String) throws -> ParsedArray {
+        func fail(_ reason: String) -> NumpyFileError { NumpyFileError(path: name, reason: reason) }
+        let b = bytes.startIndex
+        guard bytes.count >= 10, bytes[b] == 0x93, Swift.Array(bytes[(b + 1)...(b + 5)]) == Swift.Array("NUMPY".utf8) else {
             throw fail("not a .npy file (no \\x93NUMPY magic)")
         }
-        let major = bytes[6]
+        let major = bytes[b + 6]
         let lengthBytes = major == 1 ? 2 : 4
         guard [1, 2, 3].contains(major), bytes.count >= 8 + lengthBytes else { throw fail("unsupported .npy version \(major)") }
-        let headerLength = (0..<lengthBytes).reduce(0) { $0 | Int(bytes[8 + $1]) << (8 * $1) }
-        let start = 8 + lengthBytes + headerLength
-        guard start <= bytes.count, let header = String(bytes: bytes[(8 + lengthBytes)..<start], encoding: .utf8) else {
+        let headerLength = (0..<lengthBytes).reduce(0) { $0 | Int(bytes[b + 8 + $1]) << (8 * $1) }
+        let start = b + 8 + lengthBytes + headerLength
+        guard start <= bytes.endIndex, let header = String(bytes: bytes[(b + 8 + lengthBytes)..<start], encoding: .utf8) else {
             throw fail("truncated header")
         }
         guard let descr = field("descr", in: header)?.trimmingCharacters(in: CharacterSet(charactersIn: "'\"")) else {
@@ -34,8 +68,10 @@ public enum NumpyFile {
         }
         guard field("fortran_order", in: header) == "False" else { throw fail("Fortran-order arrays are not supported") }
         guard let shapeText = field("shape", in: header) else { throw fail("header without shape: \(header)") }
-        let shape = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "()")).split(separator: ",")
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.compactMap { Int($0) }
+        let dimensionTexts = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "()")).split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let shape = dimensionTexts.compactMap { Int($0) }
+        guard shape.count == dimensionTexts.count, shape.allSatisfy({ $0 >= 0 }) else { throw fail("bad shape \(shapeText)") }
         let count = shape.reduce(1, *)
         let payload = bytes[start...]
         func need(_ size: Int) throws {
@@ -43,18 +79,32 @@ public enum NumpyFile {
                 throw fail("\(payload.count) data bytes for shape \(shape) of \(descr) (expected \(count * size))")
             }
         }
+        let elements: Elements
         switch descr {
         case "<f4", "=f4":
             try need(4)
-            return Tensor(shape: shape, data: littleEndian(payload, 4).map { Float(bitPattern: UInt32(truncatingIfNeeded: $0)) })
+            elements = .float32(littleEndian(payload, 4).map { Float(bitPattern: UInt32(truncatingIfNeeded: $0)) })
         case "<f8", "=f8":
             try need(8)
-            return Tensor(shape: shape, data: littleEndian(payload, 8).map { Float(Double(bitPattern: $0)) })
+            elements = .float64(littleEndian(payload, 8).map { Double(bitPattern: $0) })
         case "|u1", "<u1", "u1":
             try need(1)
-            return Tensor(shape: shape, data: payload.map(Float.init))
-        default: throw fail("element type \(descr) is not supported (float32, float64 or uint8)")
+            elements = .uint8(Swift.Array(payload))
+        case "|i1", "<i1", "i1":
+            try need(1)
+            elements = .integers(payload.map { Int64(Int8(bitPattern: $0)) })
+        case "<i2", "<u2", "<i4", "<u4", "<i8", "<u8":
+            let size = Int(descr.last!.wholeNumberValue!)
+            try need(size)
+            let signed = descr.dropFirst().first == "i"
+            elements = .integers(littleEndian(payload, size).map { raw in
+                guard signed else { return Int64(truncatingIfNeeded: raw) }
+                let shift = UInt64(64 - 8 * size)
+                return Int64(bitPattern: raw << shift) >> Int64(shift)
+            })
+        default: throw fail("element type \(descr) is not supported (float32, float64, uint8 or little-endian integers)")
         }
+        return ParsedArray(shape: shape, descr: descr, elements: elements)
     }
 
     /// Writes `tensor` as a float32 `.npy` array of its shape.

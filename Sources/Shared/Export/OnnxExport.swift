@@ -276,7 +276,7 @@ public enum OnnxExport {
     /// calibrate, fine-tune `settings.finetuneSteps` steps with `settings.seed`), writes the result as ONNX to `url`
     /// with the policy and settings in its metadata, and returns the compressed network (BN unfolded).
     @discardableResult
-    public static func exportPolicy(base: Model, policy: ResolvedPolicy, settings: EvaluationSettings, data: FashionMNIST,
+    public static func exportPolicy(base: Model, policy: ResolvedPolicy, settings: EvaluationSettings, data: Dataset,
                                     to url: URL, progress: ((Int, Int) -> Void)? = nil) throws -> Model {
         let (model, _) = try PolicyEvaluation.compress(base: base, policy: policy, data: data, settings: settings,
                                                        progress: progress)

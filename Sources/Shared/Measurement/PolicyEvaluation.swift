@@ -20,11 +20,20 @@ public struct EvaluationSettings: Codable, Sendable, Equatable {
     public var evaluationLimit: Int?
     public var seed: UInt64 = 0
     public var latency = LatencySettings()
+    /// The SHA-256 of the data to measure on (`Dataset.datasetSHA256`): an executor with other data refuses the job
+    /// rather than measure on them. nil: any data (jobs from before PROTOCOL.md revision 3).
+    public var datasetSHA256: String?
+    /// The input normalization to measure with, overriding the executor's data's own (it is the campaign's setting,
+    /// not the agent's); nil: the data's own.
+    public var normalization: Normalization?
+    /// Training images held out as the validation split (the campaign's `data.validation`); nil: the data's own.
+    public var validationCount: Int?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case finetuneSteps = "finetune_steps", batchSize = "batch_size", learningRate = "learning_rate"
         case weightDecay = "weight_decay", calibrationImages = "calibration_images", split
         case evaluationLimit = "evaluation_limit", seed, latency
+        case datasetSHA256 = "dataset_sha256", normalization, validationCount = "validation_count"
     }
 
     public init() {}
@@ -42,6 +51,9 @@ public struct EvaluationSettings: Codable, Sendable, Equatable {
         evaluationLimit = try c.decodeIfPresent(Int.self, forKey: .evaluationLimit)
         seed = try c.value(.seed, or: d.seed)
         latency = try c.value(.latency, or: d.latency)
+        datasetSHA256 = try c.decodeIfPresent(String.self, forKey: .datasetSHA256)
+        normalization = try c.decodeIfPresent(Normalization.self, forKey: .normalization)
+        validationCount = try c.decodeIfPresent(Int.self, forKey: .validationCount)
     }
 
     /// Checks ranges; the message names the field.
@@ -53,7 +65,25 @@ public struct EvaluationSettings: Codable, Sendable, Equatable {
         guard weightDecay >= 0 else { throw fail("weight_decay must be at least 0, got \(weightDecay)") }
         guard calibrationImages >= 1 else { throw fail("calibration_images must be at least 1, got \(calibrationImages)") }
         if let l = evaluationLimit, l < 1 { throw fail("evaluation_limit must be at least 1, got \(l)") }
+        if let sha = datasetSHA256, sha.count != 64 || !sha.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) {
+            throw fail("dataset_sha256 must be 64 lowercase hexadecimal digits, got '\(sha)'")
+        }
+        if let v = validationCount, v < 0 { throw fail("validation_count must be at least 0, got \(v)") }
+        if let normalization {
+            do { try normalization.validate(channels: nil, field: "normalization") } catch { throw fail("\(error)") }
+        }
         try latency.validate()
+    }
+}
+
+extension EvaluationSettings {
+    /// `data` as these settings measure on it: the dataset they name (else `DataError.datasetMismatch`), under their
+    /// normalization when they carry one.
+    public func prepare(_ data: Dataset) throws -> Dataset {
+        try data.checkIdentity(datasetSHA256)
+        var data = try normalization.map { try data.normalized($0) } ?? data
+        if let validationCount, validationCount != data.count(.validation) { data = try data.resplit(validationCount: validationCount) }
+        return data
     }
 }
 
@@ -148,9 +178,10 @@ public struct EvaluationResult: Codable, Sendable, Equatable {
 /// Measures one compression policy on a base model: prune, quantize and calibrate, fine-tune, evaluate, time.
 public enum PolicyEvaluation {
     /// The compressed, calibrated, fine-tuned network (training graph, BN unfolded) and its phase timings.
-    public static func compress(base: Model, policy: ResolvedPolicy, data: FashionMNIST, settings: EvaluationSettings,
+    public static func compress(base: Model, policy: ResolvedPolicy, data: Dataset, settings: EvaluationSettings,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> (model: Model, timings: EvaluationTimings) {
         try settings.validate()
+        let data = try settings.prepare(data)
         try base.checkFits(data)
         var timings = EvaluationTimings()
         var clock = Date()
@@ -180,10 +211,11 @@ public enum PolicyEvaluation {
     }
 
     /// Runs the whole measurement; deterministic for a given policy, settings and seed (thread count fixed).
-    public static func run(base: Model, policy: ResolvedPolicy, data: FashionMNIST, settings: EvaluationSettings,
+    public static func run(base: Model, policy: ResolvedPolicy, data: Dataset, settings: EvaluationSettings,
                            progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationResult {
         let start = Date()
         var (model, timings) = try compress(base: base, policy: policy, data: data, settings: settings, progress: progress)
+        let data = try settings.prepare(data)
         var clock = Date()
         let images = min(settings.evaluationLimit ?? Int.max, data.count(settings.split))
         let accuracy = try evaluateAccuracy(model, data: data, split: settings.split, limit: images)

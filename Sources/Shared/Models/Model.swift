@@ -33,12 +33,12 @@ public final class Model {
 }
 
 extension Model {
-    /// Throws unless the network takes the dataset's images and predicts its classes (an imported network may not).
-    public func checkFits(_ data: FashionMNIST) throws {
-        guard inputShape == [1, data.rows, data.columns], classes == FashionMNIST.classCount else {
+    /// Throws unless the network takes the dataset's images and predicts its classes.
+    public func checkFits(_ data: Dataset) throws {
+        guard inputShape == data.imageShape, classes == data.classCount else {
             throw ModelError.incompatibleData("\(name) takes [\(inputShape.map(String.init).joined(separator: ", "))] images "
-                + "and predicts \(classes) classes; the dataset has [1, \(data.rows), \(data.columns)] images "
-                + "and \(FashionMNIST.classCount) classes")
+                + "and predicts \(classes) classes; the data in \(data.source) have "
+                + "[\(data.imageShape.map(String.init).joined(separator: ", "))] images and \(data.classCount) classes")
         }
     }
 }

@@ -12,7 +12,7 @@ public enum BaseModelTraining {
     }
 
     /// Trains `modelName` (an ONNX network: fine-tunes its weights), evaluates on validation and test, writes `<outDir>/<model>.safetensors` and `.json`.
-    public static func run(modelName: String, config: TrainingConfig, data: FashionMNIST, outDirectory: URL,
+    public static func run(modelName: String, config: TrainingConfig, data: Dataset, outDirectory: URL,
                            command: String, showProgress: Bool = true) throws -> ModelCard {
         // An imported ONNX network starts from its own weights (fine-tuning); a zoo network from `config.seed`.
         let model = try ModelZoo.make(modelName, seed: config.seed)

@@ -58,10 +58,10 @@ public struct TrainingReport: Sendable {
 /// Trains a model's graph with SGD + momentum under a cosine schedule, from seeded shuffles and augmentation.
 public final class Trainer {
     public let model: Model
-    public let data: FashionMNIST
+    public let data: Dataset
     public let config: TrainingConfig
 
-    public init(model: Model, data: FashionMNIST, config: TrainingConfig) throws {
+    public init(model: Model, data: Dataset, config: TrainingConfig) throws {
         try config.validate()
         self.model = model
         self.data = data
@@ -124,7 +124,7 @@ public final class Trainer {
 }
 
 /// Top-1 accuracy in percent of `model` (eval mode) on the first `limit` examples of `split`.
-public func evaluateAccuracy(_ model: Model, data: FashionMNIST, split: Split, limit: Int? = nil,
+public func evaluateAccuracy(_ model: Model, data: Dataset, split: Split, limit: Int? = nil,
                              batchSize: Int = 500) throws -> Double {
     let n = min(limit ?? Int.max, data.count(split))
     var correct = 0

@@ -543,13 +543,38 @@ public struct DeployValidation: Codable, Equatable, Sendable {
     public var images: Int
     /// Lowest acceptable top-1 accuracy as a fraction; nil: report the accuracy, refuse nothing.
     public var minAccuracy: Double?
+    /// Revision 3: the SHA-256 of the data to validate (and fine-tune) on; an agent with other data refuses the DEPLOY.
+    public var datasetSHA256: String?
+    /// Revision 3: the campaign's input normalization, as in JOB `payload.settings.normalization`.
+    public var normalization: DataNormalization?
+    /// Revision 3: training images held out as the validation split, as in JOB `payload.settings.validation_count`.
+    public var validationCount: Int?
 
-    enum CodingKeys: String, CodingKey { case images, minAccuracy = "min_accuracy" }
+    enum CodingKeys: String, CodingKey {
+        case images, minAccuracy = "min_accuracy", datasetSHA256 = "dataset_sha256", normalization
+        case validationCount = "validation_count"
+    }
 
     /// Memberwise initializer.
-    public init(images: Int, minAccuracy: Double? = nil) {
+    public init(images: Int, minAccuracy: Double? = nil, datasetSHA256: String? = nil, normalization: DataNormalization? = nil,
+                validationCount: Int? = nil) {
         self.images = images
         self.minAccuracy = minAccuracy
+        self.datasetSHA256 = datasetSHA256
+        self.normalization = normalization
+        self.validationCount = validationCount
+    }
+}
+
+/// Per-channel input normalization on the wire, (x - mean[c]) / std[c]: one value for every channel or one per channel.
+public struct DataNormalization: Codable, Equatable, Sendable {
+    public var mean: [Double]
+    public var std: [Double]
+
+    /// Memberwise initializer.
+    public init(mean: [Double], std: [Double]) {
+        self.mean = mean
+        self.std = std
     }
 }
 

@@ -196,6 +196,21 @@ extension DeployBody: ValidatedBody {
         if let validation {
             try check.count(validation.images, "validation.images", min: 1)
             if let floor = validation.minAccuracy { try check.number(floor, "validation.min_accuracy", in: 0...1) }
+            if let sha = validation.datasetSHA256 {
+                let hex = Array(sha.utf8)
+                guard hex.count == 64, hex.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+                    throw check.fail("validation.dataset_sha256", "must be 64 lowercase hex digits")
+                }
+            }
+            if let normalization = validation.normalization {
+                for (name, values) in [("mean", normalization.mean), ("std", normalization.std)] where values.isEmpty {
+                    throw check.fail("validation.normalization.\(name)", "must hold at least one value")
+                }
+                for value in normalization.std where !(value > 0 && value.isFinite) {
+                    throw check.fail("validation.normalization.std", "must be positive, got \(value)")
+                }
+            }
+            if let count = validation.validationCount { try check.count(count, "validation.validation_count", min: 0) }
         }
         if let finetune {
             try check.count(finetune.steps, "finetune.steps", min: 0)

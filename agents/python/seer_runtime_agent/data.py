@@ -7,6 +7,7 @@ Images are float32 pixels / 255, NCHW [N, 1, 28, 28]; the artifact normalizes th
 """
 
 import gzip
+import hashlib
 import math
 import os
 import struct
@@ -90,6 +91,7 @@ class Dataset:
         self.directory = directory
         self._pools = {}
         self._validation = None
+        self._sha256 = None
 
     def _pool(self, name):
         if name not in self._pools:
@@ -97,6 +99,18 @@ class Dataset:
             self._pools[name] = (_read_idx(os.path.join(self.directory, images), 0x803),
                                  _read_idx(os.path.join(self.directory, labels), 0x801))
         return self._pools[name]
+
+    def sha256(self):
+        """The SHA-256 jobs name the data by (protocol revision 3): the four compressed files concatenated in the
+        order train images, train labels, test images, test labels."""
+        if self._sha256 is None:
+            digest = hashlib.sha256()
+            for name in ("train", "test"):
+                for file in FILES[name]:
+                    with open(os.path.join(self.directory, file), "rb") as f:
+                        digest.update(f.read())
+            self._sha256 = digest.hexdigest()
+        return self._sha256
 
     def images(self, split_name, limit=None):
         if split_name == "test":

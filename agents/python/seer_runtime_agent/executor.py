@@ -80,6 +80,19 @@ class Executor:
             self._sessions[sha] = self.runtime.session(data)
         return self._sessions[sha]
 
+    def _check_data(self, payload):
+        """Protocol revision 3: a job (settings.dataset_sha256) or DEPLOY (validation.dataset_sha256) that names its data
+        is refused on other data; this agent reads Fashion-MNIST-style IDX directories only, with the exported graph's
+        own normalization."""
+        settings = payload.get("settings") or {}
+        expected = settings.get("dataset_sha256")
+        if expected is None:
+            return
+        found = self.dataset.sha256()
+        if found != expected:
+            raise JobError("runtime_error", f"the data in {self.dataset.directory} have SHA-256 {found}, but the job names "
+                                            f"data with SHA-256 {expected}: this machine's data differ from the coordinator's")
+
     def measure_artifact(self, payload, deadline, with_accuracy):
         timings = {}
         t0 = time.monotonic()
@@ -90,6 +103,7 @@ class Executor:
         result = {}
         if with_accuracy:
             t0 = time.monotonic()
+            self._check_data(payload)
             images, labels = self.dataset.images(split, limit)
             correct = 0
             for i in range(0, len(images), 500):
@@ -153,6 +167,7 @@ class Executor:
             validation = body.get("validation")
             if validation:
                 t0 = time.monotonic()
+                self._check_data({"settings": validation})
                 images, labels = self.dataset.images("validation", validation["images"])
                 name = session.get_inputs()[0].name
                 accuracy = float((np.argmax(session.run(None, {name: images})[0], axis=1) == labels).mean())

@@ -33,6 +33,10 @@ class FakeDataset:
         rng = np.random.default_rng(seed)
         self.x = rng.random((n, 1, 28, 28), dtype=np.float32)
         self.y = rng.integers(0, 10, n)
+        self.directory = "fake-data"
+
+    def sha256(self):
+        return "ab" * 32
 
     def images(self, split, limit=None):
         n = len(self.x) if limit is None else min(limit, len(self.x))

@@ -67,6 +67,17 @@ def test_a_broken_artifact_or_bad_settings_is_an_error_not_a_crash(tmp_path):
     assert ex.run_job(job)[1]["code"] == "unsupported"
 
 
+def test_a_job_naming_other_data_is_refused(tmp_path):
+    ex = make(tmp_path)
+    job = artifact_job(reference(tiny_artifact()))
+    job["payload"]["settings"]["dataset_sha256"] = "0" * 64
+    mtype, body = ex.run_job(job)
+    assert mtype == "ERROR" and body["code"] == "runtime_error", body
+    assert "0" * 64 in body["message"] and "fake-data" in body["message"] and "differ" in body["message"]
+    job["payload"]["settings"]["dataset_sha256"] = "ab" * 32
+    assert ex.run_job(job)[0] == "RESULT"
+
+
 def test_profile_of_an_artifact_has_latency_and_no_accuracy(tmp_path):
     mtype, body = make(tmp_path).run_job(artifact_job(reference(tiny_artifact()), kind="profile"))
     assert mtype == "RESULT" and "accuracy" not in body["payload"] and "latency" in body["payload"]
@@ -83,6 +94,9 @@ def test_deploy_installs_and_validates(tmp_path):
     assert (tmp_path / "deploy" / "current.onnx").read_bytes() == data
     body["validation"]["min_accuracy"] = 1.0
     assert ex.deploy(body, [data])[1]["status"] == "failed"
+    body["validation"] = {"images": 32, "dataset_sha256": "0" * 64}
+    out = ex.deploy(body, [data])[1]
+    assert (out["status"], out["code"]) == ("failed", "runtime_error") and "differ" in out["message"], out
     body["weights"]["sha256"] = "1" * 64
     out = ex.deploy(body, [data])[1]
     assert (out["status"], out["code"]) == ("failed", "runtime_error")

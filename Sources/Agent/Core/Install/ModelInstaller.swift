@@ -15,20 +15,20 @@ import SeerWire
 public final class ModelInstaller: Deployer, @unchecked Sendable {
     let directory: DeployDirectory
     let agentID: String
-    let dataDirectory: String
+    let dataSpec: DataSpec
     let log: @Sendable (String) -> Void
     /// Loaded on first use, on the job thread (the only thread that installs).
-    private var data: FashionMNIST?
+    private var data: [[Int]: Dataset] = [:]
 
     /// Validation images when the DEPLOY names none.
     public static let defaultValidationImages = 256
 
-    /// An installer into `directory` that validates on the Fashion-MNIST in `dataDirectory`.
-    public init(directory: DeployDirectory, agentID: String, dataDirectory: String = FashionMNIST.defaultDirectory,
+    /// An installer into `directory` that validates on the data `dataSpec` names.
+    public init(directory: DeployDirectory, agentID: String, dataSpec: DataSpec = .fashionMNIST,
                 log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.directory = directory
         self.agentID = agentID
-        self.dataDirectory = dataDirectory
+        self.dataSpec = dataSpec
         self.log = log
     }
 
@@ -56,7 +56,7 @@ public final class ModelInstaller: Deployer, @unchecked Sendable {
             lap("verify")
             let (model, modelBytes, policy) = try build(deploy, weights: bytes, lap: lap)
             let images = deploy.validation?.images ?? Self.defaultValidationImages
-            let dataset = try loadData()
+            let dataset = try loadData(for: model, deploy)
             let accuracy: Double
             do { accuracy = try evaluateAccuracy(model, data: dataset, split: .validation, limit: images) / 100 } catch {
                 throw Failure(code: .runtimeError, message: "validation batch failed: \(error)")
@@ -155,7 +155,7 @@ public final class ModelInstaller: Deployer, @unchecked Sendable {
         if case .number(let v)? = options["weight_decay"] { settings.weightDecay = Float(v) }
         let compressed: Model
         do {
-            compressed = try PolicyEvaluation.compress(base: architecture, policy: policy, data: try loadData(), settings: settings).model
+            compressed = try PolicyEvaluation.compress(base: architecture, policy: policy, data: try loadData(for: architecture, deploy), settings: settings).model
         } catch let error as Failure {
             throw error
         } catch {
@@ -173,14 +173,24 @@ public final class ModelInstaller: Deployer, @unchecked Sendable {
         }
     }
 
-    private func loadData() throws -> FashionMNIST {
-        if let data { return data }
+    /// This agent's data for `model`'s input, as `deploy` names them (revision 3): refused when they are other data,
+    /// under the campaign's normalization and validation split.
+    private func loadData(for model: Model, _ deploy: DeployBody) throws -> Dataset {
+        let loaded: Dataset
         do {
-            let loaded = try FashionMNIST.load(directory: dataDirectory)
-            data = loaded
-            return loaded
+            loaded = try data[model.inputShape] ?? dataSpec.load(imageShape: model.inputShape)
         } catch {
             throw Failure(code: .runtimeError, message: "no validation data: \(error)")
+        }
+        data[model.inputShape] = loaded
+        var settings = EvaluationSettings()
+        settings.datasetSHA256 = deploy.validation?.datasetSHA256
+        settings.normalization = deploy.validation?.normalization.map {
+            Normalization(mean: $0.mean.map(Float.init), std: $0.std.map(Float.init))
+        }
+        settings.validationCount = deploy.validation?.validationCount
+        do { return try settings.prepare(loaded) } catch {
+            throw Failure(code: .runtimeError, message: "\(error)")
         }
     }
 

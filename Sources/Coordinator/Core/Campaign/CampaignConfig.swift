@@ -209,7 +209,8 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
     public var model: String
     /// A checkpoint path; nil takes the zoo model's committed checkpoint.
     public var checkpoint: String?
-    public var data = FashionMNIST.defaultDirectory
+    /// The data to measure on (`data: {format, path, mean, std, ...}` or a bare path); `parse` pins its SHA-256.
+    public var data = DataSpec.fashionMNIST
     public var space = SearchSpace.default
     public var metric = BudgetMetric.bitops
     /// The device key whose latency (or energy) the budgets constrain when `metric` is latency or energy
@@ -252,7 +253,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         name = try c.decode(String.self, forKey: .name)
         model = try c.decode(String.self, forKey: .model)
         checkpoint = try c.decodeIfPresent(String.self, forKey: .checkpoint)
-        data = try c.decodeIfPresent(String.self, forKey: .data) ?? defaults.data
+        data = try c.decodeIfPresent(DataSpec.self, forKey: .data) ?? defaults.data
         space = try c.decodeIfPresent(SearchSpace.self, forKey: .space) ?? defaults.space
         metric = try c.decodeIfPresent(BudgetMetric.self, forKey: .metric) ?? defaults.metric
         latencyDevice = try c.decodeIfPresent(String.self, forKey: .latencyDevice)
@@ -295,8 +296,27 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
                 throw CampaignError.config("\(source): model: \(error)")
             }
         }
+        do { try config.pinData() } catch { throw CampaignError.config("\(source): \(error)") }
         try config.validate()
         return config
+    }
+
+    /// Pins `data` (absolute path, format, SHA-256) and puts what identifies it into `measurement`, so that every job
+    /// names the data the coordinator read, with the campaign's normalization and validation split; agents with other
+    /// data refuse the jobs (`EvaluationSettings.prepare`).
+    mutating func pinData() throws {
+        for (field, isSet) in [("dataset_sha256", measurement.datasetSHA256 != nil), ("normalization", measurement.normalization != nil),
+                               ("validation_count", measurement.validationCount != nil)] where isSet {
+            throw CampaignError.config("measurement.\(field): set from data: (data.sha256, data.mean/std, data.validation), not here")
+        }
+        try data.validate()
+        var pinned = try data.pinned()
+        let format = try pinned.resolvedFormat()
+        pinned.format = format
+        data = pinned
+        measurement.datasetSHA256 = pinned.sha256
+        measurement.normalization = pinned.normalization(for: format)
+        measurement.validationCount = pinned.validation
     }
 
     /// Cross-field checks.

@@ -64,11 +64,11 @@ extension MeasurementBackend {
 
 /// Measures in this process with the engine, one policy after another.
 public final class LocalMeasurementBackend: MeasurementBackend {
-    let data: FashionMNIST
+    let data: Dataset
     private var bases: [String: Model] = [:]
     private var finished: [String: MeasureOutcome] = [:]
 
-    public init(data: FashionMNIST, bases: [Model] = []) {
+    public init(data: Dataset, bases: [Model] = []) {
         self.data = data
         for b in bases { self.bases[b.name] = b }
     }

@@ -62,7 +62,7 @@ public struct DeploymentPlanner {
             let (weights, inline) = Self.carry(bytes, sha256: sha, file: URL(fileURLWithPath: path))
             let body = DeployBody(deployID: deployID, deviceKey: deviceKey, profile: profile, model: config.model,
                                   policy: try policyObject(prepared.policy), weights: weights, inlineWeights: inline,
-                                  validation: DeployValidation(images: Self.validationImages, minAccuracy: floor))
+                                  validation: Self.validation(minAccuracy: floor, config: config))
             return DeploymentPlan(campaignID: config.name, source: "prepared", body: body, policyJSON: prepared.policy)
         }
         // No prepared model (a profile added after the campaign, or preparation not finished): re-optimize.
@@ -82,13 +82,22 @@ public struct DeploymentPlanner {
         let body = DeployBody(
             deployID: deployID, deviceKey: deviceKey, profile: profile, model: config.model, policy: try policyObject(policyJSON),
             weights: weights, inlineWeights: inline,
-            validation: DeployValidation(images: Self.validationImages,
-                                         minAccuracy: max(0, result.predictedMean / 100 - Self.reoptimizedSlack)),
+            validation: Self.validation(minAccuracy: max(0, result.predictedMean / 100 - Self.reoptimizedSlack), config: config),
             finetune: DeployFinetune(steps: m.finetuneSteps, seed: Int(clamping: config.seed), options: [
                 "batch_size": .number(Double(m.batchSize)), "learning_rate": .number(Double(m.learningRate)),
                 "weight_decay": .number(Double(m.weightDecay)), "calibration_images": .number(Double(m.calibrationImages)),
             ]))
         return DeploymentPlan(campaignID: config.name, source: "reoptimized", body: body, policyJSON: policyJSON)
+    }
+
+    /// The validation batch of a DEPLOY, naming the campaign's data (revision 3) so that an agent with other data
+    /// refuses it rather than validate on them.
+    static func validation(minAccuracy: Double?, config: CampaignConfig) -> DeployValidation {
+        let m = config.measurement
+        return DeployValidation(images: validationImages, minAccuracy: minAccuracy, datasetSHA256: m.datasetSHA256,
+                                normalization: m.normalization.map { DataNormalization(mean: $0.mean.map(Double.init),
+                                                                                       std: $0.std.map(Double.init)) },
+                                validationCount: m.validationCount)
     }
 
     /// Weights travel in the DEPLOY message when they fit beside a full JSON frame; larger ones by file:// URI,

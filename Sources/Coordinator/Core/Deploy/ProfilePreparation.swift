@@ -68,7 +68,7 @@ extension CampaignRunner {
             .filter { $0.measuresCampaignNetwork && $0.accuracy != nil && $0.split == "validation" }
 
         // 3. The weights, fine-tuned here exactly as the agent fine-tuned them.
-        let data = try FashionMNIST.load(directory: config.data)
+        let data = try config.data.load(imageShape: base.inputShape)
         let folder = resultsDirectory.appendingPathComponent("models")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         for var record in records {
