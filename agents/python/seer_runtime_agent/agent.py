@@ -83,13 +83,20 @@ class Agent:
 
     def stop(self):
         self._stop.set()
+        self._wake(b"stop")
+
+    def _wake(self, note):
+        """Wakes the loop's poll early. Never blocks: a PAIR socket takes one peer at a time, so a send can find
+        no peer (a job thread's notice is connected, or the loop has already closed its end) and would wait forever;
+        then the loop sees the stop flag or the finished job at its next poll timeout (at most a heartbeat) instead."""
+        waker = self.ctx.socket(zmq.PAIR)
         try:
-            waker = self.ctx.socket(zmq.PAIR)
             waker.connect(self.wake_address)
-            waker.send(b"stop")
-            waker.close(linger=100)
+            waker.send(note, zmq.NOBLOCK)
         except zmq.ZMQError:
             pass
+        finally:
+            waker.close(linger=100)
 
     def run(self):
         """Returns 0 after stop(), 1 after a refusal (unsupported_version / unauthorized)."""
@@ -130,10 +137,7 @@ class Agent:
                                  else self.executor.deploy(action[2], action[3]))
                         with lock:
                             finished.append((work_id, reply))
-                        notify = self.ctx.socket(zmq.PAIR)
-                        notify.connect(self.wake_address)
-                        notify.send(b"done")
-                        notify.close(linger=100)
+                        self._wake(b"done")
 
                     self.pool.submit(work)
                 elif kind == "reconnect":
