@@ -138,7 +138,9 @@ final class WebViewTests: XCTestCase {
     }
 
     func testAddressParsing() throws {
-        XCTAssertEqual(try WebAddress(parsing: "127.0.0.1:8080"), try WebAddress(parsing: "127.0.0.1:8080"))
+        let address = try WebAddress(parsing: "127.0.0.1:8080")
+        XCTAssertEqual(address.host, "127.0.0.1")
+        XCTAssertEqual(address.port, 8080)
         XCTAssertEqual(try WebAddress(parsing: "localhost:0").port, 0)
         for bad in ["8080", ":8080", "host:", "host:99999", "host:http"] {
             XCTAssertThrowsError(try WebAddress(parsing: bad), bad)
