@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(name: "SeerMeasurementTests", dependencies: ["SeerMeasurement", "SeerCompression", "SeerModels"],
                     path: "Tests/SeerMeasurementTests"),
         .testTarget(name: "SeerCoordinatorTests", dependencies: ["SeerCoordinator", "SeerModels", "SeerData", "SeerSearch", "SeerPredictor",
-                                                               "SeerMeasurement", "SeerExport"],
+                                                               "SeerMeasurement", "SeerExport", "SeerTraining"],
                     path: "Tests/SeerCoordinatorTests"),
         .testTarget(name: "SeerWebTests", dependencies: ["SeerWeb", "SeerCoordinator", "SeerWire"], path: "Tests/SeerWebTests"),
         .testTarget(name: "SeerFabricTests", dependencies: ["SeerCoordinator", "SeerAgent", "SeerWire", "SeerTransport",

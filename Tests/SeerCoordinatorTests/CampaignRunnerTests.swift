@@ -7,6 +7,8 @@ import SeerMeasurement
 import SeerCompression
 import SeerSearch
 import SeerPredictor
+import SeerTraining
+import SeerExport
 @testable import SeerCoordinator
 
 /// Counts measurements and can fail after a number of them, to play a crash in the middle of a round.
@@ -173,11 +175,19 @@ final class CampaignRunnerTests: XCTestCase {
         XCTAssertEqual(counting.measured.filter { $0.contains(":profile:") }, ["tiny:profile:cpu-x86:eco"])
         let prepared = try DeploymentStore.prepared(campaign: "tiny", in: store)
         XCTAssertEqual(prepared.map(\.profile), ["balanced", "eco", "saver"])
+        let validation = try config.measurement.prepare(try Self.data.get())
         for model in prepared {
             XCTAssertNotNil(model.validationAccuracy, model.profile)
             XCTAssertLessThanOrEqual(model.complexity, model.budgetValue * (1 + 1e-9))
-            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try XCTUnwrap(model.weightsPath))))
+            let file = URL(fileURLWithPath: try XCTUnwrap(model.weightsPath))
+            let bytes = [UInt8](try Data(contentsOf: file))
             XCTAssertEqual(SHA256.hex(SHA256.hash(bytes)), model.sha256)
+            // The accuracy a deployment is held to is that of the file it sends, on the measurement's images.
+            XCTAssertEqual(model.weightsFormat, "seer-compressed/1")
+            let saved = try CompressedModelFile.load(from: file)
+            XCTAssertEqual(try XCTUnwrap(model.weightsValidationAccuracy, model.profile),
+                           try evaluateAccuracy(saved.model, data: validation, split: .validation,
+                                                limit: config.measurement.evaluationLimit), accuracy: 1e-9, model.profile)
         }
         let chosen = try CampaignStore.chosen("tiny", in: store)
         XCTAssertEqual(prepared.first { $0.profile == "saver" }?.policy, chosen.first { $0.budget == "15%" }?.policy)
@@ -188,6 +198,10 @@ final class CampaignRunnerTests: XCTestCase {
         XCTAssertEqual(saver.source, "prepared")
         XCTAssertNil(saver.body.finetune)
         XCTAssertEqual(saver.body.inlineWeights?.count, prepared.first { $0.profile == "saver" }?.sizeBytes)
+        XCTAssertNil(saver.body.weights.format, "a compressed-model file goes without weights.format, as in revision 1")
+        let saverAccuracy = try XCTUnwrap(prepared.first { $0.profile == "saver" }?.weightsValidationAccuracy)
+        XCTAssertEqual(try XCTUnwrap(saver.body.validation?.minAccuracy),
+                       max(0, saverAccuracy / 100 - DeploymentPlanner.preparedSlack), accuracy: 1e-12)
         try store.database.write { db in try db.execute(sql: "DELETE FROM prepared_model WHERE profile = 'eco'") }
         let eco = try planner.plan(deployID: "d2", deviceKey: "cpu-x86", profile: "eco")
         XCTAssertEqual(eco.source, "reoptimized")

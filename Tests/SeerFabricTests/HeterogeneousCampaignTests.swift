@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import SeerAgent
 import SeerCoordinator
+import SeerData
 import SeerMeasurement
 import SeerTransport
 import SeerWire
@@ -36,7 +37,8 @@ final class HeterogeneousCampaignTests: FabricTestCase {
         try fabric.launch("ort-1", executable: try python(),
                           ["-m", "seer_runtime_agent", "run", "--coordinator", broker.endpoint, "--key", "ort-cpu",
                            "--id", "ort-1", "--provider", "cpu", "--threads", "1", "--cache", fabric.path("ort-cache"),
-                           "--keys", fabric.path("ort-keys"), "--server-key", fabric.path("coordinator") + "/public.key"],
+                           "--keys", fabric.path("ort-keys"), "--server-key", fabric.path("coordinator") + "/public.key",
+                           "--deploy-dir", fabric.path("ort-deploy")],
                           environment: ["PYTHONPATH": Fabric.packageRoot.appendingPathComponent("agents/python").path])
         XCTAssertTrue(fabric.waitUntil(120) { broker.agents().count == 2 }, fabric.diagnostics)
         let runtime = try XCTUnwrap(broker.agents().first { $0.agentID == "ort-1" })
@@ -55,6 +57,8 @@ final class HeterogeneousCampaignTests: FabricTestCase {
                           latency: {repeat: 7, min_repeat_ms: 20}}
             sampling: {initial: 4, rounds: 0, refine: 0, sensitivity_images: 0, noise_repeats: 0}
             predictor: {members: 3, hidden: 0}
+            profiles:
+              ort-cpu: {fast: "latency=90%"}
             """)
         let store = try SeerStore(path: fabric.path("seer.sqlite"))
         let lines = LockedLines()
@@ -100,5 +104,27 @@ final class HeterogeneousCampaignTests: FabricTestCase {
         XCTAssertTrue(measured.isFinite && measured > 0, "measured latency \(measured) ms")
         XCTAssertTrue(chosen.complexity.isFinite && chosen.complexity > 0, "predicted latency \(chosen.complexity) ms")
         XCTAssertLessThanOrEqual(chosen.complexity, chosen.budgetValue * (1 + 1e-9))
+
+        // The profile's model is the artifact the runtime agent measured, byte for byte, held to its engine accuracy;
+        // deployed, the runtime agent installs exactly it.
+        let prepared = try XCTUnwrap(try DeploymentStore.prepared(campaign: "hetero", deviceKey: "ort-cpu", profile: "fast", in: store))
+        XCTAssertEqual(prepared.weightsFormat, ArtifactReference.onnxQDQ)
+        let measuredArtifact = try XCTUnwrap(artifacts.first { $0.sha256 == prepared.sha256 }, "prepared \(prepared.sha256 ?? "nil")")
+        XCTAssertEqual(prepared.weightsValidationAccuracy, measuredArtifact.engineAccuracy)
+        let plan = try DeploymentPlanner(store: store, campaign: "hetero").plan(deployID: "probe", deviceKey: "ort-cpu", profile: "fast")
+        XCTAssertEqual(plan.body.weights.format, ArtifactReference.onnxQDQ)
+        XCTAssertNil(plan.body.finetune)
+        let service = DeploymentService(broker: broker, store: store, campaign: "hetero")
+        let request = try DeploymentStore.insert(DeploymentRecord(
+            id: "", agentID: "ort-1", profile: "fast", trigger: "manual", state: "requested", campaignID: "hetero",
+            requestedAt: Date()), in: store)
+        XCTAssertTrue(fabric.waitUntil(120) {
+            try? service.poll(timeout: 0.05)
+            return (try? DeploymentStore.deployment(request.id, in: store))??.isFinished == true
+        }, fabric.diagnostics)
+        let deployed = try XCTUnwrap(try DeploymentStore.deployment(request.id, in: store))
+        XCTAssertEqual(deployed.state, "ok", "\(deployed.code ?? "") \(deployed.message ?? "")" + fabric.diagnostics)
+        let installed = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fabric.path("ort-deploy/current.onnx"))))
+        XCTAssertEqual(SHA256.hex(SHA256.hash(installed)), prepared.sha256)
     }
 }

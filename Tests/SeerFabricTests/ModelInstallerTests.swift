@@ -65,6 +65,15 @@ final class ModelInstallerTests: XCTestCase {
         let four = try prepared("4/4")
         let mismatched = installer.install(body("dep-4", (eight.bytes, four.policy)), cancel: CancellationFlag())
         XCTAssertEqual(mismatched.code, .badPolicy)
+        // An artifact for runtime agents (revision 2 weights.format): not a file this agent can install.
+        var artifact = body("dep-8", eight)
+        artifact.weights.format = ArtifactReference.onnxQDQ
+        let unsupported = installer.install(artifact, cancel: CancellationFlag())
+        XCTAssertEqual(unsupported.code, .unsupported)
+        XCTAssertTrue(unsupported.message?.contains("onnx-qdq/1") == true, unsupported.message ?? "")
+        var explicit = body("dep-9", eight, floor: 0.999)
+        explicit.weights.format = WeightsReference.compressedModelFormat
+        XCTAssertEqual(installer.install(explicit, cancel: CancellationFlag()).code, .runtimeError, "read as a compressed model")
         XCTAssertEqual(try deployDir.current()?.deployID, "dep-1")
         XCTAssertEqual(try deployDir.releaseIDs(), ["dep-1"])
 

@@ -52,6 +52,14 @@ final class WebViewTests: XCTestCase {
             .jobSubmitted(JobSubmission(id: "j3", deviceKey: "gpu", kind: .null, payload: payload, maxAttempts: 1)),
             .jobFailed(id: "j3", attempts: 1, code: .runtimeError, message: "no CUDA"),
         ], at: now)
+        // a0's battery went performance -> saver; a later balanced model was refused.
+        for (i, (profile, state)) in [("performance", "ok"), ("saver", "ok"), ("balanced", "failed")].enumerated() {
+            var d = try DeploymentStore.insert(DeploymentRecord(id: "", agentID: "a0", profile: profile, trigger: "battery",
+                                                                state: "requested", requestedAt: now), in: store)
+            d.state = state
+            d.finishedAt = now.addingTimeInterval(Double(i + 1))
+            try DeploymentStore.update(d, in: store)
+        }
         return store
     }
 
@@ -75,6 +83,8 @@ final class WebViewTests: XCTestCase {
         XCTAssertEqual(snapshot.agents[0].currentJob, "j1")
         XCTAssertEqual(snapshot.agents[1].quarantineLeftMs, 5_000)
         XCTAssertNil(snapshot.agents[2].quarantineLeftMs)
+        XCTAssertEqual(snapshot.agents.map(\.profile), ["saver", nil, nil])
+        XCTAssertEqual(snapshot.deployments.map(\.state).sorted(), ["failed", "ok", "ok"])
         XCTAssertEqual(snapshot.jobsByState["queued"], 2)
         XCTAssertEqual(snapshot.jobsByState["failed"], 1)
         XCTAssertEqual(snapshot.jobsByState["done"], 0)
@@ -100,8 +110,9 @@ final class WebViewTests: XCTestCase {
     }
 
     func testPrometheusTextCountsAndEscapes() throws {
-        let snapshot = try source(try populatedStore()).snapshot()
-        let text = PrometheusText.render(snapshot, jobSeconds: [0.05, 2, 400])
+        var metrics = try source(try populatedStore()).metrics()
+        metrics.jobSeconds = [0.05, 2, 400]
+        let text = PrometheusText.render(metrics)
         let lines = Set(text.split(separator: "\n").map(String.init))
         for expected in ["seer_jobs{state=\"queued\"} 2", "seer_jobs{state=\"failed\"} 1", "seer_agents{device_key=\"cpu\"} 2",
                          "seer_agents_busy{device_key=\"cpu\"} 1", "seer_agents_quarantined{device_key=\"cpu\"} 1",

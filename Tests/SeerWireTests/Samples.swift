@@ -68,6 +68,9 @@ enum Samples {
                                validation: DeployValidation(images: 64, minAccuracy: 0.5, datasetSHA256: sha,
                                                             normalization: DataNormalization(mean: [0.5, 0.4, 0.3], std: [0.25]),
                                                             validationCount: 150))),
+            .deploy(DeployBody(deployID: "dep-8", deviceKey: "ort-cuda", profile: "fast", model: "resnet8",
+                               policy: policy, weights: WeightsReference(sha256: sha, sizeBytes: 2, format: "onnx-qdq/1"),
+                               inlineWeights: [9, 8], validation: DeployValidation(images: 256, minAccuracy: 0.85))),
         ],
         .deployed: [
             .deployed(DeployedBody(deployID: "dep-3", agentID: "agent-1", status: .ok, timingsMs: ["fetch": 120, "verify": 8, "load": 40])),

@@ -197,8 +197,9 @@ struct CampaignCommand: ParsableCommand {
                 }
                 for p in try DeploymentStore.prepared(campaign: r.id, in: store) {
                     let measured = p.validationAccuracy.map { String(format: "%.2f%%", $0) } ?? "not measured yet"
-                    print(String(format: "  profile %@/%@ (%@): predicted %.2f%%, validation %@, %@", p.deviceKey, p.profile,
-                                 p.budget, p.predicted, measured, p.isReady ? "model ready" : "model not prepared yet"))
+                    let file = p.weightsValidationAccuracy.map { String(format: "%.2f%% for the weights deployed (%@)", $0, p.weightsFormat) }
+                    print(String(format: "  profile %@/%@ (%@): predicted %.2f%%, validation %@ on the agent, %@", p.deviceKey, p.profile,
+                                 p.budget, p.predicted, measured, p.isReady ? (file ?? "model ready") : "model not prepared yet"))
                 }
             }
         }

@@ -55,37 +55,49 @@ struct CampaignServiceClient {
         return try CampaignRequests.request(sent.id!, in: store) ?? sent
     }
 
-    /// Prints the campaign's progress as it changes until it is done (returns), failed or stopped (throws), or until
-    /// SIGINT/SIGTERM, which detach: the campaign goes on in the service.
-    func follow(_ name: String, since request: CampaignRequestRecord, resultsHint: String?) throws {
+    /// How following a campaign ended, when it did not throw.
+    enum FollowOutcome: Equatable {
+        case done
+        /// `detach` was set (SIGINT/SIGTERM): the campaign goes on in the service.
+        case detached
+    }
+
+    /// Prints the campaign's progress as it changes until it is done, failed or stopped (throws), or until `detach` is
+    /// set (by default by SIGINT/SIGTERM): the campaign goes on in the service.
+    @discardableResult
+    func follow(_ name: String, since request: CampaignRequestRecord, resultsHint: String?,
+                detach: ServeCommand.StopFlag = ServeCommand.terminationFlag()) throws -> FollowOutcome {
         let store = try SeerStore(path: db, access: .readOnly)
-        let detach = ServeCommand.terminationFlag()
         print("following campaign \(name) in \(holder); Ctrl-C detaches (the campaign goes on), "
               + "`seer-coordinator campaign stop --campaign \(name) --db \(db)` stops it")
         let accepted = request.answeredAt ?? request.requestedAt
-        var last = ""
+        var lastStage = ""
+        var lastFinished = -1
+        var lastPrinted = Date.distantPast
         var sawItMove = false
         while true {
             if detach.isSet {
                 print("detached; campaign \(name) goes on: `seer-coordinator campaign status --campaign \(name) --db \(db)`")
-                return
+                return .detached
             }
             if let record = try CampaignStore.campaign(name, in: store) {
                 let rows = try CampaignStore.measurements(name, in: store)
                 let finished = rows.filter(\.isFinished).count
                 let failed = rows.filter { $0.error != nil }.count
-                let line = "[\(name)] \(record.phase.rawValue): \(record.detail) (\(finished)/\(rows.count) measurements"
-                    + (failed > 0 ? ", \(failed) failed)" : ")")
-                if line != last {
-                    print(line)
-                    last = line
+                let stage = "[\(name)] \(record.phase.rawValue): \(record.detail)"
+                // A line per stage, then one per tenth of its measurements or every 10 s of progress, not one per job.
+                let step = max(1, rows.count / 10)
+                if stage != lastStage || (finished != lastFinished
+                    && (finished - lastFinished >= step || finished == rows.count || Date().timeIntervalSince(lastPrinted) >= 10)) {
+                    print(stage + " (\(finished)/\(rows.count) measurements" + (failed > 0 ? ", \(failed) failed)" : ")"))
+                    (lastStage, lastFinished, lastPrinted) = (stage, finished, Date())
                 }
                 sawItMove = sawItMove || !record.phase.isFinal || record.updatedAt > accepted
                 if sawItMove && record.phase.isFinal {
                     switch record.phase {
                     case .done:
                         if let resultsHint { print("report: \(resultsHint)") }
-                        return
+                        return .done
                     case .stopped:
                         print("campaign \(name) was stopped; `campaign resume --campaign \(name)` carries on")
                         throw ExitCode(1)

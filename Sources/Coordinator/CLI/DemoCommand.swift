@@ -2,28 +2,35 @@ import ArgumentParser
 import Foundation
 import SeerCoordinator
 import SeerTransport
+import SeerWeb
 
-/// `seer-coordinator demo`: the embedded default, a whole campaign on one machine.
+/// `seer-coordinator demo`: the embedded default, a whole campaign on one machine, the way a fleet runs it.
 ///
-/// The coordinator's broker plus two local `seer-agent` processes over loopback with CURVE, resnet8 from its
-/// committed checkpoint, the campaign in configs/demo.yaml (embedded here, so the demo needs no files). Agent 0 has a
-/// deploy directory and a simulated battery: after the campaign the demo drains it and each power profile's prepared
-/// model is redeployed, timed from the battery change to the model in place.
+/// The coordinator service (`CoordinatorService`, as `serve` runs it: the database's lock, the broker over loopback
+/// with CURVE, the web view) plus two local `seer-agent` processes; the campaign in configs/demo.yaml (embedded here,
+/// so the demo needs no files) is submitted through the control channel and followed as `campaign run` follows it.
+/// resnet8 comes from its committed checkpoint. Agent 0 has a deploy directory and a simulated battery: after the
+/// campaign the demo drains it and the service redeploys each power profile's prepared model, timed from the battery
+/// change to the model in place.
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "demo", abstract: "Run a whole campaign on this machine.")
 
     @Option(help: "Working folder for keys, database and results (replaced).") var workdir = "runs/demo"
     @Option(help: "Local agents to start.") var agents = 2
-
+    @Option(help: "Serve the live web view on HOST:PORT (port 0 picks a free one); `off` for none.")
+    var http = "127.0.0.1:0"
 
     func validate() throws {
         guard (1...8).contains(agents) else { throw ValidationError("--agents must be in 1...8") }
+        if http != "off" {
+            do { _ = try WebAddress(parsing: http) } catch { throw ValidationError("\(error)") }
+        }
     }
 
     func run() throws {
         let config = try CampaignConfig.parse(yaml: DemoConfig.yaml, source: "embedded demo config")
         let fm = FileManager.default
-        let dir = URL(fileURLWithPath: workdir)
+        let dir = URL(fileURLWithPath: workdir).standardizedFileURL
         try? fm.removeItem(at: dir)
         try fm.createDirectory(at: dir, withIntermediateDirectories: true)
         let coordinatorKeys = dir.appendingPathComponent("keys/coordinator").path
@@ -34,20 +41,36 @@ struct DemoCommand: ParsableCommand {
             allowed.insert(try CurveKeyFiles.generate(into: path, force: true).publicKey)
             return path
         }
-        let store = try SeerStore(path: dir.appendingPathComponent("seer.sqlite").path)
-        let log: @Sendable (String) -> Void = { line in
-            if line.contains("registered") || line.contains("expired") { FileHandle.standardError.write(Data("broker: \(line)\n".utf8)) }
-        }
-        let broker = try Broker(store: store, options: BrokerOptions(
-            endpoint: "tcp://127.0.0.1:0", security: .curve(serverKeys: serverKeys, allowedAgentKeys: allowed), log: log))
-        broker.start()
-        defer { broker.stop() }
-
         let agentBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
             .deletingLastPathComponent().appendingPathComponent("seer-agent")
         guard fm.isExecutableFile(atPath: agentBinary.path) else {
             throw CampaignError.failed("no seer-agent next to seer-coordinator (\(agentBinary.path)); build both products")
         }
+
+        let interrupted = ServeCommand.terminationFlag()
+        let database = dir.appendingPathComponent("seer.sqlite").path
+        let brokerLog: @Sendable (String) -> Void = { line in
+            if line.contains("registered") || line.contains("expired") { FileHandle.standardError.write(Data("broker: \(line)\n".utf8)) }
+        }
+        let service = try CoordinatorService(
+            database: database, broker: BrokerOptions(endpoint: "tcp://127.0.0.1:0",
+                                                      security: .curve(serverKeys: serverKeys, allowedAgentKeys: allowed),
+                                                      log: brokerLog),
+            http: http == "off" ? nil : try WebAddress(parsing: http), resultsRoot: dir, log: { print($0) })
+        let serviceStopped = ServeCommand.StopFlag()
+        let serviceExited = DispatchSemaphore(value: 0)
+        let serviceFailure = FailureBox()
+        let serviceThread = Thread {
+            do { try service.serve(until: { serviceStopped.isSet }) } catch { serviceFailure.set(error) }
+            serviceExited.signal()
+        }
+        serviceThread.stackSize = 16 << 20
+        serviceThread.start()
+        defer {
+            serviceStopped.set()
+            serviceExited.wait()
+        }
+
         var processes = [Process]()
         defer { for p in processes where p.isRunning { p.terminate(); p.waitUntilExit() } }
         let battery = dir.appendingPathComponent("battery.txt")
@@ -56,7 +79,7 @@ struct DemoCommand: ParsableCommand {
         for (i, keys) in agentKeyDirs.enumerated() {
             let p = Process()
             p.executableURL = agentBinary
-            p.arguments = ["run", "--coordinator", broker.endpoint, "--key", "cpu-x86", "--id", "demo-agent-\(i)",
+            p.arguments = ["run", "--coordinator", service.broker.endpoint, "--key", "cpu-x86", "--id", "demo-agent-\(i)",
                            "--executor", "builtin", "--keys", keys,
                            "--server-key", URL(fileURLWithPath: coordinatorKeys).appendingPathComponent(CurveKeyFiles.publicName).path,
                            "--quiet"]
@@ -67,18 +90,37 @@ struct DemoCommand: ParsableCommand {
             try p.run()
             processes.append(p)
         }
-        print("demo: broker on \(broker.endpoint) with CURVE; \(agents) local agents (cpu-x86, builtin executor)")
+        print("demo: coordinator service on \(database) (broker \(service.broker.endpoint), CURVE); "
+              + "\(agents) local agents (cpu-x86, builtin executor)")
+        if let url = service.webURL { print("demo: live view at \(url)") }
+
+        // Submitted and followed exactly as `seer-coordinator campaign run --config F --db DB` does against `serve`.
+        guard let client = CampaignServiceClient.service(owning: database) else {
+            throw CampaignError.failed("the coordinator service does not hold \(database)'s lock")
+        }
         let results = dir.appendingPathComponent("results")
-        let runner = try CampaignRunner(config: config, store: store, backend: BrokerMeasurementBackend(broker: broker),
-                                        resultsDirectory: results)
-        let summary = try runner.run()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = String(decoding: try encoder.encode(config), as: UTF8.self)
+        let request = try client.send(CampaignRequestRecord(campaignID: config.name, action: .run, config: json,
+                                                            results: results.path))
+        print("demo: campaign \(config.name) submitted: \(request.message ?? "accepted")")
+        let report = results.appendingPathComponent("report.html").path
+        guard try client.follow(config.name, since: request, resultsHint: report, detach: interrupted) == .done else {
+            print("demo: interrupted; the service stops (its database keeps the campaign: "
+                  + "`seer-coordinator serve --db \(database) ...` carries it on)")
+            return
+        }
+        if let failure = serviceFailure.error { throw failure }
+        let summary = try JSONDecoder().decode(CampaignSummary.self,
+                                               from: Data(contentsOf: results.appendingPathComponent("summary.json")))
         for c in summary.choices {
-            print(String(format: "budget %@: predicted %.2f%%, measured validation %@, test %@ (optimized in %.1f ms)",
-                         c.budget, c.predicted, c.validationAccuracy.map { String(format: "%.2f%%", $0) } ?? "–",
+            print(String(format: "budget %@: %@, predicted %.2f%%, measured validation %@, test %@ (optimized in %.1f ms)",
+                         c.budget, c.source.rawValue, c.predicted,
+                         c.validationAccuracy.map { String(format: "%.2f%%", $0) } ?? "–",
                          c.testAccuracy.map { String(format: "%.2f%%", $0) } ?? "–", c.optimizeMs))
         }
-        print("report: \(results.appendingPathComponent("report.html").path)")
-        try redeployOnBatteryChanges(broker: broker, store: store, battery: battery, deployDir: deployDir)
+        try redeployOnBatteryChanges(store: service.store, battery: battery, deployDir: deployDir, interrupted: interrupted)
     }
 
     /// Agent 0's battery levels and the profile each maps to.
@@ -88,14 +130,9 @@ struct DemoCommand: ParsableCommand {
         try "capacity=\(capacity)\nstatus=discharging\n".write(to: file, atomically: true, encoding: .utf8)
     }
 
-    /// Serves deployments while the battery drains from 90% to 45% to 15%; prints how long each model took to arrive.
-    func redeployOnBatteryChanges(broker: Broker, store: SeerStore, battery: URL, deployDir: URL) throws {
+    /// The service redeploys while the battery drains from 90% to 45% to 15%; prints how long each model took to arrive.
+    func redeployOnBatteryChanges(store: SeerStore, battery: URL, deployDir: URL, interrupted: ServeCommand.StopFlag) throws {
         print("demo: agent demo-agent-0 watches \(battery.path) (\(Self.thresholds)); deploy directory \(deployDir.path)")
-        let service = DeploymentService(broker: broker, store: store, log: { _ in })
-        let done = ServeCommand.StopFlag()
-        let thread = Thread { service.run(until: { done.isSet }) }
-        thread.start()
-        defer { done.set() }
         func profileInPlace() -> String? {
             let manifest = deployDir.appendingPathComponent("current/manifest.json")
             guard let data = FileManager.default.contents(atPath: manifest.path),
@@ -105,7 +142,8 @@ struct DemoCommand: ParsableCommand {
         for (capacity, profile) in [(90, "performance"), (45, "balanced"), (15, "saver")] {
             let start = Date()
             if capacity != 90 { try Self.setBattery(battery, capacity) }
-            while profileInPlace() != profile && Date().timeIntervalSince(start) < 120 { usleep(2_000) }
+            while profileInPlace() != profile && Date().timeIntervalSince(start) < 120 && !interrupted.isSet { usleep(2_000) }
+            if interrupted.isSet { return }
             let ms = Date().timeIntervalSince(start) * 1000
             guard profileInPlace() == profile else {
                 throw CampaignError.failed("the \(profile) model did not arrive within 120 s; see `seer-coordinator deployments --db \(store.path)`")
@@ -122,4 +160,12 @@ struct DemoCommand: ParsableCommand {
         }
         print("deployments: seer-coordinator deployments --db \(store.path)")
     }
+}
+
+/// An error handed from the service's thread to the demo's.
+private final class FailureBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Error?
+    var error: Error? { lock.lock(); defer { lock.unlock() }; return value }
+    func set(_ error: Error) { lock.lock(); value = error; lock.unlock() }
 }

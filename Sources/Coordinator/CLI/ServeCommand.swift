@@ -127,51 +127,32 @@ struct ServeCommand: ParsableCommand {
             security = .curve(serverKeys: try CurveKeyFiles.loadPair(from: keys!),
                               allowedAgentKeys: try CurveKeyFiles.loadAllowList(allow!))
         }
-        // The database's one coordinator: taken before the store is opened, so a refused serve has touched nothing.
-        // With --null-jobs it is a benchmark that takes no campaigns, and says so to `campaign run`.
-        let lock = try CoordinatorLock(database: db, command: nullJobs > 0 ? "serve --null-jobs" : "serve")
-        defer { lock.release() }
-        let store = try SeerStore(path: db)
         let configuration = BrokerConfiguration(heartbeatIntervalMs: Int64(heartbeatMs), liveness: liveness,
                                                 defaultMaxAttempts: maxAttempts)
-        let broker = try Broker(store: store, options: BrokerOptions(endpoint: bind, security: security,
-                                                                     configuration: configuration, log: log))
-        broker.start()
+        // With --null-jobs it is a benchmark that takes no campaigns, and its lock says so to `campaign run`.
+        let service = try CoordinatorService(
+            database: db, command: nullJobs > 0 ? "serve --null-jobs" : "serve",
+            broker: BrokerOptions(endpoint: bind, security: security, configuration: configuration, log: log),
+            http: try http.map { try WebAddress(parsing: $0) }, deployCampaign: campaign, log: log)
+        defer { service.close() }
+        let broker = service.broker
         log("listening on \(broker.endpoint) (\(plain ? "plain TCP" : "CURVE")), database \(db)")
         if let endpointFile {
             try broker.endpoint.write(toFile: endpointFile, atomically: true, encoding: .utf8)
         }
         if nullJobs > 0 {
-            let succeeded = try runNullJobs(broker: broker, store: store, log: log)
+            let succeeded = try runNullJobs(broker: broker, store: service.store, log: log)
             broker.stop()
             if let failure = broker.failure { throw failure }
             if !succeeded { throw ExitCode(1) }
             return
         }
+        if let httpEndpointFile, let url = service.webURL {
+            try url.write(toFile: httpEndpointFile, atomically: true, encoding: .utf8)
+        }
         let stop = Self.terminationFlag()
-        var web: WebView?
-        if let http {
-            let address = try WebAddress(parsing: http)
-            web = try WebView.start(host: address.host, port: address.port, source: DashboardSource(store: store, broker: broker),
-                                    log: log)
-            if let httpEndpointFile {
-                try "http://\(web!.host):\(web!.port)/".write(toFile: httpEndpointFile, atomically: true, encoding: .utf8)
-            }
-        }
-        defer { web?.stop() }
-        let deployments = DeploymentService(broker: broker, store: store, campaign: campaign, log: log)
-        let campaigns = CampaignService(broker: broker, store: store, log: log)
-        try campaigns.resumeUnfinished()
         // Also ends when the broker stopped by itself (a store write failed): exit non-zero, naming why.
-        while !stop.isSet && broker.failure == nil {
-            do { try deployments.poll(timeout: 0.05) } catch { log("deployment: \(error)") }
-            do { try campaigns.poll() } catch { log("campaign requests: \(error)") }
-        }
-        log("stopping")
-        // Campaigns keep their phase and their queued jobs; the next serve on this database carries them on.
-        campaigns.shutdown()
-        broker.stop()
-        if let failure = broker.failure { throw failure }
+        try service.serve(until: { stop.isSet })
     }
 
     /// Set once SIGINT or SIGTERM arrives.

@@ -63,7 +63,7 @@ public final class WebView: @unchecked Sendable {
                             body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
         router.get("/metrics") { _, _ in
-            let text = PrometheusText.render(try source.snapshot(), jobSeconds: try source.finishedJobSeconds())
+            let text = PrometheusText.render(try source.metrics())
             return Response(status: .ok, headers: [.contentType: PrometheusText.contentType],
                             body: .init(byteBuffer: ByteBuffer(string: text)))
         }

@@ -603,15 +603,25 @@ public struct WeightsReference: Codable, Equatable, Sendable {
     public var sha256: String
     /// Blob size in bytes.
     public var sizeBytes: Int
+    /// What the blob is (revision 2): `onnx-qdq/1` for an artifact (runtime agents); absent or
+    /// `seer-compressed/1`: Seer's compressed-model file (builtin agents).
+    public var format: String?
 
-    enum CodingKeys: String, CodingKey { case uri, sha256, sizeBytes = "size_bytes" }
+    enum CodingKeys: String, CodingKey { case uri, sha256, sizeBytes = "size_bytes", format }
+
+    /// Seer's compressed-model file (docs/COMPRESSION.md), the format when `format` is absent.
+    public static let compressedModelFormat = "seer-compressed/1"
 
     /// Memberwise initializer.
-    public init(uri: String? = nil, sha256: String, sizeBytes: Int) {
+    public init(uri: String? = nil, sha256: String, sizeBytes: Int, format: String? = nil) {
         self.uri = uri
         self.sha256 = sha256
         self.sizeBytes = sizeBytes
+        self.format = format
     }
+
+    /// The blob's format, with absent read as Seer's compressed-model file.
+    public var effectiveFormat: String { format ?? Self.compressedModelFormat }
 }
 
 /// DEPLOYED: how a DEPLOY went.

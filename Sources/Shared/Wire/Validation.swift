@@ -181,6 +181,7 @@ extension DeployBody: ValidatedBody {
         try check.text(model, "model")
         try check.opaque(policy, "policy")
         if let uri = weights.uri { try check.text(uri, "weights.uri") }
+        if let format = weights.format { try check.text(format, "weights.format") }
         let hex = Array(weights.sha256.utf8)
         guard hex.count == 64, hex.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
             throw check.fail("weights.sha256", "must be 64 lowercase hex digits")

@@ -8,6 +8,7 @@ import numpy as np
 
 from . import kernels
 from .data import DataError
+from .protocol import ARTIFACT_FORMAT
 from .runtime import ArtifactCache, JobError, measure_latency
 
 CAPABILITIES = ["artifact", "profile", "null", "deploy"]
@@ -149,8 +150,9 @@ class Executor:
         weights = body["weights"]
         if body.get("finetune") is not None:
             return failed("unsupported", "a runtime agent cannot fine-tune; deploy a compressed artifact")
-        if weights.get("format", "onnx-qdq/1") != "onnx-qdq/1":
-            return failed("unsupported", f"weights.format '{weights.get('format')}' (this agent installs onnx-qdq/1)")
+        if weights.get("format") != ARTIFACT_FORMAT:
+            what = f"weights.format '{weights['format']}'" if "format" in weights else "no weights.format (a compressed-model file)"
+            return failed("unsupported", f"{what}: this agent installs {ARTIFACT_FORMAT} artifacts only")
         try:
             t0 = time.monotonic()
             ref = {"sha256": weights["sha256"], "size_bytes": weights["size_bytes"]}

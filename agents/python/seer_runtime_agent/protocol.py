@@ -249,6 +249,7 @@ def _check_deploy(c, body, extra):
     c.obj(body, "policy")
     w = c.obj(body, "weights")
     uri = c.text(w, "uri", "weights.", required=False)
+    c.text(w, "format", "weights.", required=False)
     if not isinstance(w.get("sha256"), str) or not _SHA256.match(w["sha256"]):
         c.fail("weights.sha256", "must be 64 lowercase hex digits")
     size = c.int(w, "size_bytes", "weights.", minimum=0)

@@ -89,6 +89,12 @@ def test_deploy_installs_and_validates(tmp_path):
     body = {"deploy_id": "d1", "device_key": "ort", "profile": "p", "model": "tiny", "policy": {},
             "weights": {"sha256": reference(data)["sha256"], "size_bytes": len(data)},
             "validation": {"images": 32}}
+    # Without weights.format the blob is a compressed-model file, which a runtime agent cannot install.
+    mtype, out = ex.deploy(body, [data])
+    assert (out["status"], out["code"]) == ("failed", "unsupported") and "compressed-model" in out["message"], out
+    body["weights"]["format"] = "seer-compressed/1"
+    assert ex.deploy(body, [data])[1]["code"] == "unsupported"
+    body["weights"]["format"] = "onnx-qdq/1"
     mtype, out = ex.deploy(body, [data])
     assert (mtype, out["status"]) == ("DEPLOYED", "ok"), out
     assert (tmp_path / "deploy" / "current.onnx").read_bytes() == data

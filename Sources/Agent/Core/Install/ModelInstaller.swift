@@ -48,6 +48,10 @@ public final class ModelInstaller: Deployer, @unchecked Sendable {
             clock = now
         }
         do {
+            guard deploy.weights.effectiveFormat == WeightsReference.compressedModelFormat else {
+                throw Failure(code: .unsupported, message: "weights.format '\(deploy.weights.effectiveFormat)': this agent installs "
+                              + "Seer's compressed-model files (\(WeightsReference.compressedModelFormat)) only")
+            }
             let bytes = try fetch(deploy.weights, inline: deploy.inlineWeights)
             lap("fetch")
             do { try DeployDirectory.verify(bytes, sha256: deploy.weights.sha256, sizeBytes: deploy.weights.sizeBytes) } catch {

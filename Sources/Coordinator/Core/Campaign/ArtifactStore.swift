@@ -84,6 +84,11 @@ public enum ArtifactStore {
         }
     }
 
+    /// The runtime measurement of job `jobID`, if any.
+    public static func measurement(jobID: String, in store: SeerStore) throws -> ArtifactMeasurementRecord? {
+        try store.database.read { db in try ArtifactMeasurementRecord.fetchOne(db, key: jobID) }
+    }
+
     /// The artifact named `sha256`, if stored.
     public static func artifact(_ sha256: String, in store: SeerStore) throws -> ArtifactRecord? {
         try store.database.read { db in try ArtifactRecord.fetchOne(db, key: sha256) }

@@ -414,6 +414,12 @@ public enum CampaignError: Error, CustomStringConvertible, LocalizedError {
         }
     }
 
+    /// Something asked for does not exist (yet): a campaign, a predictor, a profile, a checkpoint.
+    public var isNotFound: Bool {
+        if case .notFound = self { return true }
+        return false
+    }
+
     public var description: String {
         switch self {
         case .config(let m): return "invalid campaign config: \(m)"

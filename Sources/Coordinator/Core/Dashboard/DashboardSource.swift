@@ -34,14 +34,15 @@ public final class DashboardSource: @unchecked Sendable {
 
     public func snapshot(at now: Date = Date()) throws -> DashboardSnapshot {
         let nowMs = clockMs()
-        let agentList = try agents().sorted { ($0.deviceKey, $0.agentID) < ($1.deviceKey, $1.agentID) }.map { a in
+        let profiles = try DeploymentStore.lastSuccessfulProfiles(in: store)
+        let agentList = agents().sorted { ($0.deviceKey, $0.agentID) < ($1.deviceKey, $1.agentID) }.map { a in
             DashboardSnapshot.Agent(
                 id: a.agentID, deviceKey: a.deviceKey, executor: a.executor.rawValue,
                 hardware: [a.device.hardware, a.device.arch, "\(a.device.cores) cores"].compactMap { $0 }.joined(separator: ", "),
                 heartbeatAgeMs: max(0, nowMs - a.lastHeardMs), currentJob: a.currentJob, jobsDone: a.jobsDone,
                 failuresInARow: a.failuresInARow,
                 quarantineLeftMs: a.quarantinedUntilMs.flatMap { $0 > nowMs ? $0 - nowMs : nil },
-                profile: try DeploymentStore.lastSuccessful(agentID: a.agentID, in: store)?.profile)
+                profile: profiles[a.agentID])
         }
         let counts = try store.stateCounts()
         let jobs = try store.recentJobs(limit: listLimit).map { j in
@@ -61,9 +62,16 @@ public final class DashboardSource: @unchecked Sendable {
                                  recentJobs: jobs, campaigns: campaigns, deployments: deployments)
     }
 
-    /// Every finished job's time from submission to its end, in seconds (`/metrics`' duration histogram).
-    public func finishedJobSeconds() throws -> [Double] {
-        try store.finishedJobDurations()
+    /// What `/metrics` reports, without the snapshot's campaign views.
+    public func metrics() throws -> MetricsSnapshot {
+        let nowMs = clockMs()
+        let agents = agents().map { a in
+            MetricsSnapshot.Agent(deviceKey: a.deviceKey, busy: a.currentJob != nil,
+                                  quarantined: (a.quarantinedUntilMs ?? .min) > nowMs)
+        }
+        let phases = Dictionary(try CampaignStore.campaigns(in: store).map { ($0.phase.rawValue, 1) }, uniquingKeysWith: +)
+        return MetricsSnapshot(jobsByState: Dictionary(uniqueKeysWithValues: try store.stateCounts().map { ($0.key.rawValue, $0.value) }),
+                               agents: agents, campaignsByPhase: phases, jobSeconds: try store.finishedJobDurations())
     }
 
     // MARK: campaigns

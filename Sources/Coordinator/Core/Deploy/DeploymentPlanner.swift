@@ -58,14 +58,23 @@ public struct DeploymentPlanner {
         if let prepared = try DeploymentStore.prepared(campaign: config.name, deviceKey: deviceKey, profile: profile, in: store),
            prepared.isReady, let path = prepared.weightsPath, let sha = prepared.sha256 {
             let bytes = try readWeights(path, expecting: sha)
-            let floor = prepared.validationAccuracy.map { max(0, $0 / 100 - Self.preparedSlack) }
-            let (weights, inline) = Self.carry(bytes, sha256: sha, file: URL(fileURLWithPath: path))
+            // Held to the accuracy of the weights sent; models prepared before that was recorded, to the agent's.
+            let floor = (prepared.weightsValidationAccuracy ?? prepared.validationAccuracy).map { max(0, $0 / 100 - Self.preparedSlack) }
+            var (weights, inline) = Self.carry(bytes, sha256: sha, file: URL(fileURLWithPath: path))
+            // Absent means Seer's compressed-model file, so builtin agents of revision 1 still understand it.
+            if prepared.weightsFormat != WeightsReference.compressedModelFormat { weights.format = prepared.weightsFormat }
             let body = DeployBody(deployID: deployID, deviceKey: deviceKey, profile: profile, model: config.model,
                                   policy: try policyObject(prepared.policy), weights: weights, inlineWeights: inline,
                                   validation: Self.validation(minAccuracy: floor, config: config))
             return DeploymentPlan(campaignID: config.name, source: "prepared", body: body, policyJSON: prepared.policy)
         }
-        // No prepared model (a profile added after the campaign, or preparation not finished): re-optimize.
+        // No prepared model (a profile added after the campaign, or preparation not finished): re-optimize, and the
+        // agent fine-tunes, which a runtime agent cannot.
+        guard !config.runtimeDevices.contains(deviceKey) else {
+            throw CampaignError.notFound("campaign '\(config.name)' has no prepared model for \(deviceKey)/\(profile), and "
+                                         + "\(deviceKey) is a runtime key: its agents install measured artifacts only and "
+                                         + "cannot fine-tune a re-optimized policy (`campaign resume` prepares the profiles)")
+        }
         let result = try ReOptimization.optimize(campaign: config, for: budget, deviceKey: deviceKey, store: store)
         let policyJSON = String(decoding: try result.policy.policy().jsonData(), as: UTF8.self)
         let checkpoint: URL

@@ -14,6 +14,10 @@ public final class DeploymentService {
     private var inFlight: [String: DeploymentRecord] = [:]
     private let clock = ContinuousClock()
     private var started: [String: ContinuousClock.Instant] = [:]
+    /// Agents whose battery profile had no model to deploy yet (no campaign for their key, or none with a predictor),
+    /// by agent id: the deployment that was skipped and when. They get one once a campaign for their key is done.
+    private var waiting: [String: (skipped: DeploymentRecord, since: Date)] = [:]
+    private var waitingCheckedAt: ContinuousClock.Instant?
 
     /// A service deploying from `campaign` (nil: the newest campaign with profiles for the agent's device key).
     public init(broker: Broker, store: SeerStore, campaign: String? = nil, log: @escaping @Sendable (String) -> Void = { _ in }) {
@@ -42,10 +46,43 @@ public final class DeploymentService {
             started[request.id] = clock.now
             try send(request)
         }
+        try deployToWaitingAgents()
+    }
+
+    /// Sends the skipped deployments again once a campaign for their device key has finished since they were skipped
+    /// (checked once a second: one query), to agents still connected and not on another profile since.
+    private func deployToWaitingAgents() throws {
+        guard !waiting.isEmpty, waitingCheckedAt.map({ clock.now - $0 >= .seconds(1) }) ?? true else { return }
+        waitingCheckedAt = clock.now
+        let finished = try CampaignStore.campaigns(in: store).filter { $0.phase == .done }
+        let connected = Set(broker.agents().map(\.agentID))
+        for (agentID, entry) in waiting {
+            guard connected.contains(agentID) else {
+                waiting[agentID] = nil
+                continue
+            }
+            guard let key = entry.skipped.deviceKey, finished.contains(where: { campaign in
+                campaign.updatedAt >= entry.since && (try? campaign.campaignConfig())?.profiles[key] != nil
+            }) else { continue }
+            waiting[agentID] = nil
+            var record = entry.skipped
+            record.id = ""
+            record.state = "requested"
+            record.code = nil
+            record.message = nil
+            record.finishedAt = nil
+            record.totalMs = nil
+            record.requestedAt = Date()
+            record = try DeploymentStore.insert(record, in: store)
+            started[record.id] = clock.now
+            log("deploy \(record.id): a campaign for \(key) is done; \(agentID) gets its \(record.profile) model")
+            try send(record)
+        }
     }
 
     private func profileChanged(agentID: String, _ body: ProfileBody) throws {
         let now = Date()
+        waiting[agentID] = nil
         var record = DeploymentRecord(id: "", agentID: agentID, deviceKey: body.deviceKey, profile: body.profile,
                                       trigger: "battery", state: "requested", capacityPercent: body.capacityPercent,
                                       batteryStatus: body.status.rawValue, requestedAt: now)
@@ -89,6 +126,14 @@ public final class DeploymentService {
             inFlight[record.id] = record
             log("deploy \(record.id): \(plan.source) model for \(deviceKey)/\(record.profile) to \(record.agentID) "
                 + "(\(plan.body.weights.sizeBytes) bytes)")
+        } catch let error as CampaignError where record.trigger == "battery" && error.isNotFound {
+            // Nothing to deploy for this profile yet (an agent that came up before any campaign for its key finished):
+            // not a failure of the agent's; it gets the model when there is one.
+            record.state = "skipped"
+            record.message = "no model yet: \(error.message); sent once a campaign for \(record.deviceKey ?? "its key") is done"
+            try finish(&record)
+            waiting[record.agentID] = (record, Date())
+            log("deploy \(record.id) to \(record.agentID) waits: \(error.message)")
         } catch {
             record.state = "failed"
             record.code = ErrorCode.runtimeError.rawValue

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import SeerWire
 
 /// A model the campaign prepared for one power profile of one device key: the policy, its fine-tuned weights on disk,
 /// and what it measured.
@@ -17,16 +18,23 @@ public struct PreparedModelRecord: Codable, FetchableRecord, PersistableRecord, 
     /// Validation accuracy measured on an agent of the device key, percent.
     public var validationAccuracy: Double?
     public var latencyMs: Double?
-    /// The compressed-model file (safetensors) the coordinator fine-tuned with the measurement's settings and seed.
+    /// The file a redeploy sends: a compressed-model file (safetensors) the coordinator fine-tuned with the
+    /// measurement's settings and seed, or on a runtime key the artifact the agent measured.
     public var weightsPath: String?
     public var sha256: String?
     public var sizeBytes: Int?
     public var createdAt: Date
+    /// Validation accuracy of the file's own weights on the measurement's images, percent: what a deployment is held
+    /// to. Nil for models prepared before it was recorded.
+    public var weightsValidationAccuracy: Double?
+    /// `WeightsReference.compressedModelFormat` (builtin keys) or an artifact format (`onnx-qdq/1`, runtime keys).
+    public var weightsFormat: String = WeightsReference.compressedModelFormat
 
     enum CodingKeys: String, CodingKey {
         case campaignID = "campaign_id", deviceKey = "device_key", profile, budget, budgetValue = "budget_value", policy
         case complexity, predicted, validationAccuracy = "validation_accuracy", latencyMs = "latency_ms"
         case weightsPath = "weights_path", sha256, sizeBytes = "size_bytes", createdAt = "created_at"
+        case weightsValidationAccuracy = "weights_validation_accuracy", weightsFormat = "weights_format"
     }
 
     /// Memberwise initializer.
@@ -158,6 +166,17 @@ public enum DeploymentStore {
         },
     ]
 
+    /// Prepared models' weights: their own accuracy and their format (issue 12: deployed weights are the measured
+    /// ones). Frozen.
+    public static let weightsMigrations: [StoreMigration] = [
+        StoreMigration("deployment-v2-prepared-weights") { db in
+            try db.alter(table: "prepared_model") { t in
+                t.add(column: "weights_validation_accuracy", .double)
+                t.add(column: "weights_format", .text).notNull().defaults(to: "seer-compressed/1")
+            }
+        },
+    ]
+
     public static func savePrepared(_ record: PreparedModelRecord, in store: SeerStore) throws {
         try store.database.write { db in try record.save(db) }
     }
@@ -233,6 +252,17 @@ public enum DeploymentStore {
         try store.database.read { db in
             try DeploymentRecord.filter(Column("agent_id") == agentID && Column("state") == "ok")
                 .order(Column("finished_at").desc).fetchOne(db)
+        }
+    }
+
+    /// Each agent's profile of its last successful deployment, in one query.
+    public static func lastSuccessfulProfiles(in store: SeerStore) throws -> [String: String] {
+        try store.database.read { db in
+            // SQLite takes the bare column of the row holding MAX(): the newest ok deployment's profile per agent.
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT agent_id, profile, MAX(finished_at) FROM deployment WHERE state = 'ok' GROUP BY agent_id
+                """)
+            return Dictionary(rows.map { ($0["agent_id"] as String, $0["profile"] as String) }, uniquingKeysWith: { a, _ in a })
         }
     }
 }

@@ -6,13 +6,16 @@ import SeerMeasurement
 import SeerModels
 import SeerPredictor
 import SeerSearch
+import SeerTraining
+import SeerWire
 
 /// The campaign's last step: a deployable model for every power profile of every device key.
 ///
 /// Per profile: the optimizer picks the policy for the profile's budget against the final predictor; an agent of the
-/// device key fine-tunes and measures it (validation split, the campaign's measurement settings and seed); and the
-/// coordinator fine-tunes the same policy with the same settings and seed and keeps the weights as a compressed-model
-/// file, which a redeploy sends as is. A policy already measured on that device key is not measured again.
+/// device key measures it (validation split, the campaign's measurement settings and seed); then the weights a redeploy
+/// sends as they are: on a builtin key a compressed-model file the coordinator fine-tunes with the same settings and
+/// seed and evaluates on the same images, on a runtime key the very artifact its agent measured. A policy already
+/// measured on that device key is not measured again.
 extension CampaignRunner {
     func prepareProfiles(_ predictor: EnsemblePredictor) throws {
         let profiles = config.profileList
@@ -67,33 +70,69 @@ extension CampaignRunner {
         let measured = try CampaignStore.measurements(id, in: store)
             .filter { $0.measuresCampaignNetwork && $0.accuracy != nil && $0.split == "validation" }
 
-        // 3. The weights, fine-tuned here exactly as the agent fine-tuned them.
-        let data = try config.data.load(imageShape: base.inputShape)
+        // 3. The weights to deploy, each with the validation accuracy of those very weights.
         let folder = resultsDirectory.appendingPathComponent("models")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var data: Dataset?
         for var record in records {
             let match = measured.first { $0.policy == record.policy && $0.deviceKey == record.deviceKey }
             record.validationAccuracy = match?.accuracy
             record.latencyMs = match?.latencyMs
-            let policy = try resolve(record.policy)
-            var settings = config.measurement
-            settings.seed = config.seed
             let started = Date()
-            let (model, _) = try PolicyEvaluation.compress(base: base, policy: policy, data: data, settings: settings)
-            let file = folder.appendingPathComponent("\(safeFileName(record.deviceKey))-\(safeFileName(record.profile)).safetensors")
-            try CompressedModelFile.save(model, policy: policy, to: file, metadata: [
-                "campaign": id, "device_key": record.deviceKey, "profile": record.profile,
-                "finetune_steps": String(settings.finetuneSteps), "seed": String(settings.seed),
-            ])
-            let bytes = [UInt8](try Data(contentsOf: file))
-            record.weightsPath = file.path
-            record.sha256 = SHA256.hex(SHA256.hash(bytes))
-            record.sizeBytes = bytes.count
+            if config.runtimeDevices.contains(record.deviceKey) {
+                try prepareArtifact(&record, measuredBy: match, in: folder)
+            } else {
+                if data == nil { data = try config.data.load(imageShape: base.inputShape) }
+                try prepareCompressedModel(&record, data: data!, in: folder)
+            }
             try DeploymentStore.savePrepared(record, in: store)
-            log(String(format: "[%@] prepared %@/%@: validation %@, %d bytes, fine-tuned in %.1f s", id, record.deviceKey,
-                       record.profile, record.validationAccuracy.map { String(format: "%.2f%%", $0) } ?? "not measured",
-                       bytes.count, Date().timeIntervalSince(started)))
+            log(String(format: "[%@] prepared %@/%@: validation %@ on the agent, %@ for the deployed weights, %d bytes (%@), in %.1f s",
+                       id, record.deviceKey, record.profile,
+                       record.validationAccuracy.map { String(format: "%.2f%%", $0) } ?? "not measured",
+                       record.weightsValidationAccuracy.map { String(format: "%.2f%%", $0) } ?? "not measured",
+                       record.sizeBytes ?? 0, record.weightsFormat, Date().timeIntervalSince(started)))
         }
+    }
+
+    /// A builtin key's model: the coordinator fine-tunes the policy with the measurement's settings and seed, as the
+    /// agent did, and evaluates the result on the measurement's validation images, so that the accuracy a deployment is
+    /// held to is that of the weights it sends (the agent's own fine-tune may differ by its convolution backend's
+    /// summation order).
+    private func prepareCompressedModel(_ record: inout PreparedModelRecord, data: Dataset, in folder: URL) throws {
+        let policy = try resolve(record.policy)
+        var settings = config.measurement
+        settings.seed = config.seed
+        let (model, _) = try PolicyEvaluation.compress(base: base, policy: policy, data: data, settings: settings)
+        let prepared = try settings.prepare(data)
+        let images = min(settings.evaluationLimit ?? Int.max, prepared.count(.validation))
+        record.weightsValidationAccuracy = try evaluateAccuracy(model, data: prepared, split: .validation, limit: images)
+        let file = folder.appendingPathComponent("\(safeFileName(record.deviceKey))-\(safeFileName(record.profile)).safetensors")
+        try CompressedModelFile.save(model, policy: policy, to: file, metadata: [
+            "campaign": id, "device_key": record.deviceKey, "profile": record.profile,
+            "finetune_steps": String(settings.finetuneSteps), "seed": String(settings.seed),
+        ])
+        let bytes = [UInt8](try Data(contentsOf: file))
+        record.weightsPath = file.path
+        record.sha256 = SHA256.hex(SHA256.hash(bytes))
+        record.sizeBytes = bytes.count
+        record.weightsFormat = WeightsReference.compressedModelFormat
+    }
+
+    /// A runtime key's model: the artifact its agent measured, byte for byte (the training agent's network, whose
+    /// engine accuracy is the campaign's measurement).
+    private func prepareArtifact(_ record: inout PreparedModelRecord, measuredBy row: MeasurementRecord?, in folder: URL) throws {
+        guard let row, let measurement = try ArtifactStore.measurement(jobID: row.jobID, in: store),
+              let artifact = try ArtifactStore.artifact(measurement.sha256, in: store) else {
+            throw CampaignError.failed("no measured artifact for profile \(record.deviceKey)/\(record.profile) on runtime key "
+                                       + "\(record.deviceKey): its measurement failed or predates artifacts")
+        }
+        let file = folder.appendingPathComponent("\(safeFileName(record.deviceKey))-\(safeFileName(record.profile)).onnx")
+        try artifact.data.write(to: file, options: .atomic)
+        record.weightsPath = file.path
+        record.sha256 = artifact.sha256
+        record.sizeBytes = artifact.sizeBytes
+        record.weightsFormat = artifact.format
+        record.weightsValidationAccuracy = measurement.engineAccuracy
     }
 
     func profileJobID(_ record: PreparedModelRecord) -> String {

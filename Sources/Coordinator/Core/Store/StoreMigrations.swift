@@ -24,6 +24,7 @@ extension SeerStore {
         fabricMigrations + CampaignStore.migrations + DeploymentStore.migrations + CostModels.migrations
             + serviceMigrations
             + ArtifactStore.migrations
+            + DeploymentStore.weightsMigrations
     }
 
     /// Agent quarantines and campaign requests to the coordinator service (issue 12). Frozen.
