@@ -46,6 +46,9 @@ let package = Package(
         .target(name: "SeerSearch", dependencies: ["SeerPredictor", "SeerCompression", "SeerModels", "SeerMeasurement"],
                 path: "Sources/Coordinator/Search"),
         .target(name: "SeerTransport", dependencies: ["CZeroMQ"], path: "Sources/Shared/Transport"),
+        // Options both command-line programs take alike.
+        .target(name: "SeerCommandLine", dependencies: ["SeerData", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                path: "Sources/Shared/CommandLine"),
 
         // Coordinator: predictor, campaign, broker; a thin @main on top.
         .target(name: "SeerPredictor", path: "Sources/Coordinator/Predictor"),
@@ -61,7 +64,7 @@ let package = Package(
         .executableTarget(name: "SeerCoordinatorCLI",
                           dependencies: ["SeerCoordinator", "SeerWeb", "SeerTraining", "SeerEngine", "SeerModels", "SeerData", "SeerTensor",
                                          "SeerPredictor", "SeerSearch", "SeerCompression", "SeerMeasurement", "SeerWire",
-                                         "SeerTransport",
+                                         "SeerTransport", "SeerCommandLine",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Coordinator/CLI"),
 
@@ -71,7 +74,7 @@ let package = Package(
                 path: "Sources/Agent/Core"),
         .executableTarget(name: "SeerAgentCLI",
                           dependencies: ["SeerAgent", "SeerEngine", "SeerCompression", "SeerMeasurement", "SeerModels", "SeerTraining", "SeerData", "SeerTensor",
-                                         "SeerWire", "SeerExport",
+                                         "SeerWire", "SeerExport", "SeerCommandLine",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Agent/CLI"),
 

@@ -11,8 +11,9 @@ import SeerWire
 /// Battery change -> PROFILE -> DEPLOY -> swap, with `seer-coordinator serve` and `seer-agent run` as real processes
 /// over CURVE, and the manual `redeploy` command against the same database.
 final class RedeployProcessTests: FabricTestCase {
-    /// A store holding a campaign with two prepared resnet8 profiles for device key "cpu" (8/8 and 4/4, not fine-tuned).
-    func preparedStore() throws -> String {
+    /// A store holding a campaign (in `phase`) with two prepared resnet8 profiles for device key "cpu" (8/8 and 4/4, not
+    /// fine-tuned).
+    func preparedStore(phase: CampaignPhase = .done) throws -> String {
         let db = fabric.path("seer.sqlite")
         let store = try SeerStore(path: db)
         let config = try CampaignConfig.parse(yaml: """
@@ -25,7 +26,7 @@ final class RedeployProcessTests: FabricTestCase {
             """)
         let now = Date()
         try CampaignStore.save(CampaignRecord(id: "fleet", config: String(decoding: try JSONEncoder().encode(config), as: UTF8.self),
-                                              phase: .done, detail: "", createdAt: now, updatedAt: now), in: store)
+                                              phase: phase, detail: "", createdAt: now, updatedAt: now), in: store)
         let base = try ModelStore.load("resnet8")
         let data = try FashionMNIST.load()
         for (profile, bits, accuracy) in [("performance", "8/8", 90.0), ("saver", "4/4", nil)] as [(String, String, Double?)] {
@@ -66,6 +67,42 @@ final class RedeployProcessTests: FabricTestCase {
         XCTAssertEqual(row.state, "failed")
         XCTAssertEqual(row.code, "timeout")
         XCTAssertEqual(try DeploymentStore.requested(in: try SeerStore(path: db)).count, 0, "nothing left for a later serve")
+    }
+
+    func testAnAgentUpBeforeAnyCampaignGetsItsModelOnceOneIsDone() throws {
+        let db = fabric.path("seer.sqlite")
+        _ = try SeerStore(path: db)
+        try fabric.keys("coordinator")
+        let agentKeys = try fabric.keys("agent-keys")
+        try agentKeys.publicKey.write(toFile: fabric.path("allowed.txt"), atomically: true, encoding: .utf8)
+        let endpointFile = fabric.path("endpoint")
+        try fabric.launch("coordinator", product: "seer-coordinator", [
+            "serve", "--db", db, "--bind", "tcp://127.0.0.1:0", "--endpoint-file", endpointFile,
+            "--keys", fabric.path("coordinator"), "--allow", fabric.path("allowed.txt"), "--heartbeat-ms", "200"])
+        XCTAssertTrue(fabric.waitUntil(20) { FileManager.default.fileExists(atPath: endpointFile) }, fabric.diagnostics)
+        let battery = fabric.path("battery.txt")
+        try "capacity=80\nstatus=discharging\n".write(toFile: battery, atomically: true, encoding: .utf8)
+        let deployDir = fabric.path("deploy")
+        try fabric.agent("phone-1", deviceKey: "cpu", endpoint: try String(contentsOfFile: endpointFile, encoding: .utf8),
+                         keys: "agent-keys", serverKey: "coordinator",
+                         executor: ["--executor", "null", "--deploy-dir", deployDir, "--profiles", "performance@60,saver",
+                                    "--battery-file", battery, "--battery-interval-ms", "50"])
+        func rows() -> [DeploymentRecord] {
+            ((try? DeploymentStore.deployments(agentID: "phone-1", in: try SeerStore(path: db))) ?? []).reversed()
+        }
+        // No campaign has a model for it yet: recorded as skipped, saying why, and nothing installed.
+        XCTAssertTrue(fabric.waitUntil(60) { rows().first?.state == "skipped" }, fabric.diagnostics)
+        XCTAssertTrue(rows().first?.message?.contains("no model yet") == true, rows().first?.message ?? "")
+        XCTAssertNil(manifestProfile(deployDir))
+
+        // A campaign with profiles for its key finishes (its models prepared, then done, as a campaign ends): the waiting
+        // agent gets its profile's model without a new PROFILE.
+        _ = try preparedStore(phase: .optimizing)
+        try CampaignStore.setPhase("fleet", .done, detail: "results in /nowhere", in: try SeerStore(path: db))
+        XCTAssertTrue(fabric.waitUntil(60) { manifestProfile(deployDir) == "performance" }, fabric.diagnostics)
+        XCTAssertTrue(fabric.waitUntil(30) { rows().count == 2 && rows()[1].state == "ok" }, fabric.diagnostics)
+        XCTAssertEqual(rows().map(\.trigger), ["battery", "battery"])
+        XCTAssertEqual(rows().map(\.profile), ["performance", "performance"])
     }
 
     func testBatteryChangeRedeploysThePreparedModelAndRedeployWorksByHand() throws {

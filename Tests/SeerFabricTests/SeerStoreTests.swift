@@ -121,6 +121,29 @@ final class SeerStoreTests: XCTestCase {
         }
     }
 
+    func testNoiseRowsOfAnOlderDatabaseKeepTheSeedsTheirRoundGaveThem() throws {
+        // A database from before measurements had a seed column: noise repeats (round 0) and contest rechecks
+        // (rounds 1 and 2) were measured with the campaign's seed + 1 + round.
+        let older = Array(SeerStore.migrations.dropLast(CampaignStore.seedMigrations.count))
+        do {
+            let store = try SeerStore(path: path, migrations: older)
+            try store.database.write { db in
+                try db.execute(sql: """
+                    INSERT INTO campaign (id, config, phase, detail, created_at, updated_at)
+                        VALUES ('c', '{}', 'done', '', '2026-12-01 00:00:00', '2026-12-01 00:00:00');
+                    INSERT INTO measurement (job_id, campaign_id, purpose, round, position, policy, device_key, split, created_at)
+                        VALUES ('c:r0:0', 'c', 'sample', 0, 0, '{}', 'cpu', 'validation', '2026-12-01 00:00:00'),
+                               ('c:noise:0', 'c', 'noise', 0, 0, '{}', 'cpu', 'validation', '2026-12-01 00:00:00'),
+                               ('c:recheck:20%:pick', 'c', 'noise', 1, 0, '{}', 'cpu', 'validation', '2026-12-01 00:00:00'),
+                               ('c:recheck:20%:sample-again', 'c', 'noise', 2, 0, '{}', 'cpu', 'validation', '2026-12-01 00:00:00');
+                    """)
+            }
+        }
+        let store = try SeerStore(path: path)
+        let offsets = Dictionary(uniqueKeysWithValues: try CampaignStore.measurements("c", in: store).map { ($0.jobID, $0.seedOffset) })
+        XCTAssertEqual(offsets, ["c:r0:0": 0, "c:noise:0": 1, "c:recheck:20%:pick": 2, "c:recheck:20%:sample-again": 3])
+    }
+
     func testBatchOfThousandsOfChangesIsOneFastTransaction() throws {
         let store = try SeerStore(path: path)
         var changes: [StoreChange] = []

@@ -52,11 +52,13 @@ struct DemoCommand: ParsableCommand {
         let brokerLog: @Sendable (String) -> Void = { line in
             if line.contains("registered") || line.contains("expired") { FileHandle.standardError.write(Data("broker: \(line)\n".utf8)) }
         }
+        // What `serve` would log, told apart from what `campaign run` prints while it follows.
+        let serviceLog: @Sendable (String) -> Void = { print("service: \($0)") }
         let service = try CoordinatorService(
             database: database, broker: BrokerOptions(endpoint: "tcp://127.0.0.1:0",
                                                       security: .curve(serverKeys: serverKeys, allowedAgentKeys: allowed),
                                                       log: brokerLog),
-            http: http == "off" ? nil : try WebAddress(parsing: http), resultsRoot: dir, log: { print($0) })
+            http: http == "off" ? nil : try WebAddress(parsing: http), resultsRoot: dir, log: serviceLog)
         let serviceStopped = ServeCommand.StopFlag()
         let serviceExited = DispatchSemaphore(value: 0)
         let serviceFailure = FailureBox()

@@ -244,16 +244,16 @@ public final class CampaignRunner {
         guard rows.isEmpty else { throw CampaignError.failed("no outcome for \(rows.keys.sorted().joined(separator: ", "))") }
     }
 
-    /// How `row` is measured: the campaign's settings and seed on the row's split; a probe without fine-tuning on the
-    /// fixed batch; a noise repeat (round 0 of the noise rows) with the next seed, and a contest's recheck (rounds
-    /// 1 and 2) with seeds after that, so no two measurements of one policy share a seed.
+    /// How `row` is measured: the campaign's settings on the row's split, with the campaign's seed plus the row's
+    /// `seedOffset` (so no two measurements of one policy share a seed); a probe without fine-tuning on the fixed
+    /// batch.
     func measurementSettings(for row: MeasurementRecord) -> EvaluationSettings {
         if row.purpose == .sensitivity {
             return SensitivityTable.probeSettings(from: config.measurement, images: config.sampling.sensitivityImages)
         }
         var settings = config.measurement
         settings.split = Split(rawValue: row.split) ?? .validation
-        settings.seed = row.purpose == .noise ? config.seed &+ 1 &+ UInt64(row.round) : config.seed
+        settings.seed = config.seed &+ UInt64(row.seedOffset)
         return settings
     }
 
@@ -318,7 +318,8 @@ public final class CampaignRunner {
         let now = Date()
         let rows = originals.enumerated().map { i, original in
             MeasurementRecord(jobID: "\(id):noise:\(i)", campaignID: id, purpose: .noise, round: 0, position: i,
-                              policy: original.policy, deviceKey: original.deviceKey, split: "validation", createdAt: now)
+                              policy: original.policy, deviceKey: original.deviceKey, split: "validation", createdAt: now,
+                              seedOffset: Recheck.noiseRepeatSeedOffset)
         }
         try CampaignStore.plan(rows, in: store)
         try measure(try CampaignStore.measurements(id, purpose: .noise, in: store).filter { $0.round == 0 }, title: "noise repeats")
@@ -483,7 +484,7 @@ public final class CampaignRunner {
                 rechecks.append(MeasurementRecord(jobID: recheck.jobID(campaign: id, budget: budget), campaignID: id,
                                                   purpose: .noise, round: recheck.round, position: contest.i,
                                                   policy: row.policy, deviceKey: config.devices[0], split: "validation",
-                                                  createdAt: now))
+                                                  createdAt: now, seedOffset: recheck.seedOffset))
             }
         }
         try CampaignStore.plan(rechecks, in: store)
@@ -558,14 +559,17 @@ extension Array {
 }
 
 /// The measurements of a contest between a pick and a sample that measured above it (`verifyChosen`), each a noise
-/// row whose round sets its seed: the pick is measured once more, the sample twice.
+/// row with a seed of its own: the pick is measured once more, the sample twice.
 enum Recheck: CaseIterable {
     case pick, sample, sampleAgain
 
     /// The first noise round that holds rechecks (round 0 holds the noise repeats).
     static let firstRound = 1
+    /// The noise repeats' seed offset; rechecks take the next ones, so a policy is never measured twice with one seed.
+    static let noiseRepeatSeedOffset = 1
 
     var round: Int { self == .sampleAgain ? 2 : 1 }
+    var seedOffset: Int { Self.noiseRepeatSeedOffset + round }
     var isPick: Bool { self == .pick }
 
     func jobID(campaign: String, budget: String) -> String {

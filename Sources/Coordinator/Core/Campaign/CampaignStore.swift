@@ -93,17 +93,33 @@ public struct MeasurementRecord: Codable, FetchableRecord, PersistableRecord, Se
     public var error: String?
     public var createdAt: Date
     public var finishedAt: Date?
+    /// Added to the campaign's seed for this measurement: 0 measures the campaign's own network for the policy; a
+    /// repeat of a policy takes an offset no other measurement of it has (noise repeats 1, contest rechecks 2 and 3).
+    public var seedOffset: Int = 0
 
     enum CodingKeys: String, CodingKey {
         case jobID = "job_id", campaignID = "campaign_id", purpose, round, position, policy, deviceKey = "device_key"
         case split, accuracy, latencyMs = "latency_ms", energyJ = "energy_j", macs, bitops, params, sizeBytes = "size_bytes"
         case timings, agentID = "agent_id", error, createdAt = "created_at", finishedAt = "finished_at"
+        case seedOffset = "seed_offset"
     }
 
     public var isFinished: Bool { accuracy != nil || error != nil }
     /// Whether the row measured the network the campaign's own settings and seed give for its policy: a sample or a
     /// final measurement, not a probe (no fine-tuning) or a noise repeat (another seed).
     public var measuresCampaignNetwork: Bool { purpose == .sample || purpose == .final }
+}
+
+extension CampaignStore {
+    /// Each measurement's seed as a column of its own, where a noise row's round carried it before (issue 11's
+    /// rechecks). Frozen.
+    public static let seedMigrations: [StoreMigration] = [
+        StoreMigration("campaign-v4-measurement-seed-offset") { db in
+            try db.alter(table: "measurement") { t in t.add(column: "seed_offset", .integer).notNull().defaults(to: 0) }
+            // What `measurementSettings` derived from a noise row's round until now.
+            try db.execute(sql: "UPDATE measurement SET seed_offset = 1 + round WHERE purpose = 'noise'")
+        },
+    ]
 }
 
 /// The predictor after a round, as JSON, with how many measurements it was fitted on.

@@ -102,6 +102,8 @@ public final class SeerStore: @unchecked Sendable {
             switch access {
             case .readWrite:
                 try migrator.migrate(pool)
+                // The reader that looked at the applied steps predates the new schema: later reads get fresh ones.
+                if !applied.isSuperset(of: names) { pool.invalidateReadOnlyConnections() }
             case .readOnly:
                 guard !applied.isEmpty || names.isEmpty else { throw StoreError.notSeerDatabase(path: path) }
                 let missing = names.filter { !applied.contains($0) }

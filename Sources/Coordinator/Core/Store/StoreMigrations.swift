@@ -25,6 +25,7 @@ extension SeerStore {
             + serviceMigrations
             + ArtifactStore.migrations
             + DeploymentStore.weightsMigrations
+            + CampaignStore.seedMigrations
     }
 
     /// Agent quarantines and campaign requests to the coordinator service (issue 12). Frozen.
