@@ -44,7 +44,7 @@ class Executor:
         self.cache = ArtifactCache(cache_dir)
         self.deploy_dir = deploy_dir
         self.log = log
-        self._sessions = {}  # sha256 -> session, the last few artifacts (a pick is measured on validation and test)
+        self._sessions = {}  # sha256 -> (session, size), the last few artifacts (a pick is measured on validation and test)
 
     def capabilities(self):
         return CAPABILITIES if self.deploy_dir else [c for c in CAPABILITIES if c != "deploy"]
@@ -73,13 +73,21 @@ class Executor:
             return "ERROR", {"job_id": job["job_id"], "code": "runtime_error", "message": f"{type(e).__name__}: {e}"[:4000]}
 
     def _session(self, ref):
+        """The loaded artifact. Inline bytes are always checked (cheap, and a message that contradicts itself is
+        refused); one by uri or by name alone that is loaded already is not fetched again, but its size_bytes must
+        still be that of the file with its SHA-256."""
         sha = ref["sha256"]
+        if sha in self._sessions and ref.get("data") is None:
+            session, size = self._sessions[sha]
+            if size != ref["size_bytes"]:
+                raise JobError("runtime_error", f"artifact {sha} has {size} bytes, size_bytes says {ref['size_bytes']}")
+            return session
+        data = self.cache.fetch(ref)
         if sha not in self._sessions:
-            data = self.cache.fetch(ref)
             if len(self._sessions) >= 4:
                 self._sessions.pop(next(iter(self._sessions)))
-            self._sessions[sha] = self.runtime.session(data)
-        return self._sessions[sha]
+            self._sessions[sha] = (self.runtime.session(data), len(data))
+        return self._sessions[sha][0]
 
     def _check_data(self, payload):
         """Protocol revision 3: a job (settings.dataset_sha256) or DEPLOY (validation.dataset_sha256) that names its data
