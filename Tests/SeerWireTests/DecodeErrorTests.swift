@@ -240,5 +240,10 @@ final class DecodeErrorTests: XCTestCase {
         XCTAssertTrue(body.message.contains("payload.accuracy"), body.message)
         XCTAssertNoThrow(try WireCodec.encode(reply))
         XCTAssertEqual(WireCodec.errorReply(for: .unknownType("X"), frames: [[1]]), .error(ErrorBody(code: .unknownType, message: "unknown message type \"X\"")))
+        // A DEPLOYED (or DEPLOY) names its deploy by `deploy_id`; the ERROR's `job_id` carries it.
+        let deployed = frames("DEPLOYED", #"{"deploy_id":"dep-4","agent_id":"a","timings_ms":{}}"#)
+        XCTAssertThrowsError(try WireCodec.decode(deployed)) { caught = $0 as? WireError }
+        guard case let .error(refusal) = WireCodec.errorReply(for: try XCTUnwrap(caught), frames: deployed) else { return XCTFail() }
+        XCTAssertEqual(refusal.jobID, "dep-4")
     }
 }

@@ -253,11 +253,12 @@ public enum WireCodec {
     }
 
     private static func salvageJobID(_ frames: [[UInt8]]) -> String? {
-        // Best effort for the ERROR reply; a body that failed validation may still carry a usable job id.
+        // Best effort for the ERROR reply; a body that failed validation may still carry a usable job id, or the
+        // deploy id of a DEPLOY or DEPLOYED (ERROR's `job_id` names "the job or deploy concerned").
         guard frames.count >= 3, frames[2].count <= SeerProtocol.maxBodyBytes,
               (try? BodyScan(frames[2], type: .error)) != nil,
               let object = try? JSONSerialization.jsonObject(with: Data(frames[2])) as? [String: Any],
-              let jobID = object["job_id"] as? String,
+              let jobID = (object["job_id"] as? String) ?? (object["deploy_id"] as? String),
               (try? Check(type: .error).id(jobID, "job_id")) != nil else { return nil }
         return jobID
     }

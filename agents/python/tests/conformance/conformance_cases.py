@@ -4,6 +4,19 @@ HEARTBEAT travels both ways, so it carries the structural cases; `nest(n)` bodie
 """
 
 
+import json
+
+
+def with_raw(value, path, raw):
+    """`value` as JSON bytes with the field at `path` written as `raw` (a number JSON can spell several ways)."""
+    value = json.loads(json.dumps(value))
+    target = value
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = "@RAW@"
+    return json.dumps(value).encode("utf-8").replace(b'"@RAW@"', raw)
+
+
 def nest(levels):
     """A HEARTBEAT body nested `levels` deep, counting the body object as level 1."""
     return b'{"x":' + b"[" * (levels - 1) + b"]" * (levels - 1) + b"}"

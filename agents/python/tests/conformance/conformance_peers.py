@@ -61,10 +61,13 @@ class FakeCoordinator:
     an agent does not expire it whatever the test is doing (`silent()` plays a coordinator that has died). The socket
     is only used under `lock`."""
 
-    def __init__(self):
+    def __init__(self, curve_secret=None):
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        if curve_secret:
+            self.sock.curve_server = True
+            self.sock.curve_secretkey = curve_secret
         self.port = self.sock.bind_to_random_port("tcp://127.0.0.1")
         self.endpoint = f"tcp://127.0.0.1:{self.port}"
         self.lock = threading.Lock()
@@ -137,31 +140,58 @@ class FakeCoordinator:
 
 
 class FakeAgent:
-    """A DEALER that plays an agent for Seer's coordinator."""
+    """A DEALER that plays an agent for Seer's coordinator. Once `alive()`, a thread sends HEARTBEAT (naming
+    `working_on` when set) every 0.5 s, so the coordinator does not expire it whatever the test is doing. The socket
+    is only used under `lock`."""
 
-    def __init__(self, endpoint, routing_id, ctx=None, curve=None):
-        self.ctx = ctx or zmq.Context.instance()
+    def __init__(self, endpoint, routing_id, curve=None):
+        self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.ROUTING_ID, routing_id.encode("utf-8") if isinstance(routing_id, str) else routing_id)
+        self.routing_id = routing_id
+        self.sock.setsockopt(zmq.ROUTING_ID, routing_id.encode("utf-8"))
         self.sock.setsockopt(zmq.LINGER, 0)
         if curve:
             self.sock.curve_serverkey, self.sock.curve_publickey, self.sock.curve_secretkey = (
                 k.encode("ascii") for k in curve)
         self.sock.connect(endpoint)
+        self.lock = threading.Lock()
         self.log = []
+        self.working_on = None
+        self.closed = threading.Event()
+        self.heartbeats = None
+
+    def alive(self):
+        if self.heartbeats is None:
+            self.heartbeats = threading.Thread(target=self._heartbeat, daemon=True)
+            self.heartbeats.start()
+        return self
+
+    def _heartbeat(self):
+        while not self.closed.wait(0.5):
+            self.send("HEARTBEAT", {"job_id": self.working_on} if self.working_on else {})
 
     def send_raw(self, parts):
-        self.sock.send_multipart(parts)
+        with self.lock:
+            self.sock.send_multipart(parts)
 
     def send(self, mtype, value, *extra):
         self.send_raw(frames(mtype, value, *extra))
 
     def receive_any(self, timeout=WAIT):
-        if not self.sock.poll(int(timeout * 1000)):
-            raise AssertionError(f"nothing received within {timeout} s; received so far: {self.log[-10:]}")
-        message = Received(self.sock.recv_multipart())
-        self.log.append(message)
-        return check(message)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                parts = self.sock.recv_multipart() if self.sock.poll(50) else None
+            if parts:
+                message = Received(parts)
+                self.log.append(message)
+                return check(message)
+        raise AssertionError(f"nothing received within {timeout} s; received so far: {self.log[-10:]}")
+
+    def pending(self):
+        """Whether a message is waiting (without taking it)."""
+        with self.lock:
+            return bool(self.sock.poll(0))
 
     def receive(self, timeout=WAIT):
         deadline = time.monotonic() + timeout
@@ -178,7 +208,17 @@ class FakeAgent:
         return message
 
     def close(self):
+        self.closed.set()
+        if self.heartbeats:
+            self.heartbeats.join()
         self.sock.close(linger=0)
+        self.ctx.term()
+
+
+def write_key_file(path, key, comment):
+    """A key file in section 1's format: a # comment line, then the key; blank lines, whitespace and more comments
+    allowed."""
+    path.write_text(f"# {comment}\n\n   {key}  \n# trailing comment\n", encoding="utf-8")
 
 
 # ---------------------------------------------------------------- processes under test

@@ -11,7 +11,7 @@ BOTH = (AGENT, COORDINATOR)
 
 Rule = collections.namedtuple("Rule", "id section sides text")
 
-RULES = [Rule(*r) for r in [
+RULES = [Rule(rid, section, (sides,) if isinstance(sides, str) else sides, text) for rid, section, sides, text in [
     # 1. Transport
     ("1.routing-id", "1", (AGENT,), "the agent's DEALER routing id is its agent_id"),
     ("1.curve-allow-list", "1", (COORDINATOR,),

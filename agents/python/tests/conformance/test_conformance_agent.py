@@ -6,16 +6,16 @@ coordinator. Every message the agent sends is checked against the document's tab
 import base64
 import errno
 import hashlib
-import json
 import os
 import select
 import signal
 import time
 
 import pytest
+import zmq
 
-from conformance_cases import ACCEPTED, REFUSED
-from conformance_peers import DATA_DIR, WAIT
+from conformance_cases import ACCEPTED, REFUSED, with_raw
+from conformance_peers import DATA_DIR, WAIT, FakeCoordinator, RuntimeAgent, write_key_file
 from conformance_rules import covers
 from helpers import tiny_artifact
 
@@ -120,7 +120,7 @@ def test_heartbeats_while_idle_name_no_job(runtime_agent):
 # ---------------------------------------------------------------- section 2 and 3: refused and accepted frames
 
 @covers("2.frame-count", "2.size", "2.header", "2.type", "2.check-order", "2.body-json", "2.schema", "3.utf8",
-        "3.numbers", "3.ids", "7.limits")
+        "3.numbers", "3.ids", "7.limits", "4.error-body", "6.codes")
 @pytest.mark.parametrize("name,parts,code,rules", REFUSED, ids=[case[0] for case in REFUSED])
 def test_refuses_a_bad_message_with_error(runtime_agent, name, parts, code, rules):
     runtime_agent.send_raw(parts)
@@ -185,15 +185,6 @@ def test_an_incomplete_job_is_malformed_and_named(runtime_agent, change):
     change(body)
     runtime_agent.send("JOB", body)
     runtime_agent.expect("ERROR", code="malformed", job_id=job_id)
-
-
-def with_raw(value, path, raw):
-    """`value` as JSON bytes with the field at `path` written as `raw` (a number JSON can spell several ways)."""
-    target = value
-    for key in path[:-1]:
-        target = target[key]
-    target[path[-1]] = "@RAW@"
-    return json.dumps(value).encode("utf-8").replace(b'"@RAW@"', raw)
 
 
 TYPED = [
@@ -463,3 +454,32 @@ def test_refused_it_exits_with_an_error_instead_of_retrying(fresh_agent, code):
     assert "refused" in under_test.agent.log()
     while under_test.coordinator.sock.poll(0):  # whatever it sent before exiting: no second READY
         assert under_test.coordinator.receive_any(1)[1].type != "READY"
+
+
+# ---------------------------------------------------------------- CURVE key files
+
+@covers("1.key-files")
+def test_reads_key_files_in_the_documented_format_and_refuses_a_bad_line(tmp_path):
+    server_public, server_secret = zmq.curve_keypair()
+    public, secret = (k.decode() for k in zmq.curve_keypair())
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    write_key_file(keys / "public.key", public, "agent public key")
+    write_key_file(keys / "secret.key", secret, "agent secret key")
+    write_key_file(tmp_path / "server.key", server_public.decode(), "the coordinator's public key")
+    coordinator = FakeCoordinator(curve_secret=server_secret)
+    agent = RuntimeAgent(tmp_path, coordinator.endpoint, deploy=False,
+                         extra=("--keys", str(keys), "--server-key", str(tmp_path / "server.key")))
+    try:
+        coordinator.expect("READY")  # over CURVE with those keys
+    finally:
+        agent.stop()
+        coordinator.close()
+    (tmp_path / "bad.key").write_text("# a comment\n\nnot a key\n", encoding="utf-8")
+    bad = RuntimeAgent(tmp_path, "tcp://127.0.0.1:1", agent_id="bad-keys", deploy=False,
+                       extra=("--keys", str(keys), "--server-key", str(tmp_path / "bad.key")))
+    try:
+        assert bad.wait() != 0
+        assert f"{tmp_path / 'bad.key'}:3" in bad.log(), bad.log()
+    finally:
+        bad.stop()
