@@ -7,7 +7,7 @@ struct SeerBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "seer-bench",
         abstract: "Benchmarks; each prints one JSON object on its last line.",
-        subcommands: [EngineBenchmark.self, LayerProfile.self, EvaluateBenchmark.self, OptimizerBenchmark.self, OnnxBenchmark.self, SearchQualityBenchmark.self, LatencyModelBenchmark.self, RuntimeLatencyModelBenchmark.self,
+        subcommands: [EngineBenchmark.self, LayerProfile.self, EvaluateBenchmark.self, OptimizerBenchmark.self, OnnxBenchmark.self, SearchQualityBenchmark.self, LatencyModelBenchmark.self, RuntimeLatencyModelBenchmark.self, GPUCampaignBenchmark.self,
                       RedeployBenchmark.self, ConvBenchmark.self, PickQualityBenchmark.self, PredictorStudyBenchmark.self])
 
     static func main() {

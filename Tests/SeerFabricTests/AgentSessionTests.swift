@@ -185,6 +185,15 @@ final class AgentSessionTests: XCTestCase {
         XCTAssertEqual(waiting.feed(.shutdown), [.exit(.stopped)])
     }
 
+    func testAMessageOnlyAgentsSendIsRefusedAsMalformed() {
+        var h = Harness()
+        h.register()
+        let refused = Self.sent(h.feed(.received(.result(ResultBody(jobID: "j9", agentID: "a1", payload: ResultPayload())))))
+        guard case let .error(body)? = refused.first, refused.count == 1 else { return XCTFail("\(refused)") }
+        XCTAssertEqual(body.code, .malformed)
+        XCTAssertEqual(h.session.phase, .registered)
+    }
+
     func testJobBeforeTheAcceptingHeartbeatStillRuns() {
         var h = Harness()
         h.feed(.start)

@@ -224,7 +224,9 @@ public struct AgentSession {
             if phase == .connecting { accept() }
             deploy(body)
         case .ready, .result, .profile, .deployed:
-            actions.append(.log("ignored \(message.type.rawValue) from the coordinator: agents do not receive it"))
+            // PROTOCOL.md section 2, check 7: a type that travels the other way is malformed, answered like any other.
+            actions.append(.log("refused \(message.type.rawValue) from the coordinator: agents send it, they do not receive it"))
+            send(.error(ErrorBody(code: .malformed, message: "\(message.type.rawValue) is sent by agents, not to them")))
         }
     }
 
