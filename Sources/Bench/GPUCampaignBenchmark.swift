@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SeerCompression
 import SeerCoordinator
+import SeerMeasurement
 import SeerModels
 import SeerSearch
 
@@ -17,8 +18,8 @@ struct GPUCampaignBenchmark: ParsableCommand {
     @Option(help: "onnxruntime execution provider: auto (cuda when onnxruntime has it, else cpu), cpu, cuda or tensorrt.")
     var provider = "auto"
     @Option(help: "Zoo model of the campaign.") var model = "resnet8"
-    @Option(help: "Latency budgets, comma-separated (percent of the unpruned 8/8 model's latency, or ms).")
-    var budgets = "60%,85%"
+    @Option(help: "Latency budgets, comma-separated (percent of the unpruned 8/8 model's latency, or ms); auto: two budgets at 40% and 75% of the way from the fastest policy to the 8/8 model, as the profiled table predicts.")
+    var budgets = "auto"
     @Option(help: "Random policies measured before the first predictor.") var initial = 8
     @Option(help: "Informative rounds after that.") var rounds = 1
     @Option(help: "Policies per informative round.") var perRound = 4
@@ -34,7 +35,7 @@ struct GPUCampaignBenchmark: ParsableCommand {
         }
         guard initial >= 4 else { throw ValidationError("--initial must be at least 4 (a predictor needs 4 measurements)") }
         guard rounds >= 0, perRound >= 1, finetuneSteps >= 0, evaluationLimit >= 1, threads >= 0 else {
-            throw ValidationError("--rounds, --finetune-steps >= 0; --per-round, --evaluation-limit >= 1; --threads >= 0")
+            throw ValidationError("--rounds, --finetune-steps, --threads >= 0; --per-round, --evaluation-limit >= 1")
         }
     }
 
@@ -79,10 +80,36 @@ struct GPUCampaignBenchmark: ParsableCommand {
             usleep(100_000)
         }
         let runtimeAgent = broker.agents().first { $0.deviceKey == key }
+        let name = "gpu-\(chosen)"
+        let base = try ModelStore.load(model)
 
-        let budgetList = budgets.split(separator: ",").map { "\"\($0.trimmingCharacters(in: .whitespaces))\"" }
+        // The table first, as the campaign would profile it (kernels timed by the runtime agent at batch 1, the
+        // campaign's latency batch), stored under the campaign so that the campaign uses it; its span sets the
+        // automatic budgets: a small CNN at batch 1 is overhead-bound (most of all on a GPU), so fixed percentages
+        // can ask for less than the fastest policy costs.
+        note("profiling the latency table on \(key)")
+        let profiler = ArtifactMeasurementBackend(wrapping: BrokerMeasurementBackend(broker: broker), runtimeDevices: [key],
+                                                  trainingDevice: "cpu-train", store: store)
+        let table = try profiler.profileLayers(id: "\(name):latency-table:\(key)", deviceKey: key, model: model)
+        let tableText = String(decoding: try table.jsonData(), as: UTF8.self)
+        try store.database.write { db in
+            try db.execute(sql: "INSERT INTO latency_table (campaign_id, device_key, \"table\", created_at) VALUES (?, ?, ?, ?)",
+                           arguments: [name, key, tableText, Date()])
+        }
+        let budgetList: [String]
+        if budgets == "auto" {
+            let encoding = PolicyEncoding(model: base, space: .default)
+            let tableModel = try LatencyModel(model: base, encoding: encoding, lookup: table)
+            let fastest = tableModel.value(encoding.relaxation(levels: encoding.minimumLevels))
+            let fraction = min(max(fastest / (try tableModel.predict(try Policy(bits: "8/8").resolve(for: base))), 0), 1)
+            budgetList = [0.4, 0.75].map { "\"\(Int((100 * (fraction + $0 * (1 - fraction))).rounded()))%\"" }
+            note(String(format: "the table puts the fastest policy at %.0f%% of the 8/8 model: budgets %@", 100 * fraction,
+                        budgetList.joined(separator: ", ")))
+        } else {
+            budgetList = budgets.split(separator: ",").map { "\"\($0.trimmingCharacters(in: .whitespaces))\"" }
+        }
         let config = try CampaignConfig.parse(yaml: """
-            name: gpu-\(chosen)
+            name: \(name)
             model: \(model)
             metric: latency
             latency_device: \(key)
@@ -101,17 +128,19 @@ struct GPUCampaignBenchmark: ParsableCommand {
                                         log: { note($0) })
         _ = try runner.run()
 
-        // The latency model as the campaign left it (the table the runtime agent profiled, calibrated on every
-        // measurement), applied to each measured policy; the chosen policies' predictions are those made at pick time,
-        // before they were measured.
-        let base = try ModelStore.load(model)
+        // Two predictions per measured policy: the table the runtime agent profiled (with its overhead, uncalibrated:
+        // nothing measured went into it), and the latency model as the campaign would build it now (that table,
+        // calibrated on every measurement when the fit is plausible, so in-sample). The chosen policies' predictions
+        // are the ones made at pick time, before they were measured, against which the budget was checked.
         let encoding = PolicyEncoding(model: base, space: config.space)
+        var modelNotes: [String] = []
         let latencyModel = try CostModels.make(metric: .latency, config: config, base: base, encoding: encoding,
-                                               deviceKey: key, store: store, backend: nil).model
+                                               deviceKey: key, store: store, backend: nil, log: { modelNotes.append($0) }).model
+        let tableModel = try LatencyModel(model: base, encoding: encoding, lookup: table)
         let artifacts = Dictionary(try ArtifactStore.measurements(prefix: "\(config.name):", in: store).map { ($0.jobID, $0) },
                                    uniquingKeysWith: { a, _ in a })
         var policies: [[String: Any]] = []
-        note("job | measured ms | model ms | error | engine / device accuracy %")
+        note("job | measured ms | table ms | error | model ms | error | engine / device accuracy %")
         for row in try CampaignStore.measurements(config.name, in: store) where row.deviceKey == key {
             guard let measured = row.latencyMs else {
                 note("\(row.jobID): \(row.error ?? "not measured")")
@@ -119,11 +148,13 @@ struct GPUCampaignBenchmark: ParsableCommand {
             }
             let policy = try Policy.decode(json: Data(row.policy.utf8)).resolve(for: base, space: config.space)
             let predicted = latencyModel.value(encoding.relaxation(levels: try encoding.levels(of: policy)))
+            let tabled = try tableModel.predict(policy)
             let device = artifacts[row.jobID]?.deviceAccuracy
-            note(String(format: "%@ | %.4f | %.4f | %+.1f%% | %.2f / %@", row.jobID, measured, predicted,
-                        (measured / predicted - 1) * 100, row.accuracy ?? .nan, device.map { String(format: "%.2f", $0) } ?? "-"))
+            note(String(format: "%@ | %.4f | %.4f | %+.1f%% | %.4f | %+.1f%% | %.2f / %@", row.jobID, measured, tabled,
+                        (measured / tabled - 1) * 100, predicted, (measured / predicted - 1) * 100, row.accuracy ?? .nan,
+                        device.map { String(format: "%.2f", $0) } ?? "-"))
             policies.append(["job": row.jobID, "purpose": row.purpose.rawValue, "round": row.round, "measured_ms": measured,
-                             "predicted_ms": predicted, "engine_accuracy": row.accuracy ?? NSNull(),
+                             "table_ms": tabled, "model_ms": predicted, "engine_accuracy": row.accuracy ?? NSNull(),
                              "device_accuracy": device ?? NSNull()])
         }
         var choices: [[String: Any]] = []
@@ -136,15 +167,20 @@ struct GPUCampaignBenchmark: ParsableCommand {
                             "measured_ms": measured ?? NSNull(), "validation_accuracy": c.validationAccuracy ?? NSNull(),
                             "test_accuracy": c.testAccuracy ?? NSNull()])
         }
-        let errors = policies.map { abs(($0["measured_ms"] as! Double) / ($0["predicted_ms"] as! Double) - 1) }
+        func within10(_ predictedKey: String) -> Any {
+            guard !policies.isEmpty else { return NSNull() }
+            let hits = policies.filter { abs(($0["measured_ms"] as! Double) / ($0[predictedKey] as! Double) - 1) <= 0.10 }
+            return Double(hits.count) / Double(policies.count)
+        }
         let chosenErrors = choices.compactMap { c in (c["measured_ms"] as? Double).map { abs($0 / (c["predicted_ms"] as! Double) - 1) } }
         let accuracyGaps = policies.compactMap { p in (p["device_accuracy"] as? Double).map { abs($0 - (p["engine_accuracy"] as! Double)) } }
         let result: [String: Any] = [
-            "provider": chosen, "providers_available": available, "cpu": HostCPU.description, "gpu": gpu ?? NSNull(),
+            "provider": chosen, "budgets": budgetList.map { $0.replacingOccurrences(of: "\"", with: "") }, "providers_available": available, "cpu": HostCPU.description, "gpu": gpu ?? NSNull(),
             "load_average": HostCPU.loadAverage, "model": model, "device_key": key,
             "runtime_agent_software": runtimeAgent?.device.software ?? [:],
             "policies_measured": policies.count, "policies": policies, "chosen": choices,
-            "within_10pct": errors.isEmpty ? NSNull() : Double(errors.filter { $0 <= 0.10 }.count) / Double(errors.count),
+            "table_within_10pct": within10("table_ms"), "model_within_10pct": within10("model_ms"),
+            "table_overhead_ms": table.overheadMs, "model_notes": modelNotes,
             "chosen_within_10pct": chosenErrors.isEmpty ? NSNull() : Double(chosenErrors.filter { $0 <= 0.10 }.count) / Double(chosenErrors.count),
             "max_accuracy_gap_points": accuracyGaps.max() ?? NSNull(),
             "seconds": (Date().timeIntervalSince(started) * 10).rounded() / 10,
