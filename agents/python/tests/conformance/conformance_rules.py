@@ -81,7 +81,8 @@ RULES = [Rule(rid, section, (sides,) if isinstance(sides, str) else sides, text)
     ("4.layer-table-kernels", "4", AGENT, "a profile JOB with options.layer_table but no kernels is unsupported"),
     ("4.deploy", "4", AGENT,
      "DEPLOY: size and SHA-256 checked before installing (DEPLOYED failed runtime_error); DEPLOYED ok with "
-     "timings_ms; a runtime agent answers finetune or another weights.format with DEPLOYED failed unsupported"),
+     "timings_ms; a runtime agent answers finetune, or weights.format other than onnx-qdq/1 or absent, with DEPLOYED "
+     "failed unsupported"),
     ("4.deploy-frame", "4", AGENT,
      "inline weights are frame 4 of exactly size_bytes bytes, and no frame 4 with weights.uri: else malformed"),
     # 5. Session

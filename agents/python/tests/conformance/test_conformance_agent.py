@@ -45,7 +45,7 @@ def job(job_id, kind="null", device_key="conf", **fields):
 
 def deploy(deploy_id, data, **fields):
     d = {"deploy_id": deploy_id, "device_key": "conf", "profile": "balanced", "model": "tiny", "policy": {},
-         "weights": {"sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data)}}
+         "weights": {"sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data), "format": "onnx-qdq/1"}}
     d.update(fields)
     return d
 
@@ -375,7 +375,8 @@ def test_deploy_checks_installs_and_reports(runtime_agent):
     (lambda d: d["weights"].update(sha256="0" * 64), "runtime_error"),
     (lambda d: d.update(finetune={"steps": 1, "seed": 0}), "unsupported"),
     (lambda d: d["weights"].update(format="seer-compressed/1"), "unsupported"),
-], ids=["sha256 mismatch", "finetune", "another weights format"])
+    (lambda d: d["weights"].pop("format"), "unsupported"),
+], ids=["sha256 mismatch", "finetune", "another weights format", "no weights format"])
 def test_a_deploy_it_cannot_install_fails(runtime_agent, change, code):
     deploy_id = runtime_agent.next_id("deploy")
     body = deploy(deploy_id, ARTIFACT)
@@ -395,7 +396,7 @@ def test_a_deploy_by_uri_of_the_wrong_size_fails(runtime_agent):
     runtime_agent.expect("DEPLOYED", deploy_id=deploy_id, status="failed", code="runtime_error")
 
 
-@covers("4.deploy-frame", "6.error-job-id")
+@covers("4.deploy-frame", "6.error-job-id", "3.text")
 @pytest.mark.parametrize("extra,uri", [((ARTIFACT[:-1],), None), ((), None), ((ARTIFACT,), "file:///x.onnx")],
                          ids=["frame shorter than size_bytes", "no frame and no uri", "frame and uri"])
 def test_a_deploy_frame_that_contradicts_weights_is_malformed(runtime_agent, extra, uri):
