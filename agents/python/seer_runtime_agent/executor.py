@@ -9,7 +9,7 @@ import numpy as np
 from . import kernels
 from .data import DataError, Normalization
 from .protocol import ARTIFACT_FORMAT
-from .runtime import ArtifactCache, JobError, measure_latency
+from .runtime import ArtifactCache, JobError, measure_latency, takes_normalized_input
 
 CAPABILITIES = ["artifact", "profile", "null", "deploy"]
 
@@ -100,7 +100,7 @@ class Executor:
         dataset = self.data.dataset(shape if all(isinstance(d, int) for d in shape) else None)
         if settings.get("validation_count") is not None:
             dataset = dataset.resplit(settings["validation_count"])
-        if "already normalized" not in session.get_modelmeta().custom_metadata_map.get("seer.input", ""):
+        if not takes_normalized_input(session):
             return dataset, lambda x: x
         given = settings.get("normalization")
         normalization = self.data.normalization if given is None else Normalization.from_json(given, "settings.normalization")

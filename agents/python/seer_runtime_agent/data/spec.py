@@ -85,9 +85,10 @@ class DataSource:
     """A spec's data, loaded on demand: the SHA-256 from the raw bytes alone, datasets per model input shape (image
     folders are decoded at the model's size; IDX and npz images are what they are)."""
 
-    def __init__(self, spec):
+    def __init__(self, spec, split_seed=0):
         spec.validate()
         self.spec = spec
+        self.split_seed = split_seed
         self.format = spec.resolved_format()
         self._sha256 = None
         self._datasets = {}
@@ -113,11 +114,11 @@ class DataSource:
         key = tuple(image_shape) if self.format == "imagefolder" and image_shape is not None else None
         if key not in self._datasets:
             if self.format == "idx":
-                data = idx.load(self.spec, self.normalization)
+                data = idx.load(self.spec, self.normalization, self.split_seed)
             elif self.format == "npz":
-                data = npz.load(self.spec, self.normalization)
+                data = npz.load(self.spec, self.normalization, self.split_seed)
             else:
-                data = imagefolder.load(self.spec, self.normalization, image_shape)
+                data = imagefolder.load(self.spec, self.normalization, image_shape, self.split_seed)
             self._sha256 = data.sha256
             self._datasets[key] = data
         data = self._datasets[key]
