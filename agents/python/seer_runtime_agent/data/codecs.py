@@ -72,8 +72,10 @@ def _decode_png(data, channels, path):
         raise DataError(f"{path}: cannot decode: {message}")
     image.format = PNG_FORMAT_GRAY if channels == 1 else PNG_FORMAT_RGB
     out = np.empty((image.height, image.width, channels), dtype=np.uint8)
-    # Background NULL: alpha is composited onto black when dropped, as the Swift side asks.
-    if not lib.png_image_finish_read(ctypes.byref(image), None, out.ctypes.data_as(ctypes.c_void_p), 0, None):
+    # Alpha is composited onto black when dropped, as the Swift side asks (a NULL background would composite onto
+    # the buffer's contents).
+    black = (ctypes.c_uint8 * 3)(0, 0, 0)  # png_color
+    if not lib.png_image_finish_read(ctypes.byref(image), black, out.ctypes.data_as(ctypes.c_void_p), 0, None):
         message = image.message.decode(errors="replace")
         lib.png_image_free(ctypes.byref(image))
         raise DataError(f"{path}: cannot decode: {message}")
