@@ -63,8 +63,13 @@ try:
     import seer_runtime_agent  # noqa: F401  (installed with pip install ./agents/python)
 except ImportError:  # run from a Seer checkout
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "agents", "python"))
-from seer_runtime_agent.data import DEFAULT_DATA_DIR, DataError, DataSource, DataSpec, SeededGenerator, split  # noqa: E402,F401
-from seer_runtime_agent.runtime import JobError, measure_latency, takes_normalized_input  # noqa: E402
+try:
+    from seer_runtime_agent.data import DEFAULT_DATA_DIR, DataError, DataSource, DataSpec, SeededGenerator, split  # noqa: F401
+    from seer_runtime_agent.runtime import JobError, measure_latency, takes_normalized_input
+except ImportError as e:  # still an answer the agent can report
+    print(json.dumps({"error": {"code": "runtime_error", "message": f"{e}: pip install ./agents/python from a Seer "
+                                                                    "checkout, or run this file inside one"}}))
+    sys.exit(1)
 
 
 # ---------------------------------------------------------------- data
