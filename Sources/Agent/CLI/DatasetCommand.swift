@@ -1,4 +1,5 @@
 import ArgumentParser
+import SeerCommandLine
 import Foundation
 import SeerData
 import SeerTensor
