@@ -21,9 +21,13 @@ opaque `payload.options`; every option can also be given on this program's comma
     payload.timeouts    {"total_ms": ...}: enforced by the agent (it kills this process group), not here
     payload.options:
       onnx_path         path of the exported model (required; or --onnx)
-      data_dir          directory with the four Fashion-MNIST .gz IDX files (default /usr/share/datasets/fashion-mnist)
-      split_seed        seed of the train/validation split of the 60,000 training images (default 0)
-      validation_count  images held out for validation (default 5000): the 55k/5k split Seer's FashionMNIST.split uses
+      data              the data, any source Seer reads (`--data`): an IDX directory, a Keras-style .npz or an image
+                        folder (default /usr/share/datasets/fashion-mnist); `data_dir` is the old name
+      data_mean, data_std, data_layout
+                        as the agents' --data-mean/--data-std/--data-layout (normalization for graphs that take
+                        normalized input; the npz channel axis)
+      split_seed        seed of the train/validation split of the training images (default 0)
+      validation_count  training images held out for validation (default 5000 for IDX, 10% otherwise)
       evaluation_limit  evaluate on the first N images of the split only (default: all)
       batch_size        images per inference call when measuring accuracy (default 500)
       latency_batch     images per timed inference (default 1, as the builtin executor)
@@ -42,155 +46,40 @@ opaque `payload.options`; every option can also be given on this program's comma
     evaluated_images, execution_provider
                         extras for people (receivers ignore unknown fields)
 
-The split re-implements Seer's exactly (Sources/Shared/Data/FashionMNIST.swift `split`, Sources/Shared/Tensor/
-SeededGenerator.swift): xoshiro256** seeded by SplitMix64, a Fisher-Yates shuffle of 0..<60000 from the top
-(j = next() % (i + 1)), the last `validation_count` positions are validation, both sides sorted ascending.
-Images go in as float32 pixels / 255 (NCHW, [0, 1]); the exported graph normalizes them itself.
+Data, split and timing come from the runtime agent's package (agents/python/seer_runtime_agent: `pip install
+./agents/python`, or run this file from a Seer checkout), which reads every source as Seer's Swift side does: the
+same images, the same seeded validation split, the same SHA-256. Images go in as float32 pixels / 255 (NCHW, [0, 1])
+when the exported graph normalizes them itself (zoo networks), normalized when it says it takes normalized input
+(imported networks).
 """
 
 import argparse
-import gzip
 import json
-import math
 import os
-import struct
 import sys
 import time
 
-DEFAULT_DATA_DIR = "/usr/share/datasets/fashion-mnist"
-FILES = {
-    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
-}
-MASK64 = (1 << 64) - 1
-
-
-class JobError(Exception):
-    """A failure reported as {"error": {"code", "message"}}."""
-
-    def __init__(self, code, message):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-# ---------------------------------------------------------------- Seer's split, bit for bit
-
-def _rotl(x, k):
-    return ((x << k) | (x >> (64 - k))) & MASK64
-
-
-class SeededGenerator:
-    """xoshiro256** seeded by SplitMix64, as Sources/Shared/Tensor/SeededGenerator.swift."""
-
-    def __init__(self, seed):
-        z = seed & MASK64
-        state = []
-        for _ in range(4):
-            z = (z + 0x9E3779B97F4A7C15) & MASK64
-            x = z
-            x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-            x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK64
-            state.append(x ^ (x >> 31))
-        self.s = state
-
-    def next(self):
-        s0, s1, s2, s3 = self.s
-        result = (_rotl((s1 * 5) & MASK64, 7) * 9) & MASK64
-        t = (s1 << 17) & MASK64
-        s2 ^= s0
-        s3 ^= s1
-        s1 ^= s2
-        s0 ^= s3
-        s2 ^= t
-        s3 = _rotl(s3, 45)
-        self.s = [s0, s1, s2, s3]
-        return result
-
-    def next_int(self, below):
-        return self.next() % below
-
-    def shuffle(self, a):
-        """Fisher-Yates from the top, as SeededGenerator.shuffle."""
-        for i in range(len(a) - 1, 0, -1):
-            j = self.next_int(i + 1)
-            a[i], a[j] = a[j], a[i]
-
-
-def split(pool_count, validation_count, seed=0):
-    """(train_indices, validation_indices) of the training pool, each ascending: FashionMNIST.split."""
-    if not 0 <= validation_count <= pool_count:
-        raise JobError("runtime_error", f"cannot hold out {validation_count} validation images from {pool_count}")
-    order = list(range(pool_count))
-    SeededGenerator(seed).shuffle(order)
-    cut = pool_count - validation_count
-    return sorted(order[:cut]), sorted(order[cut:])
+try:
+    import seer_runtime_agent  # noqa: F401  (installed with pip install ./agents/python)
+except ImportError:  # run from a Seer checkout
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "agents", "python"))
+try:
+    from seer_runtime_agent.data import DEFAULT_DATA_DIR, DataError, DataSource, DataSpec, SeededGenerator, split  # noqa: F401
+    from seer_runtime_agent.runtime import JobError, measure_latency, takes_normalized_input
+except ImportError as e:  # still an answer the agent can report
+    print(json.dumps({"error": {"code": "runtime_error", "message": f"{e}: pip install ./agents/python from a Seer "
+                                                                    "checkout, or run this file inside one"}}))
+    sys.exit(1)
 
 
 # ---------------------------------------------------------------- data
 
-def read_idx(path, expected_magic):
-    import numpy as np
+def load_split(source, split_name, limit=None, image_shape=None):
+    """float32 images [N, C, H, W] before normalization and int labels of a Seer split, in Seer's position order."""
     try:
-        with gzip.open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise JobError("runtime_error", f"cannot read {path}: {e}")
-    magic, = struct.unpack(">I", raw[:4])
-    if magic != expected_magic:
-        raise JobError("runtime_error", f"{path}: IDX magic {magic:#x}, expected {expected_magic:#x}")
-    ndim = magic & 0xFF
-    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if data.size != math.prod(dims):
-        raise JobError("runtime_error", f"{path}: {data.size} values for dimensions {dims}")
-    return data.reshape(dims)
-
-
-def load_split(data_dir, split_name, split_seed=0, validation_count=5000, limit=None):
-    """float32 images [N, 1, rows, cols] in [0, 1] and int labels of a Seer split, in Seer's position order."""
-    import numpy as np
-    pool = "test" if split_name == "test" else "train"
-    images = read_idx(os.path.join(data_dir, FILES[pool][0]), 0x00000803)
-    labels = read_idx(os.path.join(data_dir, FILES[pool][1]), 0x00000801)
-    if split_name == "test":
-        indices = list(range(images.shape[0]))
-    else:
-        train, validation = split(images.shape[0], validation_count, split_seed)
-        indices = validation if split_name == "validation" else train
-    if limit is not None:
-        indices = indices[:limit]
-    idx = np.asarray(indices, dtype=np.int64)
-    x = images[idx].astype(np.float32) / np.float32(255)  # the float32 division Seer's batches start from
-    return x.reshape(len(indices), 1, images.shape[1], images.shape[2]), labels[idx].astype(np.int64)
-
-
-# ---------------------------------------------------------------- timing (LatencyTimer.measure)
-
-def measure_latency(run, number=1, repeats=5, min_repeat_ms=50.0, warmup=1):
-    for _ in range(warmup):
-        run()
-
-    def timed(n):
-        start = time.perf_counter_ns()
-        for _ in range(n):
-            run()
-        return (time.perf_counter_ns() - start) / 1e9
-
-    while True:
-        t = timed(number)
-        if t * 1000 >= min_repeat_ms or number >= 1 << 20:
-            break
-        scale = min_repeat_ms / (t * 1000) if t > 0 else 2
-        number = max(number * 2, int(math.ceil(number * scale * 1.1)))
-    per_run = [timed(number) * 1000 / number for _ in range(repeats)]
-    ordered = sorted(per_run)
-    n = len(ordered)
-    median = ordered[n // 2] if n % 2 == 1 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
-    mean = sum(per_run) / n
-    std = math.sqrt(sum((v - mean) ** 2 for v in per_run) / n)
-    return {"median_ms": median, "mean_ms": mean, "min_ms": ordered[0], "max_ms": ordered[-1], "std_ms": std,
-            "number": number, "repeat": repeats}
+        return source.dataset(image_shape).images(split_name, limit)
+    except DataError as e:
+        raise JobError("runtime_error", str(e))
 
 
 # ---------------------------------------------------------------- onnxruntime
@@ -259,9 +148,9 @@ def run_job(job, cli):
     onnx_path = option(options, cli, "onnx_path")
     if not onnx_path:
         raise JobError("runtime_error", "no ONNX model: set payload.options.onnx_path (or --onnx_path)")
-    data_dir = option(options, cli, "data_dir", DEFAULT_DATA_DIR)
+    data = options.get("data") or options.get("data_dir") or cli.data or DEFAULT_DATA_DIR
     split_seed = option(options, cli, "split_seed", 0, int)
-    validation_count = option(options, cli, "validation_count", 5000, int)
+    validation_count = option(options, cli, "validation_count", None, int)
     limit = option(options, cli, "evaluation_limit", None, int)
     batch_size = max(1, option(options, cli, "batch_size", 500, int))
     latency_batch = max(1, option(options, cli, "latency_batch", 1, int))
@@ -278,7 +167,18 @@ def run_job(job, cli):
     meta = session.get_modelmeta().custom_metadata_map
     if payload.get("model") and meta.get("seer.model") and meta["seer.model"] != payload["model"]:
         raise JobError("bad_policy", f"{onnx_path} holds {meta['seer.model']}, the job asks for {payload['model']}")
-    images, labels = load_split(data_dir, split_name, split_seed, validation_count, limit)
+    try:
+        spec = DataSpec.command_line(data, option(options, cli, "data_mean"), option(options, cli, "data_std"),
+                                     option(options, cli, "data_layout"))
+    except DataError as e:
+        raise JobError("runtime_error", str(e))
+    spec.validation = validation_count
+    source = DataSource(spec, split_seed)
+    shape = session.get_inputs()[0].shape[1:]
+    shape = shape if all(isinstance(d, int) for d in shape) else None
+    feed = source.normalization.apply if takes_normalized_input(session) else (lambda x: x)
+    images, labels = load_split(source, split_name, limit, shape)
+    images = feed(images)
     timings["load"] = (time.perf_counter() - t0) * 1000
 
     result = {"execution_provider": session.get_providers()[0]}
@@ -294,7 +194,7 @@ def run_job(job, cli):
     if split_name == "validation" and len(images) >= latency_batch:
         x = images[:latency_batch]
     else:
-        x = load_split(data_dir, "validation", split_seed, validation_count, latency_batch)[0]
+        x = feed(load_split(source, "validation", latency_batch, shape)[0])
     name = session.get_inputs()[0].name
     result["latency"] = measure_latency(lambda: session.run(None, {name: x}),
                                         number=int(latency_spec.get("number", 1)),
@@ -310,7 +210,10 @@ def run_job(job, cli):
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Seer command executor for exported ONNX models (job JSON on stdin).")
     parser.add_argument("--onnx_path", "--onnx", dest="onnx_path", help="default for payload.options.onnx_path")
-    parser.add_argument("--data_dir", "--data", dest="data_dir", help="default for payload.options.data_dir")
+    parser.add_argument("--data", "--data_dir", dest="data", help="default for payload.options.data (any data source)")
+    parser.add_argument("--data_mean", "--data-mean", dest="data_mean", help="default for payload.options.data_mean")
+    parser.add_argument("--data_std", "--data-std", dest="data_std", help="default for payload.options.data_std")
+    parser.add_argument("--data_layout", "--data-layout", dest="data_layout", help="default for payload.options.data_layout")
     parser.add_argument("--provider", choices=["auto", "cuda", "cpu"], help="default for payload.options.provider")
     parser.add_argument("--threads", type=int, help="default for payload.options.threads")
     parser.add_argument("--evaluation_limit", "--limit", dest="evaluation_limit", type=int,

@@ -1,5 +1,6 @@
 import XCTest
 import SeerCompression
+import SeerData
 import SeerMeasurement
 import SeerModels
 import SeerWire
@@ -45,6 +46,33 @@ final class BuiltinExecutorTests: XCTestCase {
                 XCTAssertEqual((error as? ExecutorError)?.code, .badPolicy, "\(error)")
             }
         }
+    }
+
+    /// A compress job's artifact normalizes in its graph with the job's normalization, the one the engine measured
+    /// under (it used to bake in Fashion-MNIST's whatever the job said), so a runtime agent feeding it raw pixels sees
+    /// what the engine saw.
+    func testCompressArtifactNormalizesAsTheJob() throws {
+        var settings = EvaluationSettings()
+        settings.finetuneSteps = 0
+        settings.evaluationLimit = 20
+        settings.calibrationImages = 8
+        settings.seed = 3
+        settings.latency.number = 1
+        settings.latency.repeats = 2
+        settings.normalization = Normalization(mean: [0.5], std: [0.25])
+        var body = job(fourBits)
+        body.kind = .compress
+        body.payload.finetuneSteps = 0
+        body.payload.options = nil
+        body.payload.settings = try JSONDecoder().decode([String: JSONValue].self, from: try settings.jobJSON())
+        let result = try BuiltinExecutor(settings: ExecutorSettings(deviceKey: "cpu-x86")).run(body, cancel: nil)
+        let onnx = try XCTUnwrap(try result.artifact?.inlineBytes(in: .result))
+        let note = "normalized in the graph as (x - 0.5) / 0.25"
+        XCTAssertNotNil(onnx.range(of: Data(note.utf8)), "the artifact's seer.input should say: \(note)")
+
+        // Per-channel values a one-value graph cannot hold are an error, not Fashion-MNIST's silently.
+        let base = try ModelStore.load(Self.checkpoint.path)
+        XCTAssertThrowsError(try CompressJob.exportOptions(base, normalization: Normalization(mean: [0.1, 0.2], std: [1])))
     }
 
     func profileJob(_ policy: [String: JSONValue], options: [String: JSONValue]) -> JobBody {

@@ -9,7 +9,8 @@ struct SeerAgentCommand: ParsableCommand {
         commandName: "seer-agent",
         abstract: "Measure compression policies on this device, locally or for a Seer coordinator.",
         subcommands: [RunCommand.self, EvaluateCommand.self, ComplexityCommand.self, ExportCommand.self, AgentKeygenCommand.self,
-                      BatteryCommand.self, DeployDirCommand.self, ProfileLayersCommand.self, PredictCommand.self])
+                      BatteryCommand.self, DeployDirCommand.self, ProfileLayersCommand.self, PredictCommand.self,
+                      DatasetCommand.self])
 
     static func main() {
         // stdio buffers stdout in blocks unless it is a terminal, so progress lines sent to a pipe (`| tee`, a service

@@ -33,8 +33,10 @@ int seer_decode_png(const uint8_t *data, size_t size, int channels, uint8_t **pi
         png_image_free(&image);
         return -1;
     }
-    // Background NULL: alpha is composited onto black when dropped.
-    if (!png_image_finish_read(&image, NULL, buffer, 0, NULL)) {
+    // Alpha is composited onto black when dropped. The background must be given: with NULL, libpng composites onto
+    // whatever the buffer holds (png.h), here uninitialized memory, so the pixels would change from run to run.
+    png_color black = {0, 0, 0};
+    if (!png_image_finish_read(&image, &black, buffer, 0, NULL)) {
         set_error(error, error_size, image.message);
         free(buffer);
         png_image_free(&image);

@@ -6,7 +6,7 @@ import signal
 import sys
 
 from .agent import Agent, Config
-from .data import DEFAULT_DATA_DIR, Dataset
+from .data import DEFAULT_DATA_DIR, DataError, DataSource, DataSpec
 from .keys import KeyFileError, read_key, read_pair, write_pair
 from .runtime import PROVIDERS, Runtime
 
@@ -20,7 +20,14 @@ def main(argv=None):
     run.add_argument("--id", dest="agent_id", help="agent id (default: <device key>-<host>)")
     run.add_argument("--provider", choices=sorted(PROVIDERS), default="cpu", help="onnxruntime execution provider")
     run.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (0: its own choice)")
-    run.add_argument("--data", default=DEFAULT_DATA_DIR, help="directory of the Fashion-MNIST .gz IDX files")
+    run.add_argument("--data", default=DEFAULT_DATA_DIR,
+                     help="data: a Fashion-MNIST/MNIST IDX directory, a Keras-style .npz (x_train, y_train, x_test, "
+                          "y_test), or an image folder (ROOT/train/CLASS/*.png|jpg and ROOT/val/...)")
+    run.add_argument("--data-mean", help="per-channel mean for normalization, comma-separated (default: Fashion-MNIST's "
+                                         "for IDX, 0 otherwise); a job's own normalization comes first")
+    run.add_argument("--data-std", help="per-channel std for normalization, comma-separated (default: Fashion-MNIST's "
+                                        "for IDX, 1 otherwise)")
+    run.add_argument("--data-layout", help="channel axis of 4-D npz images: nhwc or nchw (default: inferred)")
     run.add_argument("--cache", default=os.path.expanduser("~/.cache/seer-runtime-agent"), help="artifact cache")
     run.add_argument("--deploy-dir", help="install DEPLOYed artifacts here (announces the deploy capability)")
     run.add_argument("--keys", help="this agent's key directory (public.key, secret.key); CURVE is the default")
@@ -48,12 +55,13 @@ def main(argv=None):
         parser.error("--threads must be >= 0")
     runtime = Runtime(args.provider, args.threads)
     try:
+        data = DataSource(DataSpec.command_line(args.data, args.data_mean, args.data_std, args.data_layout))
         runtime.check()
         public = secret = server = None
         if not args.plain:
             public, secret = read_pair(args.keys)
             server = read_key(args.server_key, "coordinator public key")
-    except (ValueError, KeyFileError) as e:
+    except (ValueError, KeyFileError, DataError) as e:
         print(f"seer-runtime-agent: {e}", file=sys.stderr)
         return 2
     import platform
@@ -64,7 +72,7 @@ def main(argv=None):
         print(f"{config.agent_id}: {line}", flush=True)
 
     from .executor import Executor
-    agent = Agent(config, Executor(config.agent_id, runtime, Dataset(args.data), args.cache, args.deploy_dir, log), log)
+    agent = Agent(config, Executor(config.agent_id, runtime, data, args.cache, args.deploy_dir, log), log)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: agent._stop.set())
     log(f"{runtime.describe()}; connecting to {args.coordinator} as {config.device_key}")

@@ -7,9 +7,9 @@ import time
 import numpy as np
 
 from . import kernels
-from .data import DataError
+from .data import DataError, Normalization
 from .protocol import ARTIFACT_FORMAT
-from .runtime import ArtifactCache, JobError, measure_latency
+from .runtime import ArtifactCache, JobError, measure_latency, takes_normalized_input
 
 CAPABILITIES = ["artifact", "profile", "null", "deploy"]
 
@@ -37,10 +37,10 @@ def _settings(payload):
 
 
 class Executor:
-    def __init__(self, agent_id, runtime, dataset, cache_dir, deploy_dir=None, log=print):
+    def __init__(self, agent_id, runtime, data, cache_dir, deploy_dir=None, log=print):
         self.agent_id = agent_id
         self.runtime = runtime
-        self.dataset = dataset
+        self.data = data  # a data.DataSource
         self.cache = ArtifactCache(cache_dir)
         self.deploy_dir = deploy_dir
         self.log = log
@@ -89,18 +89,30 @@ class Executor:
             self._sessions[sha] = (self.runtime.session(data), len(data))
         return self._sessions[sha][0]
 
-    def _check_data(self, payload):
-        """Protocol revision 3: a job (settings.dataset_sha256) or DEPLOY (validation.dataset_sha256) that names its data
-        is refused on other data; this agent reads Fashion-MNIST-style IDX directories only, with the exported graph's
-        own normalization."""
-        settings = payload.get("settings") or {}
+    def _inputs(self, session, settings):
+        """The artifact's evaluation data under a job's (or DEPLOY validation's) revision-3 `settings`: (dataset, feed),
+        where feed turns the dataset's images (before normalization) into what the graph takes.
+
+        Data named by `dataset_sha256` must be this agent's (checked on the raw bytes, before any decoding). The split
+        follows `validation_count`. A graph that normalizes its input itself (Seer's export of a zoo network, which
+        bakes in the normalization it was trained under) gets the images as they are; one that takes normalized input
+        (its `seer.input` metadata says "already normalized": an imported network) gets them normalized by the job's
+        `normalization`, else the agent's `--data-mean/--data-std` (or the format's default), as the engine fed it."""
         expected = settings.get("dataset_sha256")
-        if expected is None:
-            return
-        found = self.dataset.sha256()
-        if found != expected:
-            raise JobError("runtime_error", f"the data in {self.dataset.directory} have SHA-256 {found}, but the job names "
-                                            f"data with SHA-256 {expected}: this machine's data differ from the coordinator's")
+        if expected is not None:
+            found = self.data.sha256()
+            if found != expected:
+                raise JobError("runtime_error", f"the data in {self.data.path} have SHA-256 {found}, but the job names "
+                                                f"data with SHA-256 {expected}: this machine's data differ from the coordinator's")
+        shape = session.get_inputs()[0].shape[1:]
+        dataset = self.data.dataset(shape if all(isinstance(d, int) for d in shape) else None)
+        if settings.get("validation_count") is not None:
+            dataset = dataset.resplit(settings["validation_count"])
+        if not takes_normalized_input(session):
+            return dataset, lambda x: x
+        given = settings.get("normalization")
+        normalization = self.data.normalization if given is None else Normalization.from_json(given, "settings.normalization")
+        return dataset, normalization.apply
 
     def measure_artifact(self, payload, deadline, with_accuracy):
         timings = {}
@@ -110,20 +122,20 @@ class Executor:
         name = session.get_inputs()[0].name
         timings["load"] = (time.monotonic() - t0) * 1000
         result = {}
+        dataset, feed = self._inputs(session, payload.get("settings") or {})
         if with_accuracy:
             t0 = time.monotonic()
-            self._check_data(payload)
-            images, labels = self.dataset.images(split, limit)
+            images, labels = dataset.images(split, limit)
             correct = 0
             for i in range(0, len(images), 500):
                 if time.monotonic() > deadline:
                     raise JobError("timeout", "timeouts.total_ms passed while evaluating")
-                logits = session.run(None, {name: images[i:i + 500]})[0]
+                logits = session.run(None, {name: feed(images[i:i + 500])})[0]
                 correct += int((np.argmax(logits, axis=1) == labels[i:i + 500]).sum())
             result["accuracy"] = correct / max(1, len(labels))
             timings["evaluate"] = (time.monotonic() - t0) * 1000
         t0 = time.monotonic()
-        x = self.dataset.images("validation", latency["batch"])[0]
+        x = feed(dataset.images("validation", latency["batch"])[0])
         result["latency"] = measure_latency(lambda: session.run(None, {name: x}), number=latency["number"],
                                             repeats=latency["repeat"], min_repeat_ms=latency["min_repeat_ms"],
                                             warmup=latency["warmup"], deadline=deadline)
@@ -177,10 +189,10 @@ class Executor:
             validation = body.get("validation")
             if validation:
                 t0 = time.monotonic()
-                self._check_data({"settings": validation})
-                images, labels = self.dataset.images("validation", validation["images"])
+                dataset, feed = self._inputs(session, validation)
+                images, labels = dataset.images("validation", validation["images"])
                 name = session.get_inputs()[0].name
-                accuracy = float((np.argmax(session.run(None, {name: images})[0], axis=1) == labels).mean())
+                accuracy = float((np.argmax(session.run(None, {name: feed(images)})[0], axis=1) == labels).mean())
                 timings["validate"] = (time.monotonic() - t0) * 1000
                 message = f"validation accuracy {accuracy:.4f} on {len(labels)} images"
                 floor = validation.get("min_accuracy")

@@ -115,6 +115,13 @@ def _read_uri(uri):
         raise JobError("runtime_error", f"cannot read {uri}: {e}")
 
 
+def takes_normalized_input(session):
+    """Whether the graph wants normalized input: Seer's export of an imported network says "already normalized" in
+    its `seer.input` metadata (its own input convention, which the engine fed normalized); Seer's export of a zoo
+    network, and any artifact without that note (protocol revision 2), normalizes [0, 1] pixels itself."""
+    return "already normalized" in session.get_modelmeta().custom_metadata_map.get("seer.input", "")
+
+
 def measure_latency(run, number=1, repeats=5, min_repeat_ms=50.0, warmup=1, deadline=None):
     """LatencyTimer.measure: warm-up runs, then `number` raised until one repeat lasts `min_repeat_ms`, then
     `repeats` repeats of `number` runs; per-run milliseconds of each repeat, median over repeats."""

@@ -4,6 +4,8 @@ import hashlib
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
+from seer_runtime_agent.data import IDENTITY, Dataset
+
 
 def tiny_artifact(seed=0):
     """A 784 -> 10 linear classifier as ONNX bytes: stands in for an exported network."""
@@ -26,21 +28,22 @@ def reference(data, inline=True):
     return ref
 
 
-class FakeDataset:
-    """Random images; labels chosen so a given model's accuracy is known."""
+class FakeData:
+    """A data source of random images (a real `Dataset`) with a made-up SHA-256."""
 
     def __init__(self, n=64, seed=1):
         rng = np.random.default_rng(seed)
-        self.x = rng.random((n, 1, 28, 28), dtype=np.float32)
-        self.y = rng.integers(0, 10, n)
-        self.directory = "fake-data"
+        x = rng.random((n, 1, 28, 28), dtype=np.float32)
+        y = rng.integers(0, 10, n)
+        self.path = "fake-data"
+        self.normalization = IDENTITY
+        self._dataset = Dataset([1, 28, 28], 10, (x, y), (x, y), n // 2, "ab" * 32, self.path, IDENTITY)
 
     def sha256(self):
-        return "ab" * 32
+        return self._dataset.sha256
 
-    def images(self, split, limit=None):
-        n = len(self.x) if limit is None else min(limit, len(self.x))
-        return self.x[:n], self.y[:n]
+    def dataset(self, image_shape=None):
+        return self._dataset
 
 
 def artifact_job(ref, job_id="j1", kind="artifact", limit=32):

@@ -6,7 +6,7 @@ import time
 
 import zmq
 
-from helpers import FakeDataset, artifact_job, reference, tiny_artifact
+from helpers import FakeData, artifact_job, reference, tiny_artifact
 from seer_runtime_agent.agent import Agent, Config
 from seer_runtime_agent.executor import Executor
 from seer_runtime_agent.runtime import Runtime
@@ -44,7 +44,7 @@ class Coordinator:
 
 def start_agent(tmp_path, endpoint, **keys):
     config = Config(endpoint, "py-1", "ort", **keys)
-    agent = Agent(config, Executor("py-1", Runtime("cpu", 1), FakeDataset(), str(tmp_path / "cache")), log=lambda _: None)
+    agent = Agent(config, Executor("py-1", Runtime("cpu", 1), FakeData(), str(tmp_path / "cache")), log=lambda _: None)
     thread = threading.Thread(target=agent.run, daemon=True)
     thread.start()
     return agent, thread

@@ -4,19 +4,19 @@ import os
 import numpy as np
 import onnxruntime as ort
 
-from helpers import FakeDataset, artifact_job, reference, tiny_artifact
+from helpers import FakeData, artifact_job, reference, tiny_artifact
 from seer_runtime_agent.executor import Executor
 from seer_runtime_agent.runtime import Runtime
 
 
 def make(tmp_path, deploy=False):
-    return Executor("a1", Runtime("cpu", 1), FakeDataset(), str(tmp_path / "cache"),
+    return Executor("a1", Runtime("cpu", 1), FakeData(), str(tmp_path / "cache"),
                     str(tmp_path / "deploy") if deploy else None)
 
 
 def expected_accuracy(data, dataset, limit):
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    x, y = dataset.images("validation", limit)
+    x, y = dataset.dataset().images("validation", limit)
     return float((session.run(None, {"image": x})[0].argmax(axis=1) == y).mean())
 
 
@@ -26,7 +26,7 @@ def test_artifact_job_reports_accuracy_latency_and_caches_by_sha(tmp_path):
     mtype, body = ex.run_job(artifact_job(reference(data)))
     assert mtype == "RESULT", body
     p = body["payload"]
-    assert abs(p["accuracy"] - expected_accuracy(data, ex.dataset, 32)) < 1e-12
+    assert abs(p["accuracy"] - expected_accuracy(data, ex.data, 32)) < 1e-12
     assert p["latency"]["min_ms"] <= p["latency"]["median_ms"] <= p["latency"]["max_ms"]
     assert p["latency"]["repeat"] == 3
     assert os.path.exists(tmp_path / "cache" / (reference(data)["sha256"] + ".onnx"))
