@@ -16,6 +16,10 @@ import SeerTensor
 /// sequential, all graph optimizations). Both are timed like `LatencyTimer` (warm-up, `number` raised until a repeat
 /// lasts `--min-repeat-ms`, `--repeats` repeats, median per-run time); the two sides alternate in `--rounds` rounds and
 /// each figure is the median over rounds, so that load drifting on a shared machine hits both alike.
+/// The engine's int8 path (`QuantizedInference`: u8 x s8 -> s32 convolutions in oneDNN where the bit-widths and the
+/// CPU allow) is timed on the same graphs (`engine_int8_ms_bN`), against the float path (`int8_speedup_bN` = engine_ms /
+/// engine_int8_ms) and against onnxruntime's int8 QLinearConv export (`int8_ratio_bN` = engine_int8_ms /
+/// onnxruntime_int8_ms; <= 1.0: the engine is at least as fast).
 /// Also reported: the engine with the weights quantized once up front (`engine_prequantized_ms_bN`,
 /// `prequantized_ratio_bN`; `Conv2D` caches its quantized weights per weight version, so the two should agree),
 /// and onnxruntime on an export with the bias as the layers' third input (`biasAsAdd = false`), which lets it
@@ -94,7 +98,9 @@ struct OnnxBenchmark: ParsableCommand {
             inputs[batch] = (x, url)
         }
 
-        struct Case { let key: String; let graph: Graph; let prequantized: Graph; let onnx: URL; let int8: URL? }
+        struct Case {
+            let key: String, graph: Graph, prequantized: Graph, quantized: QuantizedInference, onnx: URL, int8: URL?
+        }
         var cases = [Case]()
         for (key, bits) in [("", "8/8"), ("compressed_", policy)] {
             let resolved = try Policy(bits: bits).resolve(for: base)
@@ -119,8 +125,9 @@ struct OnnxBenchmark: ParsableCommand {
                     l.weightQuantizer = nil
                 }
             }
-            cases.append(Case(key: key, graph: compressed.graph.foldingBatchNorm(), prequantized: prequantized, onnx: onnx,
-                              int8: int8))
+            let folded = compressed.graph.foldingBatchNorm()
+            cases.append(Case(key: key, graph: folded, prequantized: prequantized, quantized: QuantizedInference(folded),
+                              onnx: onnx, int8: int8))
         }
 
         let server = try OnnxRuntimeServer(python: python ?? Self.defaultPython(), script: Self.server)
@@ -137,15 +144,17 @@ struct OnnxBenchmark: ParsableCommand {
                     samples["\(c.key)engine_ms_b\(batch)", default: []].append(engine.medianMs)
                     let pre = LatencyTimer.measure(latency) { _ = c.prequantized.forward(x, training: false) }
                     samples["\(c.key)engine_prequantized_ms_b\(batch)", default: []].append(pre.medianMs)
+                    let int8Logits = c.quantized.forward(x)
+                    let int8 = LatencyTimer.measure(latency) { _ = c.quantized.forward(x) }
+                    samples["\(c.key)engine_int8_ms_b\(batch)", default: []].append(int8.medianMs)
+                    agreement["\(c.key)int8_float_argmax_agreement_b\(batch)"] =
+                        Double(zip(argmax(int8Logits, batch), argmax(engineLogits, batch)).filter { $0 == $1 }.count) / Double(batch)
                     let request: [String: Any] = ["onnx": c.onnx.path, "images": raw.path, "shape": [batch] + base.inputShape,
                                                   "repeats": repeats, "min_repeat_ms": minRepeatMs]
                     let reply = try server.ask(request)
                     samples["\(c.key)onnxruntime_ms_b\(batch)", default: []].append(reply["median_ms"] as? Double ?? .nan)
                     let predicted = reply["argmax"] as? [Int] ?? []
-                    let engineArgmax = (0..<batch).map { i in
-                        let row = Array(engineLogits.data[(i * base.classes)..<((i + 1) * base.classes)])
-                        return row.firstIndex(of: row.max()!)!
-                    }
+                    let engineArgmax = argmax(engineLogits, batch)
                     agreement["\(c.key)argmax_agreement_b\(batch)"] = Double(zip(predicted, engineArgmax).filter { $0 == $1 }.count)
                         / Double(batch)
                     if let int8 = c.int8 {
@@ -164,6 +173,12 @@ struct OnnxBenchmark: ParsableCommand {
         }
         func rounded(_ v: Double) -> Double { (v * 10_000).rounded() / 10_000 }
         var result: [String: Any] = ["model": model, "policy": "8/8", "compressed_policy": policy, "threads": 1,
+                                     "cpu": HostCPU.modelName, "isa": HostCPU.isa,
+                                     "dnnl_max_cpu_isa": ProcessInfo.processInfo.environment["DNNL_MAX_CPU_ISA"] ?? "unset",
+                                     "onednn_int8_isa": QuantizedInference.effectiveISA,
+                                     "int8_layers": cases[0].quantized.integerLayers.count,
+                                     "float_layers": cases[0].quantized.floatLayers.map { "\($0.name): \($0.reason)" },
+                                     "compressed_int8_layers": cases[1].quantized.integerLayers.count,
                                      "inference_convolution_kernel": inferenceConvolutionKernel, "trained_checkpoint": trained, "rounds": rounds, "repeats": repeats,
                                      "min_repeat_ms": minRepeatMs, "onnxruntime_version": server.version]
         for (key, values) in samples { result[key] = rounded(median(values)) }
@@ -173,10 +188,11 @@ struct OnnxBenchmark: ParsableCommand {
                 let e = median(samples["\(c.key)engine_ms_b\(batch)"]!), o = median(samples["\(c.key)onnxruntime_ms_b\(batch)"]!)
                 result["\(c.key)ratio_b\(batch)"] = rounded(e / o)
                 result["\(c.key)prequantized_ratio_b\(batch)"] = rounded(median(samples["\(c.key)engine_prequantized_ms_b\(batch)"]!) / o)
+                result["\(c.key)int8_speedup_b\(batch)"] = rounded(e / median(samples["\(c.key)engine_int8_ms_b\(batch)"]!))
             }
         }
         for batch in Self.batches {
-            result["int8_ratio_b\(batch)"] = rounded(median(samples["engine_ms_b\(batch)"]!)
+            result["int8_ratio_b\(batch)"] = rounded(median(samples["engine_int8_ms_b\(batch)"]!)
                                                      / median(samples["onnxruntime_int8_ms_b\(batch)"]!))
         }
         // Where the engine's time goes at batch 64 (8/8), by layer type: milliseconds per forward pass.
@@ -199,6 +215,15 @@ struct OnnxBenchmark: ParsableCommand {
         }
         let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys, .withoutEscapingSlashes])
         print(String(data: json, encoding: .utf8)!)
+    }
+
+    /// The top-1 class of each of the `batch` rows of `logits`.
+    func argmax(_ logits: Tensor, _ batch: Int) -> [Int] {
+        let classes = logits.count / batch
+        return (0..<batch).map { i in
+            let row = Array(logits.data[(i * classes)..<((i + 1) * classes)])
+            return row.firstIndex(of: row.max()!)!
+        }
     }
 
     static func defaultPython() -> String {

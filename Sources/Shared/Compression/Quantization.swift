@@ -47,7 +47,7 @@ public enum PolicyQuantization {
     }
 
     /// Whether the output of `id` is never negative: a ReLU, or a pooling of something never negative.
-    static func isNonNegative(_ id: Graph.NodeID, in graph: Graph) -> Bool {
+    public static func isNonNegative(_ id: Graph.NodeID, in graph: Graph) -> Bool {
         guard id != Graph.input else { return false }
         let node = graph.nodes[id]
         switch node.layer {

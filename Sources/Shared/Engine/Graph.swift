@@ -74,6 +74,13 @@ public final class Graph {
     /// resnet20 (one thread, alternating in one process against the same walk layer by layer that frees activations
     /// like this one): about 1% faster at batch 64 and batch 1 for 8/8; the separate passes mostly hit cache already.
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        forward(x, training: training, integerConvolutions: [:])
+    }
+
+    /// `forward`, with the convolution nodes in `integerConvolutions` (inference only) run by their integer form,
+    /// epilogues included (`QuantizedInference`).
+    func forward(_ x: Tensor, training: Bool, integerConvolutions: [NodeID: Int8Convolution]) -> Tensor {
+        precondition(!training || integerConvolutions.isEmpty, "integer convolutions run inference only")
         var values = [NodeID: Tensor]()
         var remainingUses = useCounts()
         let fusions = training ? [:] : inferenceFusions
@@ -93,12 +100,14 @@ public final class Graph {
                 var epilogue = f.epilogue
                 if let r = f.residual { epilogue.residual = r == Graph.input ? x : values[r]! }
                 epilogue.quantization = f.quantizer?.quantization
-                values[f.last] = conv.inference(ins[0], epilogue: epilogue)
+                values[f.last] = integerConvolutions[id]?.inference(ins[0], epilogue: epilogue)
+                    ?? conv.inference(ins[0], epilogue: epilogue)
                 fused.formUnion(f.nodes)
                 release(node.inputs + (f.residual.map { [$0] } ?? []))
                 continue
             }
-            values[id] = node.layer.forward(ins, training: training)
+            values[id] = integerConvolutions[id]?.inference(ins[0], epilogue: ConvEpilogue())
+                ?? node.layer.forward(ins, training: training)
             release(node.inputs)
         }
         return values[output]!

@@ -27,6 +27,8 @@ final class OneDNNConvolution: ConvolutionBackend {
         let handle: OpaquePointer
         /// The weights of the last forward call, whose reordered copy the handle holds.
         var weights: WeightVersion?
+        init(handle: OpaquePointer) { self.handle = handle }
+
         init(_ s: ConvShape, pass: seer_dnnl_pass) {
             var shape = seer_dnnl_shape(batch: Int32(s.g.batch), in_channels: Int32(s.inChannels),
                                         out_channels: Int32(s.outChannels), groups: Int32(s.groups),

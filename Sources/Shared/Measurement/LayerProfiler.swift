@@ -134,9 +134,10 @@ public enum LayerProfiler {
         var rng = SeededGenerator(seed: seed)
         let pruned = ChannelPruning.prune(model, policy: policy)
         let calibration = Tensor.randomNormal(shape: [16] + model.inputShape, std: 1, using: &rng)
-        let inference = PolicyQuantization.quantize(pruned, policy: policy, calibration: calibration).graph.foldingBatchNorm()
+        let folded = PolicyQuantization.quantize(pruned, policy: policy, calibration: calibration).graph.foldingBatchNorm()
+        let inference = try InferenceArithmetic.selected.get().compile(folded)
         let x = Tensor.randomNormal(shape: [timing.batch] + model.inputShape, std: 1, using: &rng)
-        return LatencyTimer.measure(timing) { _ = inference.forward(x, training: false) }
+        return LatencyTimer.measure(timing) { _ = inference.forward(x) }
     }
 
     /// "x86_64, <CPU model>, N cores": enough to tell tables of different machines apart.
@@ -266,6 +267,8 @@ struct EngineKernel {
     let layer: Layer
     /// [C, H, W] of the layer's input (or [F] for a classifier).
     let inputShape: [Int]
+    /// Whether the layer's input can be negative (its activation quantizer is signed).
+    let signedInput: Bool
     let hasBias: Bool
     /// Ops after the layer, in topological order, with where each reads its inputs.
     let ops: [(layer: Layer, sources: [Source])]
@@ -281,8 +284,9 @@ struct EngineKernel {
     func instantiate(keptIn: Int, keptOut: Int, batch: Int) -> () -> Void {
         var rng = SeededGenerator(seed: 5)
         let x = Tensor.randomNormal(shape: [batch, keptIn] + inputShape.dropFirst(), std: 1, using: &rng)
-        // Signedness does not change the quantizer's cost; the bit-width does not either (float simulation).
-        let quantizer = ActivationQuantizer(name: name + ".aq", bits: 8, signed: true, alpha: 3)
+        // At 8/8: a float layer's cost does not depend on the bit-widths (simulated quantization), an integer
+        // layer's does not either (the same u8/s8 kernels from 2 to 8 bits).
+        let quantizer = ActivationQuantizer(name: name + ".aq", bits: 8, signed: signedInput, alpha: 3)
         let main: Layer
         if let conv = layer as? Conv2D {
             let groups = isDepthwise ? keptOut : conv.groups
@@ -302,7 +306,17 @@ struct EngineKernel {
         }
         // Operands from outside the kernel: made once, at the shape a dry run gives.
         var constants: [Int: Tensor] = [:]
-        var values = [main.forward([quantizer.forward([x], training: false)], training: false)]
+        // The layer as `QuantizedInference` runs it when the process's arithmetic is int8 and the CPU runs 8/8 exactly.
+        var integer: Int8Convolution?
+        if case .success(.int8) = InferenceArithmetic.selected, let c = main as? Conv2D,
+           Int8Convolution.unsupported(input: quantizer, weights: c.weightQuantizer, vnni: Int8Convolution.hostHasVNNI) == nil {
+            integer = Int8Convolution(c, input: quantizer, weights: c.weightQuantizer!)
+        }
+        let layer = { (x: Tensor) -> Tensor in
+            let q = quantizer.forward([x], training: false)
+            return integer?.inference(q) ?? main.forward([q], training: false)
+        }
+        var values = [layer(x)]
         for (index, (op, sources)) in tail.enumerated() {
             let first = sources.first.flatMap { if case .slot(let s) = $0 { return values[s] } else { return nil } }
             let shape = first?.shape ?? values[0].shape
@@ -312,7 +326,7 @@ struct EngineKernel {
             values.append(op.forward(inputs(sources, values, constants[index]), training: false))
         }
         return {
-            var values = [main.forward([quantizer.forward([x], training: false)], training: false)]
+            var values = [layer(x)]
             values.reserveCapacity(tail.count + 1)
             for (index, (op, sources)) in tail.enumerated() {
                 values.append(op.forward(inputs(sources, values, constants[index]), training: false))
@@ -369,7 +383,8 @@ struct EngineKernel {
                 ops.append((op.layer, op.inputs.map { slot[$0].map(Source.slot) ?? .outside }))
             }
             return EngineKernel(name: node.layer.name, isDepthwise: kinds[node.layer.name] == .depthwise, layer: node.layer,
-                                inputShape: inputShape, hasBias: hasBias, ops: ops)
+                                inputShape: inputShape, signedInput: !PolicyQuantization.isNonNegative(source, in: graph),
+                                hasBias: hasBias, ops: ops)
         }
     }
 }

@@ -222,10 +222,12 @@ public enum PolicyEvaluation {
         timings.evaluation = Date().timeIntervalSince(clock)
         clock = Date()
 
-        let inference = model.graph.foldingBatchNorm()
+        // Timed as deployed: batch norm folded, and convolutions on integers where the bit-widths and the CPU allow
+        // (`InferenceArithmetic`; SEER_INFERENCE=float times the float graph).
+        let inference = try InferenceArithmetic.selected.get().compile(model.graph.foldingBatchNorm())
         var rng = SeededGenerator(seed: 1)
         let (x, _) = try data.batch(split: .validation, indices: Array(0..<settings.latency.batch), augment: nil, rng: &rng)
-        let latency = LatencyTimer.measure(settings.latency) { _ = inference.forward(x, training: false) }
+        let latency = LatencyTimer.measure(settings.latency) { _ = inference.forward(x) }
         timings.latency = Date().timeIntervalSince(clock)
 
         let complexity = try Complexity.compute(model: base, policy: policy)

@@ -38,6 +38,7 @@ struct seer_dnnl_conv {
     argument args[4];
     int count;
     size_t arena_bytes;
+    float *int8_bias;          // int8 handles: the bias in oneDNN 2.6's accumulator units (bias / scale); else NULL
     char implementation[64];
 };
 
@@ -86,24 +87,31 @@ static void describe(char *error, size_t size, const char *what, dnnl_status_t s
         }                                                                                                             \
     } while (0)
 
-// Plain descriptors of the four tensors.
-static void plain_descriptors(const seer_dnnl_shape *s, dnnl_memory_desc_t *src, dnnl_memory_desc_t *weights,
+// Plain (or, with `any`, oneDNN-chosen) descriptors of the four tensors with the given element types (bias f32).
+static void typed_descriptors(const seer_dnnl_shape *s, dnnl_data_type_t src_type, dnnl_data_type_t weights_type,
+                              dnnl_data_type_t dst_type, dnnl_memory_desc_t *src, dnnl_memory_desc_t *weights,
                               dnnl_memory_desc_t *bias, dnnl_memory_desc_t *dst, bool any) {
     int oh = (s->height + 2 * s->padding - s->kernel) / s->stride + 1;
     int ow = (s->width + 2 * s->padding - s->kernel) / s->stride + 1;
     dnnl_dims_t src_dims = {s->batch, s->in_channels, s->height, s->width};
     dnnl_dims_t dst_dims = {s->batch, s->out_channels, oh, ow};
     dnnl_dims_t bias_dims = {s->out_channels};
-    dnnl_memory_desc_init_by_tag(src, 4, src_dims, dnnl_f32, any ? dnnl_format_tag_any : dnnl_nchw);
-    dnnl_memory_desc_init_by_tag(dst, 4, dst_dims, dnnl_f32, any ? dnnl_format_tag_any : dnnl_nchw);
+    dnnl_memory_desc_init_by_tag(src, 4, src_dims, src_type, any ? dnnl_format_tag_any : dnnl_nchw);
+    dnnl_memory_desc_init_by_tag(dst, 4, dst_dims, dst_type, any ? dnnl_format_tag_any : dnnl_nchw);
     dnnl_memory_desc_init_by_tag(bias, 1, bias_dims, dnnl_f32, any ? dnnl_format_tag_any : dnnl_a);
     if (s->groups == 1) {
         dnnl_dims_t w = {s->out_channels, s->in_channels, s->kernel, s->kernel};
-        dnnl_memory_desc_init_by_tag(weights, 4, w, dnnl_f32, any ? dnnl_format_tag_any : dnnl_oihw);
+        dnnl_memory_desc_init_by_tag(weights, 4, w, weights_type, any ? dnnl_format_tag_any : dnnl_oihw);
     } else {
         dnnl_dims_t w = {s->groups, s->out_channels / s->groups, s->in_channels / s->groups, s->kernel, s->kernel};
-        dnnl_memory_desc_init_by_tag(weights, 5, w, dnnl_f32, any ? dnnl_format_tag_any : dnnl_goihw);
+        dnnl_memory_desc_init_by_tag(weights, 5, w, weights_type, any ? dnnl_format_tag_any : dnnl_goihw);
     }
+}
+
+// Plain descriptors of the four tensors, f32 throughout.
+static void plain_descriptors(const seer_dnnl_shape *s, dnnl_memory_desc_t *src, dnnl_memory_desc_t *weights,
+                              dnnl_memory_desc_t *bias, dnnl_memory_desc_t *dst, bool any) {
+    typed_descriptors(s, dnnl_f32, dnnl_f32, dnnl_f32, src, weights, bias, dst, any);
 }
 
 // A memory without data for `pd`'s user-managed scratchpad, placed at the end of the handle's arena share; NULL
@@ -261,6 +269,7 @@ void seer_dnnl_conv_destroy(seer_dnnl_conv *c) {
     if (c->primitive) dnnl_primitive_destroy(c->primitive);
     if (c->scratchpad) dnnl_memory_destroy(c->scratchpad);
     if (c->stream) dnnl_stream_destroy(c->stream);
+    free(c->int8_bias);
     free(c);
 }
 
@@ -336,4 +345,96 @@ int seer_dnnl_conv_backward_weights(seer_dnnl_conv *c, const float *src, const f
                                     char *error, size_t error_size) {
     void *p[3] = {(void *)src, (void *)diff_dst, diff_weights};
     return execute(c, p, -1, error, error_size);
+}
+
+// MARK: int8 inference
+
+seer_dnnl_conv *seer_dnnl_int8_conv_create(const seer_dnnl_shape *s, bool signed_input, const float *scales,
+                                           const float *bias, char *error, size_t error_size) {
+    omp_set_num_threads(1);  // as seer_dnnl_conv_create
+    dnnl_engine_t engine = shared_engine();
+    seer_dnnl_conv *c = calloc(1, sizeof *c);
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = user_scratchpad();
+    if (!c || !engine || !attr) {
+        describe(error, error_size, "engine or attribute creation", dnnl_out_of_memory);
+        free(c);
+        if (attr) dnnl_primitive_attr_destroy(attr);
+        return NULL;
+    }
+    c->pass = SEER_DNNL_FORWARD;
+    if (s->bias) {
+        // oneDNN 2.x adds the bias to the converted accumulator before the output scale (dst = scale * (acc + bias)).
+        if (!(c->int8_bias = malloc(sizeof(float) * (size_t)s->out_channels))) {
+            describe(error, error_size, "bias allocation", dnnl_out_of_memory);
+            goto fail;
+        }
+        for (int o = 0; o < s->out_channels; o++) c->int8_bias[o] = scales[o] != 0 ? bias[o] / scales[o] : 0;
+    }
+    dnnl_data_type_t src_type = signed_input ? dnnl_s8 : dnnl_u8;
+    dnnl_memory_desc_t src, weights, bias_md, dst, any_src, any_weights, any_bias, any_dst;
+    typed_descriptors(s, src_type, dnnl_s8, dnnl_f32, &src, &weights, &bias_md, &dst, false);
+    typed_descriptors(s, src_type, dnnl_s8, dnnl_f32, &any_src, &any_weights, &any_bias, &any_dst, true);
+    dnnl_dims_t strides = {s->stride, s->stride}, padding = {s->padding, s->padding};
+    dnnl_convolution_desc_t desc;
+    CHECK(dnnl_primitive_attr_set_output_scales(attr, s->out_channels, 1 << 1, scales), "output scales");
+    CHECK(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &any_src,
+                                             &any_weights, s->bias ? &bias_md : NULL, &any_dst, strides, padding,
+                                             padding),
+          "int8 forward descriptor");
+    CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL), "int8 forward primitive descriptor");
+    const char *name = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) == dnnl_success && name)
+        snprintf(c->implementation, sizeof c->implementation, "%s", name);
+    CHECK(add_argument(c, DNNL_ARG_SRC, true, &src, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0)), "src");
+    CHECK(add_argument(c, DNNL_ARG_WEIGHTS, true, &weights, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)),
+          "weights");
+    if (s->bias)
+        CHECK(add_argument(c, DNNL_ARG_BIAS, true, &bias_md, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1)),
+              "bias");
+    CHECK(add_argument(c, DNNL_ARG_DST, false, &dst, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0)), "dst");
+    CHECK(dnnl_primitive_create(&c->primitive, pd), "int8 primitive creation");
+    CHECK(reserve_scratchpad(c, pd, &c->scratchpad, &c->scratchpad_offset), "scratchpad");
+    CHECK(dnnl_stream_create(&c->stream, engine, dnnl_stream_default_flags), "stream creation");
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
+    return c;
+fail:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
+    seer_dnnl_conv_destroy(c);
+    return NULL;
+}
+
+int seer_dnnl_int8_conv_forward(seer_dnnl_conv *c, const void *src, const int8_t *weights, float *dst, char *error,
+                                size_t error_size) {
+    if (!c->int8_bias != (c->count == 3)) {
+        if (error && error_size) snprintf(error, error_size, "oneDNN: not an int8 handle");
+        return -1;
+    }
+    void *with_bias[4] = {(void *)src, (void *)weights, c->int8_bias, dst};
+    void *without_bias[3] = {(void *)src, (void *)weights, dst};
+    return execute(c, c->int8_bias ? with_bias : without_bias, DNNL_ARG_WEIGHTS, error, error_size);
+}
+
+bool seer_dnnl_has_vnni(void) {
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    return (isa & dnnl_cpu_isa_avx512_core_vnni) == dnnl_cpu_isa_avx512_core_vnni
+        || (isa & dnnl_cpu_isa_avx2_vnni) == dnnl_cpu_isa_avx2_vnni;
+}
+
+const char *seer_dnnl_effective_isa(void) {
+    switch (dnnl_get_effective_cpu_isa()) {
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_mic: return "avx512_mic";
+    case dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic_4ops";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    default: return "other";
+    }
 }

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /// One convolution's geometry; `groups` divides both channel counts.
 typedef struct {
@@ -44,5 +45,21 @@ int seer_dnnl_conv_backward_data(seer_dnnl_conv *conv, const float *diff_dst, co
 /// diff_weights = the gradient of the weights (overwritten; the bias gradient is left to the caller).
 int seer_dnnl_conv_backward_weights(seer_dnnl_conv *conv, const float *src, const float *diff_dst,
                                     float *diff_weights, char *error, size_t error_size);
+
+/// An int8 inference convolution: u8 (or, `signed_input`, s8) NCHW source x s8 [out][in / groups][k][k] weights ->
+/// s32 accumulators -> f32 NCHW dst = scales[o] * acc + bias[o] (bias: `shape->bias`, out_channels values in output
+/// units; the handle keeps its own copy). oneDNN picks the kernel (VNNI where the CPU has it). A handle's weights are
+/// reordered on its first call and must be the same on every later one.
+seer_dnnl_conv *seer_dnnl_int8_conv_create(const seer_dnnl_shape *shape, bool signed_input, const float *scales,
+                                           const float *bias, char *error, size_t error_size);
+int seer_dnnl_int8_conv_forward(seer_dnnl_conv *conv, const void *src, const int8_t *weights, float *dst,
+                                char *error, size_t error_size);
+
+/// Whether the ISA oneDNN uses in this process has VNNI (u8 x s8 dot products into s32 with no 16-bit
+/// intermediate): without it, oneDNN's int8 kernels sum pairs of products in saturating 16 bits and scale s8
+/// sources' weights by 1/2, so only some bit-widths are exact there.
+bool seer_dnnl_has_vnni(void);
+/// oneDNN's effective ISA in this process (after DNNL_MAX_CPU_ISA / dnnl_set_max_cpu_isa), e.g. "avx512_core_vnni".
+const char *seer_dnnl_effective_isa(void);
 
 #endif

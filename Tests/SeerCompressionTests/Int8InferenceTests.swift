@@ -1,0 +1,170 @@
+import Foundation
+import XCTest
+import SeerData
+@testable import SeerEngine
+import SeerMeasurement
+import SeerModels
+import SeerTensor
+import SeerTraining
+@testable import SeerCompression
+
+/// The int8 inference path (`QuantizedInference`) against the fake-quantized float graph it is compiled from, on the
+/// committed resnet8 checkpoint, on this process's oneDNN ISA; `testEveryISAPath` reruns it capped to each lower ISA
+/// the host has (DNNL_MAX_CPU_ISA, in a child process: oneDNN fixes its ISA at its first primitive).
+final class Int8InferenceTests: XCTestCase {
+    static let data = Result { try FashionMNIST.load() }
+
+    /// Unpruned 8/8, pruned 8/8, and lower bit-widths (pruned), the latter exact on every ISA.
+    static let policies = ["8/8", "8/8/0.5", "4/6/0.25", "6/8"]
+
+    /// resnet8 under `bits`, calibrated on 256 training images, batch norm folded: the graph the executor times.
+    func folded(_ bits: String) throws -> Graph {
+        let base = try ModelStore.load("resnet8")
+        let policy = try Policy(bits: bits).resolve(for: base)
+        let data = try Self.data.get()
+        var rng = SeededGenerator(seed: 7)
+        let (calibration, _) = try data.batch(split: .train, indices: Array(0..<256), augment: nil, rng: &rng)
+        let quantized = PolicyQuantization.quantize(ChannelPruning.prune(base, policy: policy), policy: policy,
+                                                    calibration: calibration)
+        return quantized.graph.foldingBatchNorm()
+    }
+
+    func images(_ count: Int) throws -> (Tensor, [Int]) {
+        var rng = SeededGenerator(seed: 3)
+        return try Self.data.get().batch(split: .validation, indices: Array(0..<count), augment: nil, rng: &rng)
+    }
+
+    /// Every integer convolution, fed the float graph's own input to it, gives the float convolution's output up to
+    /// the rounding bound of docs/LATENCY.md ("int8 inference"): with u = 2^-24, K taps per output, T = sum |x| |w|
+    /// over the fake-quantized input and weights and b the bias, |y_float - y_int8| <= gamma(K + 8) * (T + |b|),
+    /// gamma(n) = n u / (1 - n u). The integer accumulation is exact; the float sum's rounding is gamma(K + 1) of
+    /// T + |b|, the fake-quantized operands' 2u of T, and the requantization's 4 roundings gamma(4) of |E| + |b|.
+    func testIntegerConvolutionsMatchTheFloatOnesWithinTheRoundingBound() throws {
+        print("int8 inference on oneDNN ISA \(QuantizedInference.effectiveISA), VNNI \(QuantizedInference.hostHasVNNI)")
+        let (x, _) = try images(32)
+        for bits in Self.policies {
+            let graph = try folded(bits)
+            let program = QuantizedInference(graph)
+            if QuantizedInference.hostHasVNNI || bits != "8/8" && bits != "8/8/0.5" {
+                XCTAssertFalse(program.integerLayers.isEmpty, "\(bits): no integer layer")
+            }
+            XCTAssertTrue(program.floatLayers.allSatisfy { !$0.reason.isEmpty })
+            var values = [Graph.NodeID: Tensor](), checked = 0
+            for id in graph.topologicalOrder {
+                let node = graph.nodes[id]
+                let ins = node.inputs.map { $0 == Graph.input ? x : values[$0]! }
+                values[id] = node.layer.forward(ins, training: false)
+                guard let conv = node.layer as? Conv2D, let integer = program.integerConvolution(id) else { continue }
+                let yFloat = values[id]!, yInt = integer.inference(ins[0], epilogue: ConvEpilogue())
+                let bound = roundingBound(conv, input: ins[0])
+                var worst: Float = 0
+                for i in 0..<yFloat.count {
+                    let excess = abs(yFloat.data[i] - yInt.data[i]) / bound.data[i]
+                    worst = max(worst, excess)
+                }
+                XCTAssertLessThanOrEqual(worst, 1, "\(bits) \(conv.name): worst |difference| / bound")
+                checked += 1
+            }
+            XCTAssertEqual(checked, program.integerLayers.count, bits)
+            print("\(bits): \(checked) integer convolutions within the bound; float: "
+                  + program.floatLayers.map { "\($0.name) (\($0.reason))" }.joined(separator: ", "))
+        }
+    }
+
+    /// gamma(K + 8) * (T + |b|) per output element, T from a float convolution of |x| with |w|, whose own rounding
+    /// (at most gamma(K) of T, all terms non-negative) is undone by dividing by 1 - gamma(K).
+    func roundingBound(_ conv: Conv2D, input x: Tensor) -> Tensor {
+        var rng = SeededGenerator(seed: 0)
+        let magnitude = Conv2D(name: conv.name + ".abs", inChannels: conv.inChannels, outChannels: conv.outChannels,
+                               kernel: conv.kernel, stride: conv.stride, padding: conv.padding, groups: conv.groups,
+                               rng: &rng)
+        magnitude.weight.value = conv.effectiveWeight.map { abs($0) }
+        let t = magnitude.forward([x.map { abs($0) }], training: false)
+        let k = Double(conv.inChannels / conv.groups * conv.kernel * conv.kernel), u = pow(2.0, -24.0)
+        func gamma(_ n: Double) -> Double { n * u / (1 - n * u) }
+        let factor = Float(gamma(k + 8) / (1 - gamma(k)))
+        let plane = t.shape[2] * t.shape[3], bias = conv.bias?.value.data ?? []
+        return Tensor(shape: t.shape) { out in
+            for i in 0..<t.count {
+                let b = bias.isEmpty ? 0 : abs(bias[(i / plane) % conv.outChannels])
+                // A zero bound would demand bit-equality where both sides are exactly zero; keep the smallest normal.
+                out[i] = max(factor * (t.data[i] + b), .leastNormalMagnitude)
+            }
+        }
+    }
+
+    /// End to end on 256 validation images: the same top-1 class for nearly every image, and logits close. Not a
+    /// derived bound: where a float and an integer layer output straddle a quantizer's rounding boundary (they differ
+    /// by at most the bound above, about 1e-6 of the value), the next layer's input differs by one level there.
+    func testLogitsAndTopOneAgreeWithTheFakeQuantizedGraph() throws {
+        let (x, _) = try images(256)
+        for bits in ["8/8/0.5", "4/6/0.25"] {
+            let graph = try folded(bits)
+            let reference = graph.forward(x, training: false)
+            let program = QuantizedInference(graph)
+            let logits = program.forward(x)
+            XCTAssertEqual(logits.shape, reference.shape)
+            let classes = logits.shape[1]
+            var agree = 0, worst: Float = 0, range: Float = 0
+            for n in 0..<logits.shape[0] {
+                let a = Array(logits.data[(n * classes)..<((n + 1) * classes)])
+                let b = Array(reference.data[(n * classes)..<((n + 1) * classes)])
+                if a.indices.max(by: { a[$0] < a[$1] }) == b.indices.max(by: { b[$0] < b[$1] }) { agree += 1 }
+                for c in 0..<classes { worst = max(worst, abs(a[c] - b[c])) }
+                range = max(range, b.max()! - b.min()!)
+            }
+            print("\(bits) on \(QuantizedInference.effectiveISA): top-1 agreement \(agree)/\(logits.shape[0]), "
+                  + "max |logit difference| \(worst) (logit range \(range)), \(program.integerLayers.count) integer layers")
+            XCTAssertGreaterThanOrEqual(agree, logits.shape[0] * 99 / 100, bits)
+            XCTAssertLessThan(worst, 0.05 * range, bits)
+        }
+    }
+
+    /// Which layers run on integers follows the CPU: with VNNI every resnet8 convolution at 8/8; without it, 8/8
+    /// stays float (16-bit pair sums would saturate) and 8-bit weights on 6-bit activations run on integers, except the stem (signed).
+    func testQualificationFollowsTheISA() throws {
+        let eight = try folded("8/8"), sixBitActivations = try folded("8/6")
+        let convolutions = eight.layers.compactMap { $0 as? Conv2D }.count
+        XCTAssertEqual(QuantizedInference(eight, vnni: true).integerLayers.count, convolutions)
+        XCTAssertEqual(QuantizedInference(eight, vnni: false).integerLayers, [])
+        let noVNNI = QuantizedInference(sixBitActivations, vnni: false)
+        XCTAssertEqual(noVNNI.integerLayers.count, convolutions - 1)
+        XCTAssertEqual(noVNNI.floatLayers.map(\.name), ["stem.conv"])
+    }
+
+    /// Reruns the ISA-dependent tests in child processes capped to each lower ISA oneDNN has on this host, and says
+    /// which ran. On an AVX2-only host there is none (this process already ran AVX2).
+    func testEveryISAPath() throws {
+        let native = QuantizedInference.effectiveISA
+        if ProcessInfo.processInfo.environment["DNNL_MAX_CPU_ISA"] != nil { return }  // a child itself
+        let lower: [(cap: String, requires: [String])] = [
+            ("AVX512_CORE", ["avx512_core_vnni", "avx512_core_bf16", "avx512_core_amx"]),
+            ("AVX2", ["avx2_vnni", "avx512_core", "avx512_core_vnni", "avx512_core_bf16", "avx512_core_amx"]),
+        ]
+        var ran = [native]
+        for (cap, requires) in lower where requires.contains(native) {
+            let child = Process()
+            child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+            child.arguments = ["SeerCompressionTests.Int8InferenceTests/testIntegerConvolutionsMatchTheFloatOnesWithinTheRoundingBound",
+                               "SeerCompressionTests.Int8InferenceTests/testLogitsAndTopOneAgreeWithTheFakeQuantizedGraph"]
+            var environment = ProcessInfo.processInfo.environment
+            environment["DNNL_MAX_CPU_ISA"] = cap
+            child.environment = environment
+            let output = Pipe()
+            child.standardOutput = output
+            child.standardError = output
+            try child.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            child.waitUntilExit()
+            let isa = text.components(separatedBy: "oneDNN ISA ").dropFirst().first?.split(separator: ",").first
+            XCTAssertEqual(child.terminationStatus, 0, "DNNL_MAX_CPU_ISA=\(cap):\n\(text)")
+            XCTAssertNotNil(isa, "DNNL_MAX_CPU_ISA=\(cap): the child did not report its ISA:\n\(text)")
+            ran.append(isa.map(String.init) ?? cap)
+        }
+        print("int8 inference tests ran on oneDNN ISAs: \(ran.joined(separator: ", "))")
+    }
+}
+
+private extension Tensor {
+    func map(_ f: (Float) -> Float) -> Tensor { Tensor(shape: shape, data: data.map(f)) }
+}
