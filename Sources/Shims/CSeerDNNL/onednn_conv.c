@@ -417,6 +417,18 @@ int seer_dnnl_int8_conv_forward(seer_dnnl_conv *c, const void *src, const int8_t
     return execute(c, c->int8_bias ? with_bias : without_bias, DNNL_ARG_WEIGHTS, error, error_size);
 }
 
+// Separate roundings, as Swift's fake quantization computes them (no fused multiply-add).
+#pragma STDC FP_CONTRACT OFF
+void seer_quantize_levels(const float *x, uint8_t *out, size_t count, float lo, float hi, float inv) {
+    const float magic = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds to the nearest, ties to even
+    for (size_t i = 0; i < count; i++) {
+        float v = x[i] < lo ? lo : x[i];
+        v = v > hi ? hi : v;
+        float level = (v * inv + magic) - magic;
+        out[i] = (uint8_t)(int32_t)level;
+    }
+}
+
 bool seer_dnnl_has_vnni(void) {
     dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
     return (isa & dnnl_cpu_isa_avx512_core_vnni) == dnnl_cpu_isa_avx512_core_vnni

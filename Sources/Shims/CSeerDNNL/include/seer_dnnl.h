@@ -55,6 +55,10 @@ seer_dnnl_conv *seer_dnnl_int8_conv_create(const seer_dnnl_shape *shape, bool si
 int seer_dnnl_int8_conv_forward(seer_dnnl_conv *conv, const void *src, const int8_t *weights, float *dst,
                                 char *error, size_t error_size);
 
+/// out[i] = the level round(clamp(x[i], lo, hi) * inv) (ties to even), as a u8 byte, or an s8 byte when lo < 0:
+/// the source bytes of an int8 handle.
+void seer_quantize_levels(const float *x, uint8_t *out, size_t count, float lo, float hi, float inv);
+
 /// Whether the ISA oneDNN uses in this process has VNNI (u8 x s8 dot products into s32 with no 16-bit
 /// intermediate): without it, oneDNN's int8 kernels sum pairs of products in saturating 16 bits and scale s8
 /// sources' weights by 1/2, so only some bit-widths are exact there.
