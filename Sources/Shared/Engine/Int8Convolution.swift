@@ -117,7 +117,7 @@ public final class Int8Convolution {
         var levels = [UInt8](repeating: 0, count: x.count)
         var errors = [CChar](repeating: 0, count: 256 * count)
         var statuses = [Int32](repeating: 0, count: count)
-        let input = self.input, signed = signedInput
+        let input = self.input
         x.data.withUnsafeBufferPointer { xb in
             levels.withUnsafeMutableBufferPointer { lb in
                 weights.withUnsafeBufferPointer { wb in
@@ -131,7 +131,7 @@ public final class Int8Convolution {
                                     for c in range {
                                         let images = chunks[c], start = images.lowerBound
                                         Self.levels(xp.p + start * imageIn, lp.p + start * imageIn,
-                                                    count: images.count * imageIn, input, signed: signed)
+                                                    count: images.count * imageIn, input)
                                         sp.p[c] = seer_dnnl_int8_conv_forward(
                                             handles[c].handle, lp.p + start * imageIn, wp.p,
                                             yp.p + start * imageOut, ep.p + 256 * c, 256)
@@ -156,7 +156,7 @@ public final class Int8Convolution {
     /// bytes, or s8 bytes for a signed quantizer. In C: Swift's generic SIMD float-to-integer conversion ran at about
     /// 130 ns per element (measured: the int8 path 6x slower than float on resnet20).
     static func levels(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<UInt8>, count n: Int,
-                       _ q: FakeQuantization, signed: Bool) {
+                       _ q: FakeQuantization) {
         seer_quantize_levels(x, out, n, q.lo, q.hi, q.inv)
     }
 
