@@ -109,7 +109,10 @@ final class HeterogeneousCampaignTests: FabricTestCase {
         // deployed, the runtime agent installs exactly it.
         let prepared = try XCTUnwrap(try DeploymentStore.prepared(campaign: "hetero", deviceKey: "ort-cpu", profile: "fast", in: store))
         XCTAssertEqual(prepared.weightsFormat, ArtifactReference.onnxQDQ)
-        let measuredArtifact = try XCTUnwrap(artifacts.first { $0.sha256 == prepared.sha256 }, "prepared \(prepared.sha256 ?? "nil")")
+        // The same artifact is also measured on the test split (another accuracy): the validation measurement is the one.
+        let validationJobs = Set(rows.filter { $0.split == "validation" }.map(\.jobID))
+        let measuredArtifact = try XCTUnwrap(artifacts.first { $0.sha256 == prepared.sha256 && validationJobs.contains($0.jobID) },
+                                             "prepared \(prepared.sha256 ?? "nil")")
         XCTAssertEqual(prepared.weightsValidationAccuracy, measuredArtifact.engineAccuracy)
         let plan = try DeploymentPlanner(store: store, campaign: "hetero").plan(deployID: "probe", deviceKey: "ort-cpu", profile: "fast")
         XCTAssertEqual(plan.body.weights.format, ArtifactReference.onnxQDQ)
