@@ -47,6 +47,26 @@ final class RedeployProcessTests: FabricTestCase {
         return db
     }
 
+    /// `seer-coordinator serve` on `db` over CURVE, allowing agent-keys; its endpoint once it listens.
+    func serve(_ db: String) throws -> String {
+        try fabric.keys("coordinator")
+        let agentKeys = try fabric.keys("agent-keys")
+        try agentKeys.publicKey.write(toFile: fabric.path("allowed.txt"), atomically: true, encoding: .utf8)
+        let endpointFile = fabric.path("endpoint")
+        try fabric.launch("coordinator", product: "seer-coordinator", [
+            "serve", "--db", db, "--bind", "tcp://127.0.0.1:0", "--endpoint-file", endpointFile,
+            "--keys", fabric.path("coordinator"), "--allow", fabric.path("allowed.txt"), "--heartbeat-ms", "200"])
+        XCTAssertTrue(fabric.waitUntil(20) { FileManager.default.fileExists(atPath: endpointFile) }, fabric.diagnostics)
+        return try String(contentsOfFile: endpointFile, encoding: .utf8)
+    }
+
+    /// Agent phone-1 (device key cpu, null executor) reading its battery from `battery`, deploying into `deployDir`.
+    func startPhone(endpoint: String, battery: String, deployDir: String) throws {
+        try fabric.agent("phone-1", deviceKey: "cpu", endpoint: endpoint, keys: "agent-keys", serverKey: "coordinator",
+                         executor: ["--executor", "null", "--deploy-dir", deployDir, "--profiles", "performance@60,saver",
+                                    "--battery-file", battery, "--battery-interval-ms", "50"])
+    }
+
     func currentRelease(_ deployDir: String) -> String? {
         try? FileManager.default.destinationOfSymbolicLink(atPath: deployDir + "/current")
     }
@@ -72,21 +92,11 @@ final class RedeployProcessTests: FabricTestCase {
     func testAnAgentUpBeforeAnyCampaignGetsItsModelOnceOneIsDone() throws {
         let db = fabric.path("seer.sqlite")
         _ = try SeerStore(path: db)
-        try fabric.keys("coordinator")
-        let agentKeys = try fabric.keys("agent-keys")
-        try agentKeys.publicKey.write(toFile: fabric.path("allowed.txt"), atomically: true, encoding: .utf8)
-        let endpointFile = fabric.path("endpoint")
-        try fabric.launch("coordinator", product: "seer-coordinator", [
-            "serve", "--db", db, "--bind", "tcp://127.0.0.1:0", "--endpoint-file", endpointFile,
-            "--keys", fabric.path("coordinator"), "--allow", fabric.path("allowed.txt"), "--heartbeat-ms", "200"])
-        XCTAssertTrue(fabric.waitUntil(20) { FileManager.default.fileExists(atPath: endpointFile) }, fabric.diagnostics)
+        let endpoint = try serve(db)
         let battery = fabric.path("battery.txt")
         try "capacity=80\nstatus=discharging\n".write(toFile: battery, atomically: true, encoding: .utf8)
         let deployDir = fabric.path("deploy")
-        try fabric.agent("phone-1", deviceKey: "cpu", endpoint: try String(contentsOfFile: endpointFile, encoding: .utf8),
-                         keys: "agent-keys", serverKey: "coordinator",
-                         executor: ["--executor", "null", "--deploy-dir", deployDir, "--profiles", "performance@60,saver",
-                                    "--battery-file", battery, "--battery-interval-ms", "50"])
+        try startPhone(endpoint: endpoint, battery: battery, deployDir: deployDir)
         func rows() -> [DeploymentRecord] {
             ((try? DeploymentStore.deployments(agentID: "phone-1", in: try SeerStore(path: db))) ?? []).reversed()
         }
@@ -107,22 +117,12 @@ final class RedeployProcessTests: FabricTestCase {
 
     func testBatteryChangeRedeploysThePreparedModelAndRedeployWorksByHand() throws {
         let db = try preparedStore()
-        try fabric.keys("coordinator")
-        let agentKeys = try fabric.keys("agent-keys")
-        try agentKeys.publicKey.write(toFile: fabric.path("allowed.txt"), atomically: true, encoding: .utf8)
-        let endpointFile = fabric.path("endpoint")
-        try fabric.launch("coordinator", product: "seer-coordinator", [
-            "serve", "--db", db, "--bind", "tcp://127.0.0.1:0", "--endpoint-file", endpointFile,
-            "--keys", fabric.path("coordinator"), "--allow", fabric.path("allowed.txt"), "--heartbeat-ms", "200"])
-        XCTAssertTrue(fabric.waitUntil(20) { FileManager.default.fileExists(atPath: endpointFile) }, fabric.diagnostics)
-        let endpoint = try String(contentsOfFile: endpointFile, encoding: .utf8)
+        let endpoint = try serve(db)
 
         let battery = fabric.path("battery.txt")
         try "capacity=80\nstatus=discharging\n".write(toFile: battery, atomically: true, encoding: .utf8)
         let deployDir = fabric.path("deploy")
-        try fabric.agent("phone-1", deviceKey: "cpu", endpoint: endpoint, keys: "agent-keys", serverKey: "coordinator",
-                         executor: ["--executor", "null", "--deploy-dir", deployDir, "--profiles", "performance@60,saver",
-                                    "--battery-file", battery, "--battery-interval-ms", "50"])
+        try startPhone(endpoint: endpoint, battery: battery, deployDir: deployDir)
 
         // The first reading reports "performance": its prepared model is installed.
         XCTAssertTrue(fabric.waitUntil(60) { manifestProfile(deployDir) == "performance" }, fabric.diagnostics)
@@ -151,9 +151,7 @@ final class RedeployProcessTests: FabricTestCase {
         try "capacity=80\nstatus=discharging\n".write(toFile: battery, atomically: true, encoding: .utf8)
         let before = currentRelease(deployDir)
         for (name, process, _) in fabric.processes where name == "phone-1" { process.terminate(); process.waitUntilExit() }
-        try fabric.agent("phone-1", deviceKey: "cpu", endpoint: endpoint, keys: "agent-keys", serverKey: "coordinator",
-                         executor: ["--executor", "null", "--deploy-dir", deployDir, "--profiles", "performance@60,saver",
-                                    "--battery-file", battery, "--battery-interval-ms", "50"])
+        try startPhone(endpoint: endpoint, battery: battery, deployDir: deployDir)
         XCTAssertTrue(fabric.waitUntil(30) {
             (try? DeploymentStore.deployments(agentID: "phone-1", in: try SeerStore(path: db)).first?.state) == "skipped"
         }, fabric.diagnostics)

@@ -73,7 +73,8 @@ extension CampaignRunner {
         // 3. The weights to deploy, each with the validation accuracy of those very weights.
         let folder = resultsDirectory.appendingPathComponent("models")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        var data: Dataset?
+        // Loaded once for all builtin keys' profiles: as read (compression prepares it itself) and as measured.
+        var data: (raw: Dataset, prepared: Dataset)?
         for var record in records {
             let match = measured.first { $0.policy == record.policy && $0.deviceKey == record.deviceKey }
             record.validationAccuracy = match?.accuracy
@@ -82,8 +83,11 @@ extension CampaignRunner {
             if config.runtimeDevices.contains(record.deviceKey) {
                 try prepareArtifact(&record, measuredBy: match, in: folder)
             } else {
-                if data == nil { data = try config.data.load(imageShape: base.inputShape) }
-                try prepareCompressedModel(&record, data: data!, in: folder)
+                if data == nil {
+                    let raw = try config.data.load(imageShape: base.inputShape)
+                    data = (raw, try config.measurement.prepare(raw))
+                }
+                try prepareCompressedModel(&record, data: data!.raw, prepared: data!.prepared, in: folder)
             }
             try DeploymentStore.savePrepared(record, in: store)
             log(String(format: "[%@] prepared %@/%@: validation %@ on the agent, %@ for the deployed weights, %d bytes (%@), in %.1f s",
@@ -98,12 +102,12 @@ extension CampaignRunner {
     /// agent did, and evaluates the result on the measurement's validation images, so that the accuracy a deployment is
     /// held to is that of the weights it sends (the agent's own fine-tune may differ by its convolution backend's
     /// summation order).
-    private func prepareCompressedModel(_ record: inout PreparedModelRecord, data: Dataset, in folder: URL) throws {
+    private func prepareCompressedModel(_ record: inout PreparedModelRecord, data: Dataset, prepared: Dataset,
+                                        in folder: URL) throws {
         let policy = try resolve(record.policy)
         var settings = config.measurement
         settings.seed = config.seed
         let (model, _) = try PolicyEvaluation.compress(base: base, policy: policy, data: data, settings: settings)
-        let prepared = try settings.prepare(data)
         let images = min(settings.evaluationLimit ?? Int.max, prepared.count(.validation))
         record.weightsValidationAccuracy = try evaluateAccuracy(model, data: prepared, split: .validation, limit: images)
         let file = folder.appendingPathComponent("\(safeFileName(record.deviceKey))-\(safeFileName(record.profile)).safetensors")
