@@ -37,6 +37,8 @@ struct SearchQualityBenchmark: ParsableCommand {
     @Option(help: "Label of this method version: results and campaigns of another label are kept apart.") var label = ""
     @Option(help: "i/k: run only the (model, seed) pairs whose position in the plan is i mod k.") var shard = "0/1"
     @Flag(help: "Measure nothing: read every finished result under --out and print the JSON.") var merge = false
+    @Option(help: "Also write a plot per model and budget (SVG, test accuracy against measurements) into this directory.")
+    var plots: String?
     @Option(help: "Engine threads of this process.") var threads = 1
 
     func run() throws {
@@ -72,8 +74,15 @@ struct SearchQualityBenchmark: ParsableCommand {
             measurer.progress("done: \(measurer.fresh) measured by this process, \(measurer.reused) read from the log"
                               + (failures.isEmpty ? "" : "; \(failures.count) failed:\n  " + failures.joined(separator: "\n  ")))
         }
-        let json = try Report(plan: plan, options: options, records: try results.readAll()).json()
-        print(String(decoding: json, as: UTF8.self))
+        let report = Report(plan: plan, options: options, records: try results.readAll())
+        if let plots {
+            let directory = URL(fileURLWithPath: plots, isDirectory: true)
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            for plot in report.plots() {
+                try Data(plot.svg.utf8).write(to: directory.appendingPathComponent(plot.fileName))
+            }
+        }
+        print(String(decoding: try report.json(), as: UTF8.self))
         if !failures.isEmpty { throw ExitCode(1) }
     }
 
