@@ -20,6 +20,9 @@ import SeerTensor
 /// CPU allow) is timed on the same graphs (`engine_int8_ms_bN`), against the float path (`int8_speedup_bN` = engine_ms /
 /// engine_int8_ms) and against onnxruntime's int8 QLinearConv export (`int8_ratio_bN` = engine_int8_ms /
 /// onnxruntime_int8_ms; <= 1.0: the engine is at least as fast).
+/// Like with like in float: the pruned architecture with no quantizers at all, as the engine runs it
+/// (`engine_float_ms_bN`) and as onnxruntime runs its plain float32 export (`ort_float_ms_bN`); `float_ratio_bN` =
+/// engine_float_ms / ort_float_ms (the 8/8 case is the unpruned float network; `compressed_` keys the pruned one).
 /// Also reported: the engine with the weights quantized once up front (`engine_prequantized_ms_bN`,
 /// `prequantized_ratio_bN`; `Conv2D` caches its quantized weights per weight version, so the two should agree),
 /// and onnxruntime on an export with the bias as the layers' third input (`biasAsAdd = false`), which lets it
@@ -100,6 +103,8 @@ struct OnnxBenchmark: ParsableCommand {
 
         struct Case {
             let key: String, graph: Graph, prequantized: Graph, quantized: QuantizedInference, onnx: URL, int8: URL?
+            /// The same pruned architecture with no quantizers at all, and its plain float32 ONNX export.
+            let float: Graph, floatOnnx: URL
         }
         var cases = [Case]()
         for (key, bits) in [("", "8/8"), ("compressed_", policy)] {
@@ -107,6 +112,9 @@ struct OnnxBenchmark: ParsableCommand {
             let compressed = try PolicyEvaluation.compress(base: base, policy: resolved, data: dataset, settings: settings).model
             let onnx = dir.appendingPathComponent("\(key)model.onnx")
             try OnnxExport.export(model: compressed, to: onnx)
+            let pruned = ChannelPruning.prune(base, policy: resolved)
+            let floatOnnx = dir.appendingPathComponent("\(key)float.onnx")
+            try OnnxExport.export(model: pruned, to: floatOnnx)
             var int8: URL?
             if key.isEmpty {
                 let url = dir.appendingPathComponent("int8.onnx")
@@ -127,7 +135,7 @@ struct OnnxBenchmark: ParsableCommand {
             }
             let folded = compressed.graph.foldingBatchNorm()
             cases.append(Case(key: key, graph: folded, prequantized: prequantized, quantized: QuantizedInference(folded),
-                              onnx: onnx, int8: int8))
+                              onnx: onnx, int8: int8, float: pruned.graph.foldingBatchNorm(), floatOnnx: floatOnnx))
         }
 
         let server = try OnnxRuntimeServer(python: python ?? Self.defaultPython(), script: Self.server)
@@ -157,6 +165,14 @@ struct OnnxBenchmark: ParsableCommand {
                     let engineArgmax = argmax(engineLogits, batch)
                     agreement["\(c.key)argmax_agreement_b\(batch)"] = Double(zip(predicted, engineArgmax).filter { $0 == $1 }.count)
                         / Double(batch)
+                    let floatEngine = LatencyTimer.measure(latency) { _ = c.float.forward(x, training: false) }
+                    samples["\(c.key)engine_float_ms_b\(batch)", default: []].append(floatEngine.medianMs)
+                    var f = request
+                    f["onnx"] = c.floatOnnx.path
+                    let floatReply = try server.ask(f)
+                    samples["\(c.key)ort_float_ms_b\(batch)", default: []].append(floatReply["median_ms"] as? Double ?? .nan)
+                    agreement["\(c.key)float_argmax_agreement_b\(batch)"] = Double(zip(floatReply["argmax"] as? [Int] ?? [],
+                        argmax(c.float.forward(x, training: false), batch)).filter { $0 == $1 }.count) / Double(batch)
                     if let int8 = c.int8 {
                         var q = request
                         q["onnx"] = int8.path
@@ -189,6 +205,8 @@ struct OnnxBenchmark: ParsableCommand {
                 result["\(c.key)ratio_b\(batch)"] = rounded(e / o)
                 result["\(c.key)prequantized_ratio_b\(batch)"] = rounded(median(samples["\(c.key)engine_prequantized_ms_b\(batch)"]!) / o)
                 result["\(c.key)int8_speedup_b\(batch)"] = rounded(e / median(samples["\(c.key)engine_int8_ms_b\(batch)"]!))
+                result["\(c.key)float_ratio_b\(batch)"] = rounded(median(samples["\(c.key)engine_float_ms_b\(batch)"]!)
+                                                                / median(samples["\(c.key)ort_float_ms_b\(batch)"]!))
             }
         }
         for batch in Self.batches {

@@ -108,11 +108,17 @@ final class LayerGradientTests: XCTestCase {
     }
 
     func testDepthwiseConvolution() {
-        var rng = SeededGenerator(seed: 3)
-        for s in [1, 2] {
-            let depthwise = Conv2D(name: "dw\(s)", inChannels: 5, outChannels: 5, kernel: 3, stride: s, padding: 1,
-                                   groups: 5, rng: &rng)
-            checker.check(depthwise, inputs: [awayFromKinks(shape: [3, 5, 6, 6], seed: 5)])
+        // oneDNN's depthwise kernels, and the direct loops the other backends use.
+        for algorithm in ConvolutionAlgorithm.available {
+            var rng = SeededGenerator(seed: 3)
+            for s in [1, 2] {
+                let depthwise = Conv2D(name: "dw\(s)", inChannels: 5, outChannels: 5, kernel: 3, stride: s, padding: 1,
+                                       groups: 5, rng: &rng)
+                depthwise.convolutionAlgorithm = algorithm
+                let runs = depthwise.implementation(inputShape: [3, 5, 6, 6])
+                XCTAssertEqual(runs == "depthwise loops", algorithm != .onednn, "\(algorithm): \(runs)")
+                checker.check(depthwise, inputs: [awayFromKinks(shape: [3, 5, 6, 6], seed: 5)])
+            }
         }
     }
 

@@ -3,8 +3,8 @@ import SeerTensor
 /// 2-D convolution over NCHW with stride, zero padding and groups.
 ///
 /// Dense and grouped convolutions run on a `ConvolutionBackend` (the algorithm picked for this CPU, see
-/// `ConvolutionAlgorithm`); depthwise convolutions (groups == channels) run as direct loops, because a GEMM with one
-/// row per group would spend its time in call overhead.
+/// `ConvolutionAlgorithm`); depthwise convolutions (groups == channels) too where the backend has depthwise kernels
+/// (oneDNN), else as direct loops, because a GEMM with one row per group would spend its time in call overhead.
 public final class Conv2D: Layer {
     public let name: String
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int
@@ -72,6 +72,8 @@ public final class Conv2D: Layer {
     }
 
     var isDepthwise: Bool { groups == inChannels && groups == outChannels && groups > 1 }
+    /// Depthwise, on a backend without depthwise kernels of its own.
+    private var runsDepthwiseLoops: Bool { isDepthwise && !backend.runsDepthwise }
 
     func geometry(_ x: Tensor) -> ConvGeometry { geometry(inputShape: x.shape) }
 
@@ -88,7 +90,7 @@ public final class Conv2D: Layer {
 
     /// What runs inference on an input of `inputShape` ([batch, channels, height, width]), for benchmarks' reports.
     public func implementation(inputShape: [Int]) -> String {
-        isDepthwise ? "depthwise loops" : backend.implementation(shape(inputShape: inputShape))
+        runsDepthwiseLoops ? "depthwise loops" : backend.implementation(shape(inputShape: inputShape))
     }
 
     public func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
@@ -104,13 +106,13 @@ public final class Conv2D: Layer {
     private func forward(_ x: Tensor, training: Bool, epilogue: ConvEpilogue?) -> Tensor {
         precondition(x.shape.count == 4 && x.shape[1] == inChannels, "\(name): input \(x.shape), expected C=\(inChannels)")
         let g = geometry(x)
-        var y = isDepthwise ? Tensor(shape: [g.batch, outChannels, g.outHeight, g.outWidth])
+        var y = runsDepthwiseLoops ? Tensor(shape: [g.batch, outChannels, g.outHeight, g.outWidth])
             : Tensor(shape: [g.batch, outChannels, g.outHeight, g.outWidth]) { _ in }  // the backend writes every element
         let w = effectiveWeight
         if let residual = epilogue?.residual {
             precondition(residual.shape == y.shape, "\(name): fused residual \(residual.shape) + output \(y.shape)")
         }
-        if isDepthwise {
+        if runsDepthwiseLoops {
             DepthwiseKernels.forward(x, w, g, &y)
             if let b = bias { Im2colConvolution.addBias(&y, b.value) }
             epilogue?.apply(&y, images: 0..<g.batch)
@@ -132,7 +134,7 @@ public final class Conv2D: Layer {
         let g = geometry(x)
         if let b = bias { accumulateBiasGrad(gradOutput, b) }
         var dx = x.zerosLike()
-        if isDepthwise {
+        if runsDepthwiseLoops {
             DepthwiseKernels.backward(x, w, gradOutput, g, &weight.grad, &dx)
         } else {
             backend.backward(x, gradOutput, w, shape(x), dx: &dx, dw: &weight.grad)

@@ -1,8 +1,8 @@
 import Foundation
 import SeerTensor
 
-/// The algorithms that run dense and grouped convolutions (depthwise ones run on `DepthwiseKernels` whatever is
-/// chosen here). One is picked per CPU at run time (`hostDefault`, from `bench/conv` and `bench/engine`
+/// The algorithms that run dense and grouped convolutions (depthwise ones too where `runsDepthwise`, else on
+/// `DepthwiseKernels`). One is picked per CPU at run time (`hostDefault`, from `bench/conv` and `bench/engine`
 /// measurements); `SEER_CONV_BACKEND` overrides it for a process, e.g. so that one host can run another ISA's path.
 public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
     /// The hand-written AVX-512 kernel (`DirectConvolution`); its weight gradient, and dX of strided layers, run on
@@ -127,9 +127,14 @@ protocol ConvolutionBackend: AnyObject {
 
     /// What runs the forward pass of shape `s` (for benchmarks' reports), e.g. oneDNN's "jit:avx512_core".
     func implementation(_ s: ConvShape) -> String
+
+    /// Whether depthwise layers (one filter per channel) run here too; otherwise they run on `DepthwiseKernels`.
+    var runsDepthwise: Bool { get }
 }
 
 extension ConvolutionBackend {
+    var runsDepthwise: Bool { false }
+
     func backward(_ x: Tensor, _ dy: Tensor, _ w: Tensor, _ s: ConvShape, dx: inout Tensor, dw: inout Tensor) {
         backwardWeights(x, dy, s, &dw)
         backwardData(dy, w, s, &dx)

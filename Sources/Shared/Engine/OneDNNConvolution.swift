@@ -12,6 +12,9 @@ import SeerTensor
 /// chunks a descheduled worker has not started. A batch of one image runs on one thread.
 final class OneDNNConvolution: ConvolutionBackend {
     var algorithm: ConvolutionAlgorithm { .onednn }
+    /// oneDNN's depthwise JIT kernels (forward, backward-data and backward-weights) vectorize across channels, where
+    /// `DepthwiseKernels` vectorize along a row of a few pixels (`bench/onnx`, mobilenetv2-tiny).
+    var runsDepthwise: Bool { true }
 
     private var primitives: [Key: Primitive] = [:]
 
