@@ -317,6 +317,35 @@ final class ImageFolderSourceTests: XCTestCase {
         XCTAssertNotEqual(try spec.fingerprint(), data.datasetSHA256)
     }
 
+    func testClassesAndFilesAreNumberedInPythonsOrder() throws {
+        // Decomposed and precomposed accents, upper case and digits: Python's sorted (torchvision, the runtime
+        // agent) orders by code point, Swift's < by canonical form; the class numbers must be Python's.
+        let root = try temporaryDirectory(self) + "/unicode"
+        let names = ["f", "e\u{301}t\u{e9}", "\u{e9}t\u{e9}", "Zebra", "10", "2", "a\u{30a}"]
+        let order = try python("""
+            import json, os, sys
+            from PIL import Image
+            root, names = sys.argv[1], json.loads(sys.argv[2])
+            for split in ("train", "val"):
+                for name in names:
+                    os.makedirs(os.path.join(root, split, name))
+                    for file in ("b\\u00e9.png", "be\\u0301.png"):
+                        Image.new("RGB", (4, 4), (9, 9, 9)).save(os.path.join(root, split, name, file))
+            print(json.dumps(sorted(os.listdir(os.path.join(root, "train")))))
+            """, [root, String(decoding: try JSONEncoder().encode(names), as: UTF8.self)])
+        let pythonOrder = try JSONDecoder().decode([String].self, from: Data(order.utf8))
+        let (train, test) = try ImageFolderSource.list(root)
+        XCTAssertEqual(train.classNames.map { Array($0.unicodeScalars) }, pythonOrder.map { Array($0.unicodeScalars) })
+        XCTAssertNotEqual(pythonOrder, pythonOrder.sorted(), "the names must tell the two orders apart")
+        let firstClass = train.files.filter { $0.label == 0 }.map { Array(($0.path as NSString).lastPathComponent.unicodeScalars) }
+        XCTAssertEqual(firstClass, [Array("be\u{301}.png".unicodeScalars), Array("b\u{e9}.png".unicodeScalars)])
+        // val/ folders take the number of the train folder of exactly their name.
+        for (label, name) in pythonOrder.enumerated() {
+            let folders = Set(test.files.filter { $0.label == label }.map { ($0.path as NSString).deletingLastPathComponent })
+            XCTAssertEqual(folders.map { Array(($0 as NSString).lastPathComponent.unicodeScalars) }, [Array(name.unicodeScalars)])
+        }
+    }
+
     func testBadImagesAndLayoutsNameTheFile() throws {
         let root = try makeFolder()
         try Data("hello".utf8).write(to: URL(fileURLWithPath: root + "/train/red/bad.png"))

@@ -62,6 +62,13 @@ enum ImageFolderSource: DataSourceReader {
                            splitSeed: splitSeed, datasetSHA256: SHA256.hex(hasher.finalize()), source: spec.path)
     }
 
+    /// Names in Unicode code point order, as Python's `sorted` (torchvision's ImageFolder, the runtime agent) orders
+    /// them. Swift's `<` compares canonically equivalent (NFC) forms, so a decomposed name ("e" + U+0301) would sort
+    /// after "f" here and before it there, and class numbers would differ.
+    static func codePointOrder(_ a: String, _ b: String) -> Bool {
+        a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars)
+    }
+
     /// The train and test listings of `root`; test labels use train's class numbering.
     static func list(_ root: String) throws -> (train: Listing, test: Listing) {
         let fm = FileManager.default
@@ -70,12 +77,12 @@ enum ImageFolderSource: DataSourceReader {
                 var isDirectory: ObjCBool = false
                 return !name.hasPrefix(".") && fm.fileExists(atPath: path + "/" + name, isDirectory: &isDirectory)
                     && isDirectory.boolValue
-            }.sorted()
+            }.sorted(by: codePointOrder)
         }
         func images(_ path: String) -> [String] {
             ((try? fm.contentsOfDirectory(atPath: path)) ?? [])
                 .filter { !$0.hasPrefix(".") && extensions.contains(($0 as NSString).pathExtension.lowercased()) }
-                .sorted().map { path + "/" + $0 }
+                .sorted(by: codePointOrder).map { path + "/" + $0 }
         }
         let trainRoot = root + "/train"
         let classNames = folders(trainRoot)
@@ -95,7 +102,8 @@ enum ImageFolderSource: DataSourceReader {
         }
         var test = Listing(classNames: classNames, files: [])
         for name in folders(root + "/" + testName) {
-            guard let label = classNames.firstIndex(of: name) else {
+            // Exact names, as Python compares them: two canonically equivalent spellings are two classes.
+            guard let label = classNames.firstIndex(where: { $0.unicodeScalars.elementsEqual(name.unicodeScalars) }) else {
                 throw DataError.badFile(path: root + "/" + testName + "/" + name,
                                         reason: "class '\(name)' is not among train/'s classes (\(classNames.joined(separator: ", ")))")
             }
