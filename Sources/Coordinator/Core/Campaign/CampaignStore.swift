@@ -259,6 +259,14 @@ public enum CampaignStore {
         try store.database.read { db in try CampaignRecord.order(Column("created_at")).fetchAll(db) }
     }
 
+    /// The campaigns done whose row last changed at or after `since`, oldest first.
+    public static func done(since: Date, in store: SeerStore) throws -> [CampaignRecord] {
+        try store.database.read { db in
+            try CampaignRecord.filter(Column("phase") == CampaignPhase.done.rawValue && Column("updated_at") >= since)
+                .order(Column("updated_at")).fetchAll(db)
+        }
+    }
+
     public static func save(_ record: CampaignRecord, in store: SeerStore) throws {
         try store.database.write { db in try record.save(db) }
     }

@@ -50,20 +50,23 @@ public final class DeploymentService {
     }
 
     /// Sends the skipped deployments again once a campaign for their device key has finished since they were skipped
-    /// (checked once a second: one query), to agents still connected and not on another profile since.
+    /// (checked once a second: one query for the campaigns done since the oldest skip, each config decoded once), to
+    /// agents still connected and not on another profile since. A stored config that no longer decodes is an error.
     private func deployToWaitingAgents() throws {
-        guard !waiting.isEmpty, waitingCheckedAt.map({ clock.now - $0 >= .seconds(1) }) ?? true else { return }
+        guard let oldest = waiting.values.map(\.since).min(),
+              waitingCheckedAt.map({ clock.now - $0 >= .seconds(1) }) ?? true else { return }
         waitingCheckedAt = clock.now
-        let finished = try CampaignStore.campaigns(in: store).filter { $0.phase == .done }
+        let finished = try CampaignStore.done(since: oldest, in: store).map { campaign in
+            (doneAt: campaign.updatedAt, keys: Set(try campaign.campaignConfig().profiles.keys))
+        }
         let connected = Set(broker.agents().map(\.agentID))
         for (agentID, entry) in waiting {
             guard connected.contains(agentID) else {
                 waiting[agentID] = nil
                 continue
             }
-            guard let key = entry.skipped.deviceKey, finished.contains(where: { campaign in
-                campaign.updatedAt >= entry.since && (try? campaign.campaignConfig())?.profiles[key] != nil
-            }) else { continue }
+            guard let key = entry.skipped.deviceKey,
+                  finished.contains(where: { $0.doneAt >= entry.since && $0.keys.contains(key) }) else { continue }
             waiting[agentID] = nil
             var record = entry.skipped
             record.id = ""
