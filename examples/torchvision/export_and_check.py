@@ -8,9 +8,10 @@ For every model and exporter setting (TorchScript exporter at opsets 13 and 17, 
   3. complexity: `seer-agent complexity --json` MACs and parameters vs torchvision's published figures (the weights'
      metadata `_ops` in GFLOPS = GMACs and `num_params`, read from the installed package) and vs an exact count from
      PyTorch forward hooks (convolutions and linear layers);
-  4. for the first setting of each model (or all, with --export-all): `seer-agent export --bits 8/8` on a small
-     random npz, `onnxruntime` runs the exported file, and its logits are compared with `seer-agent predict --bits 8/8`
-     (the same compressed network in the engine).
+  4. for the first setting of each model (or all, with --export-all): `seer-agent export` at 8/8 and at 6/6 with a
+     quarter of the channels pruned and two fine-tuning steps, on a small random npz; onnxruntime runs the exported
+     file, its logits are compared with `seer-agent predict` under the same arguments (the same compressed network in
+     the engine), and `complexity` MACs with a count on the exported graph.
 
 Usage: export_and_check.py --seer-agent PATH [--work DIR] [--models a,b] [--settings ts13,ts17,dynamo18] [--batch N]
 Prints one line per step on stderr and one JSON object (all results) on stdout's last line.
@@ -31,6 +32,8 @@ MODELS = {
     "resnet50": (tvm.resnet50, tvm.ResNet50_Weights.IMAGENET1K_V1),
     "efficientnet_b1": (tvm.efficientnet_b1, tvm.EfficientNet_B1_Weights.IMAGENET1K_V1),
 }
+# Compressed exports checked for the first setting of each model: (policy, fine-tuning steps).
+EXPORTS = [("8/8", 0), ("6/6/0.25", 2)]
 # exporter setting -> (dynamo, opset)
 SETTINGS = {"ts13": (False, 13), "ts17": (False, 17), "ts18": (False, 18), "dynamo18": (True, 18)}
 
@@ -151,42 +154,82 @@ def check(args, name, setting, first):
         f"[{time.time() - t:.0f} s]")
 
     if first or args.export_all:
-        try:
-            result["export_8_8"] = export_check(args, work, path, x_path, x)
-        except RuntimeError as e:
-            result["export_8_8"] = {"error": f"seer-agent: {e}"}
-        log(f"{name} {setting}: export 8/8 {result['export_8_8']}")
+        result["exports"] = []
+        for bits, steps in EXPORTS:
+            try:
+                outcome = export_check(args, work, path, x_path, x, bits, steps)
+            except RuntimeError as e:
+                outcome = {"bits": bits, "finetune_steps": steps, "error": f"seer-agent: {e}"}
+            result["exports"].append(outcome)
+            log(f"{name} {setting}: export {outcome}")
     return result
 
 
-def export_check(args, work, path, x_path, x):
-    """8/8 export on a small random npz; onnxruntime's logits of the exported file vs the engine's compressed model."""
+def calibration_data(args, work, shape):
+    """A small random npz in the model's input shape (NCHW float32 like the batch); labels cover all 1000 classes
+    (the class count is the largest label + 1)."""
     data = os.path.join(work, "calibration.npz")
+    if os.path.exists(data):
+        return data
     rng = np.random.default_rng(args.seed + 1)
-    shape = x.shape[1:]
-    # Labels cover every class (the class count is the largest label + 1).
     def labels(n):
         y = rng.integers(0, 1000, n)
         y[0] = 999
         return y.astype(np.int64)
     np.savez(data, x_train=rng.standard_normal((48,) + shape).astype(np.float32), y_train=labels(48),
              x_test=rng.standard_normal((8,) + shape).astype(np.float32), y_test=labels(8))
-    exported, engine_path = os.path.join(work, "export-8-8.onnx"), os.path.join(work, "seer-8-8.npy")
-    common = ["--bits", "8/8", "--finetune-steps", "0", "--data", data, "--data-layout", "nchw", "--threads", str(args.threads)]
+    return data
+
+
+def exported_macs(path):
+    """MACs of the Conv and Gemm/MatMul nodes of an exported (QDQ) graph, from onnx shape inference and the weights'
+    initializer shapes (behind their DequantizeLinear): an independent count of what the pruned network computes."""
+    model = onnx.shape_inference.infer_shapes(onnx.load(path))
+    dims = {t.name: list(t.dims) for t in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in list(model.graph.value_info) + list(model.graph.output)}
+    def weight_dims(name):
+        while name not in dims and name in producer:
+            name = producer[name].input[0]
+        return dims[name]
+    macs = 0
+    for n in model.graph.node:
+        if n.op_type == "Conv":
+            macs += int(np.prod(weight_dims(n.input[1]))) * int(np.prod(shapes[n.output[0]][2:]))
+        elif n.op_type in ("Gemm", "MatMul"):
+            macs += int(np.prod(weight_dims(n.input[1])))
+    return macs
+
+
+def export_check(args, work, path, x_path, x, bits, finetune_steps):
+    """`seer-agent export` under a policy on a small random npz; onnxruntime's logits of the exported file vs the
+    engine's same compressed network (`seer-agent predict` with the same arguments), and `complexity` vs the MACs of
+    the exported graph."""
+    data = calibration_data(args, work, x.shape[1:])
+    tag = bits.replace("/", "-")
+    exported, engine_path = os.path.join(work, f"export-{tag}.onnx"), os.path.join(work, f"seer-{tag}.npy")
+    common = ["--bits", bits, "--finetune-steps", str(finetune_steps), "--data", data, "--data-layout", "nchw",
+              "--threads", str(args.threads)]
+    t = time.time()
     seer(args.seer_agent, "export", "--model", path, "--out", exported, *common)
+    seconds = time.time() - t
     seer(args.seer_agent, "predict", "--model", path, "--input", x_path, "--output", engine_path, *common)
     onnx.checker.check_model(onnx.load(exported), full_check=True)
     runtime = onnxruntime_logits(exported, x)
     engine = np.load(engine_path)
     # How far onnxruntime's own logits move when the input moves by one part in a million: float noise that puts an
-    # activation on the other side of a rounding boundary changes its 8-bit level, and a deep random-weight network
-    # carries such changes to the logits. An engine-vs-onnxruntime difference of this size is that noise, not a bug.
+    # activation on the other side of a rounding boundary changes its quantized level, and a deep random-weight
+    # network carries such changes to the logits. An engine-vs-onnxruntime difference of this size is that noise.
     jitter = np.random.default_rng(args.seed + 2).standard_normal(x.shape)
     jittered = onnxruntime_logits(exported, (x * (1 + 1e-6 * jitter)).astype(np.float32))
-    return {"onnxruntime_vs_engine": relative_difference(runtime, engine),
+    report = json.loads(seer(args.seer_agent, "complexity", "--model", path, "--bits", bits, "--json"))
+    return {"bits": bits, "finetune_steps": finetune_steps, "export_seconds": round(seconds, 1),
+            "onnxruntime_vs_engine": relative_difference(runtime, engine),
             "onnxruntime_vs_itself_at_1e-6_input_noise": relative_difference(jittered, runtime),
-            "float_vs_8_8_engine": relative_difference(engine, np.load(os.path.join(work, "seer.npy"))),
-            "top1_agree": float((runtime.argmax(1) == engine.argmax(1)).mean()), "bytes": os.path.getsize(exported)}
+            "float_vs_compressed_engine": relative_difference(engine, np.load(os.path.join(work, "seer.npy"))),
+            "top1_agree": float((runtime.argmax(1) == engine.argmax(1)).mean()), "bytes": os.path.getsize(exported),
+            "seer_macs": report["macs"], "exported_graph_macs": exported_macs(exported)}
 
 
 def cpu_name():
@@ -207,7 +250,7 @@ def main():
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--export-all", action="store_true", help="export 8/8 for every setting, not only the first")
+    p.add_argument("--export-all", action="store_true", help="check the compressed exports for every setting, not only the first")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     results = []
