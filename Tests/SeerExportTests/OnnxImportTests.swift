@@ -202,12 +202,14 @@ final class OnnxImportTests: XCTestCase {
     func testReduceMeanOverChannelsNamesTheNode() throws {
         let g = try generate("reduce-channels")
         XCTAssertThrowsError(try ModelZoo.make(g.model.path)) { error in
-            guard case OnnxImportError.unsupportedUse(let op, let node, let reason)? = error as? OnnxImportError else {
+            guard case OnnxImportError.unsupportedUse(let op, let node, let opset, let reason)? = error as? OnnxImportError else {
                 return XCTFail("unexpected \(error)")
             }
             XCTAssertEqual(op, "ReduceMean")
             XCTAssertEqual(node, "channel_mean")
+            XCTAssertEqual(opset, 18)
             XCTAssertTrue(reason.contains("axes [1]"), reason)
+            XCTAssertTrue("\(error)".contains("ReduceMean node 'channel_mean' (opset 18)"), "\(error)")
         }
     }
 

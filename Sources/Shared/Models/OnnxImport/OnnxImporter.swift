@@ -636,7 +636,7 @@ struct NodeContext {
     func has(_ i: Int) -> Bool { i < node.inputs.count && !node.inputs[i].isEmpty }
 
     func unsupported(_ reason: String) -> OnnxImportError {
-        .unsupportedUse(op: node.opType, node: label, reason: reason)
+        .unsupportedUse(op: node.opType, node: label, opset: opset, reason: reason)
     }
 
     func int(_ name: String, default value: Int64) throws -> Int64 {
