@@ -54,6 +54,11 @@ def relative_difference(a, reference):
     return float(np.abs(a - reference).max() / max(float(np.abs(reference).max()), 1e-6))
 
 
+def images_agreeing(a, reference):
+    scale = max(float(np.abs(reference).max()), 1e-6)
+    return int((np.abs(a - reference).max(axis=1) <= 1e-4 * scale).sum())
+
+
 def build(name, size, seed):
     torch.manual_seed(seed)
     model = MODELS[name][0](weights=None)
@@ -226,6 +231,9 @@ def export_check(args, work, path, x_path, x, bits, finetune_steps):
     report = json.loads(seer(args.seer_agent, "complexity", "--model", path, "--bits", bits, "--json"))
     return {"bits": bits, "finetune_steps": finetune_steps, "export_seconds": round(seconds, 1),
             "onnxruntime_vs_engine": relative_difference(runtime, engine),
+            # Images whose logits agree to float noise (1e-4 of the scale): a flipped level moves one image, a wrong
+            # scale or clip every image.
+            "images_agreeing": images_agreeing(runtime, engine),
             "onnxruntime_vs_itself_at_1e-6_input_noise": relative_difference(jittered, runtime),
             "float_vs_compressed_engine": relative_difference(engine, np.load(os.path.join(work, "seer.npy"))),
             "top1_agree": float((runtime.argmax(1) == engine.argmax(1)).mean()), "bytes": os.path.getsize(exported),
@@ -245,7 +253,7 @@ def main():
     p.add_argument("--seer-agent", required=True)
     p.add_argument("--work", default=".build-torchvision")
     p.add_argument("--models", default="resnet18,mobilenet_v2,mobilenet_v3_small,mobilenet_v3_large,efficientnet_b0")
-    p.add_argument("--settings", default="ts13,ts17,dynamo18")
+    p.add_argument("--settings", default="ts13,ts17,ts18,dynamo18")
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
