@@ -5,7 +5,10 @@ KIND: cifar (a 32x32x3 plain CNN with 5 classes), plain (opset 10: Clip attribut
 1x1 projection, x.view(x.size(0), -1) as Shape/Gather/Unsqueeze/Concat/Reshape, MatMul + Add), resnet-external (the
 same with weights in weights.bin), mobilenet (inverted residuals with depthwise convolutions, Clip inputs, Gemm alpha
 and beta), same-padding (asymmetric pads, auto_pad SAME_UPPER), se (opset 14: HardSwish, squeeze-excitation, SiLU, LeakyRelu, general Clip, Concat), smooth (the same
-blocks with Sigmoid only, for finite differences of the whole graph), duplicates (repeated node names), unsupported (a Tanh node).
+blocks with Sigmoid only, for finite differences of the whole graph), reduce-mean (opset 18, as the dynamo exporter writes
+MobileNetV3: ReduceMean with axes as an input, Reshape with allowzero), reduce-mean-13 (ReduceMean with an axes attribute,
+HardSwish as x * HardSigmoid(x) on feature maps and on the classifier's vectors), duplicates (repeated node names),
+unsupported (a Tanh node), reduce-channels (a ReduceMean over the channels).
 Writes OUT_DIR/model.onnx and, for runnable kinds, x.f32 (a batch) and y.f32 (onnxruntime logits); prints one JSON
 object: input shape, classes, batch, and MACs and parameters counted from onnx shape inference.
 """
@@ -123,6 +126,44 @@ elif kind == "se":
     x = node("Flatten", [x], ["f"], "flatten")
     x = node("Gemm", [x, init("fc.w", (rng.standard_normal((classes, 14)) * 0.3).astype(np.float32)),
                       init("fc.b", rng.standard_normal(classes).astype(np.float32))], ["logits"], "fc", transB=1)
+elif kind in ("reduce-mean", "reduce-mean-13"):
+    # torchvision's MobileNetV3 pieces as the exporters write them. reduce-mean (opset 18, the dynamo exporter):
+    # adaptive_avg_pool2d as ReduceMean with axes as an input, keepdims 1, then Reshape to [-1, F] with allowzero.
+    # reduce-mean-13 (the TorchScript exporter at opset 13): ReduceMean with an axes attribute and keepdims 0 (x.mean((2,
+    # 3))), and HardSwish as x * HardSigmoid(x), also on the classifier's [batch, features].
+    opset, c, h, w, classes = (18 if kind == "reduce-mean" else 13), 3, 12, 12, 5
+    def mean(x, name, keepdims, axes):
+        if opset >= 18:
+            return node("ReduceMean", [x, init(name + ".axes", np.array(axes, np.int64))], [name + ".out"], name, keepdims=keepdims)
+        return node("ReduceMean", [x], [name + ".out"], name, axes=axes, keepdims=keepdims)
+    def hswish(x, name):
+        if opset >= 14:
+            return node("HardSwish", [x], [name + ".out"], name)
+        gate = node("HardSigmoid", [x], [name + ".gate"], name + ".hsigmoid", alpha=1.0 / 6, beta=0.5)
+        return node("Mul", [x, gate], [name + ".out"], name)
+    stem = hswish(bn(conv("input", 3, 8, 3, "stem", bias=False), 8, "stem.bn"), "stem.hswish")
+    s = mean(stem, "se.pool", 1, [-1, -2])
+    s = node("Relu", [conv(s, 8, 4, 1, "se.reduce")], ["se.r"], "se.relu")
+    s = node("HardSigmoid", [conv(s, 4, 8, 1, "se.expand")], ["se.gate"], "se.hsigmoid", alpha=1.0 / 6, beta=0.5)
+    y = node("Mul", [stem, s], ["se.out"], "se.mul")
+    x = node("Add", [stem, bn(conv(y, 8, 8, 3, "conv2", bias=False), 8, "conv2.bn")], ["sum"], "add")
+    if opset >= 18:
+        x = node("Reshape", [mean(x, "gap", 1, [-1, -2]), init("flat.shape", np.array([-1, 8], np.int64))], ["flat"], "flatten", allowzero=1)
+    else:
+        x = mean(x, "gap", 0, [2, 3])
+    x = node("Gemm", [x, init("fc1.w", (rng.standard_normal((12, 8)) * 0.5).astype(np.float32)),
+                      init("fc1.b", rng.standard_normal(12).astype(np.float32))], ["fc1.out"], "fc1", transB=1)
+    x = hswish(x, "head.hswish")
+    x = node("Gemm", [x, init("fc2.w", (rng.standard_normal((classes, 12)) * 0.3).astype(np.float32)),
+                      init("fc2.b", rng.standard_normal(classes).astype(np.float32))], ["logits"], "fc2", transB=1)
+elif kind == "reduce-channels":
+    # A mean over the channels is no global pool: an error naming the node.
+    opset = 18
+    x = conv("input", 3, 4, 3, "conv")
+    x = node("ReduceMean", [x, init("axes", np.array([1], np.int64))], ["m"], "channel_mean", keepdims=1)
+    x = node("GlobalAveragePool", [x], ["gap"], "gap")
+    x = node("Flatten", [x], ["logits"], "flatten")
+    classes = 1
 elif kind == "same-padding":
     # tf2onnx's SAME padding at stride 2: one more row and column at the bottom and right.
     c, h, w, classes = 3, 10, 10, 4
@@ -178,7 +219,7 @@ if kind == "resnet-external":
     onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True, location="weights.bin", size_threshold=64)
 else:
     onnx.save_model(model, path)
-if kind in ("unsupported", "duplicates"):
+if kind in ("unsupported", "duplicates", "reduce-channels"):
     print(json.dumps({"input": [c, h, w], "classes": classes})); sys.exit(0)
 
 # Independent complexity count from ONNX shape inference: MACs and weights + biases of Conv, Gemm and MatMul.

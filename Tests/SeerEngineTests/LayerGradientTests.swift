@@ -288,6 +288,8 @@ final class ImportedLayerGradientTests: XCTestCase {
         let x = awayFromKinks(shape: [2, 3, 4, 4], seed: 6)
         checker.check(Multiply(name: "silu"), inputs: [x, awayFromKinks(shape: [2, 3, 4, 4], seed: 7)])
         checker.check(Multiply(name: "se"), inputs: [x, awayFromKinks(shape: [2, 3, 1, 1], seed: 8)])
+        // x * HardSigmoid(x) on a classifier's [batch, features] (HardSwish before opset 14).
+        checker.check(Multiply(name: "vectors"), inputs: [awayFromKinks(shape: [2, 6], seed: 9), awayFromKinks(shape: [2, 6], seed: 10)])
         let y = Multiply(name: "se").forward([x, Tensor(shape: [2, 3, 1, 1], data: [1, 2, 3, 4, 5, 6])], training: false)
         XCTAssertEqual(y.data[16 * 5 + 3], x.data[16 * 5 + 3] * 6)
     }

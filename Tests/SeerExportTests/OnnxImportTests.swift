@@ -176,6 +176,43 @@ final class OnnxImportTests: XCTestCase {
         try checkPruning(model, kind: "se")
     }
 
+    /// The dynamo exporter (opset 18) writes adaptive_avg_pool2d as ReduceMean with axes as an input and keepdims 1,
+    /// and torch.flatten as Reshape to [-1, F] with allowzero 1: both global pools (squeeze-excitation and head) import.
+    func testReduceMeanWithAxesInputAndReshapeAllowZeroAtOpset18() throws {
+        let (model, _) = try checkFidelity("reduce-mean")
+        XCTAssertEqual((model.graph.layer(named: "se.pool") as? GlobalAvgPool)?.keepsDimensions, true)
+        XCTAssertEqual((model.graph.layer(named: "gap") as? GlobalAvgPool)?.keepsDimensions, true)
+        XCTAssertEqual((model.graph.layer(named: "head.hswish") as? Pointwise)?.function, .hardSwish)
+        let groups = ChannelGroups.analyze(model.graph)
+        let gate = try XCTUnwrap(groups.first { $0.layers.contains("se.expand") })
+        XCTAssertTrue(gate.layers.contains("stem"), "the excitation's Mul ties its gate to the stem's channels")
+        try checkPruning(model, kind: "reduce-mean")
+    }
+
+    /// The TorchScript exporter before opset 14: ReduceMean with an axes attribute and keepdims 0 (`x.mean((2, 3))`),
+    /// and HardSwish as x * HardSigmoid(x), which on the classifier multiplies two [batch, features] vectors.
+    func testReduceMeanAttributeAndHardSwishProductOnVectorsAtOpset13() throws {
+        let (model, _) = try checkFidelity("reduce-mean-13")
+        XCTAssertEqual((model.graph.layer(named: "gap") as? GlobalAvgPool)?.keepsDimensions, false)
+        XCTAssertTrue(model.graph.layer(named: "head.hswish") is Multiply)
+        XCTAssertEqual(model.compressibleLayers.map(\.name), ["stem", "se.reduce", "se.expand", "conv2", "fc1", "fc2"])
+        try checkPruning(model, kind: "reduce-mean-13")
+    }
+
+    func testReduceMeanOverChannelsNamesTheNode() throws {
+        let g = try generate("reduce-channels")
+        XCTAssertThrowsError(try ModelZoo.make(g.model.path)) { error in
+            guard case OnnxImportError.unsupportedUse(let op, let node, let opset, let reason)? = error as? OnnxImportError else {
+                return XCTFail("unexpected \(error)")
+            }
+            XCTAssertEqual(op, "ReduceMean")
+            XCTAssertEqual(node, "channel_mean")
+            XCTAssertEqual(opset, 18)
+            XCTAssertTrue(reason.contains("axes [1]"), reason)
+            XCTAssertTrue("\(error)".contains("ReduceMean node 'channel_mean' (opset 18)"), "\(error)")
+        }
+    }
+
     /// Pruning an imported network removes channels exactly as masking them does, and quantizes and exports.
     func checkPruning(_ model: Model, kind: String) throws {
         let policy = try Policy(bits: "6/6/0.5").resolve(for: model)

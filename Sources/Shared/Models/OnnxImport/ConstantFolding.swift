@@ -76,7 +76,10 @@ extension OnnxImporter {
         case "Reshape":
             guard let shape = inputs.count > 1 ? inputs[1] : nil else { return nil }
             let count = first.dims.reduce(1, *)
-            var dims = try shape.intValues("\(op.label) shape").enumerated().map { i, d in d == 0 && i < first.dims.count ? first.dims[i] : Int(d) }
+            let zeroCopies = try op.int("allowzero", default: 0) == 0
+            var dims = try shape.intValues("\(op.label) shape").enumerated().map { i, d in
+                d == 0 && zeroCopies && i < first.dims.count ? first.dims[i] : Int(d)
+            }
             if let unknown = dims.firstIndex(of: -1) {
                 let known = dims.enumerated().filter { $0.offset != unknown }.reduce(1) { $0 * $1.element }
                 dims[unknown] = known == 0 ? 0 : count / known

@@ -7,7 +7,7 @@ public enum OnnxImportError: Error, Equatable, CustomStringConvertible, Localize
     /// An operator Seer has no translation for.
     case unsupportedOperator(op: String, domain: String, node: String, opset: Int64)
     /// A supported operator used in a way the engine cannot run (attribute value, input kind).
-    case unsupportedUse(op: String, node: String, reason: String)
+    case unsupportedUse(op: String, node: String, opset: Int64, reason: String)
     /// The graph is malformed or outside what Seer imports (inputs, outputs, shapes).
     case invalidGraph(String)
     /// An initializer whose values cannot be read.
@@ -22,7 +22,7 @@ public enum OnnxImportError: Error, Equatable, CustomStringConvertible, Localize
             let qualified = domain.isEmpty ? op : "\(domain).\(op)"
             return "unsupported ONNX operator \(qualified) (node '\(node)', opset \(opset)); "
                 + "supported: \(OnnxImporter.supportedOperators.joined(separator: ", "))"
-        case let .unsupportedUse(op, node, reason): return "\(op) node '\(node)': \(reason)"
+        case let .unsupportedUse(op, node, opset, reason): return "\(op) node '\(node)' (opset \(opset)): \(reason)"
         case let .invalidGraph(reason): return "invalid ONNX graph: \(reason)"
         case let .invalidTensor(name, reason): return "initializer '\(name)': \(reason)"
         case let .digestMismatch(path, expected, actual):

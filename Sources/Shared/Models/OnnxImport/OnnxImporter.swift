@@ -14,7 +14,7 @@ public struct OnnxImporter {
     public static let supportedOperators = [
         "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "Conv", "Dropout", "Flatten",
         "Gather", "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu", "MatMul", "MaxPool",
-        "Mul", "Relu", "Reshape", "Shape", "Sigmoid", "Squeeze", "Unsqueeze",
+        "Mul", "ReduceMean", "Relu", "Reshape", "Shape", "Sigmoid", "Squeeze", "Unsqueeze",
     ]
 
     /// The batch dimension inside folded shape constants: known to be the batch, not a number.
@@ -147,11 +147,8 @@ public struct OnnxImporter {
         case "Concat": try concat(op)
         case "Add": try add(op)
         case "MaxPool", "AveragePool": try pool(op)
-        case "GlobalAveragePool":
-            let x = try featureMap(op, 0)
-            // [C, 1, 1] as in ONNX, so that a 1x1 convolution may read it (squeeze-excitation).
-            let id = graph.add(GlobalAvgPool(name: try layerName(op), keepsDimensions: true), x.node)
-            try setOutput(op, Runtime(node: id, shape: [x.shape[0], 1, 1], engineShape: [x.shape[0], 1, 1]))
+        case "GlobalAveragePool": try globalAveragePool(op, keepsDimensions: true)
+        case "ReduceMean": try reduceMean(op)
         case "Flatten":
             let x = try runtime(op, 0)
             let axis = try op.int("axis", default: 1)
@@ -207,6 +204,35 @@ public struct OnnxImporter {
                                   engineShape: [cout, window.outHeight, window.outWidth]))
     }
 
+    /// The mean of each channel's plane; [C, 1, 1] as in ONNX when the dimensions are kept, so that a 1x1
+    /// convolution may read it (squeeze-excitation), else [C].
+    private mutating func globalAveragePool(_ op: NodeContext, keepsDimensions: Bool) throws {
+        let x = try featureMap(op, 0)
+        let id = graph.add(GlobalAvgPool(name: try layerName(op), keepsDimensions: keepsDimensions), x.node)
+        let shape = keepsDimensions ? [x.shape[0], 1, 1] : [x.shape[0]]
+        try setOutput(op, Runtime(node: id, shape: shape, engineShape: shape))
+    }
+
+    /// `x.mean((2, 3))` and `adaptive_avg_pool2d(x, 1)` as the dynamo exporter writes them: a global average pool.
+    /// The axes are an attribute before opset 18 and an input from opset 18 on.
+    private mutating func reduceMean(_ op: NodeContext) throws {
+        let x = try featureMap(op, 0)
+        let axes: [Int64]?
+        if op.opset >= 18 {
+            axes = op.has(1) ? try constantInput(op, 1, "axes").intValues("\(op.label) axes") : nil
+        } else {
+            axes = try op.ints("axes")
+        }
+        let rank = Int64(x.shape.count + 1)
+        let planes = Set((axes ?? []).map { $0 < 0 ? $0 + rank : $0 })
+        guard planes == [2, 3] else {
+            let described = axes.map { "\($0)" } ?? "none"
+            throw op.unsupported("axes \(described) of a [batch, \(x.shape.map(String.init).joined(separator: ", "))] input: "
+                                 + "only the mean over height and width (axes 2 and 3) is supported")
+        }
+        try globalAveragePool(op, keepsDimensions: try op.int("keepdims", default: 1) != 0)
+    }
+
     private mutating func batchNorm(_ op: NodeContext) throws {
         let x = try featureMap(op, 0)
         if try op.int("training_mode", default: 0) != 0 { throw op.unsupported("training_mode 1 is not an inference graph") }
@@ -252,13 +278,16 @@ public struct OnnxImporter {
         try setOutput(op, try add(Pointwise(name: layerName(op), function: function), op, from: try runtime(op, 0)))
     }
 
-    /// x * y of equal shapes (SiLU) or a feature map times per-channel factors [C, 1, 1] (squeeze-excitation).
+    /// x * y of equal shapes (SiLU; HardSwish as x * HardSigmoid(x) before opset 14, also on the classifier's
+    /// [batch, features]) or a feature map times per-channel factors [C, 1, 1] (squeeze-excitation).
     private mutating func multiply(_ op: NodeContext) throws {
         var x = try runtime(op, 0), factors = try runtime(op, 1)
         if x.shape.reduce(1, *) < factors.shape.reduce(1, *) { swap(&x, &factors) }
-        guard x.shape.count == 3, x.engineShape == x.shape, factors.engineShape == factors.shape,
-              factors.shape == x.shape || factors.shape == [x.shape[0], 1, 1] else {
-            throw op.unsupported("operands of shapes \(x.shape) and \(factors.shape): only equal feature maps or a feature "
+        let equal = factors.shape == x.shape && factors.engineShape == x.engineShape
+        let perChannel = x.shape.count == 3 && x.engineShape == x.shape && factors.engineShape == factors.shape
+            && factors.shape == [x.shape[0], 1, 1]
+        guard equal || perChannel else {
+            throw op.unsupported("operands of shapes \(x.shape) and \(factors.shape): only equal shapes or a feature "
                                  + "map times [C, 1, 1] factors are supported")
         }
         let id = graph.add(Multiply(name: try layerName(op)), x.node, factors.node)
@@ -341,7 +370,10 @@ public struct OnnxImporter {
         guard target.count == 2 else {
             throw op.unsupported("target shape \(target.map(describe)): only reshapes to [batch, features] are supported")
         }
-        let batchOK = target[0] == Self.batchDimension || target[0] == 0 || target[0] == -1 && target[1] == Int64(features)
+        // With allowzero 1 (opset 14 on) a 0 is an empty dimension, not "copy the input's".
+        let zeroCopies = try op.int("allowzero", default: 0) == 0
+        let batchOK = target[0] == Self.batchDimension || target[0] == 0 && zeroCopies
+            || target[0] == -1 && target[1] == Int64(features)
         let featuresOK = target[1] == -1 || target[1] == Int64(features)
         guard batchOK, featuresOK, !(target[0] == -1 && target[1] == -1) else {
             throw op.unsupported("target shape \(target.map(describe)) is not [batch, \(features)]")
@@ -604,7 +636,7 @@ struct NodeContext {
     func has(_ i: Int) -> Bool { i < node.inputs.count && !node.inputs[i].isEmpty }
 
     func unsupported(_ reason: String) -> OnnxImportError {
-        .unsupportedUse(op: node.opType, node: label, reason: reason)
+        .unsupportedUse(op: node.opType, node: label, opset: opset, reason: reason)
     }
 
     func int(_ name: String, default value: Int64) throws -> Int64 {
