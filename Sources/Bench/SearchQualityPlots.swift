@@ -3,7 +3,8 @@ import SeerCoordinator
 
 /// One SVG per (model, budget) of a search-quality report: mean test accuracy over the seeds against the number of
 /// fine-tuned measurements a method spent (log scale), a line per method; the sensitivity allocation spends one.
-/// What the goals compare (Seer at N against the baselines at 4N) reads off as a horizontal distance.
+/// What the goals compare (Seer at N against the baselines at 4N) reads off as a horizontal distance. Every point is
+/// a mean over the same seeds (those with every plotted figure), so that no line bends because its seeds changed.
 extension Report {
     struct Plot {
         /// File name: MODEL-BUDGETpct.svg.
@@ -20,32 +21,33 @@ extension Report {
         var plots = [Plot]()
         for entry in plan {
             for budget in entry.budgets {
-                /// Mean over the seeds that have `metric` from `method`, with how many seeds that is.
-                func mean(_ method: String, _ metric: String) -> (value: Double, seeds: Int)? {
-                    let xs = entry.seeds.compactMap { latest[Self.key(method, entry.model, $0, budget)]?.values[metric] }
-                    return xs.isEmpty ? nil : (xs.reduce(0, +) / Double(xs.count), xs.count)
+                func value(_ method: String, _ metric: String, _ seed: UInt64) -> Double? {
+                    latest[Self.key(method, entry.model, seed, budget)]?.values[metric]
                 }
-                var plot = SVGPlot(title: "\(entry.model), BitOPs budget \(percent(budget)): test accuracy, mean over seeds",
+                var figures = [(name: String, method: String, metric: String, x: Double, color: String, line: Bool)]()
+                for method in methods where options.methods.contains(where: { $0.name == method.name }) {
+                    for n in method.counts {
+                        figures.append((method.name, method.name, method.prefix + "\(n)", Double(n), method.color, true))
+                    }
+                }
+                if options.methods.contains(where: { $0.name == "sensitivity" }) {
+                    figures.append(("sensitivity allocation", "sensitivity", "sensitivity_test", 1, "#d62728", false))
+                }
+                figures = figures.filter { f in entry.seeds.contains { value(f.method, f.metric, $0) != nil } }
+                let seeds = entry.seeds.filter { seed in figures.allSatisfy { value($0.method, $0.metric, seed) != nil } }
+                guard !figures.isEmpty, !seeds.isEmpty else { continue }
+                var plot = SVGPlot(title: "\(entry.model), BitOPs budget \(percent(budget)): test accuracy, mean over seeds "
+                                   + seeds.map(String.init).joined(separator: ", "),
                                    xLabel: "fine-tuned measurements (log scale)", yLabel: "test accuracy (%)")
                 plot.logX = true
-                var seedCounts = Set<Int>()
-                for method in methods where options.methods.contains(where: { $0.name == method.name }) {
-                    let points = method.counts.compactMap { n -> (x: Double, y: Double)? in
-                        guard let m = mean(method.name, method.prefix + "\(n)") else { return nil }
-                        seedCounts.insert(m.seeds)
-                        return (Double(n), m.value)
-                    }
-                    if !points.isEmpty {
-                        plot.series.append(.init(name: method.name, points: points, color: method.color, line: true))
+                for f in figures {
+                    let mean = seeds.map { value(f.method, f.metric, $0)! }.reduce(0, +) / Double(seeds.count)
+                    if let i = plot.series.firstIndex(where: { $0.name == f.name }) {
+                        plot.series[i].points.append((f.x, mean))
+                    } else {
+                        plot.series.append(.init(name: f.name, points: [(f.x, mean)], color: f.color, line: f.line))
                     }
                 }
-                if options.methods.contains(where: { $0.name == "sensitivity" }), let m = mean("sensitivity", "sensitivity_test") {
-                    seedCounts.insert(m.seeds)
-                    plot.series.append(.init(name: "sensitivity allocation", points: [(1, m.value)], color: "#d62728"))
-                }
-                guard !plot.series.isEmpty else { continue }
-                let seeds = seedCounts.sorted().map(String.init).joined(separator: "/")
-                plot.title += " (\(seeds) seeds)"
                 let name = "\(entry.model)-\(percent(budget).replacingOccurrences(of: "%", with: "pct")).svg"
                 plots.append(Plot(fileName: name, svg: plot.render()))
             }
