@@ -52,13 +52,9 @@ struct GPUCampaignBenchmark: ParsableCommand {
         let gpu = Self.gpuName()
         note("provider \(chosen); cpu \(HostCPU.description); gpu \(gpu ?? "none")")
 
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("seer-gpu-bench-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try SeerStore(path: directory.appendingPathComponent("seer.sqlite").path)
-        let broker = try Broker(store: store, options: BrokerOptions(endpoint: "tcp://127.0.0.1:*", security: .plain))
-        broker.start()
-        defer { broker.stop() }
+        let scratch = try ScratchBroker(prefix: "seer-gpu-bench")
+        defer { scratch.stop() }
+        let directory = scratch.directory, store = scratch.store, broker = scratch.broker
 
         let key = "ort-\(chosen)"
         let trainerPath = agent ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()

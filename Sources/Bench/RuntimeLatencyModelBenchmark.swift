@@ -29,13 +29,9 @@ struct RuntimeLatencyModelBenchmark: ParsableCommand {
     }
 
     func run() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("seer-runtime-bench-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try SeerStore(path: directory.appendingPathComponent("seer.sqlite").path)
-        let broker = try Broker(store: store, options: BrokerOptions(endpoint: "tcp://127.0.0.1:*", security: .plain))
-        broker.start()
-        defer { broker.stop() }
+        let scratch = try ScratchBroker(prefix: "seer-runtime-bench")
+        defer { scratch.stop() }
+        let directory = scratch.directory, store = scratch.store, broker = scratch.broker
         let key = "bench-\(provider)"
         let agent = Process()
         agent.executableURL = URL(fileURLWithPath: python ?? ProcessInfo.processInfo.environment["SEER_PYTHON"] ?? ".venv/bin/python")
