@@ -20,9 +20,11 @@ import SeerTensor
 /// CPU allow) is timed on the same graphs (`engine_int8_ms_bN`), against the float path (`int8_speedup_bN` = engine_ms /
 /// engine_int8_ms) and against onnxruntime's int8 QLinearConv export (`int8_ratio_bN` = engine_int8_ms /
 /// onnxruntime_int8_ms; <= 1.0: the engine is at least as fast).
-/// Like with like in float: the pruned architecture with no quantizers at all, as the engine runs it
-/// (`engine_float_ms_bN`) and as onnxruntime runs its plain float32 export (`ort_float_ms_bN`); `float_ratio_bN` =
+/// Like with like in float: the pruned architecture with no quantizers at all, as the engine's float inference
+/// program runs it (`engine_float_ms_bN`, `InferenceArithmetic.float`: on oneDNN, activations stay in oneDNN's layouts
+/// between layers) and as onnxruntime runs its plain float32 export (`ort_float_ms_bN`); `float_ratio_bN` =
 /// engine_float_ms / ort_float_ms (the 8/8 case is the unpruned float network; `compressed_` keys the pruned one).
+/// `engine_float_layerwise_ms_bN` times `Graph.forward` on the same graph (plain NCHW between layers), side by side.
 /// Also reported: the engine with the weights quantized once up front (`engine_prequantized_ms_bN`,
 /// `prequantized_ratio_bN`; `Conv2D` caches its quantized weights per weight version, so the two should agree),
 /// and onnxruntime on an export with the bias as the layers' third input (`biasAsAdd = false`), which lets it
@@ -103,8 +105,9 @@ struct OnnxBenchmark: ParsableCommand {
 
         struct Case {
             let key: String, graph: Graph, prequantized: Graph, quantized: QuantizedInference, onnx: URL, int8: URL?
-            /// The same pruned architecture with no quantizers at all, and its plain float32 ONNX export.
-            let float: Graph, floatOnnx: URL
+            /// The same pruned architecture with no quantizers at all: as the float inference program runs it, as
+            /// `Graph.forward` runs it (layer by layer, plain NCHW between layers), and its plain float32 ONNX export.
+            let float: InferenceProgram, floatLayerwise: Graph, floatOnnx: URL
         }
         var cases = [Case]()
         for (key, bits) in [("", "8/8"), ("compressed_", policy)] {
@@ -135,7 +138,8 @@ struct OnnxBenchmark: ParsableCommand {
             }
             let folded = compressed.graph.foldingBatchNorm()
             cases.append(Case(key: key, graph: folded, prequantized: prequantized, quantized: QuantizedInference(folded),
-                              onnx: onnx, int8: int8, float: pruned.graph.foldingBatchNorm(), floatOnnx: floatOnnx))
+                              onnx: onnx, int8: int8, float: InferenceArithmetic.float.compile(pruned.graph.foldingBatchNorm()),
+                              floatLayerwise: pruned.graph.foldingBatchNorm(), floatOnnx: floatOnnx))
         }
 
         let server = try OnnxRuntimeServer(python: python ?? Self.defaultPython(), script: Self.server)
@@ -165,14 +169,17 @@ struct OnnxBenchmark: ParsableCommand {
                     let engineArgmax = argmax(engineLogits, batch)
                     agreement["\(c.key)argmax_agreement_b\(batch)"] = Double(zip(predicted, engineArgmax).filter { $0 == $1 }.count)
                         / Double(batch)
-                    let floatEngine = LatencyTimer.measure(latency) { _ = c.float.forward(x, training: false) }
+                    let floatLogits = c.float.forward(x)
+                    let floatEngine = LatencyTimer.measure(latency) { _ = c.float.forward(x) }
                     samples["\(c.key)engine_float_ms_b\(batch)", default: []].append(floatEngine.medianMs)
+                    let layerwise = LatencyTimer.measure(latency) { _ = c.floatLayerwise.forward(x, training: false) }
+                    samples["\(c.key)engine_float_layerwise_ms_b\(batch)", default: []].append(layerwise.medianMs)
                     var f = request
                     f["onnx"] = c.floatOnnx.path
                     let floatReply = try server.ask(f)
                     samples["\(c.key)ort_float_ms_b\(batch)", default: []].append(floatReply["median_ms"] as? Double ?? .nan)
                     agreement["\(c.key)float_argmax_agreement_b\(batch)"] = Double(zip(floatReply["argmax"] as? [Int] ?? [],
-                        argmax(c.float.forward(x, training: false), batch)).filter { $0 == $1 }.count) / Double(batch)
+                        argmax(floatLogits, batch)).filter { $0 == $1 }.count) / Double(batch)
                     if let int8 = c.int8 {
                         var q = request
                         q["onnx"] = int8.path

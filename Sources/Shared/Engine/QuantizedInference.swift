@@ -10,7 +10,8 @@ public protocol InferenceProgram: AnyObject {
 /// How compiled inference computes its convolutions. The builtin executor times the program this makes, so that
 /// latency responds to bit-widths where the CPU has integer kernels for them.
 public enum InferenceArithmetic: String, CaseIterable, Sendable {
-    /// Every layer in float, quantization simulated (the graph as it was trained).
+    /// Every layer in float, quantization simulated (the graph as it was trained); on the oneDNN backend with
+    /// activations kept in oneDNN's layouts between layers (`BlockedFloatInference`).
     case float
     /// Convolutions whose weights and input activations are quantized to at most 8 bits run u8/s8 x s8 -> s32 in
     /// oneDNN where that is exact on this CPU (`QuantizedInference`); the rest in float.
@@ -37,7 +38,9 @@ public enum InferenceArithmetic: String, CaseIterable, Sendable {
     /// snapshot of its weights and quantizers).
     public func compile(_ folded: Graph) -> InferenceProgram {
         switch self {
-        case .float: return FloatInference(folded)
+        case .float:
+            // Keeping activations in oneDNN's layouts pays only where oneDNN runs the convolutions.
+            return ConvolutionAlgorithm.forNewLayers == .onednn ? BlockedFloatInference(folded) : FloatInference(folded)
         case .int8: return QuantizedInference(folded)
         }
     }

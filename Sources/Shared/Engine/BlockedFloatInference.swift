@@ -1,0 +1,240 @@
+import CSeerDNNL
+import SeerTensor
+
+/// Float inference on oneDNN with activations left in the layouts oneDNN's kernels pick (e.g. nChw16c) from one
+/// layer to the next (`seer_dnnl_program.h`), where `FloatInference` hands each convolution plain NCHW and pays two
+/// layout changes around every one of them. Convolutions (their residual `Add` and ReLU fused, as `Graph.forward`
+/// fuses them), additions, ReLUs and poolings run as oneDNN primitives; every other layer (the classifier, activation
+/// quantizers, squeeze-excitation products, ...) runs as in the graph, on plain tensors, as a host step. The values
+/// are the graph's but for float summation order.
+///
+/// Threads: as `OneDNNConvolution`, the batch is split into one chunk per engine thread, each with its own program
+/// (and its own copies of the host layers, which keep per-call state).
+public final class BlockedFloatInference: InferenceProgram {
+    public let graph: Graph
+    private var plans: [PlanKey: BlockedPlan] = [:]
+
+    private struct PlanKey: Hashable {
+        let inputShape: [Int]
+        let chunk: Int
+    }
+
+    public init(_ folded: Graph) { graph = folded }
+
+    public func forward(_ x: Tensor) -> Tensor {
+        precondition(x.shape.count == 4, "BlockedFloatInference takes NCHW batches, got \(x.shape)")
+        let batch = x.shape[0], image = x.count / max(batch, 1)
+        let count = batch * image < Threads.minimumParallelWork ? 1 : max(1, min(Threads.count, batch))
+        let chunks = (0..<count).map { c -> (images: Range<Int>, plan: BlockedPlan) in
+            let images = (batch * c / count)..<(batch * (c + 1) / count)
+            let key = PlanKey(inputShape: [images.count] + x.shape.dropFirst(), chunk: c)
+            if let plan = plans[key] { return (images, plan) }
+            let plan = BlockedPlan(graph, inputShape: key.inputShape)
+            plans[key] = plan
+            return (images, plan)
+        }
+        let perImage = chunks[0].plan.outputShape.dropFirst().reduce(1, *)
+        var y = Tensor.scratch(count: batch * perImage)
+        x.data.withUnsafeBufferPointer { xb in
+            y.withUnsafeMutableBufferPointer { yb in
+                let xp = UnsafeSendablePointer(xb.baseAddress!), yp = UnsafeMutableSendablePointer(yb.baseAddress!)
+                Threads.parallelFor(chunks.count) { range in
+                    for c in range {
+                        let n0 = chunks[c].images.lowerBound
+                        chunks[c].plan.run(xp.p + n0 * image, into: yp.p + n0 * perImage)
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [batch] + chunks[0].plan.outputShape.dropFirst(), data: y)
+    }
+
+    /// oneDNN's implementation of each step for a batch shaped `inputShape` (for benchmarks' reports), in order;
+    /// host steps are named by their layer.
+    public func implementations(inputShape: [Int]) -> [String] {
+        BlockedPlan(graph, inputShape: inputShape).implementations
+    }
+}
+
+/// One chunk's program: the oneDNN steps, and the host layers that run between them.
+final class BlockedPlan {
+    private let program: OpaquePointer
+    private let stepCount: Int32
+    private var hostSteps: [Int32: HostStep] = [:]
+    private var outputTensor: Int32 = -1
+    private(set) var outputShape: [Int] = []
+    private(set) var implementations: [String] = []
+
+    /// A layer the program does not run: it reads plain tensors and writes one.
+    private struct HostStep {
+        let layer: Layer
+        let inputs: [(tensor: Int32, shape: [Int])]
+        let output: Int32
+    }
+
+    init(_ graph: Graph, inputShape: [Int]) {
+        guard let program = seer_dnnl_program_create() else { preconditionFailure("oneDNN program: out of memory") }
+        self.program = program
+        let builder = Builder(program: program)
+        var tensorOf = [Graph.NodeID: Int32](), shapeOf = [Graph.NodeID: [Int]]()
+        tensorOf[Graph.input] = builder.check { error in
+            seer_dnnl_program_input(program, inputShape.map(Int64.init), error, 256)
+        }
+        shapeOf[Graph.input] = inputShape
+        let order = graph.topologicalOrder, fusions = graph.inferenceFusions
+        var consumers = [Graph.NodeID: [Graph.NodeID]]()
+        for id in order { for i in graph.nodes[id].inputs where i != Graph.input { consumers[i, default: []].append(id) } }
+        /// The ReLU that alone consumes `id`, if any (it then runs as `id`'s post-op).
+        func soleReLU(_ id: Graph.NodeID) -> (Graph.NodeID, ReLU)? {
+            guard id != graph.output, let c = consumers[id], c.count == 1,
+                  let relu = graph.nodes[c[0]].layer as? ReLU else { return nil }
+            return (c[0], relu)
+        }
+        var fused = Set<Graph.NodeID>()
+        for id in order where !fused.contains(id) {
+            let node = graph.nodes[id], ins = node.inputs.map { tensorOf[$0]! }
+            var result: Int32
+            switch node.layer {
+            case let conv as Conv2D where node.inputs.count == 1:
+                var residual: Int32 = -1, relu: Float = -1
+                var covered = [Graph.NodeID]()
+                if let f = fusions[id] {
+                    // The quantizer stays a host step: only the residual and the ReLU are fused here.
+                    covered = f.nodes.filter { !(graph.nodes[$0].layer is ActivationQuantizer) }
+                    if let r = f.residual { residual = tensorOf[r]! }
+                    if let cap = f.epilogue.reluCap { relu = cap }
+                }
+                let x = shapeOf[node.inputs[0]]!
+                var shape = seer_dnnl_shape(batch: Int32(x[0]), in_channels: Int32(conv.inChannels),
+                                            out_channels: Int32(conv.outChannels), groups: Int32(conv.groups),
+                                            height: Int32(x[2]), width: Int32(x[3]), kernel: Int32(conv.kernel),
+                                            stride: Int32(conv.stride), padding: Int32(conv.padding),
+                                            bias: conv.bias != nil)
+                let weights = conv.effectiveWeight.data, bias = conv.bias?.value.data
+                result = builder.check { error in
+                    weights.withUnsafeBufferPointer { w in
+                        if let bias {
+                            return bias.withUnsafeBufferPointer { b in
+                                seer_dnnl_program_conv(program, ins[0], &shape, w.baseAddress, b.baseAddress,
+                                                       residual, relu, error, 256)
+                            }
+                        }
+                        return seer_dnnl_program_conv(program, ins[0], &shape, w.baseAddress, nil, residual, relu,
+                                                      error, 256)
+                    }
+                }
+                for c in covered {
+                    fused.insert(c)
+                    tensorOf[c] = result
+                    shapeOf[c] = builder.dims(result)
+                }
+            case is Add where ins.count == 2:
+                var relu: Float = -1
+                if let (next, r) = soleReLU(id) {
+                    relu = r.cap ?? .infinity
+                    fused.insert(next)
+                    result = builder.check { seer_dnnl_program_add(program, ins[0], ins[1], relu, $0, 256) }
+                    tensorOf[next] = result
+                    shapeOf[next] = builder.dims(result)
+                } else {
+                    result = builder.check { seer_dnnl_program_add(program, ins[0], ins[1], relu, $0, 256) }
+                }
+            case let relu as ReLU:
+                result = builder.check { seer_dnnl_program_relu(program, ins[0], relu.cap ?? .infinity, $0, 256) }
+            case let pool as MaxPool2D:
+                result = builder.check { error in
+                    seer_dnnl_program_pool(program, ins[0], true, Int32(pool.kernel), Int32(pool.stride),
+                                           Int32(pool.padding), error, 256)
+                }
+            case let pool as AvgPool2D:
+                result = builder.check { error in
+                    seer_dnnl_program_pool(program, ins[0], false, Int32(pool.kernel), Int32(pool.stride),
+                                           Int32(pool.padding), error, 256)
+                }
+            case let pool as GlobalAvgPool:
+                result = builder.check { seer_dnnl_program_pool(program, ins[0], false, 0, 1, 0, $0, 256) }
+                if !pool.keepsDimensions {
+                    // The graph's value is [batch, channels]: the same floats as oneDNN's [batch, channels, 1, 1].
+                    tensorOf[id] = result
+                    shapeOf[id] = Array(builder.dims(result).prefix(2))
+                    continue
+                }
+            default:
+                let layer = node.layer.inferenceCopy()
+                let inputs = node.inputs.map { i in
+                    (tensor: builder.check { seer_dnnl_program_plain(program, tensorOf[i]!, $0, 256) },
+                     shape: shapeOf[i]!)
+                }
+                // The output's shape, from the layer itself on zeros (once per plan).
+                let shape = layer.forward(inputs.map { Tensor(shape: $0.shape) }, training: false).shape
+                let ids = inputs.map(\.tensor), dims = shape.map(Int64.init)
+                let step = seer_dnnl_program_steps(program)
+                result = builder.check { error in
+                    seer_dnnl_program_host(program, ids, Int32(ids.count), dims, Int32(dims.count), error, 256)
+                }
+                hostSteps[step] = HostStep(layer: layer, inputs: inputs, output: result)
+                tensorOf[id] = result
+                shapeOf[id] = shape
+                continue
+            }
+            tensorOf[id] = result
+            shapeOf[id] = builder.dims(result)
+        }
+        outputTensor = builder.check { seer_dnnl_program_plain(program, tensorOf[graph.output]!, $0, 256) }
+        outputShape = shapeOf[graph.output]!
+        let output = outputTensor
+        builder.check { seer_dnnl_program_output(program, output, $0, 256) }
+        builder.check { seer_dnnl_program_finalize(program, $0, 256) }
+        stepCount = seer_dnnl_program_steps(program)
+        implementations = (0..<stepCount).map { s in
+            hostSteps[s].map { "host \($0.layer.name)" } ?? String(cString: seer_dnnl_program_implementation(program, s))
+        }
+    }
+
+    deinit { seer_dnnl_program_destroy(program) }
+
+    /// Runs the network on `input` (this plan's input shape) and writes its plain output to `output`.
+    func run(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) {
+        var error = [CChar](repeating: 0, count: 256)
+        var step: Int32 = 0
+        while step < stepCount {
+            var next = step
+            while next < stepCount && hostSteps[next] == nil { next += 1 }
+            guard seer_dnnl_program_run(program, input, step, next, &error, error.count) == 0 else {
+                preconditionFailure(String(cString: error))
+            }
+            if let host = hostSteps[next] {
+                let ins = host.inputs.map { i in
+                    Tensor(shape: i.shape, data: Array(UnsafeBufferPointer(
+                        start: seer_dnnl_program_data(program, i.tensor), count: i.shape.reduce(1, *))))
+                }
+                let y = host.layer.forward(ins, training: false)
+                y.data.withUnsafeBufferPointer { yb in
+                    seer_dnnl_program_data(program, host.output)!.update(from: yb.baseAddress!, count: y.count)
+                }
+            }
+            step = next + 1
+        }
+        output.update(from: seer_dnnl_program_data(program, outputTensor)!, count: outputShape.reduce(1, *))
+    }
+
+    /// Calls into the program's builder, stopping with oneDNN's message on failure (oneDNN refusing a layer the
+    /// engine's own convolution handles run is a bug, as in `OneDNNConvolution`).
+    private struct Builder {
+        let program: OpaquePointer
+
+        @discardableResult
+        func check(_ call: (UnsafeMutablePointer<CChar>) -> Int32) -> Int32 {
+            var error = [CChar](repeating: 0, count: 256)
+            let result = error.withUnsafeMutableBufferPointer { call($0.baseAddress!) }
+            guard result >= 0 else { preconditionFailure(String(cString: error)) }
+            return result
+        }
+
+        func dims(_ tensor: Int32) -> [Int] {
+            var dims = [Int64](repeating: 0, count: 12)
+            let n = seer_dnnl_program_dims(program, tensor, &dims)
+            return dims.prefix(Int(n)).map(Int.init)
+        }
+    }
+}

@@ -1,0 +1,715 @@
+// A float inference network as one sequence of oneDNN primitives over tensors in oneDNN's chosen layouts (see
+// seer_dnnl_program.h). Each primitive is created with its source in the layout its producer wrote and its
+// destination "any", so a convolution's blocked output feeds the next convolution, pooling or addition unchanged.
+// Buffers are shared between tensors whose lifetimes do not overlap (greedy, in step order), so a network's
+// activations take a few buffers, not one each.
+#include "seer_dnnl_program.h"
+
+#include <math.h>
+#include <oneapi/dnnl/dnnl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// libgomp's; see onednn_conv.c.
+extern void omp_set_num_threads(int);
+
+enum { MAX_ARGS = 8 };
+
+typedef struct {
+    dnnl_memory_desc_t md;
+    int64_t elements;     // the logical size (without the blocked layout's padding)
+    int producer;         // step, or -1 for the input
+    int last_use;         // the last step reading it; INT32_MAX for the output
+    int buffer;           // index into the program's buffers; -1: none (the input)
+    int alias;            // a tensor whose buffer this one takes over (a convolution's residual), or -1
+    dnnl_memory_t memory; // created at finalize, pointed at its buffer
+} tensor;
+
+typedef enum { STEP_CONV, STEP_BINARY, STEP_ELTWISE, STEP_POOL, STEP_REORDER, STEP_HOST } step_kind;
+
+typedef struct {
+    step_kind kind;
+    dnnl_primitive_desc_t pd;   // until finalize creates the primitive
+    dnnl_primitive_t primitive;
+    int args[MAX_ARGS];         // DNNL_ARG_*
+    int tensors[MAX_ARGS];      // the tensor each argument reads or writes, or -1: `owned` memory
+    dnnl_memory_t owned[MAX_ARGS];
+    int count;
+    int output;                 // the tensor written
+    int residual;               // convolutions: the tensor summed into the output, or -1
+    dnnl_primitive_t residual_copy; // residual -> output before the convolution, when they do not share a buffer
+    char implementation[64];
+} step;
+
+struct seer_dnnl_program {
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    tensor *tensors;
+    int tensor_count, tensor_capacity;
+    step *steps;
+    int step_count, step_capacity;
+    void **buffers;
+    size_t *buffer_sizes;
+    int buffer_count;
+    void *scratchpad;
+    dnnl_memory_t scratchpad_memory;
+    size_t scratchpad_size;
+    bool finalized;
+};
+
+static void fail_with(char *error, size_t size, const char *what, dnnl_status_t status) {
+    if (error && size) snprintf(error, size, "oneDNN program: %s failed (dnnl_status_t %d)", what, (int)status);
+}
+
+static void fail_message(char *error, size_t size, const char *message) {
+    if (error && size) snprintf(error, size, "oneDNN program: %s", message);
+}
+
+#define CHECK(call, what)                                                                                             \
+    do {                                                                                                              \
+        dnnl_status_t status_ = (call);                                                                               \
+        if (status_ != dnnl_success) {                                                                                \
+            fail_with(error, error_size, what, status_);                                                              \
+            goto fail;                                                                                                \
+        }                                                                                                             \
+    } while (0)
+
+seer_dnnl_program *seer_dnnl_program_create(void) {
+    omp_set_num_threads(1);  // one thread per primitive, as the convolution handles (onednn_conv.c)
+    seer_dnnl_program *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    if (dnnl_engine_create(&p->engine, dnnl_cpu, 0) != dnnl_success
+        || dnnl_stream_create(&p->stream, p->engine, dnnl_stream_default_flags) != dnnl_success) {
+        seer_dnnl_program_destroy(p);
+        return NULL;
+    }
+    return p;
+}
+
+void seer_dnnl_program_destroy(seer_dnnl_program *p) {
+    if (!p) return;
+    for (int s = 0; s < p->step_count; s++) {
+        step *st = &p->steps[s];
+        if (st->pd) dnnl_primitive_desc_destroy(st->pd);
+        if (st->primitive) dnnl_primitive_destroy(st->primitive);
+        if (st->residual_copy) dnnl_primitive_destroy(st->residual_copy);
+        for (int a = 0; a < st->count; a++)
+            if (st->owned[a]) dnnl_memory_destroy(st->owned[a]);
+    }
+    for (int t = 0; t < p->tensor_count; t++)
+        if (p->tensors[t].memory) dnnl_memory_destroy(p->tensors[t].memory);
+    for (int b = 0; b < p->buffer_count; b++) free(p->buffers[b]);
+    if (p->scratchpad_memory) dnnl_memory_destroy(p->scratchpad_memory);
+    free(p->scratchpad);
+    free(p->buffers);
+    free(p->buffer_sizes);
+    free(p->tensors);
+    free(p->steps);
+    if (p->stream) dnnl_stream_destroy(p->stream);
+    if (p->engine) dnnl_engine_destroy(p->engine);
+    free(p);
+}
+
+static int64_t logical_elements(const dnnl_memory_desc_t *md) {
+    int64_t n = 1;
+    for (int d = 0; d < md->ndims; d++) n *= md->dims[d];
+    return n;
+}
+
+static bool is_plain(const dnnl_memory_desc_t *md) {
+    dnnl_memory_desc_t plain;
+    dnnl_format_tag_t tag = md->ndims == 4 ? dnnl_nchw : md->ndims == 2 ? dnnl_nc : dnnl_a;
+    if (dnnl_memory_desc_init_by_tag(&plain, md->ndims, md->dims, dnnl_f32, tag) != dnnl_success) return false;
+    return dnnl_memory_desc_equal(md, &plain);
+}
+
+// Appends a tensor of layout `md` written by `producer`; its id, or -1 when out of memory.
+static int new_tensor(seer_dnnl_program *p, const dnnl_memory_desc_t *md, int producer) {
+    if (p->tensor_count == p->tensor_capacity) {
+        int capacity = p->tensor_capacity ? 2 * p->tensor_capacity : 32;
+        tensor *grown = realloc(p->tensors, sizeof *grown * (size_t)capacity);
+        if (!grown) return -1;
+        p->tensors = grown;
+        p->tensor_capacity = capacity;
+    }
+    tensor *t = &p->tensors[p->tensor_count];
+    memset(t, 0, sizeof *t);
+    t->md = *md;
+    t->elements = logical_elements(md);
+    t->producer = producer;
+    t->last_use = producer;
+    t->buffer = -1;
+    t->alias = -1;
+    return p->tensor_count++;
+}
+
+// Appends an empty step; NULL when out of memory.
+static step *new_step(seer_dnnl_program *p, step_kind kind) {
+    if (p->step_count == p->step_capacity) {
+        int capacity = p->step_capacity ? 2 * p->step_capacity : 32;
+        step *grown = realloc(p->steps, sizeof *grown * (size_t)capacity);
+        if (!grown) return NULL;
+        p->steps = grown;
+        p->step_capacity = capacity;
+    }
+    step *st = &p->steps[p->step_count++];
+    memset(st, 0, sizeof *st);
+    st->kind = kind;
+    st->output = -1;
+    st->residual = -1;
+    return st;
+}
+
+static bool valid_tensor(const seer_dnnl_program *p, int t, char *error, size_t error_size) {
+    if (p->finalized) {
+        fail_message(error, error_size, "the program is finalized");
+        return false;
+    }
+    if (t < 0 || t >= p->tensor_count) {
+        if (error && error_size) snprintf(error, error_size, "oneDNN program: no tensor %d", t);
+        return false;
+    }
+    return true;
+}
+
+// `t` is read by the step being added.
+static void use(seer_dnnl_program *p, int t) { p->tensors[t].last_use = p->step_count - 1; }
+
+static void add_argument(step *st, int arg, int tensor, dnnl_memory_t owned) {
+    st->args[st->count] = arg;
+    st->tensors[st->count] = tensor;
+    st->owned[st->count] = owned;
+    st->count++;
+}
+
+// Records the implementation's name, and the output tensor of `pd`'s destination layout.
+static int finish_step(seer_dnnl_program *p, step *st, dnnl_primitive_desc_t pd, dnnl_query_t dst_query) {
+    st->pd = pd;
+    const char *name = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) == dnnl_success && name)
+        snprintf(st->implementation, sizeof st->implementation, "%s", name);
+    const dnnl_memory_desc_t *dst = dnnl_primitive_desc_query_md(pd, dst_query, 0);
+    int t = new_tensor(p, dst, (int)(st - p->steps));
+    if (t < 0) return -1;
+    st->output = t;
+    add_argument(st, DNNL_ARG_DST, t, NULL);
+    return t;
+}
+
+// Attributes for a user-managed scratchpad with `relu` (see the header) as an eltwise post-op after an optional sum.
+static dnnl_status_t make_attributes(dnnl_primitive_attr_t *attr, bool sum, float relu) {
+    dnnl_status_t st = dnnl_primitive_attr_create(attr);
+    if (st != dnnl_success) return st;
+    if ((st = dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user)) != dnnl_success) return st;
+    if (!sum && relu < 0) return dnnl_success;
+    dnnl_post_ops_t ops;
+    if ((st = dnnl_post_ops_create(&ops)) != dnnl_success) return st;
+    if (sum) st = dnnl_post_ops_append_sum(ops, 1.0f);
+    if (st == dnnl_success && relu >= 0)
+        st = isinf(relu) ? dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f)
+                         : dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_clip, 0.0f, relu);
+    if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(*attr, ops);
+    dnnl_post_ops_destroy(ops);
+    return st;
+}
+
+// A memory of layout `md` owned by the program, filled from the plain array `values` of layout `plain`.
+static dnnl_status_t owned_copy(seer_dnnl_program *p, const dnnl_memory_desc_t *plain, const dnnl_memory_desc_t *md,
+                                const float *values, dnnl_memory_t *out) {
+    dnnl_memory_t user = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t reorder = NULL;
+    dnnl_status_t st = dnnl_memory_create(out, md, p->engine, DNNL_MEMORY_ALLOCATE);
+    if (st == dnnl_success) st = dnnl_memory_create(&user, plain, p->engine, (void *)values);
+    if (st == dnnl_success) st = dnnl_reorder_primitive_desc_create(&pd, plain, p->engine, md, p->engine, NULL);
+    if (st == dnnl_success) st = dnnl_primitive_create(&reorder, pd);
+    if (st == dnnl_success) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, *out}};
+        st = dnnl_primitive_execute(reorder, p->stream, 2, args);
+    }
+    if (st == dnnl_success) st = dnnl_stream_wait(p->stream);
+    if (reorder) dnnl_primitive_destroy(reorder);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (user) dnnl_memory_destroy(user);
+    return st;
+}
+
+// Whether `pd` is one of oneDNN's reference implementations: correct, but orders of magnitude slower than its JIT
+// kernels (oneDNN falls back to them when no kernel reads a given layout).
+static bool is_reference(const_dnnl_primitive_desc_t pd) {
+    const char *name = NULL;
+    return dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) == dnnl_success && name
+        && strncmp(name, "ref", 3) == 0;
+}
+
+// A step reordering `src` into layout `to`; the new tensor, or -1.
+static int add_reorder(seer_dnnl_program *p, int src, const dnnl_memory_desc_t *to, char *error, size_t error_size) {
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    CHECK(make_attributes(&attr, false, -1), "reorder attributes");
+    CHECK(dnnl_reorder_primitive_desc_create(&pd, &p->tensors[src].md, p->engine, to, p->engine, attr),
+          "reorder descriptor");
+    dnnl_primitive_attr_destroy(attr);
+    attr = NULL;
+    step *st = new_step(p, STEP_REORDER);
+    if (!st) goto out_of_memory;
+    use(p, src);
+    add_argument(st, DNNL_ARG_FROM, src, NULL);
+    st->pd = pd;
+    int out = new_tensor(p, to, (int)(st - p->steps));
+    if (out < 0) goto out_of_memory;
+    st->output = out;
+    add_argument(st, DNNL_ARG_TO, out, NULL);
+    snprintf(st->implementation, sizeof st->implementation, "reorder");
+    return out;
+out_of_memory:
+    fail_message(error, error_size, "out of memory");
+    return -1;
+fail:
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    return -1;
+}
+
+int seer_dnnl_program_input(seer_dnnl_program *p, const int64_t dims[4], char *error, size_t error_size) {
+    if (p->finalized || p->tensor_count > 0) {
+        fail_message(error, error_size, "the input must be the program's first tensor");
+        return -1;
+    }
+    dnnl_memory_desc_t md;
+    dnnl_dims_t d = {dims[0], dims[1], dims[2], dims[3]};
+    CHECK(dnnl_memory_desc_init_by_tag(&md, 4, d, dnnl_f32, dnnl_nchw), "input descriptor");
+    return new_tensor(p, &md, -1);
+fail:
+    return -1;
+}
+
+int seer_dnnl_program_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape *s, const float *weights,
+                           const float *bias, int residual, float relu, char *error, size_t error_size) {
+    if (!valid_tensor(p, src, error, error_size) || (residual >= 0 && !valid_tensor(p, residual, error, error_size)))
+        return -1;
+    const dnnl_memory_desc_t *x = &p->tensors[src].md;
+    if (x->ndims != 4 || x->dims[0] != s->batch || x->dims[1] != s->in_channels || x->dims[2] != s->height
+        || x->dims[3] != s->width) {
+        fail_message(error, error_size, "convolution shape does not match its source");
+        return -1;
+    }
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    int oh = (s->height + 2 * s->padding - s->kernel) / s->stride + 1;
+    int ow = (s->width + 2 * s->padding - s->kernel) / s->stride + 1;
+    dnnl_memory_desc_t any_weights, plain_weights, bias_md, any_dst;
+    dnnl_dims_t dst_dims = {s->batch, s->out_channels, oh, ow}, bias_dims = {s->out_channels};
+    CHECK(dnnl_memory_desc_init_by_tag(&any_dst, 4, dst_dims, dnnl_f32, dnnl_format_tag_any), "dst descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_a), "bias descriptor");
+    if (s->groups == 1) {
+        dnnl_dims_t w = {s->out_channels, s->in_channels, s->kernel, s->kernel};
+        CHECK(dnnl_memory_desc_init_by_tag(&plain_weights, 4, w, dnnl_f32, dnnl_oihw), "weights descriptor");
+        CHECK(dnnl_memory_desc_init_by_tag(&any_weights, 4, w, dnnl_f32, dnnl_format_tag_any), "weights descriptor");
+    } else {
+        dnnl_dims_t w = {s->groups, s->out_channels / s->groups, s->in_channels / s->groups, s->kernel, s->kernel};
+        CHECK(dnnl_memory_desc_init_by_tag(&plain_weights, 5, w, dnnl_f32, dnnl_goihw), "weights descriptor");
+        CHECK(dnnl_memory_desc_init_by_tag(&any_weights, 5, w, dnnl_f32, dnnl_format_tag_any), "weights descriptor");
+    }
+    dnnl_dims_t strides = {s->stride, s->stride}, padding = {s->padding, s->padding};
+    dnnl_convolution_desc_t desc;
+    CHECK(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, x, &any_weights,
+                                             bias ? &bias_md : NULL, &any_dst, strides, padding, padding),
+          "convolution descriptor");
+    CHECK(make_attributes(&attr, residual >= 0, relu), "convolution attributes");
+    CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, p->engine, NULL), "convolution primitive descriptor");
+    if (is_reference(pd)) {
+        // No fast kernel reads the producer's layout here: take the layout oneDNN prefers and reorder into it.
+        dnnl_memory_desc_t any_src;
+        CHECK(dnnl_memory_desc_init_by_tag(&any_src, 4, x->dims, dnnl_f32, dnnl_format_tag_any), "src descriptor");
+        dnnl_primitive_desc_destroy(pd);
+        pd = NULL;
+        CHECK(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &any_src,
+                                                 &any_weights, bias ? &bias_md : NULL, &any_dst, strides, padding,
+                                                 padding),
+              "convolution descriptor");
+        CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, p->engine, NULL), "convolution primitive descriptor");
+        dnnl_memory_desc_t chosen = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+        if (!dnnl_memory_desc_equal(&chosen, x) && (src = add_reorder(p, src, &chosen, error, error_size)) < 0)
+            goto fail;
+    }
+    dnnl_primitive_attr_destroy(attr);
+    attr = NULL;
+    step *st = new_step(p, STEP_CONV);
+    if (!st) goto out_of_memory;
+    use(p, src);
+    add_argument(st, DNNL_ARG_SRC, src, NULL);
+    dnnl_memory_t w = NULL, b = NULL;
+    dnnl_status_t status = owned_copy(p, &plain_weights, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
+                                      weights, &w);
+    add_argument(st, DNNL_ARG_WEIGHTS, -1, w);
+    if (status == dnnl_success && bias) {
+        status = owned_copy(p, &bias_md, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1), bias, &b);
+        add_argument(st, DNNL_ARG_BIAS, -1, b);
+    }
+    if (status != dnnl_success) {
+        st->pd = pd;  // the step owns it now: the program's destroy frees it
+        fail_with(error, error_size, "copying the weights", status);
+        return -1;
+    }
+    int out = finish_step(p, st, pd, dnnl_query_dst_md);
+    if (out < 0) goto out_of_memory;
+    if (residual >= 0) {
+        use(p, residual);
+        st->residual = residual;
+        if (p->tensors[residual].elements != p->tensors[out].elements) {
+            fail_message(error, error_size, "the residual's shape differs from the convolution's output");
+            return -1;
+        }
+    }
+    return out;
+out_of_memory:
+    fail_message(error, error_size, "out of memory");
+fail:
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    return -1;
+}
+
+int seer_dnnl_program_add(seer_dnnl_program *p, int a, int b, float relu, char *error, size_t error_size) {
+    if (!valid_tensor(p, a, error, error_size) || !valid_tensor(p, b, error, error_size)) return -1;
+    const dnnl_memory_desc_t *x = &p->tensors[a].md, *y = &p->tensors[b].md;
+    if (x->ndims != y->ndims || memcmp(x->dims, y->dims, sizeof(int64_t) * (size_t)x->ndims) != 0) {
+        fail_message(error, error_size, "addition of tensors of different shapes");
+        return -1;
+    }
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_memory_desc_t dst;
+    CHECK(dnnl_memory_desc_init_by_tag(&dst, x->ndims, x->dims, dnnl_f32, dnnl_format_tag_any), "dst descriptor");
+    dnnl_binary_desc_t desc;
+    CHECK(dnnl_binary_desc_init(&desc, dnnl_binary_add, x, y, &dst), "addition descriptor");
+    CHECK(make_attributes(&attr, false, relu), "addition attributes");
+    CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, p->engine, NULL), "addition primitive descriptor");
+    dnnl_primitive_attr_destroy(attr);
+    attr = NULL;
+    step *st = new_step(p, STEP_BINARY);
+    if (!st) goto out_of_memory;
+    use(p, a);
+    use(p, b);
+    add_argument(st, DNNL_ARG_SRC_0, a, NULL);
+    add_argument(st, DNNL_ARG_SRC_1, b, NULL);
+    int out = finish_step(p, st, pd, dnnl_query_dst_md);
+    if (out < 0) goto out_of_memory;
+    return out;
+out_of_memory:
+    fail_message(error, error_size, "out of memory");
+fail:
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    return -1;
+}
+
+int seer_dnnl_program_relu(seer_dnnl_program *p, int src, float relu, char *error, size_t error_size) {
+    if (!valid_tensor(p, src, error, error_size)) return -1;
+    if (relu < 0) {
+        fail_message(error, error_size, "a ReLU step needs a cap >= 0 or INFINITY");
+        return -1;
+    }
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_eltwise_desc_t desc;
+    CHECK(isinf(relu) ? dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, dnnl_eltwise_relu,
+                                                       &p->tensors[src].md, 0.0f, 0.0f)
+                      : dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, dnnl_eltwise_clip,
+                                                       &p->tensors[src].md, 0.0f, relu),
+          "ReLU descriptor");
+    CHECK(make_attributes(&attr, false, -1), "ReLU attributes");
+    CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, p->engine, NULL), "ReLU primitive descriptor");
+    dnnl_primitive_attr_destroy(attr);
+    attr = NULL;
+    step *st = new_step(p, STEP_ELTWISE);
+    if (!st) goto out_of_memory;
+    use(p, src);
+    add_argument(st, DNNL_ARG_SRC, src, NULL);
+    int out = finish_step(p, st, pd, dnnl_query_dst_md);
+    if (out < 0) goto out_of_memory;
+    return out;
+out_of_memory:
+    fail_message(error, error_size, "out of memory");
+fail:
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    return -1;
+}
+
+int seer_dnnl_program_pool(seer_dnnl_program *p, int src, bool max, int kernel, int stride, int padding,
+                           char *error, size_t error_size) {
+    if (!valid_tensor(p, src, error, error_size)) return -1;
+    const dnnl_memory_desc_t *x = &p->tensors[src].md;
+    if (x->ndims != 4) {
+        fail_message(error, error_size, "pooling needs an NCHW source");
+        return -1;
+    }
+    dnnl_dims_t kernels = {kernel ? kernel : x->dims[2], kernel ? kernel : x->dims[3]};
+    dnnl_dims_t strides = {kernel ? stride : 1, kernel ? stride : 1}, pads = {padding, padding};
+    if (kernels[0] > x->dims[2] + 2 * padding || kernels[1] > x->dims[3] + 2 * padding || strides[0] < 1) {
+        fail_message(error, error_size, "pooling window does not fit its source");
+        return -1;
+    }
+    dnnl_dims_t dst_dims = {x->dims[0], x->dims[1], (x->dims[2] + 2 * padding - kernels[0]) / strides[0] + 1,
+                            (x->dims[3] + 2 * padding - kernels[1]) / strides[1] + 1};
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_memory_desc_t dst;
+    CHECK(dnnl_memory_desc_init_by_tag(&dst, 4, dst_dims, dnnl_f32, dnnl_format_tag_any), "dst descriptor");
+    dnnl_pooling_desc_t desc;
+    CHECK(dnnl_pooling_forward_desc_init(&desc, dnnl_forward_inference,
+                                         max ? dnnl_pooling_max : dnnl_pooling_avg_include_padding, x, &dst, strides,
+                                         kernels, pads, pads),
+          "pooling descriptor");
+    CHECK(make_attributes(&attr, false, -1), "pooling attributes");
+    CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, p->engine, NULL), "pooling primitive descriptor");
+    dnnl_primitive_attr_destroy(attr);
+    attr = NULL;
+    step *st = new_step(p, STEP_POOL);
+    if (!st) goto out_of_memory;
+    use(p, src);
+    add_argument(st, DNNL_ARG_SRC, src, NULL);
+    int out = finish_step(p, st, pd, dnnl_query_dst_md);
+    if (out < 0) goto out_of_memory;
+    return out;
+out_of_memory:
+    fail_message(error, error_size, "out of memory");
+fail:
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    return -1;
+}
+
+int seer_dnnl_program_plain(seer_dnnl_program *p, int src, char *error, size_t error_size) {
+    if (!valid_tensor(p, src, error, error_size)) return -1;
+    const dnnl_memory_desc_t *x = &p->tensors[src].md;
+    if (is_plain(x)) return src;
+    dnnl_memory_desc_t plain;
+    dnnl_format_tag_t tag = x->ndims == 4 ? dnnl_nchw : x->ndims == 2 ? dnnl_nc : dnnl_a;
+    dnnl_status_t status = dnnl_memory_desc_init_by_tag(&plain, x->ndims, x->dims, dnnl_f32, tag);
+    if (status != dnnl_success) {
+        fail_with(error, error_size, "plain descriptor", status);
+        return -1;
+    }
+    return add_reorder(p, src, &plain, error, error_size);
+}
+
+int seer_dnnl_program_host(seer_dnnl_program *p, const int *inputs, int count, const int64_t *dims, int ndims,
+                           char *error, size_t error_size) {
+    for (int i = 0; i < count; i++) {
+        if (!valid_tensor(p, inputs[i], error, error_size)) return -1;
+        if (!is_plain(&p->tensors[inputs[i]].md)) {
+            fail_message(error, error_size, "a host step reads plain tensors only");
+            return -1;
+        }
+    }
+    if (ndims < 1 || ndims > DNNL_MAX_NDIMS) {
+        fail_message(error, error_size, "a host step's output needs 1 to 12 dimensions");
+        return -1;
+    }
+    dnnl_memory_desc_t md;
+    dnnl_dims_t d;
+    for (int i = 0; i < ndims; i++) d[i] = dims[i];
+    dnnl_format_tag_t tags[] = {dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd, dnnl_abcde, dnnl_abcdef};
+    if (ndims > 6) {
+        fail_message(error, error_size, "a host step's output has more than 6 dimensions");
+        return -1;
+    }
+    dnnl_status_t status = dnnl_memory_desc_init_by_tag(&md, ndims, d, dnnl_f32, tags[ndims - 1]);
+    if (status != dnnl_success) {
+        fail_with(error, error_size, "host output descriptor", status);
+        return -1;
+    }
+    step *st = new_step(p, STEP_HOST);
+    if (!st) {
+        fail_message(error, error_size, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < count; i++) use(p, inputs[i]);
+    int out = new_tensor(p, &md, (int)(st - p->steps));
+    if (out < 0) {
+        fail_message(error, error_size, "out of memory");
+        return -1;
+    }
+    st->output = out;
+    return out;
+}
+
+int seer_dnnl_program_output(seer_dnnl_program *p, int t, char *error, size_t error_size) {
+    if (!valid_tensor(p, t, error, error_size)) return -1;
+    p->tensors[t].last_use = INT32_MAX;
+    return 0;
+}
+
+// A buffer of at least `size` bytes for a tensor born at `birth`: a free one (the smallest that fits, else the
+// largest, grown) or a new one; -1 when out of memory. `free_after[b]`: the last step reading buffer b's tensor.
+static int take_buffer(seer_dnnl_program *p, size_t size, int birth, int *free_after) {
+    int best = -1;
+    for (int b = 0; b < p->buffer_count; b++) {
+        if (free_after[b] >= birth) continue;
+        if (best < 0) { best = b; continue; }
+        bool fits = p->buffer_sizes[b] >= size, best_fits = p->buffer_sizes[best] >= size;
+        if ((fits && (!best_fits || p->buffer_sizes[b] < p->buffer_sizes[best]))
+            || (!fits && !best_fits && p->buffer_sizes[b] > p->buffer_sizes[best]))
+            best = b;
+    }
+    if (best < 0) {
+        void **buffers = realloc(p->buffers, sizeof *buffers * (size_t)(p->buffer_count + 1));
+        if (!buffers) return -1;
+        p->buffers = buffers;
+        size_t *sizes = realloc(p->buffer_sizes, sizeof *sizes * (size_t)(p->buffer_count + 1));
+        if (!sizes) return -1;
+        p->buffer_sizes = sizes;
+        best = p->buffer_count++;
+        p->buffers[best] = NULL;
+        p->buffer_sizes[best] = 0;
+    }
+    if (p->buffer_sizes[best] < size) p->buffer_sizes[best] = size;
+    return best;
+}
+
+int seer_dnnl_program_finalize(seer_dnnl_program *p, char *error, size_t error_size) {
+    if (p->finalized) {
+        fail_message(error, error_size, "finalized twice");
+        return -1;
+    }
+    p->finalized = true;
+    omp_set_num_threads(1);
+    // Buffers, in step order: a tensor takes a buffer whose last reader ran before the tensor's producer; a
+    // convolution's output takes over its residual's buffer when the residual dies there in the same layout (the sum
+    // post-op then adds in place).
+    int *free_after = calloc((size_t)p->tensor_count + 1, sizeof *free_after);
+    if (!free_after) goto out_of_memory;
+    for (int t = 0; t < p->tensor_count; t++) {
+        tensor *x = &p->tensors[t];
+        if (x->producer < 0) continue;  // the input lives in the caller's array
+        step *st = &p->steps[x->producer];
+        if (st->kind == STEP_CONV && st->residual >= 0) {
+            tensor *r = &p->tensors[st->residual];
+            if (r->buffer >= 0 && r->last_use == x->producer && dnnl_memory_desc_equal(&r->md, &x->md)) {
+                x->buffer = r->buffer;
+                x->alias = st->residual;
+                free_after[x->buffer] = x->last_use;
+                continue;
+            }
+        }
+        // A buffer read by this step must stay: hand out only buffers whose readers ended before it.
+        int b = take_buffer(p, dnnl_memory_desc_get_size(&x->md), x->producer, free_after);
+        if (b < 0) goto out_of_memory;
+        x->buffer = b;
+        free_after[b] = x->last_use;
+    }
+    free(free_after);
+    free_after = NULL;
+    for (int b = 0; b < p->buffer_count; b++) {
+        if (!(p->buffers[b] = aligned_alloc(64, (p->buffer_sizes[b] + 63) / 64 * 64))) goto out_of_memory;
+    }
+    dnnl_status_t status;
+    for (int t = 0; t < p->tensor_count; t++) {
+        tensor *x = &p->tensors[t];
+        void *data = x->buffer >= 0 ? p->buffers[x->buffer] : DNNL_MEMORY_NONE;
+        if ((status = dnnl_memory_create(&x->memory, &x->md, p->engine, data)) != dnnl_success) {
+            fail_with(error, error_size, "tensor memory", status);
+            return -1;
+        }
+    }
+    for (int s = 0; s < p->step_count; s++) {
+        step *st = &p->steps[s];
+        if (st->kind == STEP_HOST) continue;
+        if ((status = dnnl_primitive_create(&st->primitive, st->pd)) != dnnl_success) {
+            fail_with(error, error_size, "primitive creation", status);
+            return -1;
+        }
+        const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_scratchpad_md, 0);
+        size_t size = md ? dnnl_memory_desc_get_size(md) : 0;
+        if (size > p->scratchpad_size) p->scratchpad_size = size;
+        if (st->residual >= 0 && p->tensors[st->output].alias != st->residual) {
+            // The residual is copied into the output first (reordered when its layout differs).
+            const dnnl_memory_desc_t *from = &p->tensors[st->residual].md, *to = &p->tensors[st->output].md;
+            dnnl_primitive_desc_t copy = NULL;
+            status = dnnl_reorder_primitive_desc_create(&copy, from, p->engine, to, p->engine, NULL);
+            if (status == dnnl_success) status = dnnl_primitive_create(&st->residual_copy, copy);
+            if (copy) dnnl_primitive_desc_destroy(copy);
+            if (status != dnnl_success) {
+                fail_with(error, error_size, "residual copy", status);
+                return -1;
+            }
+        }
+        dnnl_primitive_desc_destroy(st->pd);
+        st->pd = NULL;
+    }
+    if (p->scratchpad_size) {
+        // One scratchpad for every step (they run one after another); its layout is a plain byte array.
+        dnnl_memory_desc_t md;
+        dnnl_dims_t bytes = {(int64_t)p->scratchpad_size};
+        if (!(p->scratchpad = aligned_alloc(64, (p->scratchpad_size + 63) / 64 * 64))) goto out_of_memory;
+        if ((status = dnnl_memory_desc_init_by_tag(&md, 1, bytes, dnnl_u8, dnnl_a)) != dnnl_success
+            || (status = dnnl_memory_create(&p->scratchpad_memory, &md, p->engine, p->scratchpad)) != dnnl_success) {
+            fail_with(error, error_size, "scratchpad", status);
+            return -1;
+        }
+    }
+    return 0;
+out_of_memory:
+    free(free_after);
+    fail_message(error, error_size, "out of memory");
+    return -1;
+}
+
+int seer_dnnl_program_steps(const seer_dnnl_program *p) { return p->step_count; }
+
+bool seer_dnnl_program_is_host(const seer_dnnl_program *p, int s) {
+    return s >= 0 && s < p->step_count && p->steps[s].kind == STEP_HOST;
+}
+
+int seer_dnnl_program_run(seer_dnnl_program *p, const float *input, int from, int to, char *error,
+                          size_t error_size) {
+    if (!p->finalized || from < 0 || to > p->step_count || from > to) {
+        fail_message(error, error_size, "run of an unfinalized program or of steps it does not have");
+        return -1;
+    }
+    omp_set_num_threads(1);  // the primitives' regions, on whichever thread calls
+    if (p->tensor_count > 0 && p->tensors[0].producer < 0)
+        CHECK(dnnl_memory_set_data_handle(p->tensors[0].memory, (void *)input), "binding the input");
+    for (int s = from; s < to; s++) {
+        step *st = &p->steps[s];
+        if (st->kind == STEP_HOST) continue;
+        dnnl_exec_arg_t args[MAX_ARGS + 1];
+        int n = 0;
+        for (int a = 0; a < st->count; a++)
+            args[n++] = (dnnl_exec_arg_t){st->args[a], st->tensors[a] >= 0 ? p->tensors[st->tensors[a]].memory
+                                                                              : st->owned[a]};
+        if (p->scratchpad_memory) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, p->scratchpad_memory};
+        if (st->residual_copy) {
+            dnnl_exec_arg_t copy[2] = {{DNNL_ARG_FROM, p->tensors[st->residual].memory},
+                                       {DNNL_ARG_TO, p->tensors[st->output].memory}};
+            CHECK(dnnl_primitive_execute(st->residual_copy, p->stream, 2, copy), "residual copy");
+        }
+        CHECK(dnnl_primitive_execute(st->primitive, p->stream, n, args), "a step");
+    }
+    CHECK(dnnl_stream_wait(p->stream), "stream wait");
+    return 0;
+fail:
+    return -1;
+}
+
+float *seer_dnnl_program_data(seer_dnnl_program *p, int t) {
+    if (!p->finalized || t < 0 || t >= p->tensor_count || !is_plain(&p->tensors[t].md)) return NULL;
+    void *data = NULL;
+    if (dnnl_memory_get_data_handle(p->tensors[t].memory, &data) != dnnl_success) return NULL;
+    return data;
+}
+
+int seer_dnnl_program_dims(const seer_dnnl_program *p, int t, int64_t *dims) {
+    if (t < 0 || t >= p->tensor_count) return -1;
+    const dnnl_memory_desc_t *md = &p->tensors[t].md;
+    for (int d = 0; d < md->ndims; d++) dims[d] = md->dims[d];
+    return md->ndims;
+}
+
+const char *seer_dnnl_program_implementation(const seer_dnnl_program *p, int s) {
+    return s >= 0 && s < p->step_count ? p->steps[s].implementation : "";
+}

@@ -1,0 +1,93 @@
+import XCTest
+import SeerTensor
+@testable import SeerEngine
+
+/// Float inference with activations kept in oneDNN's layouts (`BlockedFloatInference`) computes the graph's function:
+/// the same logits as `Graph.forward` up to float summation order, for every op it runs itself and with host steps
+/// (layers it hands back to the engine) between them, on one thread and with the batch split across two.
+final class BlockedFloatInferenceTests: XCTestCase {
+    /// Residual blocks (identity and projection, fused adds and ReLUs, a capped ReLU), max and average pooling, a
+    /// squeeze-excitation branch (host steps between oneDNN steps: sigmoid, per-channel product), a depthwise conv,
+    /// a channel concat (host), a conv feeding two consumers (unfused add and a standalone ReLU), a linear head.
+    static func network(rng: inout SeededGenerator) -> Graph {
+        let g = Graph()
+        func conv(_ name: String, _ cin: Int, _ cout: Int, k: Int = 3, stride: Int = 1, groups: Int = 1,
+                  _ input: Graph.NodeID, rng: inout SeededGenerator) -> Graph.NodeID {
+            let c = Conv2D(name: name, inChannels: cin, outChannels: cout, kernel: k, stride: stride, padding: k / 2,
+                           groups: groups, bias: true, rng: &rng)
+            c.bias!.value = .randomNormal(shape: [cout], std: 0.3, using: &rng)
+            return g.add(c, input)
+        }
+        let stem = g.add(ReLU(name: "stem.relu"), conv("stem", 3, 8, Graph.input, rng: &rng))
+        let r1 = g.add(ReLU(name: "b1.relu1"), conv("b1.conv1", 8, 8, stem, rng: &rng))
+        let b1 = g.add(ReLU(name: "b1.relu2"), g.add(Add(name: "b1.add"), conv("b1.conv2", 8, 8, r1, rng: &rng), stem))
+        let pooled = g.add(MaxPool2D(name: "maxpool", kernel: 3, stride: 2, padding: 1), b1)  // 18x18 -> 9x9
+        let p1 = g.add(ReLU(name: "b2.relu1", cap: 6), conv("b2.conv1", 8, 16, stride: 2, pooled, rng: &rng))
+        let p2 = conv("b2.conv2", 16, 16, p1, rng: &rng)
+        let sc = conv("b2.shortcut", 8, 16, k: 1, stride: 2, pooled, rng: &rng)
+        let b2 = g.add(ReLU(name: "b2.relu2"), g.add(Add(name: "b2.add"), p2, sc))  // 5x5
+        let squeeze = g.add(GlobalAvgPool(name: "se.pool", keepsDimensions: true), b2)
+        let excite = conv("se.expand", 4, 16, k: 1, g.add(ReLU(name: "se.relu"), conv("se.reduce", 16, 4, k: 1, squeeze,
+                                                                                          rng: &rng)), rng: &rng)
+        let se = g.add(Multiply(name: "se.scale"), b2, g.add(Pointwise(name: "se.gate", function: .sigmoid), excite))
+        let dw = g.add(ReLU(name: "dw.relu", cap: 6), conv("dw", 16, 16, groups: 16, se, rng: &rng))
+        let cat = g.add(ChannelConcat(name: "cat"), dw, b2)
+        let two = conv("two", 32, 16, k: 1, cat, rng: &rng)
+        let sum = g.add(Add(name: "two.add"), g.add(ReLU(name: "two.relu"), two), two)
+        let avg = g.add(AvgPool2D(name: "avgpool", kernel: 3, stride: 1, padding: 1), sum)
+        let pool = g.add(GlobalAvgPool(name: "pool"), avg)
+        g.add(Linear(name: "fc", inFeatures: 16, outFeatures: 5, rng: &rng), pool)
+        return g
+    }
+
+    private func assertMatchesGraph(_ graph: Graph, _ x: Tensor, _ message: String,
+                                    file: StaticString = #filePath, line: UInt = #line) {
+        let expected = graph.forward(x, training: false)
+        let program = BlockedFloatInference(graph)
+        let y = program.forward(x)
+        XCTAssertEqual(y.shape, expected.shape, message, file: file, line: line)
+        let scale = max(expected.data.map(abs).max()!, 1)
+        XCTAssertLessThan(y.maxAbsDifference(expected) / scale, 1e-5, message, file: file, line: line)
+        // A second call reuses the plan and its buffers: the same result.
+        XCTAssertEqual(program.forward(x), y, message + " (second call)", file: file, line: line)
+    }
+
+    func testMatchesTheGraphOnOneAndTwoThreads() {
+        var rng = SeededGenerator(seed: 7)
+        let graph = Self.network(rng: &rng).foldingBatchNorm()
+        let before = Threads.count
+        defer { Threads.set(before) }
+        for threads in [1, 2] {
+            Threads.set(threads)
+            for batch in [1, 3, 12] {
+                let x = Tensor.randomNormal(shape: [batch, 3, 18, 18], std: 1, using: &rng)
+                assertMatchesGraph(graph, x, "batch \(batch), \(threads) threads")
+            }
+        }
+    }
+
+    func testOneDNNRunsEverythingButTheHostLayers() {
+        var rng = SeededGenerator(seed: 8)
+        let graph = Self.network(rng: &rng)
+        let steps = BlockedFloatInference(graph).implementations(inputShape: [2, 3, 18, 18])
+        let host = steps.filter { $0.hasPrefix("host ") }.map { String($0.dropFirst(5)) }
+        XCTAssertEqual(host, ["se.gate", "se.scale", "cat", "fc"])
+        // 10 convolutions, one standalone addition and one ReLU (the fused ones are post-ops), 4 poolings.
+        XCTAssertEqual(steps.filter { !$0.hasPrefix("host ") && $0 != "reorder" }.count, 10 + 1 + 1 + 4)
+        XCTAssertFalse(steps.contains(""), "every oneDNN step names its implementation: \(steps)")
+    }
+
+    /// A graph whose output is a convolution (no head, plain NCHW out) and whose residual is the network input.
+    func testConvolutionOutputAndInputResidual() {
+        var rng = SeededGenerator(seed: 9)
+        let g = Graph()
+        let c = Conv2D(name: "c", inChannels: 4, outChannels: 4, kernel: 3, padding: 1, bias: true, rng: &rng)
+        c.bias!.value = .randomNormal(shape: [4], std: 0.5, using: &rng)
+        let conv = g.add(c, Graph.input)
+        g.add(ReLU(name: "r"), g.add(Add(name: "add"), conv, Graph.input))
+        let x = Tensor.randomNormal(shape: [2, 4, 7, 7], std: 1, using: &rng)
+        assertMatchesGraph(g, x, "residual from the input")
+        g.output = conv
+        assertMatchesGraph(g, x, "a convolution as the output")
+    }
+}
