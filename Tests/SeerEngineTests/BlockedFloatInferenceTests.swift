@@ -77,6 +77,25 @@ final class BlockedFloatInferenceTests: XCTestCase {
         XCTAssertFalse(steps.contains(""), "every oneDNN step names its implementation: \(steps)")
     }
 
+    /// Activation quantizers run inside the program: fused into the convolution or addition before them as post-ops
+    /// (clamp and scale, round and scale), or as steps of their own (the input's). Summation order differs from
+    /// `Graph.forward`'s kernels, so a value on a rounding boundary may land one level apart: close, not equal.
+    func testQuantizedNetworkMatchesTheGraph() {
+        var rng = SeededGenerator(seed: 31)
+        let graph = GraphFusionTests.network(rng: &rng)
+        let program = BlockedFloatInference(graph)
+        let steps = program.implementations(inputShape: [12, 3, 18, 18])
+        XCTAssertEqual(steps.filter { $0.hasPrefix("host ") }, ["host fc"], "quantizers run in oneDNN: \(steps)")
+        let x = Tensor.randomNormal(shape: [12, 3, 18, 18], std: 1, using: &rng)
+        let expected = graph.forward(x, training: false), y = program.forward(x)
+        let range = expected.data.max()! - expected.data.min()!
+        XCTAssertLessThan(y.maxAbsDifference(expected), 0.02 * range)
+        // Exactly the graph's quantization where no sum precedes it: the input's quantizer alone.
+        let q = Graph()
+        q.add(ActivationQuantizer(name: "aq", bits: 6, signed: true, alpha: 1.5), Graph.input)
+        XCTAssertEqual(BlockedFloatInference(q).forward(x), q.forward(x, training: false))
+    }
+
     /// A graph whose output is a convolution (no head, plain NCHW out) and whose residual is the network input.
     func testConvolutionOutputAndInputResidual() {
         var rng = SeededGenerator(seed: 9)

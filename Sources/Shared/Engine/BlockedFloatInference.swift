@@ -3,15 +3,33 @@ import SeerTensor
 
 /// Float inference on oneDNN with activations left in the layouts oneDNN's kernels pick (e.g. nChw16c) from one
 /// layer to the next (`seer_dnnl_program.h`), where `FloatInference` hands each convolution plain NCHW and pays two
-/// layout changes around every one of them. Convolutions (their residual `Add` and ReLU fused, as `Graph.forward`
-/// fuses them), additions, ReLUs and poolings run as oneDNN primitives; every other layer (the classifier, activation
-/// quantizers, squeeze-excitation products, ...) runs as in the graph, on plain tensors, as a host step. The values
-/// are the graph's but for float summation order.
+/// layout changes around every one of them. Convolutions (their residual `Add`, ReLU and activation quantizer fused
+/// as post-ops, as `Graph.forward` fuses them), additions, ReLUs, quantizers and poolings run as oneDNN primitives;
+/// every other layer (the classifier, squeeze-excitation products, ...) runs as in the graph, on plain tensors, as a
+/// host step. The values are the graph's but for float summation order.
+public final class BlockedFloatInference: InferenceProgram {
+    public let graph: Graph
+    private let executor: BlockedExecutor
+
+    public init(_ folded: Graph) {
+        graph = folded
+        executor = BlockedExecutor(folded, integer: [:])
+    }
+
+    public func forward(_ x: Tensor) -> Tensor { executor.forward(x) }
+
+    /// oneDNN's implementation of each step for a batch shaped `inputShape` (for benchmarks' reports), in order;
+    /// host steps are named by their layer.
+    public func implementations(inputShape: [Int]) -> [String] { executor.implementations(inputShape: inputShape) }
+}
+
+/// Runs a folded graph as oneDNN programs (`BlockedPlan`), the convolutions in `integer` on int8 kernels.
 ///
 /// Threads: as `OneDNNConvolution`, the batch is split into one chunk per engine thread, each with its own program
 /// (and its own copies of the host layers, which keep per-call state).
-public final class BlockedFloatInference: InferenceProgram {
-    public let graph: Graph
+final class BlockedExecutor {
+    let graph: Graph
+    let integer: [Graph.NodeID: Int8Convolution]
     private var plans: [PlanKey: BlockedPlan] = [:]
 
     private struct PlanKey: Hashable {
@@ -19,17 +37,20 @@ public final class BlockedFloatInference: InferenceProgram {
         let chunk: Int
     }
 
-    public init(_ folded: Graph) { graph = folded }
+    init(_ folded: Graph, integer: [Graph.NodeID: Int8Convolution]) {
+        graph = folded
+        self.integer = integer
+    }
 
-    public func forward(_ x: Tensor) -> Tensor {
-        precondition(x.shape.count == 4, "BlockedFloatInference takes NCHW batches, got \(x.shape)")
+    func forward(_ x: Tensor) -> Tensor {
+        precondition(x.shape.count == 4, "a oneDNN inference program takes NCHW batches, got \(x.shape)")
         let batch = x.shape[0], image = x.count / max(batch, 1)
         let count = batch * image < Threads.minimumParallelWork ? 1 : max(1, min(Threads.count, batch))
         let chunks = (0..<count).map { c -> (images: Range<Int>, plan: BlockedPlan) in
             let images = (batch * c / count)..<(batch * (c + 1) / count)
             let key = PlanKey(inputShape: [images.count] + x.shape.dropFirst(), chunk: c)
             if let plan = plans[key] { return (images, plan) }
-            let plan = BlockedPlan(graph, inputShape: key.inputShape)
+            let plan = BlockedPlan(graph, inputShape: key.inputShape, integer: integer)
             plans[key] = plan
             return (images, plan)
         }
@@ -49,10 +70,8 @@ public final class BlockedFloatInference: InferenceProgram {
         return Tensor(shape: [batch] + chunks[0].plan.outputShape.dropFirst(), data: y)
     }
 
-    /// oneDNN's implementation of each step for a batch shaped `inputShape` (for benchmarks' reports), in order;
-    /// host steps are named by their layer.
-    public func implementations(inputShape: [Int]) -> [String] {
-        BlockedPlan(graph, inputShape: inputShape).implementations
+    func implementations(inputShape: [Int]) -> [String] {
+        BlockedPlan(graph, inputShape: inputShape, integer: integer).implementations
     }
 }
 
@@ -72,7 +91,7 @@ final class BlockedPlan {
         let output: Int32
     }
 
-    init(_ graph: Graph, inputShape: [Int]) {
+    init(_ graph: Graph, inputShape: [Int], integer: [Graph.NodeID: Int8Convolution]) {
         guard let program = seer_dnnl_program_create() else { preconditionFailure("oneDNN program: out of memory") }
         self.program = program
         let builder = Builder(program: program)
@@ -84,25 +103,45 @@ final class BlockedPlan {
         let order = graph.topologicalOrder, fusions = graph.inferenceFusions
         var consumers = [Graph.NodeID: [Graph.NodeID]]()
         for id in order { for i in graph.nodes[id].inputs where i != Graph.input { consumers[i, default: []].append(id) } }
-        /// The ReLU that alone consumes `id`, if any (it then runs as `id`'s post-op).
-        func soleReLU(_ id: Graph.NodeID) -> (Graph.NodeID, ReLU)? {
-            guard id != graph.output, let c = consumers[id], c.count == 1,
-                  let relu = graph.nodes[c[0]].layer as? ReLU else { return nil }
-            return (c[0], relu)
+        /// The node that alone consumes `id`, if `id` is not the output.
+        func soleConsumer(_ id: Graph.NodeID) -> Graph.NodeID? {
+            guard id != graph.output, let c = consumers[id], c.count == 1 else { return nil }
+            return c[0]
+        }
+        /// The ReLU and then the activation quantizer that follow `id`, each the only consumer of the one before
+        /// (they run as `id`'s post-ops): the nodes and the epilogue.
+        func trailingElementwise(_ id: Graph.NodeID, reluAllowed: Bool = true) -> ([Graph.NodeID], seer_dnnl_epilogue) {
+            var chain = [Graph.NodeID](), epilogue = seer_dnnl_epilogue.none, current = id
+            if reluAllowed, let next = soleConsumer(current), let relu = graph.nodes[next].layer as? ReLU {
+                epilogue.relu = relu.cap ?? .infinity
+                chain.append(next)
+                current = next
+            }
+            if let next = soleConsumer(current), let q = graph.nodes[next].layer as? ActivationQuantizer {
+                epilogue.set(q.quantization)
+                chain.append(next)
+            }
+            return (chain, epilogue)
         }
         var fused = Set<Graph.NodeID>()
+        /// Records `result` as the value of `id` and of the nodes fused into it.
+        func define(_ id: Graph.NodeID, _ covered: [Graph.NodeID], _ result: Int32) {
+            for n in [id] + covered {
+                fused.insert(n)
+                tensorOf[n] = result
+                shapeOf[n] = builder.dims(result)
+            }
+        }
         for id in order where !fused.contains(id) {
             let node = graph.nodes[id], ins = node.inputs.map { tensorOf[$0]! }
-            var result: Int32
             switch node.layer {
             case let conv as Conv2D where node.inputs.count == 1:
-                var residual: Int32 = -1, relu: Float = -1
-                var covered = [Graph.NodeID]()
+                var residual: Int32 = -1, epilogue = seer_dnnl_epilogue.none, covered = [Graph.NodeID]()
                 if let f = fusions[id] {
-                    // The quantizer stays a host step: only the residual and the ReLU are fused here.
-                    covered = f.nodes.filter { !(graph.nodes[$0].layer is ActivationQuantizer) }
+                    covered = f.nodes
                     if let r = f.residual { residual = tensorOf[r]! }
-                    if let cap = f.epilogue.reluCap { relu = cap }
+                    if let cap = f.epilogue.reluCap { epilogue.relu = cap }
+                    if let q = f.quantizer { epilogue.set(q.quantization) }
                 }
                 let x = shapeOf[node.inputs[0]]!
                 var shape = seer_dnnl_shape(batch: Int32(x[0]), in_channels: Int32(conv.inChannels),
@@ -110,55 +149,57 @@ final class BlockedPlan {
                                             height: Int32(x[2]), width: Int32(x[3]), kernel: Int32(conv.kernel),
                                             stride: Int32(conv.stride), padding: Int32(conv.padding),
                                             bias: conv.bias != nil)
-                let weights = conv.effectiveWeight.data, bias = conv.bias?.value.data
-                result = builder.check { error in
-                    weights.withUnsafeBufferPointer { w in
-                        if let bias {
-                            return bias.withUnsafeBufferPointer { b in
-                                seer_dnnl_program_conv(program, ins[0], &shape, w.baseAddress, b.baseAddress,
-                                                       residual, relu, error, 256)
+                let result: Int32
+                if let int8 = integer[id] {
+                    result = builder.check { error in
+                        int8.weights.withUnsafeBufferPointer { w in
+                            int8.scales.withUnsafeBufferPointer { sc in
+                                Builder.withOptional(int8.bias) { b in
+                                    seer_dnnl_program_int8_conv(program, ins[0], int8.signedInput, int8.input.inv,
+                                                                &shape, w.baseAddress, sc.baseAddress, b, residual,
+                                                                &epilogue, error, 256)
+                                }
                             }
                         }
-                        return seer_dnnl_program_conv(program, ins[0], &shape, w.baseAddress, nil, residual, relu,
-                                                      error, 256)
+                    }
+                } else {
+                    let weights = conv.effectiveWeight.data
+                    result = builder.check { error in
+                        weights.withUnsafeBufferPointer { w in
+                            Builder.withOptional(conv.bias?.value.data) { b in
+                                seer_dnnl_program_conv(program, ins[0], &shape, w.baseAddress, b, residual, &epilogue,
+                                                       error, 256)
+                            }
+                        }
                     }
                 }
-                for c in covered {
-                    fused.insert(c)
-                    tensorOf[c] = result
-                    shapeOf[c] = builder.dims(result)
-                }
+                define(id, covered, result)
             case is Add where ins.count == 2:
-                var relu: Float = -1
-                if let (next, r) = soleReLU(id) {
-                    relu = r.cap ?? .infinity
-                    fused.insert(next)
-                    result = builder.check { seer_dnnl_program_add(program, ins[0], ins[1], relu, $0, 256) }
-                    tensorOf[next] = result
-                    shapeOf[next] = builder.dims(result)
-                } else {
-                    result = builder.check { seer_dnnl_program_add(program, ins[0], ins[1], relu, $0, 256) }
-                }
+                var (covered, epilogue) = trailingElementwise(id)
+                define(id, covered, builder.check { seer_dnnl_program_add(program, ins[0], ins[1], &epilogue, $0, 256) })
             case let relu as ReLU:
-                result = builder.check { seer_dnnl_program_relu(program, ins[0], relu.cap ?? .infinity, $0, 256) }
+                var (covered, epilogue) = trailingElementwise(id, reluAllowed: false)
+                epilogue.relu = relu.cap ?? .infinity
+                define(id, covered, builder.check { seer_dnnl_program_eltwise(program, ins[0], &epilogue, $0, 256) })
+            case let quantizer as ActivationQuantizer:
+                var epilogue = seer_dnnl_epilogue.none
+                epilogue.set(quantizer.quantization)
+                define(id, [], builder.check { seer_dnnl_program_eltwise(program, ins[0], &epilogue, $0, 256) })
             case let pool as MaxPool2D:
-                result = builder.check { error in
+                define(id, [], builder.check { error in
                     seer_dnnl_program_pool(program, ins[0], true, Int32(pool.kernel), Int32(pool.stride),
                                            Int32(pool.padding), error, 256)
-                }
+                })
             case let pool as AvgPool2D:
-                result = builder.check { error in
+                define(id, [], builder.check { error in
                     seer_dnnl_program_pool(program, ins[0], false, Int32(pool.kernel), Int32(pool.stride),
                                            Int32(pool.padding), error, 256)
-                }
+                })
             case let pool as GlobalAvgPool:
-                result = builder.check { seer_dnnl_program_pool(program, ins[0], false, 0, 1, 0, $0, 256) }
-                if !pool.keepsDimensions {
-                    // The graph's value is [batch, channels]: the same floats as oneDNN's [batch, channels, 1, 1].
-                    tensorOf[id] = result
-                    shapeOf[id] = Array(builder.dims(result).prefix(2))
-                    continue
-                }
+                define(id, [], builder.check { seer_dnnl_program_pool(program, ins[0], false, 0, 1, 0, $0, 256) })
+                // Without kept dimensions the graph's value is [batch, channels]: the same floats as oneDNN's
+                // [batch, channels, 1, 1].
+                if !pool.keepsDimensions { shapeOf[id] = Array(shapeOf[id]!.prefix(2)) }
             default:
                 let layer = node.layer.inferenceCopy()
                 let inputs = node.inputs.map { i in
@@ -169,16 +210,14 @@ final class BlockedPlan {
                 let shape = layer.forward(inputs.map { Tensor(shape: $0.shape) }, training: false).shape
                 let ids = inputs.map(\.tensor), dims = shape.map(Int64.init)
                 let step = seer_dnnl_program_steps(program)
-                result = builder.check { error in
+                let result = builder.check { error in
                     seer_dnnl_program_host(program, ids, Int32(ids.count), dims, Int32(dims.count), error, 256)
                 }
                 hostSteps[step] = HostStep(layer: layer, inputs: inputs, output: result)
+                fused.insert(id)
                 tensorOf[id] = result
                 shapeOf[id] = shape
-                continue
             }
-            tensorOf[id] = result
-            shapeOf[id] = builder.dims(result)
         }
         outputTensor = builder.check { seer_dnnl_program_plain(program, tensorOf[graph.output]!, $0, 256) }
         outputShape = shapeOf[graph.output]!
@@ -231,10 +270,30 @@ final class BlockedPlan {
             return result
         }
 
+        /// `body` with `values`' base address, or nil.
+        static func withOptional<R>(_ values: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+            guard let values else { return body(nil) }
+            return values.withUnsafeBufferPointer { body($0.baseAddress) }
+        }
+
         func dims(_ tensor: Int32) -> [Int] {
             var dims = [Int64](repeating: 0, count: 12)
             let n = seer_dnnl_program_dims(program, tensor, &dims)
             return dims.prefix(Int(n)).map(Int.init)
         }
+    }
+}
+
+extension seer_dnnl_epilogue {
+    /// Nothing after the operation.
+    static var none: seer_dnnl_epilogue { seer_dnnl_epilogue(relu: -1, quantize: false, lo: 0, hi: 0, inv: 0, step: 0) }
+
+    /// Ends with the fake quantization `q`.
+    mutating func set(_ q: FakeQuantization) {
+        quantize = true
+        lo = q.lo
+        hi = q.hi
+        inv = q.inv
+        step = q.scale
     }
 }

@@ -72,6 +72,10 @@ public final class FloatInference: InferenceProgram {
 public final class QuantizedInference: InferenceProgram {
     public let graph: Graph
     private let integer: [Graph.NodeID: Int8Convolution]
+    /// On the oneDNN backend the whole network runs as oneDNN programs, activations kept in oneDNN's layouts between
+    /// layers and each integer convolution's levels written straight into the layout its kernel reads
+    /// (`BlockedExecutor`); elsewhere `Graph.forward` with the integer convolutions.
+    private let blocked: BlockedExecutor?
     /// The convolutions that run on integers, in topological order.
     public let integerLayers: [String]
     /// The convolutions that stay float, with why.
@@ -100,9 +104,12 @@ public final class QuantizedInference: InferenceProgram {
         self.integer = integer
         self.integerLayers = integerLayers
         self.floatLayers = floatLayers
+        blocked = ConvolutionAlgorithm.forNewLayers == .onednn ? BlockedExecutor(folded, integer: integer) : nil
     }
 
-    public func forward(_ x: Tensor) -> Tensor { graph.forward(x, training: false, integerConvolutions: integer) }
+    public func forward(_ x: Tensor) -> Tensor {
+        blocked?.forward(x) ?? graph.forward(x, training: false, integerConvolutions: integer)
+    }
 
     /// The integer form of convolution node `id`, if it has one.
     func integerConvolution(_ id: Graph.NodeID) -> Int8Convolution? { integer[id] }

@@ -38,6 +38,7 @@ typedef struct {
     int count;
     int output;                 // the tensor written
     int residual;               // convolutions: the tensor summed into the output, or -1
+    float scale;                // reorders: the factor applied on the way (1 for a layout change)
     dnnl_primitive_t residual_copy; // residual -> output before the convolution, when they do not share a buffer
     char implementation[64];
 } step;
@@ -158,6 +159,7 @@ static step *new_step(seer_dnnl_program *p, step_kind kind) {
     st->kind = kind;
     st->output = -1;
     st->residual = -1;
+    st->scale = 1.0f;
     return st;
 }
 
@@ -197,20 +199,46 @@ static int finish_step(seer_dnnl_program *p, step *st, dnnl_primitive_desc_t pd,
     return t;
 }
 
-// Attributes for a user-managed scratchpad with `relu` (see the header) as an eltwise post-op after an optional sum.
-static dnnl_status_t make_attributes(dnnl_primitive_attr_t *attr, bool sum, float relu) {
+// One elementwise operation: oneDNN's algorithm, its two parameters, and a factor on its result.
+typedef struct {
+    dnnl_alg_kind_t alg;
+    float alpha, beta, scale;
+} elementwise;
+
+// The operations of `e` in order (at most 2); their count. A fake quantization is clip(x, lo, hi) * inv, then
+// round(.) * step, the ReLU merged into the clip (clamp(clamp(x, 0, cap), lo, hi) = clamp(x, max(0, lo),
+// max(max(0, lo), min(cap, hi)))): oneDNN 2.6's post-op chains go wrong with two operations of one algorithm
+// (measured: two `linear` or two `clip` post-ops both took the first one's parameters), so each appears once.
+static int epilogue_operations(const seer_dnnl_epilogue *e, elementwise *ops) {
+    int n = 0;
+    if (!e) return 0;
+    if (e->quantize) {
+        float lo = e->relu >= 0 ? fmaxf(0.0f, e->lo) : e->lo;
+        float hi = e->relu >= 0 ? fmaxf(lo, fminf(e->relu, e->hi)) : e->hi;
+        ops[n++] = (elementwise){dnnl_eltwise_clip, lo, hi, e->inv};
+        ops[n++] = (elementwise){dnnl_eltwise_round, 0.0f, 0.0f, e->step};
+    } else if (e->relu >= 0) {
+        ops[n++] = isinf(e->relu) ? (elementwise){dnnl_eltwise_relu, 0.0f, 0.0f, 1.0f}
+                                  : (elementwise){dnnl_eltwise_clip, 0.0f, e->relu, 1.0f};
+    }
+    return n;
+}
+
+// Attributes for a user-managed scratchpad with post-ops: an optional sum, then `e`'s operations.
+static dnnl_status_t make_attributes(dnnl_primitive_attr_t *attr, bool sum, const seer_dnnl_epilogue *e) {
     dnnl_status_t st = dnnl_primitive_attr_create(attr);
     if (st != dnnl_success) return st;
     if ((st = dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user)) != dnnl_success) return st;
-    if (!sum && relu < 0) return dnnl_success;
-    dnnl_post_ops_t ops;
-    if ((st = dnnl_post_ops_create(&ops)) != dnnl_success) return st;
-    if (sum) st = dnnl_post_ops_append_sum(ops, 1.0f);
-    if (st == dnnl_success && relu >= 0)
-        st = isinf(relu) ? dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f)
-                         : dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_clip, 0.0f, relu);
-    if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(*attr, ops);
-    dnnl_post_ops_destroy(ops);
+    elementwise ops[2];
+    int n = epilogue_operations(e, ops);
+    if (!sum && n == 0) return dnnl_success;
+    dnnl_post_ops_t post_ops;
+    if ((st = dnnl_post_ops_create(&post_ops)) != dnnl_success) return st;
+    if (sum) st = dnnl_post_ops_append_sum(post_ops, 1.0f);
+    for (int i = 0; i < n && st == dnnl_success; i++)
+        st = dnnl_post_ops_append_eltwise(post_ops, ops[i].scale, ops[i].alg, ops[i].alpha, ops[i].beta);
+    if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(*attr, post_ops);
+    dnnl_post_ops_destroy(post_ops);
     return st;
 }
 
@@ -247,7 +275,7 @@ static bool is_reference(const_dnnl_primitive_desc_t pd) {
 static int add_reorder(seer_dnnl_program *p, int src, const dnnl_memory_desc_t *to, char *error, size_t error_size) {
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
-    CHECK(make_attributes(&attr, false, -1), "reorder attributes");
+    CHECK(make_attributes(&attr, false, NULL), "reorder attributes");
     CHECK(dnnl_reorder_primitive_desc_create(&pd, &p->tensors[src].md, p->engine, to, p->engine, attr),
           "reorder descriptor");
     dnnl_primitive_attr_destroy(attr);
@@ -285,54 +313,115 @@ fail:
     return -1;
 }
 
-int seer_dnnl_program_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape *s, const float *weights,
-                           const float *bias, int residual, float relu, char *error, size_t error_size) {
+// The tensor holding round(src * inv) as `to` (u8 or s8 in the layout an int8 convolution reads): an earlier
+// step's when one made the same, else a new reorder step (oneDNN's reorders round to nearest, ties to even, and
+// saturate).
+static int levels_of(seer_dnnl_program *p, int src, float inv, const dnnl_memory_desc_t *to, char *error,
+                     size_t error_size) {
+    for (int s = 0; s < p->step_count; s++) {
+        step *st = &p->steps[s];
+        if (st->kind == STEP_REORDER && st->tensors[0] == src && st->scale == inv
+            && dnnl_memory_desc_equal(&p->tensors[st->output].md, to))
+            return st->output;
+    }
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    CHECK(make_attributes(&attr, false, NULL), "reorder attributes");
+    CHECK(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &inv), "reorder scale");
+    CHECK(dnnl_reorder_primitive_desc_create(&pd, &p->tensors[src].md, p->engine, to, p->engine, attr),
+          "levels reorder descriptor");
+    dnnl_primitive_attr_destroy(attr);
+    attr = NULL;
+    step *st = new_step(p, STEP_REORDER);
+    if (!st) goto out_of_memory;
+    use(p, src);
+    add_argument(st, DNNL_ARG_FROM, src, NULL);
+    st->pd = pd;
+    st->scale = inv;
+    int out = new_tensor(p, to, (int)(st - p->steps));
+    if (out < 0) goto out_of_memory;
+    st->output = out;
+    add_argument(st, DNNL_ARG_TO, out, NULL);
+    snprintf(st->implementation, sizeof st->implementation, "reorder (levels)");
+    return out;
+out_of_memory:
+    fail_message(error, error_size, "out of memory");
+    return -1;
+fail:
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    return -1;
+}
+
+// What one convolution step needs beyond its source: the weights' and source's element types, the weights (plain
+// [g][o][i][k][k] order of that type), the bias in oneDNN's units, and for int8 the output scales and the source's
+// levels step.
+typedef struct {
+    dnnl_data_type_t src_type, weights_type;
+    const void *weights;
+    const float *bias;
+    const float *scales;  // int8: per output channel; NULL for f32
+    float inv;            // int8: levels = round(src * inv)
+} conv_operands;
+
+static int add_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape *s, const conv_operands *o, int residual,
+                    const seer_dnnl_epilogue *e, char *error, size_t error_size) {
     if (!valid_tensor(p, src, error, error_size) || (residual >= 0 && !valid_tensor(p, residual, error, error_size)))
         return -1;
-    const dnnl_memory_desc_t *x = &p->tensors[src].md;
-    if (x->ndims != 4 || x->dims[0] != s->batch || x->dims[1] != s->in_channels || x->dims[2] != s->height
-        || x->dims[3] != s->width) {
+    dnnl_memory_desc_t x = p->tensors[src].md;
+    if (x.ndims != 4 || x.dims[0] != s->batch || x.dims[1] != s->in_channels || x.dims[2] != s->height
+        || x.dims[3] != s->width) {
         fail_message(error, error_size, "convolution shape does not match its source");
         return -1;
     }
+    bool integer = o->scales != NULL;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
     int oh = (s->height + 2 * s->padding - s->kernel) / s->stride + 1;
     int ow = (s->width + 2 * s->padding - s->kernel) / s->stride + 1;
-    dnnl_memory_desc_t any_weights, plain_weights, bias_md, any_dst;
+    dnnl_memory_desc_t any_src, any_weights, plain_weights, bias_md, any_dst;
     dnnl_dims_t dst_dims = {s->batch, s->out_channels, oh, ow}, bias_dims = {s->out_channels};
+    CHECK(dnnl_memory_desc_init_by_tag(&any_src, 4, x.dims, o->src_type, dnnl_format_tag_any), "src descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&any_dst, 4, dst_dims, dnnl_f32, dnnl_format_tag_any), "dst descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_a), "bias descriptor");
     if (s->groups == 1) {
         dnnl_dims_t w = {s->out_channels, s->in_channels, s->kernel, s->kernel};
-        CHECK(dnnl_memory_desc_init_by_tag(&plain_weights, 4, w, dnnl_f32, dnnl_oihw), "weights descriptor");
-        CHECK(dnnl_memory_desc_init_by_tag(&any_weights, 4, w, dnnl_f32, dnnl_format_tag_any), "weights descriptor");
+        CHECK(dnnl_memory_desc_init_by_tag(&plain_weights, 4, w, o->weights_type, dnnl_oihw), "weights descriptor");
+        CHECK(dnnl_memory_desc_init_by_tag(&any_weights, 4, w, o->weights_type, dnnl_format_tag_any),
+              "weights descriptor");
     } else {
         dnnl_dims_t w = {s->groups, s->out_channels / s->groups, s->in_channels / s->groups, s->kernel, s->kernel};
-        CHECK(dnnl_memory_desc_init_by_tag(&plain_weights, 5, w, dnnl_f32, dnnl_goihw), "weights descriptor");
-        CHECK(dnnl_memory_desc_init_by_tag(&any_weights, 5, w, dnnl_f32, dnnl_format_tag_any), "weights descriptor");
+        CHECK(dnnl_memory_desc_init_by_tag(&plain_weights, 5, w, o->weights_type, dnnl_goihw), "weights descriptor");
+        CHECK(dnnl_memory_desc_init_by_tag(&any_weights, 5, w, o->weights_type, dnnl_format_tag_any),
+              "weights descriptor");
     }
     dnnl_dims_t strides = {s->stride, s->stride}, padding = {s->padding, s->padding};
     dnnl_convolution_desc_t desc;
-    CHECK(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, x, &any_weights,
-                                             bias ? &bias_md : NULL, &any_dst, strides, padding, padding),
+    CHECK(make_attributes(&attr, residual >= 0, e), "convolution attributes");
+    if (integer) CHECK(dnnl_primitive_attr_set_output_scales(attr, s->out_channels, 1 << 1, o->scales), "output scales");
+    // A float convolution first tries the layout its producer wrote; an int8 one picks its own (its levels are
+    // written for it).
+    CHECK(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
+                                             integer ? &any_src : &x, &any_weights, o->bias ? &bias_md : NULL,
+                                             &any_dst, strides, padding, padding),
           "convolution descriptor");
-    CHECK(make_attributes(&attr, residual >= 0, relu), "convolution attributes");
     CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, p->engine, NULL), "convolution primitive descriptor");
-    if (is_reference(pd)) {
+    if (!integer && is_reference(pd)) {
         // No fast kernel reads the producer's layout here: take the layout oneDNN prefers and reorder into it.
-        dnnl_memory_desc_t any_src;
-        CHECK(dnnl_memory_desc_init_by_tag(&any_src, 4, x->dims, dnnl_f32, dnnl_format_tag_any), "src descriptor");
         dnnl_primitive_desc_destroy(pd);
         pd = NULL;
         CHECK(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &any_src,
-                                                 &any_weights, bias ? &bias_md : NULL, &any_dst, strides, padding,
+                                                 &any_weights, o->bias ? &bias_md : NULL, &any_dst, strides, padding,
                                                  padding),
               "convolution descriptor");
         CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, p->engine, NULL), "convolution primitive descriptor");
         dnnl_memory_desc_t chosen = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
-        if (!dnnl_memory_desc_equal(&chosen, x) && (src = add_reorder(p, src, &chosen, error, error_size)) < 0)
+        if (!dnnl_memory_desc_equal(&chosen, &x) && (src = add_reorder(p, src, &chosen, error, error_size)) < 0)
             goto fail;
+    }
+    if (integer) {
+        dnnl_memory_desc_t chosen = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+        if ((src = levels_of(p, src, o->inv, &chosen, error, error_size)) < 0) goto fail;
     }
     dnnl_primitive_attr_destroy(attr);
     attr = NULL;
@@ -342,10 +431,10 @@ int seer_dnnl_program_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape 
     add_argument(st, DNNL_ARG_SRC, src, NULL);
     dnnl_memory_t w = NULL, b = NULL;
     dnnl_status_t status = owned_copy(p, &plain_weights, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
-                                      weights, &w);
+                                      o->weights, &w);
     add_argument(st, DNNL_ARG_WEIGHTS, -1, w);
-    if (status == dnnl_success && bias) {
-        status = owned_copy(p, &bias_md, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1), bias, &b);
+    if (status == dnnl_success && o->bias) {
+        status = owned_copy(p, &bias_md, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1), o->bias, &b);
         add_argument(st, DNNL_ARG_BIAS, -1, b);
     }
     if (status != dnnl_success) {
@@ -372,7 +461,34 @@ fail:
     return -1;
 }
 
-int seer_dnnl_program_add(seer_dnnl_program *p, int a, int b, float relu, char *error, size_t error_size) {
+int seer_dnnl_program_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape *s, const float *weights,
+                           const float *bias, int residual, const seer_dnnl_epilogue *e, char *error,
+                           size_t error_size) {
+    conv_operands o = {dnnl_f32, dnnl_f32, weights, bias, NULL, 0.0f};
+    return add_conv(p, src, s, &o, residual, e, error, error_size);
+}
+
+int seer_dnnl_program_int8_conv(seer_dnnl_program *p, int src, bool signed_input, float inv,
+                                const seer_dnnl_shape *s, const int8_t *weights, const float *scales,
+                                const float *bias, int residual, const seer_dnnl_epilogue *e, char *error,
+                                size_t error_size) {
+    float *units = NULL;
+    if (bias) {
+        // oneDNN 2.x adds the bias to the converted accumulator before the output scale (dst = scale * (acc + bias)).
+        if (!(units = malloc(sizeof(float) * (size_t)s->out_channels))) {
+            fail_message(error, error_size, "out of memory");
+            return -1;
+        }
+        for (int o = 0; o < s->out_channels; o++) units[o] = scales[o] != 0 ? bias[o] / scales[o] : 0;
+    }
+    conv_operands o = {signed_input ? dnnl_s8 : dnnl_u8, dnnl_s8, weights, units, scales, inv};
+    int out = add_conv(p, src, s, &o, residual, e, error, error_size);
+    free(units);
+    return out;
+}
+
+int seer_dnnl_program_add(seer_dnnl_program *p, int a, int b, const seer_dnnl_epilogue *e, char *error,
+                          size_t error_size) {
     if (!valid_tensor(p, a, error, error_size) || !valid_tensor(p, b, error, error_size)) return -1;
     const dnnl_memory_desc_t *x = &p->tensors[a].md, *y = &p->tensors[b].md;
     if (x->ndims != y->ndims || memcmp(x->dims, y->dims, sizeof(int64_t) * (size_t)x->ndims) != 0) {
@@ -385,7 +501,7 @@ int seer_dnnl_program_add(seer_dnnl_program *p, int a, int b, float relu, char *
     CHECK(dnnl_memory_desc_init_by_tag(&dst, x->ndims, x->dims, dnnl_f32, dnnl_format_tag_any), "dst descriptor");
     dnnl_binary_desc_t desc;
     CHECK(dnnl_binary_desc_init(&desc, dnnl_binary_add, x, y, &dst), "addition descriptor");
-    CHECK(make_attributes(&attr, false, relu), "addition attributes");
+    CHECK(make_attributes(&attr, false, e), "addition attributes");
     CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, p->engine, NULL), "addition primitive descriptor");
     dnnl_primitive_attr_destroy(attr);
     attr = NULL;
@@ -406,22 +522,16 @@ fail:
     return -1;
 }
 
-int seer_dnnl_program_relu(seer_dnnl_program *p, int src, float relu, char *error, size_t error_size) {
-    if (!valid_tensor(p, src, error, error_size)) return -1;
-    if (relu < 0) {
-        fail_message(error, error_size, "a ReLU step needs a cap >= 0 or INFINITY");
-        return -1;
-    }
+// One eltwise step: dst = op(src).
+static int add_eltwise(seer_dnnl_program *p, int src, elementwise op, char *error, size_t error_size) {
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_eltwise_desc_t desc;
-    CHECK(isinf(relu) ? dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, dnnl_eltwise_relu,
-                                                       &p->tensors[src].md, 0.0f, 0.0f)
-                      : dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, dnnl_eltwise_clip,
-                                                       &p->tensors[src].md, 0.0f, relu),
-          "ReLU descriptor");
-    CHECK(make_attributes(&attr, false, -1), "ReLU attributes");
-    CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, p->engine, NULL), "ReLU primitive descriptor");
+    CHECK(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, op.alg, &p->tensors[src].md, op.alpha,
+                                         op.beta),
+          "eltwise descriptor");
+    CHECK(make_attributes(&attr, false, NULL), "eltwise attributes");
+    CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, p->engine, NULL), "eltwise primitive descriptor");
     dnnl_primitive_attr_destroy(attr);
     attr = NULL;
     step *st = new_step(p, STEP_ELTWISE);
@@ -437,6 +547,25 @@ fail:
     if (attr) dnnl_primitive_attr_destroy(attr);
     if (pd) dnnl_primitive_desc_destroy(pd);
     return -1;
+}
+
+int seer_dnnl_program_eltwise(seer_dnnl_program *p, int src, const seer_dnnl_epilogue *e, char *error,
+                              size_t error_size) {
+    if (!valid_tensor(p, src, error, error_size)) return -1;
+    elementwise ops[2];
+    int n = epilogue_operations(e, ops);
+    if (n == 0) {
+        fail_message(error, error_size, "an elementwise step with nothing to do");
+        return -1;
+    }
+    // A chain of single operations (oneDNN 2.6's eltwise primitive takes no eltwise post-ops), each factor its own
+    // `linear` step.
+    for (int i = 0; i < n && src >= 0; i++) {
+        src = add_eltwise(p, src, ops[i], error, error_size);
+        if (src >= 0 && ops[i].scale != 1.0f)
+            src = add_eltwise(p, src, (elementwise){dnnl_eltwise_linear, ops[i].scale, 0.0f, 1.0f}, error, error_size);
+    }
+    return src;
 }
 
 int seer_dnnl_program_pool(seer_dnnl_program *p, int src, bool max, int kernel, int stride, int padding,
@@ -464,7 +593,7 @@ int seer_dnnl_program_pool(seer_dnnl_program *p, int src, bool max, int kernel, 
                                          max ? dnnl_pooling_max : dnnl_pooling_avg_include_padding, x, &dst, strides,
                                          kernels, pads, pads),
           "pooling descriptor");
-    CHECK(make_attributes(&attr, false, -1), "pooling attributes");
+    CHECK(make_attributes(&attr, false, NULL), "pooling attributes");
     CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, p->engine, NULL), "pooling primitive descriptor");
     dnnl_primitive_attr_destroy(attr);
     attr = NULL;

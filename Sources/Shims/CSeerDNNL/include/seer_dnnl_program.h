@@ -25,15 +25,34 @@ void seer_dnnl_program_destroy(seer_dnnl_program *program);
 /// The network input: a plain NCHW tensor of `dims` (batch, channels, height, width).
 int seer_dnnl_program_input(seer_dnnl_program *p, const int64_t dims[4], char *error, size_t error_size);
 
-/// relu: < 0 none; INFINITY: max(x, 0); else min(max(x, 0), relu).
-/// dst = relu(conv(src, weights) + bias + residual): weights [out][in / groups][k][k] and bias [out] (NULL: none) are
-/// copied; residual < 0: none. `shape->batch` and the channel and spatial sizes must match `src`.
+/// What follows an operation elementwise, in this order: relu (< 0: none; INFINITY: max(x, 0); else
+/// min(max(x, 0), relu)), then a fake quantization when `quantize`: round(clamp(x, lo, hi) * inv) * step (ties to
+/// even, each operation rounded on its own, as the engine's `VectorKernels.fakeQuantize`).
+typedef struct {
+    float relu;
+    bool quantize;
+    float lo, hi, inv, step;
+} seer_dnnl_epilogue;
+
+/// dst = epilogue(conv(src, weights) + bias + residual): weights [out][in / groups][k][k] and bias [out] (NULL:
+/// none) are copied; residual < 0: none. `shape->batch` and the channel and spatial sizes must match `src`.
 int seer_dnnl_program_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape *shape, const float *weights,
-                           const float *bias, int residual, float relu, char *error, size_t error_size);
-/// dst = relu(a + b); both of one shape.
-int seer_dnnl_program_add(seer_dnnl_program *p, int a, int b, float relu, char *error, size_t error_size);
-/// dst = relu(src).
-int seer_dnnl_program_relu(seer_dnnl_program *p, int src, float relu, char *error, size_t error_size);
+                           const float *bias, int residual, const seer_dnnl_epilogue *epilogue, char *error,
+                           size_t error_size);
+/// The integer form of a fake-quantized convolution: `src` holds fake-quantized values (multiples of 1 / inv);
+/// their levels round(src * inv), as u8 (s8 when `signed_input`), meet the s8 weight levels
+/// ([out][in / groups][k][k]) in oneDNN's int8 kernel, and the s32 sums come back as f32,
+/// scales[o] * acc + bias[o], before the residual and the epilogue (as `seer_dnnl_program_conv`).
+int seer_dnnl_program_int8_conv(seer_dnnl_program *p, int src, bool signed_input, float inv,
+                                const seer_dnnl_shape *shape, const int8_t *weights, const float *scales,
+                                const float *bias, int residual, const seer_dnnl_epilogue *epilogue, char *error,
+                                size_t error_size);
+/// dst = epilogue(a + b); both of one shape.
+int seer_dnnl_program_add(seer_dnnl_program *p, int a, int b, const seer_dnnl_epilogue *epilogue, char *error,
+                          size_t error_size);
+/// dst = epilogue(src).
+int seer_dnnl_program_eltwise(seer_dnnl_program *p, int src, const seer_dnnl_epilogue *epilogue, char *error,
+                              size_t error_size);
 /// Max pooling (padding never wins) or average pooling (padded cells count as zeros, divisor the full window);
 /// kernel 0: the whole plane (global average pooling, a [batch, channels, 1, 1] result).
 int seer_dnnl_program_pool(seer_dnnl_program *p, int src, bool max, int kernel, int stride, int padding,
