@@ -92,7 +92,7 @@ final class BlockedPlan {
     }
 
     init(_ graph: Graph, inputShape: [Int], integer: [Graph.NodeID: Int8Convolution]) {
-        guard let program = seer_dnnl_program_create() else { preconditionFailure("oneDNN program: out of memory") }
+        guard let program = seer_dnnl_program_create() else { fatalError("oneDNN program: out of memory") }
         self.program = program
         let builder = Builder(program: program)
         var tensorOf = [Graph.NodeID: Int32](), shapeOf = [Graph.NodeID: [Int]]()
@@ -123,6 +123,11 @@ final class BlockedPlan {
             }
             return (chain, epilogue)
         }
+        /// Whether only integer convolutions read quantizer node `id`: then its producer may write the levels
+        /// themselves (u8/s8) instead of their float values.
+        func onlyIntegerConsumers(_ id: Graph.NodeID) -> Bool {
+            id != graph.output && (consumers[id] ?? []).allSatisfy { integer[$0] != nil }
+        }
         var fused = Set<Graph.NodeID>()
         /// Records `result` as the value of `id` and of the nodes fused into it.
         func define(_ id: Graph.NodeID, _ covered: [Graph.NodeID], _ result: Int32) {
@@ -141,7 +146,10 @@ final class BlockedPlan {
                     covered = f.nodes
                     if let r = f.residual { residual = tensorOf[r]! }
                     if let cap = f.epilogue.reluCap { epilogue.relu = cap }
-                    if let q = f.quantizer { epilogue.set(q.quantization) }
+                    if let q = f.quantizer {
+                        epilogue.set(q.quantization)
+                        epilogue.levels = f.residual == nil && onlyIntegerConsumers(f.last)
+                    }
                 }
                 let x = shapeOf[node.inputs[0]]!
                 var shape = seer_dnnl_shape(batch: Int32(x[0]), in_channels: Int32(conv.inChannels),
@@ -176,11 +184,23 @@ final class BlockedPlan {
                 define(id, covered, result)
             case is Add where ins.count == 2:
                 var (covered, epilogue) = trailingElementwise(id)
+                if epilogue.quantize, let last = covered.last { epilogue.levels = onlyIntegerConsumers(last) }
                 define(id, covered, builder.check { seer_dnnl_program_add(program, ins[0], ins[1], &epilogue, $0, 256) })
             case let relu as ReLU:
                 var (covered, epilogue) = trailingElementwise(id, reluAllowed: false)
                 epilogue.relu = relu.cap ?? .infinity
                 define(id, covered, builder.check { seer_dnnl_program_eltwise(program, ins[0], &epilogue, $0, 256) })
+            case let quantizer as ActivationQuantizer where !quantizer.signed && onlyIntegerConsumers(id):
+                // Its int8 convolutions write the levels round(x * inv) of the clamped values themselves: an 8-bit
+                // quantizer's clamp is the u8 conversion's saturation at 0 and 255; below 8 bits it is a ReLU capped
+                // at the clip.
+                if quantizer.levels == 255 {
+                    define(id, [], ins[0])
+                } else {
+                    var epilogue = seer_dnnl_epilogue.none
+                    epilogue.relu = quantizer.quantization.hi
+                    define(id, [], builder.check { seer_dnnl_program_eltwise(program, ins[0], &epilogue, $0, 256) })
+                }
             case let quantizer as ActivationQuantizer:
                 var epilogue = seer_dnnl_epilogue.none
                 epilogue.set(quantizer.quantization)
@@ -240,7 +260,7 @@ final class BlockedPlan {
             var next = step
             while next < stepCount && hostSteps[next] == nil { next += 1 }
             guard seer_dnnl_program_run(program, input, step, next, &error, error.count) == 0 else {
-                preconditionFailure(String(cString: error))
+                fatalError(String(cString: error))
             }
             if let host = hostSteps[next] {
                 let ins = host.inputs.map { i in
@@ -258,7 +278,8 @@ final class BlockedPlan {
     }
 
     /// Calls into the program's builder, stopping with oneDNN's message on failure (oneDNN refusing a layer the
-    /// engine's own convolution handles run is a bug, as in `OneDNNConvolution`).
+    /// engine's own convolution handles run is a bug, as in `OneDNNConvolution`; `fatalError`, unlike a
+    /// precondition, keeps the message in release builds).
     private struct Builder {
         let program: OpaquePointer
 
@@ -266,7 +287,7 @@ final class BlockedPlan {
         func check(_ call: (UnsafeMutablePointer<CChar>) -> Int32) -> Int32 {
             var error = [CChar](repeating: 0, count: 256)
             let result = error.withUnsafeMutableBufferPointer { call($0.baseAddress!) }
-            guard result >= 0 else { preconditionFailure(String(cString: error)) }
+            guard result >= 0 else { fatalError(String(cString: error)) }
             return result
         }
 
@@ -286,7 +307,9 @@ final class BlockedPlan {
 
 extension seer_dnnl_epilogue {
     /// Nothing after the operation.
-    static var none: seer_dnnl_epilogue { seer_dnnl_epilogue(relu: -1, quantize: false, lo: 0, hi: 0, inv: 0, step: 0) }
+    static var none: seer_dnnl_epilogue {
+        seer_dnnl_epilogue(relu: -1, quantize: false, levels: false, lo: 0, hi: 0, inv: 0, step: 0)
+    }
 
     /// Ends with the fake quantization `q`.
     mutating func set(_ q: FakeQuantization) {

@@ -111,6 +111,11 @@ public final class QuantizedInference: InferenceProgram {
         blocked?.forward(x) ?? graph.forward(x, training: false, integerConvolutions: integer)
     }
 
+    /// The oneDNN program's steps for a batch shaped `inputShape` (oneDNN's implementation of each, "reorder",
+    /// "reorder (levels)" for a quantizer's levels, "host" and a layer name for a layer the engine runs); empty
+    /// off the oneDNN backend.
+    public func programSteps(inputShape: [Int]) -> [String] { blocked?.implementations(inputShape: inputShape) ?? [] }
+
     /// The integer form of convolution node `id`, if it has one.
     func integerConvolution(_ id: Graph.NodeID) -> Int8Convolution? { integer[id] }
 

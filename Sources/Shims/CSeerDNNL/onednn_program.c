@@ -216,12 +216,18 @@ static int epilogue_operations(const seer_dnnl_epilogue *e, elementwise *ops) {
         float lo = e->relu >= 0 ? fmaxf(0.0f, e->lo) : e->lo;
         float hi = e->relu >= 0 ? fmaxf(lo, fminf(e->relu, e->hi)) : e->hi;
         ops[n++] = (elementwise){dnnl_eltwise_clip, lo, hi, e->inv};
-        ops[n++] = (elementwise){dnnl_eltwise_round, 0.0f, 0.0f, e->step};
+        ops[n++] = (elementwise){dnnl_eltwise_round, 0.0f, 0.0f, e->levels ? 1.0f : e->step};
     } else if (e->relu >= 0) {
         ops[n++] = isinf(e->relu) ? (elementwise){dnnl_eltwise_relu, 0.0f, 0.0f, 1.0f}
                                   : (elementwise){dnnl_eltwise_clip, 0.0f, e->relu, 1.0f};
     }
     return n;
+}
+
+// The element type an operation followed by `e` writes: its levels' integer type, or f32.
+static dnnl_data_type_t output_type(const seer_dnnl_epilogue *e) {
+    if (!e || !e->quantize || !e->levels) return dnnl_f32;
+    return e->lo < 0 ? dnnl_s8 : dnnl_u8;
 }
 
 // Attributes for a user-managed scratchpad with post-ops: an optional sum, then `e`'s operations.
@@ -364,8 +370,55 @@ typedef struct {
     float inv;            // int8: levels = round(src * inv)
 } conv_operands;
 
+// A convolution's primitive descriptor reading `src` (a layout, or "any") and writing `dst_type` in the layout
+// oneDNN picks, with the residual's sum, `e`'s post-ops and (int8) the output scales.
+static dnnl_status_t conv_primitive_desc(seer_dnnl_program *p, const seer_dnnl_shape *s, const conv_operands *o,
+                                         const dnnl_memory_desc_t *src, dnnl_data_type_t dst_type, bool sum,
+                                         const seer_dnnl_epilogue *e, dnnl_primitive_desc_t *pd) {
+    int oh = (s->height + 2 * s->padding - s->kernel) / s->stride + 1;
+    int ow = (s->width + 2 * s->padding - s->kernel) / s->stride + 1;
+    dnnl_memory_desc_t weights, bias, dst;
+    dnnl_dims_t dst_dims = {s->batch, s->out_channels, oh, ow}, bias_dims = {s->out_channels};
+    dnnl_status_t st = dnnl_memory_desc_init_by_tag(&dst, 4, dst_dims, dst_type, dnnl_format_tag_any);
+    if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&bias, 1, bias_dims, dnnl_f32, dnnl_a);
+    if (st == dnnl_success && s->groups == 1) {
+        dnnl_dims_t w = {s->out_channels, s->in_channels, s->kernel, s->kernel};
+        st = dnnl_memory_desc_init_by_tag(&weights, 4, w, o->weights_type, dnnl_format_tag_any);
+    } else if (st == dnnl_success) {
+        dnnl_dims_t w = {s->groups, s->out_channels / s->groups, s->in_channels / s->groups, s->kernel, s->kernel};
+        st = dnnl_memory_desc_init_by_tag(&weights, 5, w, o->weights_type, dnnl_format_tag_any);
+    }
+    dnnl_dims_t strides = {s->stride, s->stride}, padding = {s->padding, s->padding};
+    dnnl_convolution_desc_t desc;
+    if (st == dnnl_success)
+        st = dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, src, &weights,
+                                                o->bias ? &bias : NULL, &dst, strides, padding, padding);
+    dnnl_primitive_attr_t attr = NULL;
+    if (st == dnnl_success) st = make_attributes(&attr, sum, e);
+    if (st == dnnl_success && o->scales)
+        st = dnnl_primitive_attr_set_output_scales(attr, s->out_channels, 1 << 1, o->scales);
+    *pd = NULL;
+    if (st == dnnl_success) st = dnnl_primitive_desc_create(pd, &desc, attr, p->engine, NULL);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success) *pd = NULL;
+    return st;
+}
+
+// `conv_primitive_desc`, and where oneDNN has no kernel writing the levels `e` asks for, one writing their float
+// values (`e->levels` is then cleared: the int8 consumer makes the levels itself).
+static dnnl_status_t conv_primitive_desc_or_float(seer_dnnl_program *p, const seer_dnnl_shape *s,
+                                                  const conv_operands *o, const dnnl_memory_desc_t *src, bool sum,
+                                                  seer_dnnl_epilogue *e, dnnl_primitive_desc_t *pd) {
+    dnnl_status_t st = conv_primitive_desc(p, s, o, src, output_type(e), sum, e, pd);
+    if (st == dnnl_unimplemented && output_type(e) != dnnl_f32) {
+        e->levels = false;
+        st = conv_primitive_desc(p, s, o, src, dnnl_f32, sum, e, pd);
+    }
+    return st;
+}
+
 static int add_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape *s, const conv_operands *o, int residual,
-                    const seer_dnnl_epilogue *e, char *error, size_t error_size) {
+                    const seer_dnnl_epilogue *epilogue, char *error, size_t error_size) {
     if (!valid_tensor(p, src, error, error_size) || (residual >= 0 && !valid_tensor(p, residual, error, error_size)))
         return -1;
     dnnl_memory_desc_t x = p->tensors[src].md;
@@ -374,57 +427,52 @@ static int add_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape *s, con
         fail_message(error, error_size, "convolution shape does not match its source");
         return -1;
     }
+    seer_dnnl_epilogue none = {-1.0f, false, false, 0, 0, 0, 0}, e = epilogue ? *epilogue : none;
+    if (output_type(&e) != dnnl_f32 && residual >= 0) {
+        fail_message(error, error_size, "levels out of a convolution with a residual (the sum needs float)");
+        return -1;
+    }
     bool integer = o->scales != NULL;
-    dnnl_primitive_attr_t attr = NULL;
+    // An int8 convolution reads levels another step wrote as they are (they must be of its type), or writes its
+    // own from float values.
+    bool reads_levels = integer && x.data_type != dnnl_f32;
+    if (reads_levels && x.data_type != o->src_type) {
+        fail_message(error, error_size, "levels of the wrong signedness for an int8 convolution");
+        return -1;
+    }
     dnnl_primitive_desc_t pd = NULL;
-    int oh = (s->height + 2 * s->padding - s->kernel) / s->stride + 1;
-    int ow = (s->width + 2 * s->padding - s->kernel) / s->stride + 1;
-    dnnl_memory_desc_t any_src, any_weights, plain_weights, bias_md, any_dst;
-    dnnl_dims_t dst_dims = {s->batch, s->out_channels, oh, ow}, bias_dims = {s->out_channels};
+    dnnl_memory_desc_t any_src, plain_weights, bias_md;
+    dnnl_dims_t bias_dims = {s->out_channels};
     CHECK(dnnl_memory_desc_init_by_tag(&any_src, 4, x.dims, o->src_type, dnnl_format_tag_any), "src descriptor");
-    CHECK(dnnl_memory_desc_init_by_tag(&any_dst, 4, dst_dims, dnnl_f32, dnnl_format_tag_any), "dst descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_a), "bias descriptor");
     if (s->groups == 1) {
         dnnl_dims_t w = {s->out_channels, s->in_channels, s->kernel, s->kernel};
         CHECK(dnnl_memory_desc_init_by_tag(&plain_weights, 4, w, o->weights_type, dnnl_oihw), "weights descriptor");
-        CHECK(dnnl_memory_desc_init_by_tag(&any_weights, 4, w, o->weights_type, dnnl_format_tag_any),
-              "weights descriptor");
     } else {
         dnnl_dims_t w = {s->groups, s->out_channels / s->groups, s->in_channels / s->groups, s->kernel, s->kernel};
         CHECK(dnnl_memory_desc_init_by_tag(&plain_weights, 5, w, o->weights_type, dnnl_goihw), "weights descriptor");
-        CHECK(dnnl_memory_desc_init_by_tag(&any_weights, 5, w, o->weights_type, dnnl_format_tag_any),
-              "weights descriptor");
     }
-    dnnl_dims_t strides = {s->stride, s->stride}, padding = {s->padding, s->padding};
-    dnnl_convolution_desc_t desc;
-    CHECK(make_attributes(&attr, residual >= 0, e), "convolution attributes");
-    if (integer) CHECK(dnnl_primitive_attr_set_output_scales(attr, s->out_channels, 1 << 1, o->scales), "output scales");
-    // A float convolution first tries the layout its producer wrote; an int8 one picks its own (its levels are
-    // written for it).
-    CHECK(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
-                                             integer ? &any_src : &x, &any_weights, o->bias ? &bias_md : NULL,
-                                             &any_dst, strides, padding, padding),
-          "convolution descriptor");
-    CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, p->engine, NULL), "convolution primitive descriptor");
-    if (!integer && is_reference(pd)) {
-        // No fast kernel reads the producer's layout here: take the layout oneDNN prefers and reorder into it.
-        dnnl_primitive_desc_destroy(pd);
+    // A convolution first tries the layout its producer wrote, but for an int8 one fed float values: it picks its
+    // own, and its levels are written for it.
+    bool fixed_src = !integer || reads_levels;
+    dnnl_status_t created = conv_primitive_desc_or_float(p, s, o, fixed_src ? &x : &any_src, residual >= 0, &e, &pd);
+    if (created != dnnl_success && !(fixed_src && created == dnnl_unimplemented))
+        CHECK(created, "convolution primitive descriptor");
+    if (fixed_src && (created != dnnl_success || is_reference(pd))) {
+        // No kernel, or no fast one, reads the producer's layout here: take the layout oneDNN prefers and reorder
+        // into it.
+        if (pd) dnnl_primitive_desc_destroy(pd);
         pd = NULL;
-        CHECK(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &any_src,
-                                                 &any_weights, o->bias ? &bias_md : NULL, &any_dst, strides, padding,
-                                                 padding),
-              "convolution descriptor");
-        CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, p->engine, NULL), "convolution primitive descriptor");
+        CHECK(conv_primitive_desc_or_float(p, s, o, &any_src, residual >= 0, &e, &pd),
+              "convolution primitive descriptor");
         dnnl_memory_desc_t chosen = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
         if (!dnnl_memory_desc_equal(&chosen, &x) && (src = add_reorder(p, src, &chosen, error, error_size)) < 0)
             goto fail;
     }
-    if (integer) {
+    if (integer && !reads_levels) {
         dnnl_memory_desc_t chosen = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
         if ((src = levels_of(p, src, o->inv, &chosen, error, error_size)) < 0) goto fail;
     }
-    dnnl_primitive_attr_destroy(attr);
-    attr = NULL;
     step *st = new_step(p, STEP_CONV);
     if (!st) goto out_of_memory;
     use(p, src);
@@ -456,7 +504,6 @@ static int add_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape *s, con
 out_of_memory:
     fail_message(error, error_size, "out of memory");
 fail:
-    if (attr) dnnl_primitive_attr_destroy(attr);
     if (pd) dnnl_primitive_desc_destroy(pd);
     return -1;
 }
@@ -498,7 +545,8 @@ int seer_dnnl_program_add(seer_dnnl_program *p, int a, int b, const seer_dnnl_ep
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_memory_desc_t dst;
-    CHECK(dnnl_memory_desc_init_by_tag(&dst, x->ndims, x->dims, dnnl_f32, dnnl_format_tag_any), "dst descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&dst, x->ndims, x->dims, output_type(e), dnnl_format_tag_any),
+          "dst descriptor");
     dnnl_binary_desc_t desc;
     CHECK(dnnl_binary_desc_init(&desc, dnnl_binary_add, x, y, &dst), "addition descriptor");
     CHECK(make_attributes(&attr, false, e), "addition attributes");
@@ -554,8 +602,9 @@ int seer_dnnl_program_eltwise(seer_dnnl_program *p, int src, const seer_dnnl_epi
     if (!valid_tensor(p, src, error, error_size)) return -1;
     elementwise ops[2];
     int n = epilogue_operations(e, ops);
-    if (n == 0) {
-        fail_message(error, error_size, "an elementwise step with nothing to do");
+    if (n == 0 || output_type(e) != dnnl_f32) {
+        fail_message(error, error_size, n == 0 ? "an elementwise step with nothing to do"
+                                               : "an elementwise step writes float values, not levels");
         return -1;
     }
     // A chain of single operations (oneDNN 2.6's eltwise primitive takes no eltwise post-ops), each factor its own

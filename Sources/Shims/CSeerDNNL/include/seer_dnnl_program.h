@@ -27,10 +27,12 @@ int seer_dnnl_program_input(seer_dnnl_program *p, const int64_t dims[4], char *e
 
 /// What follows an operation elementwise, in this order: relu (< 0: none; INFINITY: max(x, 0); else
 /// min(max(x, 0), relu)), then a fake quantization when `quantize`: round(clamp(x, lo, hi) * inv) * step (ties to
-/// even, each operation rounded on its own, as the engine's `VectorKernels.fakeQuantize`).
+/// even, each operation rounded on its own, as the engine's `VectorKernels.fakeQuantize`). `levels` (with
+/// `quantize`, convolutions and additions without a residual): the output holds the levels round(clamp(x, lo, hi) *
+/// inv) themselves, as u8 (s8 when lo < 0), for int8 convolutions to read as they are.
 typedef struct {
     float relu;
-    bool quantize;
+    bool quantize, levels;
     float lo, hi, inv, step;
 } seer_dnnl_epilogue;
 
@@ -39,8 +41,8 @@ typedef struct {
 int seer_dnnl_program_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape *shape, const float *weights,
                            const float *bias, int residual, const seer_dnnl_epilogue *epilogue, char *error,
                            size_t error_size);
-/// The integer form of a fake-quantized convolution: `src` holds fake-quantized values (multiples of 1 / inv);
-/// their levels round(src * inv), as u8 (s8 when `signed_input`), meet the s8 weight levels
+/// The integer form of a fake-quantized convolution: `src` holds fake-quantized values (multiples of 1 / inv) or
+/// already their levels (an epilogue's `levels`); the levels round(src * inv), as u8 (s8 when `signed_input`), meet the s8 weight levels
 /// ([out][in / groups][k][k]) in oneDNN's int8 kernel, and the s32 sums come back as f32,
 /// scales[o] * acc + bias[o], before the residual and the epilogue (as `seer_dnnl_program_conv`).
 int seer_dnnl_program_int8_conv(seer_dnnl_program *p, int src, bool signed_input, float inv,
