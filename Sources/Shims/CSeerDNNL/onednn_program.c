@@ -377,42 +377,44 @@ static int add_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape *s, con
     bool integer = o->scales != NULL;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
-    int oh = (s->height + 2 * s->padding - s->kernel) / s->stride + 1;
-    int ow = (s->width + 2 * s->padding - s->kernel) / s->stride + 1;
+    int oh = (s->height + 2 * s->padding_h - ((s->kernel_h - 1) * s->dilation_h + 1)) / s->stride_h + 1;
+    int ow = (s->width + 2 * s->padding_w - ((s->kernel_w - 1) * s->dilation_w + 1)) / s->stride_w + 1;
     dnnl_memory_desc_t any_src, any_weights, plain_weights, bias_md, any_dst;
     dnnl_dims_t dst_dims = {s->batch, s->out_channels, oh, ow}, bias_dims = {s->out_channels};
     CHECK(dnnl_memory_desc_init_by_tag(&any_src, 4, x.dims, o->src_type, dnnl_format_tag_any), "src descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&any_dst, 4, dst_dims, dnnl_f32, dnnl_format_tag_any), "dst descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_a), "bias descriptor");
     if (s->groups == 1) {
-        dnnl_dims_t w = {s->out_channels, s->in_channels, s->kernel, s->kernel};
+        dnnl_dims_t w = {s->out_channels, s->in_channels, s->kernel_h, s->kernel_w};
         CHECK(dnnl_memory_desc_init_by_tag(&plain_weights, 4, w, o->weights_type, dnnl_oihw), "weights descriptor");
         CHECK(dnnl_memory_desc_init_by_tag(&any_weights, 4, w, o->weights_type, dnnl_format_tag_any),
               "weights descriptor");
     } else {
-        dnnl_dims_t w = {s->groups, s->out_channels / s->groups, s->in_channels / s->groups, s->kernel, s->kernel};
+        dnnl_dims_t w = {s->groups, s->out_channels / s->groups, s->in_channels / s->groups, s->kernel_h, s->kernel_w};
         CHECK(dnnl_memory_desc_init_by_tag(&plain_weights, 5, w, o->weights_type, dnnl_goihw), "weights descriptor");
         CHECK(dnnl_memory_desc_init_by_tag(&any_weights, 5, w, o->weights_type, dnnl_format_tag_any),
               "weights descriptor");
     }
-    dnnl_dims_t strides = {s->stride, s->stride}, padding = {s->padding, s->padding};
+    // oneDNN counts a dilation's gaps: 0 is none.
+    dnnl_dims_t strides = {s->stride_h, s->stride_w}, padding = {s->padding_h, s->padding_w};
+    dnnl_dims_t dilations = {s->dilation_h - 1, s->dilation_w - 1};
     dnnl_convolution_desc_t desc;
     CHECK(make_attributes(&attr, residual >= 0, e), "convolution attributes");
     if (integer) CHECK(dnnl_primitive_attr_set_output_scales(attr, s->out_channels, 1 << 1, o->scales), "output scales");
     // A float convolution first tries the layout its producer wrote; an int8 one picks its own (its levels are
     // written for it).
-    CHECK(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
-                                             integer ? &any_src : &x, &any_weights, o->bias ? &bias_md : NULL,
-                                             &any_dst, strides, padding, padding),
+    CHECK(dnnl_dilated_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
+                                                     integer ? &any_src : &x, &any_weights, o->bias ? &bias_md : NULL,
+                                                     &any_dst, strides, dilations, padding, padding),
           "convolution descriptor");
     CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, p->engine, NULL), "convolution primitive descriptor");
     if (!integer && is_reference(pd)) {
         // No fast kernel reads the producer's layout here: take the layout oneDNN prefers and reorder into it.
         dnnl_primitive_desc_destroy(pd);
         pd = NULL;
-        CHECK(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &any_src,
-                                                 &any_weights, o->bias ? &bias_md : NULL, &any_dst, strides, padding,
-                                                 padding),
+        CHECK(dnnl_dilated_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
+                                                         &any_src, &any_weights, o->bias ? &bias_md : NULL, &any_dst,
+                                                         strides, dilations, padding, padding),
               "convolution descriptor");
         CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, p->engine, NULL), "convolution primitive descriptor");
         dnnl_memory_desc_t chosen = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
