@@ -10,7 +10,7 @@ MobileNetV3: ReduceMean with axes as an input, Reshape with allowzero), reduce-m
 HardSwish as x * HardSigmoid(x) on feature maps and on the classifier's vectors), duplicates (repeated node names),
 unsupported (a Tanh node), reduce-channels (a ReduceMean over the channels), windows (Conv and pooling windows beyond
 square and undilated: 1x7 / 7x1, unequal strides, dilations, SAME_LOWER, pads unequal per axis, a dilated depthwise
-3x1, a dilated 1x3 max pool, a 3x1 average pool, on a 17x14 input), avgpool-dilated (opset 19: a dilated AveragePool), fixture (FILE, a committed .onnx such as the PyTorch exports in
+3x1, a dilated 1x3 max pool, a 3x1 average pool, on a 17x14 input), avgpool-dilated (opset 19: a dilated AveragePool), slice-channels and pad-reflect (a Slice of the channels, a reflecting Pad), fixture (FILE, a committed .onnx such as the PyTorch exports in
 Tests/Fixtures/onnx, copied and run like the built ones).
 Writes OUT_DIR/model.onnx and, for runnable kinds, x.f32 (a batch) and y.f32 (onnxruntime logits); prints one JSON
 object: input shape, classes, batch, and MACs and parameters counted from onnx shape inference.
@@ -219,6 +219,16 @@ elif kind == "avgpool-dilated":
     x = node("AveragePool", [x], ["ap"], "pool/dilated", kernel_shape=[2, 2], dilations=[2, 1])
     x = node("Flatten", [node("GlobalAveragePool", [x], ["gap"], "gap")], ["logits"], "flatten")
     classes = 4
+elif kind in ("slice-channels", "pad-reflect"):
+    # What option-A shortcuts never do: slice the channels, pad by reflection. Each a clear error naming the node.
+    x = conv("input", 3, 4, 3, "conv")
+    if kind == "slice-channels":
+        ends = init("ends", np.array([2], np.int64))
+        x = node("Slice", [x, init("starts", np.array([0], np.int64)), ends, init("axes", np.array([1], np.int64))], ["s"], "shortcut/slice")
+    else:
+        x = node("Pad", [x, init("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))], ["p"], "shortcut/pad", mode="reflect")
+    x = node("Flatten", [node("GlobalAveragePool", [x], ["gap"], "gap")], ["logits"], "flatten")
+    classes = 2 if kind == "slice-channels" else 4
 elif kind == "duplicates":
     x = node("Relu", [conv("input", 3, 4, 3, "conv")], ["r"], "same")
     x = node("Relu", [conv(x, 4, 4, 3, "conv2")], ["r2"], "same")
@@ -252,7 +262,7 @@ if kind == "resnet-external":
     onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True, location="weights.bin", size_threshold=64)
 else:
     onnx.save_model(model, path)
-if kind in ("unsupported", "duplicates", "reduce-channels", "avgpool-dilated"):
+if kind in ("unsupported", "duplicates", "reduce-channels", "avgpool-dilated", "slice-channels", "pad-reflect"):
     print(json.dumps({"input": [c, h, w], "classes": classes})); sys.exit(0)
 
 # Independent complexity count from ONNX shape inference: MACs and weights + biases of Conv, Gemm and MatMul.

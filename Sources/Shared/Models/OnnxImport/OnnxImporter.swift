@@ -379,7 +379,7 @@ public struct OnnxImporter {
         for a in try SliceSpec(op, inputs, rank: 4).axes {
             switch a.axis {
             case 0:
-                guard a.step == 1, a.start == 0 || a.start == Int64.min, a.end >= Int64(Int32.max) else {
+                guard a.step == 1, a.start == 0, a.end >= Int64(Int32.max) else {
                     throw op.unsupported("slices the batch axis: only height and width may be sliced")
                 }
             case 1:
