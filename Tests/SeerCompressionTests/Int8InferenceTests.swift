@@ -105,6 +105,35 @@ final class Int8InferenceTests: XCTestCase {
         }
     }
 
+    /// The int8 program (`QuantizedInference`) runs those windows on integers too, between quantizers fused as
+    /// post-ops: close to the fake-quantized graph (a value on a rounding boundary may land one level apart).
+    func testGeneralWindowsInTheInt8Program() {
+        var rng = SeededGenerator(seed: 22)
+        let g = Graph()
+        func quantizedConv(_ name: String, _ cin: Int, _ cout: Int, _ window: Window2D, groups: Int = 1,
+                           _ input: Graph.NodeID) -> Graph.NodeID {
+            let q = g.add(ActivationQuantizer(name: name + ".aq", bits: 6, signed: false, alpha: 2), input)
+            let c = Conv2D(name: name, inChannels: cin, outChannels: cout, window: window, groups: groups, bias: true,
+                           rng: &rng)
+            c.bias!.value = .randomNormal(shape: [cout], std: 0.3, using: &rng)
+            c.weightQuantizer = .calibrated(bits: 8, weight: c.weight.value)
+            return g.add(ReLU(name: name + ".relu"), g.add(c, q))
+        }
+        let a = quantizedConv("a", 3, 8, Window2D(height: WindowAxis(kernel: 1), width: WindowAxis(kernel: 7, padding: 3)),
+                              Graph.input)
+        let b = quantizedConv("b", 8, 8, Window2D(height: WindowAxis(kernel: 3, dilation: 2, padding: 2),
+                                                  width: WindowAxis(kernel: 3, stride: 2, padding: 1)), groups: 8, a)
+        let c = quantizedConv("c", 8, 6, Window2D(height: WindowAxis(kernel: 2, stride: 2), width: WindowAxis(kernel: 3, padding: 1)), b)
+        g.add(Linear(name: "fc", inFeatures: 6 * 5 * 5, outFeatures: 4, rng: &rng), g.add(ReLU(name: "out"), c))
+        let program = QuantizedInference(g)
+        XCTAssertEqual(program.integerLayers.sorted(), ["a", "b", "c"], "float: \(program.floatLayers)")
+        let x = Tensor.randomNormal(shape: [4, 3, 11, 10], std: 1, using: &rng)
+        let expected = g.forward(x, training: false), y = program.forward(x)
+        XCTAssertEqual(y.shape, expected.shape)
+        let range = expected.data.max()! - expected.data.min()!
+        XCTAssertLessThan(y.maxAbsDifference(expected), 0.02 * range)
+    }
+
     /// gamma(K + 8) * (T + |b|) per output element, T from a float convolution of |x| with |w|, whose own rounding
     /// (at most gamma(K) of T, all terms non-negative) is undone by dividing by 1 - gamma(K).
     func roundingBound(_ conv: Conv2D, input x: Tensor) -> Tensor {
