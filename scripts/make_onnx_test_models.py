@@ -1,6 +1,6 @@
 """Small float32 ONNX classifiers built with onnx.helper (random weights) for the import tests, and their reference outputs.
 
-Usage: make_onnx_test_models.py KIND OUT_DIR
+Usage: make_onnx_test_models.py KIND OUT_DIR [FILE]
 KIND: cifar (a 32x32x3 plain CNN with 5 classes), plain (opset 10: Clip attributes, BN epsilon 1e-3, Dropout, Flatten, Gemm transB), resnet (residual blocks, a
 1x1 projection, x.view(x.size(0), -1) as Shape/Gather/Unsqueeze/Concat/Reshape, MatMul + Add), resnet-external (the
 same with weights in weights.bin), mobilenet (inverted residuals with depthwise convolutions, Clip inputs, Gemm alpha
@@ -8,7 +8,10 @@ and beta), same-padding (asymmetric pads, auto_pad SAME_UPPER), se (opset 14: Ha
 blocks with Sigmoid only, for finite differences of the whole graph), reduce-mean (opset 18, as the dynamo exporter writes
 MobileNetV3: ReduceMean with axes as an input, Reshape with allowzero), reduce-mean-13 (ReduceMean with an axes attribute,
 HardSwish as x * HardSigmoid(x) on feature maps and on the classifier's vectors), duplicates (repeated node names),
-unsupported (a Tanh node), reduce-channels (a ReduceMean over the channels).
+unsupported (a Tanh node), reduce-channels (a ReduceMean over the channels), windows (Conv and pooling windows beyond
+square and undilated: 1x7 / 7x1, unequal strides, dilations, SAME_LOWER, pads unequal per axis, a dilated depthwise
+3x1, a dilated 1x3 max pool, a 3x1 average pool, on a 17x14 input), avgpool-dilated (opset 19: a dilated AveragePool), slice-channels and pad-reflect (a Slice of the channels, a reflecting Pad), fixture (FILE, a committed .onnx such as the PyTorch exports in
+Tests/Fixtures/onnx, copied and run like the built ones).
 Writes OUT_DIR/model.onnx and, for runnable kinds, x.f32 (a batch) and y.f32 (onnxruntime logits); prints one JSON
 object: input shape, classes, batch, and MACs and parameters counted from onnx shape inference.
 """
@@ -192,6 +195,40 @@ elif kind == "smooth":
     x = node("Flatten", [node("GlobalAveragePool", [z], ["gap"], "gap")], ["f"], "flatten")
     x = node("Gemm", [x, init("fc.w", rng.standard_normal((classes, 8)).astype(np.float32)),
                       init("fc.b", rng.standard_normal(classes).astype(np.float32))], ["logits"], "fc", transB=1)
+elif kind == "windows":
+    c, h, w, classes = 3, 17, 14, 5
+    def wconv(x, cin, cout, kh, kw, name, group=1, bias=True, **attrs):
+        wt = init(name + ".w", (rng.standard_normal((cout, cin // group, kh, kw)) * (2.0 / (cin // group * kh * kw)) ** 0.5).astype(np.float32))
+        ins = [x, wt] + ([init(name + ".b", (rng.standard_normal(cout) * 0.1).astype(np.float32))] if bias else [])
+        return node("Conv", ins, [name + ".out"], name, kernel_shape=[kh, kw], group=group, **attrs)
+    x = node("Relu", [bn(wconv("input", 3, 8, 1, 7, "conv1x7", pads=[0, 3, 0, 3]), 8, "bn1")], ["r1"], "relu1")
+    x = node("Relu", [bn(wconv(x, 8, 8, 7, 1, "conv7x1", pads=[3, 0, 3, 0], bias=False), 8, "bn2")], ["r2"], "relu2")
+    y = wconv(x, 8, 8, 3, 1, "dw", group=8, pads=[2, 0, 2, 0], dilations=[2, 1])
+    x = node("Add", [x, y], ["sum"], "add")  # ties the depthwise channels to conv7x1's
+    x = wconv(x, 8, 12, 3, 3, "strided", strides=[2, 1], auto_pad="SAME_LOWER")
+    x = node("Relu", [wconv(x, 12, 12, 3, 2, "dilated", strides=[1, 2], dilations=[1, 2], pads=[1, 1, 1, 1])], ["r3"], "relu3")
+    x = wconv(x, 12, 12, 2, 3, "uneven", pads=[0, 1, 1, 2], strides=[1, 2])
+    x = node("MaxPool", [x], ["mp"], "maxpool", kernel_shape=[1, 3], strides=[1, 2], pads=[0, 1, 0, 1], dilations=[1, 2])
+    x = node("AveragePool", [x], ["ap"], "avgpool", kernel_shape=[3, 1], strides=[2, 1], pads=[1, 0, 1, 0], count_include_pad=1)
+    x = node("Flatten", [node("GlobalAveragePool", [x], ["gap"], "gap")], ["f"], "flatten")
+    x = node("Gemm", [x, init("fc.w", rng.standard_normal((classes, 12)).astype(np.float32)),
+                      init("fc.b", rng.standard_normal(classes).astype(np.float32))], ["logits"], "fc", transB=1)
+elif kind == "avgpool-dilated":
+    opset = 19
+    x = conv("input", 3, 4, 3, "conv")
+    x = node("AveragePool", [x], ["ap"], "pool/dilated", kernel_shape=[2, 2], dilations=[2, 1])
+    x = node("Flatten", [node("GlobalAveragePool", [x], ["gap"], "gap")], ["logits"], "flatten")
+    classes = 4
+elif kind in ("slice-channels", "pad-reflect"):
+    # What option-A shortcuts never do: slice the channels, pad by reflection. Each a clear error naming the node.
+    x = conv("input", 3, 4, 3, "conv")
+    if kind == "slice-channels":
+        ends = init("ends", np.array([2], np.int64))
+        x = node("Slice", [x, init("starts", np.array([0], np.int64)), ends, init("axes", np.array([1], np.int64))], ["s"], "shortcut/slice")
+    else:
+        x = node("Pad", [x, init("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))], ["p"], "shortcut/pad", mode="reflect")
+    x = node("Flatten", [node("GlobalAveragePool", [x], ["gap"], "gap")], ["logits"], "flatten")
+    classes = 2 if kind == "slice-channels" else 4
 elif kind == "duplicates":
     x = node("Relu", [conv("input", 3, 4, 3, "conv")], ["r"], "same")
     x = node("Relu", [conv(x, 4, 4, 3, "conv2")], ["r2"], "same")
@@ -204,13 +241,19 @@ elif kind == "unsupported":
     x = node("GlobalAveragePool", [x], ["gap"], "gap")
     x = node("Flatten", [x], ["logits"], "flatten")
     classes = 4
-else:
+elif kind != "fixture":
     sys.exit("unknown kind " + kind)
 
-graph = helper.make_graph(nodes, kind, [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", c, h, w])],
-                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])], inits)
-model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="seer-test")
-model.ir_version = 7
+if kind == "fixture":
+    model = onnx.load(sys.argv[3])
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    c, h, w = (d.dim_value for d in dims[1:])
+    classes = model.graph.output[0].type.tensor_type.shape.dim[1].dim_value
+else:
+    graph = helper.make_graph(nodes, kind, [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", c, h, w])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="seer-test")
+    model.ir_version = 7
 onnx.checker.check_model(model)
 path = out + "/model.onnx"
 arrays = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
@@ -219,7 +262,7 @@ if kind == "resnet-external":
     onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True, location="weights.bin", size_threshold=64)
 else:
     onnx.save_model(model, path)
-if kind in ("unsupported", "duplicates", "reduce-channels"):
+if kind in ("unsupported", "duplicates", "reduce-channels", "avgpool-dilated", "slice-channels", "pad-reflect"):
     print(json.dumps({"input": [c, h, w], "classes": classes})); sys.exit(0)
 
 # Independent complexity count from ONNX shape inference: MACs and weights + biases of Conv, Gemm and MatMul.

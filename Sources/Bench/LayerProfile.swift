@@ -46,7 +46,7 @@ struct LayerProfile: ParsableCommand {
     }
 
     func kind(_ l: Layer) -> String {
-        if let c = l as? Conv2D { return "conv\(c.kernel)x\(c.kernel)\(c.groups > 1 ? "dw" : "") c\(c.inChannels)" }
+        if let c = l as? Conv2D { return "conv\(c.window.height.kernel)x\(c.window.width.kernel)\(c.groups > 1 ? "dw" : "") c\(c.inChannels)" }
         return String(describing: type(of: l))
     }
 }

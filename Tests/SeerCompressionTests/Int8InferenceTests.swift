@@ -71,16 +71,78 @@ final class Int8InferenceTests: XCTestCase {
         }
     }
 
+    /// Windows beyond square and undilated (kernel height != width, unequal strides, dilations; dense, grouped and
+    /// depthwise) run on oneDNN's int8 kernels too, within the same rounding bound. 8-bit weights on 6-bit unsigned
+    /// activations: exact on every ISA (`Int8Convolution.unsupported`).
+    func testGeneralWindowsRunOnIntegersWithinTheRoundingBound() {
+        func axis(_ k: Int, _ s: Int, _ d: Int, _ p: Int) -> WindowAxis { WindowAxis(kernel: k, stride: s, dilation: d, padding: p) }
+        let windows = [
+            Window2D(height: axis(1, 1, 1, 0), width: axis(7, 1, 1, 3)),
+            Window2D(height: axis(3, 2, 1, 1), width: axis(3, 1, 1, 1)),
+            Window2D(height: axis(3, 1, 2, 2), width: axis(2, 2, 3, 1)),
+        ]
+        var rng = SeededGenerator(seed: 21)
+        for window in windows {
+            for groups in [1, 2, 8] {
+                let conv = Conv2D(name: "c \(window) g\(groups)", inChannels: 8, outChannels: 8, window: window,
+                                  groups: groups, bias: true, rng: &rng)
+                conv.bias!.value = .randomNormal(shape: [8], std: 0.5, using: &rng)
+                conv.weightQuantizer = .calibrated(bits: 8, weight: conv.weight.value)
+                let quantizer = ActivationQuantizer(name: "aq", bits: 6, signed: false, alpha: 2)
+                XCTAssertNil(Int8Convolution.unsupported(input: quantizer, weights: conv.weightQuantizer,
+                                                         vnni: Int8Convolution.hostHasVNNI))
+                let x = quantizer.forward([Tensor.randomNormal(shape: [3, 8, 11, 12], std: 1, using: &rng)], training: false)
+                let yFloat = conv.forward([x], training: false)
+                let yInt = Int8Convolution(conv, input: quantizer, weights: conv.weightQuantizer!).inference(x)
+                XCTAssertEqual(yInt.shape, yFloat.shape, conv.name)
+                let bound = roundingBound(conv, input: x)
+                var worst: Float = 0
+                for i in 0..<min(yFloat.count, yInt.count) {
+                    worst = max(worst, abs(yFloat.data[i] - yInt.data[i]) / bound.data[i])
+                }
+                XCTAssertLessThanOrEqual(worst, 1, "\(conv.name): worst |difference| / bound")
+            }
+        }
+    }
+
+    /// The int8 program (`QuantizedInference`) runs those windows on integers too, between quantizers fused as
+    /// post-ops: close to the fake-quantized graph (a value on a rounding boundary may land one level apart).
+    func testGeneralWindowsInTheInt8Program() {
+        var rng = SeededGenerator(seed: 22)
+        let g = Graph()
+        func quantizedConv(_ name: String, _ cin: Int, _ cout: Int, _ window: Window2D, groups: Int = 1,
+                           _ input: Graph.NodeID) -> Graph.NodeID {
+            let q = g.add(ActivationQuantizer(name: name + ".aq", bits: 6, signed: false, alpha: 2), input)
+            let c = Conv2D(name: name, inChannels: cin, outChannels: cout, window: window, groups: groups, bias: true,
+                           rng: &rng)
+            c.bias!.value = .randomNormal(shape: [cout], std: 0.3, using: &rng)
+            c.weightQuantizer = .calibrated(bits: 8, weight: c.weight.value)
+            return g.add(ReLU(name: name + ".relu"), g.add(c, q))
+        }
+        let a = quantizedConv("a", 3, 8, Window2D(height: WindowAxis(kernel: 1), width: WindowAxis(kernel: 7, padding: 3)),
+                              Graph.input)
+        let b = quantizedConv("b", 8, 8, Window2D(height: WindowAxis(kernel: 3, dilation: 2, padding: 2),
+                                                  width: WindowAxis(kernel: 3, stride: 2, padding: 1)), groups: 8, a)
+        let c = quantizedConv("c", 8, 6, Window2D(height: WindowAxis(kernel: 2, stride: 2), width: WindowAxis(kernel: 3, padding: 1)), b)
+        g.add(Linear(name: "fc", inFeatures: 6 * 5 * 5, outFeatures: 4, rng: &rng), g.add(ReLU(name: "out"), c))
+        let program = QuantizedInference(g)
+        XCTAssertEqual(program.integerLayers.sorted(), ["a", "b", "c"], "float: \(program.floatLayers)")
+        let x = Tensor.randomNormal(shape: [4, 3, 11, 10], std: 1, using: &rng)
+        let expected = g.forward(x, training: false), y = program.forward(x)
+        XCTAssertEqual(y.shape, expected.shape)
+        let range = expected.data.max()! - expected.data.min()!
+        XCTAssertLessThan(y.maxAbsDifference(expected), 0.02 * range)
+    }
+
     /// gamma(K + 8) * (T + |b|) per output element, T from a float convolution of |x| with |w|, whose own rounding
     /// (at most gamma(K) of T, all terms non-negative) is undone by dividing by 1 - gamma(K).
     func roundingBound(_ conv: Conv2D, input x: Tensor) -> Tensor {
         var rng = SeededGenerator(seed: 0)
         let magnitude = Conv2D(name: conv.name + ".abs", inChannels: conv.inChannels, outChannels: conv.outChannels,
-                               kernel: conv.kernel, stride: conv.stride, padding: conv.padding, groups: conv.groups,
-                               rng: &rng)
+                               window: conv.window, groups: conv.groups, rng: &rng)
         magnitude.weight.value = conv.effectiveWeight.map { abs($0) }
         let t = magnitude.forward([x.map { abs($0) }], training: false)
-        let k = Double(conv.inChannels / conv.groups * conv.kernel * conv.kernel), u = pow(2.0, -24.0)
+        let k = Double(conv.inChannels / conv.groups * conv.window.taps), u = pow(2.0, -24.0)
         func gamma(_ n: Double) -> Double { n * u / (1 - n * u) }
         let factor = Float(gamma(k + 8) / (1 - gamma(k)))
         let plane = t.shape[2] * t.shape[3], bias = conv.bias?.value.data ?? []

@@ -96,6 +96,33 @@ final class BlockedFloatInferenceTests: XCTestCase {
         XCTAssertEqual(BlockedFloatInference(q).forward(x), q.forward(x, training: false))
     }
 
+    /// Windows beyond square and undilated: non-square and dilated convolutions (dense and depthwise, with a fused
+    /// residual and ReLU) run as oneDNN steps, non-square pooling windows as host steps.
+    func testGeneralWindows() {
+        var rng = SeededGenerator(seed: 10)
+        let g = Graph()
+        func conv(_ name: String, _ cin: Int, _ cout: Int, _ window: Window2D, groups: Int = 1,
+                  _ input: Graph.NodeID) -> Graph.NodeID {
+            let c = Conv2D(name: name, inChannels: cin, outChannels: cout, window: window, groups: groups, bias: true,
+                           rng: &rng)
+            c.bias!.value = .randomNormal(shape: [cout], std: 0.3, using: &rng)
+            return g.add(c, input)
+        }
+        let wide = Window2D(height: WindowAxis(kernel: 1), width: WindowAxis(kernel: 5, padding: 2))
+        let dilated = Window2D(height: WindowAxis(kernel: 3, dilation: 2, padding: 2), width: WindowAxis(kernel: 3, padding: 1))
+        let strided = Window2D(height: WindowAxis(kernel: 3, stride: 2, padding: 1), width: WindowAxis(kernel: 2, stride: 1))
+        let a = g.add(ReLU(name: "a.relu"), conv("a", 3, 8, wide, Graph.input))
+        let b = g.add(ReLU(name: "b.relu"), g.add(Add(name: "b.add"), conv("b", 8, 8, dilated, groups: 8, a), a))
+        let c = conv("c", 8, 6, strided, b)
+        let pooled = g.add(MaxPool2D(name: "pool", window: Window2D(height: WindowAxis(kernel: 2, stride: 2),
+                                                                     width: WindowAxis(kernel: 1))), c)
+        g.add(Linear(name: "fc", inFeatures: 6 * 3 * 7, outFeatures: 4, rng: &rng), pooled)
+        let x = Tensor.randomNormal(shape: [3, 3, 11, 8], std: 1, using: &rng)
+        assertMatchesGraph(g, x, "general windows")
+        let host = BlockedFloatInference(g).implementations(inputShape: [3, 3, 11, 8]).filter { $0.hasPrefix("host ") }
+        XCTAssertEqual(host, ["host pool", "host fc"])
+    }
+
     /// A graph whose output is a convolution (no head, plain NCHW out) and whose residual is the network input.
     func testConvolutionOutputAndInputResidual() {
         var rng = SeededGenerator(seed: 9)

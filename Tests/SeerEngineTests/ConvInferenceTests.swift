@@ -15,16 +15,30 @@ final class ConvInferenceTests: XCTestCase {
     }
 
     struct Case: CustomStringConvertible {
-        let batch, cin, cout, h, w, kernel, stride, padding, groups: Int
+        let batch, cin, cout, h, w: Int
+        let window: Window2D
+        let groups: Int
         let bias: Bool
-        var description: String {
-            "n\(batch) c\(cin)->\(cout) \(h)x\(w) k\(kernel) s\(stride) p\(padding) g\(groups) bias \(bias)"
+        var description: String { "n\(batch) c\(cin)->\(cout) \(h)x\(w) window \(window) g\(groups) bias \(bias)" }
+
+        init(batch: Int, cin: Int, cout: Int, h: Int, w: Int, window: Window2D, groups: Int, bias: Bool) {
+            (self.batch, self.cin, self.cout, self.h, self.w) = (batch, cin, cout, h, w)
+            (self.window, self.groups, self.bias) = (window, groups, bias)
+        }
+
+        init(batch: Int, cin: Int, cout: Int, h: Int, w: Int, kernel: Int, stride: Int, padding: Int, groups: Int,
+             bias: Bool) {
+            self.init(batch: batch, cin: cin, cout: cout, h: h, w: w,
+                      window: .square(kernel: kernel, stride: stride, padding: padding), groups: groups, bias: bias)
         }
     }
 
+    /// ONNX Conv's definition, written out: output (oy, ox) reads input (oy * sh - ph + ky * dh, ox * sw - pw + kx * dw).
     static func reference(_ x: Tensor, _ conv: Conv2D) -> [Double] {
-        let n = x.shape[0], h = x.shape[2], w = x.shape[3], k = conv.kernel, s = conv.stride, p = conv.padding
-        let oh = (h + 2 * p - k) / s + 1, ow = (w + 2 * p - k) / s + 1
+        let n = x.shape[0], h = x.shape[2], w = x.shape[3], wy = conv.window.height, wx = conv.window.width
+        let kh = wy.kernel, kw = wx.kernel
+        let oh = (h + 2 * wy.padding - (kh - 1) * wy.dilation - 1) / wy.stride + 1
+        let ow = (w + 2 * wx.padding - (kw - 1) * wx.dilation - 1) / wx.stride + 1
         let cg = conv.inChannels / conv.groups, og = conv.outChannels / conv.groups
         let wt = conv.effectiveWeight.data, b = conv.bias?.value.data
         var y = [Double](repeating: 0, count: n * conv.outChannels * oh * ow)
@@ -36,13 +50,13 @@ final class ConvInferenceTests: XCTestCase {
                         var acc = Double(b?[o] ?? 0)
                         for c in 0..<cg {
                             let ic = grp * cg + c
-                            for ky in 0..<k {
-                                let iy = oy * s - p + ky
+                            for ky in 0..<kh {
+                                let iy = oy * wy.stride - wy.padding + ky * wy.dilation
                                 if iy < 0 || iy >= h { continue }
-                                for kx in 0..<k {
-                                    let ix = ox * s - p + kx
+                                for kx in 0..<kw {
+                                    let ix = ox * wx.stride - wx.padding + kx * wx.dilation
                                     if ix < 0 || ix >= w { continue }
-                                    acc += Double(wt[((o * cg + c) * k + ky) * k + kx])
+                                    acc += Double(wt[((o * cg + c) * kh + ky) * kw + kx])
                                         * Double(x.data[((img * conv.inChannels + ic) * h + iy) * w + ix])
                                 }
                             }
@@ -57,8 +71,8 @@ final class ConvInferenceTests: XCTestCase {
 
     func check(_ c: Case, seed: UInt64, file: StaticString = #filePath, line: UInt = #line) {
         var rng = SeededGenerator(seed: seed)
-        let conv = Conv2D(name: "conv", inChannels: c.cin, outChannels: c.cout, kernel: c.kernel, stride: c.stride,
-                          padding: c.padding, groups: c.groups, bias: c.bias, rng: &rng)
+        let conv = Conv2D(name: "conv", inChannels: c.cin, outChannels: c.cout, window: c.window, groups: c.groups,
+                          bias: c.bias, rng: &rng)
         if let b = conv.bias { b.value = .randomNormal(shape: [c.cout], std: 1, using: &rng) }
         let x = Tensor.randomNormal(shape: [c.batch, c.cin, c.h, c.w], std: 1, using: &rng)
         // The training path proper (whole-batch im2col + GEMM), not the other backends' training forward.
@@ -117,6 +131,81 @@ final class ConvInferenceTests: XCTestCase {
         }
     }
 
+    /// Windows beyond square and undilated, as ONNX Conv has them: kernel height != width, unequal strides, dilations,
+    /// padding per axis; dense, grouped and depthwise, on every backend this CPU runs (the direct kernel hands them to
+    /// im2col), against the definition and the training path.
+    func testGeneralWindows() {
+        func axis(_ k: Int, _ s: Int, _ d: Int, _ p: Int) -> WindowAxis { WindowAxis(kernel: k, stride: s, dilation: d, padding: p) }
+        let cases = [
+            // Inception-style 1x7 / 7x1 "same" pairs: stride 1 with output as large as the input (im2col's shifted copy).
+            Case(batch: 2, cin: 8, cout: 6, h: 12, w: 13, window: Window2D(height: axis(1, 1, 1, 0), width: axis(7, 1, 1, 3)),
+                 groups: 1, bias: true),
+            Case(batch: 2, cin: 8, cout: 6, h: 12, w: 13, window: Window2D(height: axis(7, 1, 1, 3), width: axis(1, 1, 1, 0)),
+                 groups: 1, bias: false),
+            // Unequal strides, and a dilated square kernel (DeepLab-style, "same" at dilation 2).
+            Case(batch: 3, cin: 4, cout: 5, h: 9, w: 11, window: Window2D(height: axis(3, 2, 1, 1), width: axis(3, 1, 1, 1)),
+                 groups: 1, bias: true),
+            Case(batch: 2, cin: 6, cout: 4, h: 14, w: 14, window: Window2D(height: axis(3, 1, 2, 2), width: axis(3, 1, 2, 2)),
+                 groups: 1, bias: true),
+            // Everything at once, grouped, then depthwise.
+            Case(batch: 2, cin: 6, cout: 9, h: 10, w: 9, window: Window2D(height: axis(2, 1, 3, 1), width: axis(3, 2, 2, 0)),
+                 groups: 3, bias: true),
+            Case(batch: 3, cin: 5, cout: 5, h: 8, w: 11, window: Window2D(height: axis(3, 2, 2, 2), width: axis(1, 3, 1, 0)),
+                 groups: 5, bias: true),
+            Case(batch: 2, cin: 4, cout: 4, h: 9, w: 7, window: Window2D(height: axis(1, 1, 1, 0), width: axis(5, 1, 1, 2)),
+                 groups: 4, bias: false),
+        ]
+        for (i, c) in cases.enumerated() { check(c, seed: UInt64(500 + i)) }
+        var rng = SeededGenerator(seed: 2025)
+        for i in 0..<60 {
+            let axes = (0..<2).map { _ -> WindowAxis in
+                let k = 1 + rng.nextInt(below: 4), d = 1 + rng.nextInt(below: 3)
+                return axis(k, 1 + rng.nextInt(below: 3), d, rng.nextInt(below: (k - 1) * d / 2 + 2))
+            }
+            let window = Window2D(height: axes[0], width: axes[1])
+            let groups = [1, 1, 2, 0][rng.nextInt(below: 4)]  // 0: depthwise
+            let cin = max(1, groups) * (1 + rng.nextInt(below: 4))
+            let cout = groups == 0 ? cin : groups * (1 + rng.nextInt(below: 4))
+            let h = max(1, axes[0].span - 2 * axes[0].padding) + rng.nextInt(below: 9)
+            let w = max(1, axes[1].span - 2 * axes[1].padding) + rng.nextInt(below: 9)
+            check(Case(batch: [1, 2, 5][rng.nextInt(below: 3)], cin: cin, cout: cout, h: h, w: w, window: window,
+                       groups: groups == 0 ? cin : groups, bias: rng.nextInt(below: 2) == 0), seed: UInt64(600 + i))
+        }
+    }
+
+    /// Inference copies (batch-norm folding, checkpoints' evaluation graphs) keep every layer's window.
+    func testInferenceCopiesKeepTheWindow() {
+        var rng = SeededGenerator(seed: 12)
+        let window = Window2D(height: WindowAxis(kernel: 3, stride: 2, dilation: 2, padding: 2),
+                              width: WindowAxis(kernel: 1, stride: 1, padding: 0))
+        let conv = Conv2D(name: "c", inChannels: 3, outChannels: 4, window: window, bias: true, rng: &rng)
+        let copy = conv.inferenceCopy() as! Conv2D
+        XCTAssertEqual(copy.window, window)
+        XCTAssertEqual(copy.weight.value, conv.weight.value)
+        XCTAssertEqual((MaxPool2D(name: "m", window: window).inferenceCopy() as! MaxPool2D).window, window)
+        XCTAssertEqual((AvgPool2D(name: "a", window: window).inferenceCopy() as! AvgPool2D).window, window)
+        let x = Tensor.randomNormal(shape: [2, 3, 9, 5], std: 1, using: &rng)
+        XCTAssertEqual(copy.forward([x], training: false), conv.forward([x], training: false))
+    }
+
+    /// The hand-written kernels take square, undilated windows only; a layer with another window says where it runs.
+    func testDirectBackendRoutesOtherWindowsToIm2col() throws {
+        try XCTSkipUnless(ConvolutionAlgorithm.direct.isAvailable, "direct backend: not available on this CPU")
+        var rng = SeededGenerator(seed: 8)
+        let square = Conv2D(name: "square", inChannels: 4, outChannels: 8, kernel: 3, padding: 1, rng: &rng)
+        let wide = Conv2D(name: "wide", inChannels: 4, outChannels: 8,
+                          window: Window2D(height: WindowAxis(kernel: 1), width: WindowAxis(kernel: 3, padding: 1)),
+                          rng: &rng)
+        for conv in [square, wide] { conv.convolutionAlgorithm = .direct }
+        XCTAssertEqual(square.implementation(inputShape: [1, 4, 8, 8]), "direct avx512")
+        XCTAssertEqual(wide.implementation(inputShape: [1, 4, 8, 8]), "openblas im2col gemm (window not square)")
+        XCTAssertNil(SquareConvGeometry(ConvGeometry(batch: 1, channels: 4, height: 8, width: 8, window: wide.window)))
+        let dilated = Window2D(height: WindowAxis(kernel: 3, dilation: 2), width: WindowAxis(kernel: 3, dilation: 2))
+        XCTAssertNil(dilated.square)
+        XCTAssertEqual(Window2D.square(kernel: 3, stride: 2, padding: 1).square,
+                       SquareWindow(kernel: 3, stride: 2, padding: 1))
+    }
+
     func testTapConvolutionShapes() {
         // Stride-1 same-size convolutions on planes of at least TapConvolution.minimumPlane outputs take the
         // per-tap GEMM path; odd sizes, 5x5 kernels, groups and the channel threshold around it.
@@ -129,9 +218,8 @@ final class ConvInferenceTests: XCTestCase {
             Case(batch: 2, cin: 8, cout: 8, h: 12, w: 12, kernel: 7, stride: 1, padding: 3, groups: 1, bias: true),
         ]
         for c in cases {
-            let g = ConvGeometry(batch: c.batch, channels: c.cin / c.groups, height: c.h, width: c.w, kernel: c.kernel,
-                                 stride: c.stride, padding: c.padding)
-            XCTAssertEqual(TapConvolution.applies(g), c.cin / c.groups >= TapConvolution.minimumChannels, "\(c)")
+            let g = ConvGeometry(batch: c.batch, channels: c.cin / c.groups, height: c.h, width: c.w, window: c.window)
+            XCTAssertEqual(TapConvolution.applicable(g) != nil, c.cin / c.groups >= TapConvolution.minimumChannels, "\(c)")
         }
         for (i, c) in cases.enumerated() { check(c, seed: UInt64(300 + i)) }
     }

@@ -36,7 +36,28 @@ final class LayerGradientTests: XCTestCase {
                              padding: 1, groups: 2, rng: &rng)
         grouped.convolutionAlgorithm = algorithm
         checker.check(grouped, inputs: [awayFromKinks(shape: [2, 4, 5, 5], seed: 4)])
+        // Windows beyond square and undilated (ONNX Conv's kernel_shape, strides, dilations), dense and grouped.
+        for (i, window) in Self.generalWindows.enumerated() {
+            for groups in [1, 2] {
+                let conv = Conv2D(name: "\(algorithm.rawValue) window \(window) g\(groups)", inChannels: 4, outChannels: 6,
+                                  window: window, groups: groups, bias: true, rng: &rng)
+                conv.convolutionAlgorithm = algorithm
+                checker.check(conv, inputs: [awayFromKinks(shape: [2, 4, 7, 8], seed: UInt64(40 + i))])
+            }
+        }
     }
+
+    /// Non-square kernels, unequal strides, dilations and padding per axis, each fitting a 7x8 input.
+    static let generalWindows: [Window2D] = {
+        func axis(_ k: Int, _ s: Int, _ d: Int, _ p: Int) -> WindowAxis { WindowAxis(kernel: k, stride: s, dilation: d, padding: p) }
+        return [
+            Window2D(height: axis(1, 1, 1, 0), width: axis(3, 1, 1, 1)),
+            Window2D(height: axis(3, 2, 1, 1), width: axis(1, 1, 1, 0)),
+            Window2D(height: axis(3, 1, 2, 2), width: axis(3, 1, 2, 2)),
+            Window2D(height: axis(2, 1, 3, 1), width: axis(3, 2, 2, 0)),
+            Window2D(height: axis(3, 3, 1, 0), width: axis(2, 1, 1, 1)),
+        ]
+    }()
 
     /// Larger shapes than a finite-difference check affords, on two threads: output, dX and dW of `algorithm` against
     /// the im2col path (same sums in another order: 1e-4 relative to the values' scale), over two training steps
@@ -55,35 +76,53 @@ final class LayerGradientTests: XCTestCase {
                                    groups: groups, bias: true, rng: &rng)
             tested.convolutionAlgorithm = algorithm
             reference.convolutionAlgorithm = .im2col
-            let label = "\(algorithm.rawValue): c\(cin)->\(cout) \(size)x\(size) k\(k) s\(s) p\(p) g\(groups)"
-            for step in 0..<2 {
-                reference.weight.value = tested.weight.value
-                reference.bias!.value = tested.bias!.value
-                let x = Tensor.randomNormal(shape: [5, cin, size, size], std: 1, using: &rng)
-                var outputs: [(y: Tensor, dx: Tensor, dw: Tensor, db: Tensor)] = []
-                var dy: Tensor?
-                for conv in [tested, reference] {
-                    conv.weight.grad = conv.weight.value.zerosLike()
-                    conv.bias!.grad = conv.bias!.value.zerosLike()
-                    let y = conv.forward([x], training: true)
-                    if dy == nil { dy = .randomNormal(shape: y.shape, std: 1, using: &rng) }
-                    let dx = conv.backward(dy!)[0]
-                    outputs.append((y, dx, conv.weight.grad, conv.bias!.grad))
-                }
-                for (a, b, what) in [(outputs[0].y, outputs[1].y, "y"), (outputs[0].dx, outputs[1].dx, "dx"),
-                                     (outputs[0].dw, outputs[1].dw, "dW"), (outputs[0].db, outputs[1].db, "dbias")] {
-                    XCTAssertEqual(a.shape, b.shape, "\(what): \(label) step \(step)")
-                    let scale = 1 + b.data.map(abs).max()!
-                    XCTAssertLessThan(a.maxAbsDifference(b) / scale, 1e-4, "\(what): \(label) step \(step)")
-                }
-                // Inference on the same weights (a cached forward primitive or packing must serve both).
-                let inferred = tested.forward([x], training: false)
-                XCTAssertLessThan(inferred.maxAbsDifference(outputs[1].y) / (1 + outputs[1].y.data.map(abs).max()!), 1e-4,
-                                  "inference y: \(label) step \(step)")
-                // An SGD-style in-place update: the next step must see it.
-                tested.weight.value.data.withUnsafeMutableBufferPointer { w in
-                    for i in 0..<w.count { w[i] -= 0.1 * outputs[0].dw.data[i] / (1 + abs(outputs[0].dw.data[i])) }
-                }
+            try checkTrainingSteps(tested, reference, size: size, label: "\(algorithm.rawValue): c\(cin)->\(cout) "
+                                   + "\(size)x\(size) k\(k) s\(s) p\(p) g\(groups)", rng: &rng)
+        }
+        for (i, window) in Self.generalWindows.enumerated() {
+            let groups = i % 2 == 0 ? 1 : 4
+            let tested = Conv2D(name: "c", inChannels: 16, outChannels: 12, window: window, groups: groups, bias: true,
+                                rng: &rng)
+            let reference = Conv2D(name: "r", inChannels: 16, outChannels: 12, window: window, groups: groups, bias: true,
+                                   rng: &rng)
+            tested.convolutionAlgorithm = algorithm
+            reference.convolutionAlgorithm = .im2col
+            try checkTrainingSteps(tested, reference, size: 13, label: "\(algorithm.rawValue): window \(window) g\(groups)",
+                                   rng: &rng)
+        }
+    }
+
+    /// Two training steps of `tested` against `reference` (same weights) on 5 images of size x size, then inference.
+    private func checkTrainingSteps(_ tested: Conv2D, _ reference: Conv2D, size: Int, label: String,
+                                    rng: inout SeededGenerator) throws {
+        let cin = tested.inChannels
+        for step in 0..<2 {
+            reference.weight.value = tested.weight.value
+            reference.bias!.value = tested.bias!.value
+            let x = Tensor.randomNormal(shape: [5, cin, size, size], std: 1, using: &rng)
+            var outputs: [(y: Tensor, dx: Tensor, dw: Tensor, db: Tensor)] = []
+            var dy: Tensor?
+            for conv in [tested, reference] {
+                conv.weight.grad = conv.weight.value.zerosLike()
+                conv.bias!.grad = conv.bias!.value.zerosLike()
+                let y = conv.forward([x], training: true)
+                if dy == nil { dy = .randomNormal(shape: y.shape, std: 1, using: &rng) }
+                let dx = conv.backward(dy!)[0]
+                outputs.append((y, dx, conv.weight.grad, conv.bias!.grad))
+            }
+            for (a, b, what) in [(outputs[0].y, outputs[1].y, "y"), (outputs[0].dx, outputs[1].dx, "dx"),
+                                 (outputs[0].dw, outputs[1].dw, "dW"), (outputs[0].db, outputs[1].db, "dbias")] {
+                XCTAssertEqual(a.shape, b.shape, "\(what): \(label) step \(step)")
+                let scale = 1 + b.data.map(abs).max()!
+                XCTAssertLessThan(a.maxAbsDifference(b) / scale, 1e-4, "\(what): \(label) step \(step)")
+            }
+            // Inference on the same weights (a cached forward primitive or packing must serve both).
+            let inferred = tested.forward([x], training: false)
+            XCTAssertLessThan(inferred.maxAbsDifference(outputs[1].y) / (1 + outputs[1].y.data.map(abs).max()!), 1e-4,
+                              "inference y: \(label) step \(step)")
+            // An SGD-style in-place update: the next step must see it.
+            tested.weight.value.data.withUnsafeMutableBufferPointer { w in
+                for i in 0..<w.count { w[i] -= 0.1 * outputs[0].dw.data[i] / (1 + abs(outputs[0].dw.data[i])) }
             }
         }
     }
@@ -119,6 +158,12 @@ final class LayerGradientTests: XCTestCase {
                 XCTAssertEqual(runs == "depthwise loops", algorithm != .onednn, "\(algorithm): \(runs)")
                 checker.check(depthwise, inputs: [awayFromKinks(shape: [3, 5, 6, 6], seed: 5)])
             }
+            for (i, window) in Self.generalWindows.enumerated() {
+                let depthwise = Conv2D(name: "dw \(window)", inChannels: 4, outChannels: 4, window: window, groups: 4,
+                                       bias: true, rng: &rng)
+                depthwise.convolutionAlgorithm = algorithm
+                checker.check(depthwise, inputs: [awayFromKinks(shape: [2, 4, 7, 8], seed: UInt64(50 + i))])
+            }
         }
     }
 
@@ -144,6 +189,48 @@ final class LayerGradientTests: XCTestCase {
         checker.check(MaxPool2D(name: "max2", kernel: 2, stride: 2), inputs: [awayFromKinks(shape: [2, 2, 6, 6], seed: 13)])
         checker.check(AvgPool2D(name: "avg", kernel: 3, stride: 2, padding: 1), inputs: [awayFromKinks(shape: [2, 2, 7, 7], seed: 14)])
         checker.check(GlobalAvgPool(name: "gap"), inputs: [awayFromKinks(shape: [3, 4, 5, 5], seed: 15)])
+        // Non-square windows, unequal strides, padding per axis (and a dilated max pool, as ONNX MaxPool allows).
+        let wide = Window2D(height: WindowAxis(kernel: 2, stride: 2), width: WindowAxis(kernel: 3, stride: 1, padding: 1))
+        let dilated = Window2D(height: WindowAxis(kernel: 2, stride: 1, dilation: 2, padding: 1),
+                               width: WindowAxis(kernel: 3, stride: 2, dilation: 2))
+        for (i, window) in [wide, dilated].enumerated() {
+            // Distinct values 0.05 apart: no two in a window within a finite-difference step of each other.
+            var rng = SeededGenerator(seed: UInt64(60 + i))
+            var values: [Float] = (0..<224).map { (i: Int) -> Float in Float(i) * 0.05 - 5 }
+            values.shuffle(using: &rng)
+            let x = Tensor(shape: [2, 2, 7, 8], data: values)
+            checker.check(MaxPool2D(name: "max \(window)", window: window), inputs: [x])
+            checker.check(AvgPool2D(name: "avg \(window)", window: window), inputs: [x])
+        }
+        // The output shape and values of a 1x3 max pool with stride (1, 2), written out.
+        let x = Tensor(shape: [1, 1, 2, 5], data: [1, 5, 2, 4, 3, 9, 0, 8, 7, 6])
+        let pooled = MaxPool2D(name: "rows", window: Window2D(height: WindowAxis(kernel: 1), width: WindowAxis(kernel: 3, stride: 2)))
+            .forward([x], training: false)
+        XCTAssertEqual(pooled.shape, [1, 1, 2, 2])
+        XCTAssertEqual(pooled.data, [5, 4, 9, 8])
+        let averaged = AvgPool2D(name: "rows", window: Window2D(height: WindowAxis(kernel: 2), width: WindowAxis(kernel: 1, stride: 4)))
+            .forward([x], training: false)
+        XCTAssertEqual(averaged.shape, [1, 1, 1, 2])
+        XCTAssertEqual(averaged.data, [5, 4.5])
+    }
+
+    /// An option-A shortcut's layers: a strided spatial slice and zero channels around the input's.
+    func testSpatialSliceAndChannelPadding() {
+        let slice = SpatialSlice(name: "slice", rows: SliceRange(start: 0, step: 2), columns: SliceRange(start: 1, end: -1, step: 3))
+        checker.check(slice, inputs: [awayFromKinks(shape: [2, 3, 7, 8], seed: 30)])
+        checker.check(ZeroPad(name: "pad", top: 1, left: 0, bottom: 0, right: 2, channelsBefore: 2, channelsAfter: 1),
+                      inputs: [awayFromKinks(shape: [2, 3, 4, 5], seed: 31)])
+        let x = Tensor(shape: [1, 1, 3, 5], data: (0..<15).map(Float.init))
+        let y = slice.forward([x], training: false)
+        XCTAssertEqual(y.shape, [1, 1, 2, 1])  // rows 0 and 2; columns from 1 below 5 - 1 by 3: column 1 only
+        XCTAssertEqual(y.data, [1, 11])
+        XCTAssertEqual(SliceRange(start: 1, end: -1, step: 3).kept(size: 5).count, 1)
+        XCTAssertEqual(SliceRange(start: 0, step: 2).kept(size: 7).count, 4)
+        XCTAssertEqual(SliceRange(start: -3, end: .max, step: 1).kept(size: 5).first, 2)
+        let padded = ZeroPad(name: "c", top: 0, left: 0, bottom: 0, right: 0, channelsBefore: 1, channelsAfter: 2)
+            .forward([Tensor(shape: [2, 1, 1, 1], data: [5, 7])], training: false)
+        XCTAssertEqual(padded.shape, [2, 4, 1, 1])
+        XCTAssertEqual(padded.data, [0, 5, 0, 0, 0, 7, 0, 0])
     }
 
     func testLinear() {

@@ -39,9 +39,10 @@ final class OnnxImportTests: XCTestCase {
         let params: Int
     }
 
-    func generate(_ kind: String) throws -> Generated {
+    /// `kind` built by the generator, or for kind "fixture" the committed file `fixture` run the same way.
+    func generate(_ kind: String, fixture: URL? = nil) throws -> Generated {
         let dir = try Fixtures.temporaryDirectory(self)
-        let (out, status, err) = try Fixtures.runPython([Self.generator.path, kind, dir.path])
+        let (out, status, err) = try Fixtures.runPython([Self.generator.path, kind, dir.path] + (fixture.map { [$0.path] } ?? []))
         guard status == 0 else { throw InteropFailure(description: "generator \(kind) failed: \(err)") }
         let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
         let shape = try XCTUnwrap(report["input"] as? [Int])
@@ -69,8 +70,8 @@ final class OnnxImportTests: XCTestCase {
     /// Imports `kind`, checks logits against onnxruntime, complexity against the independent count, and the export
     /// of the unchanged model in onnxruntime; returns the imported model.
     @discardableResult
-    func checkFidelity(_ kind: String) throws -> (Model, Generated) {
-        let g = try generate(kind)
+    func checkFidelity(_ kind: String, fixture: URL? = nil) throws -> (Model, Generated) {
+        let g = try generate(kind, fixture: fixture)
         let model = try ModelZoo.make(g.model.path)
         XCTAssertEqual(model.inputShape, g.inputShape, kind)
         XCTAssertEqual(model.classes, g.classes, kind)
@@ -157,6 +158,74 @@ final class OnnxImportTests: XCTestCase {
         let pad = try XCTUnwrap(model.graph.layer(named: "conv1.pad") as? ZeroPad)
         XCTAssertEqual([pad.top, pad.left, pad.bottom, pad.right], [0, 0, 1, 1])
         XCTAssertEqual(model.stemLayerName, "conv1")
+    }
+
+    /// Conv and pooling windows beyond square and undilated import with onnxruntime's logits, the independent MAC
+    /// count, an export that onnxruntime runs to the same logits, and prune (the dilated depthwise 3x1 tied to its
+    /// residual).
+    func testNonSquareStridedAndDilatedWindows() throws {
+        let (model, _) = try checkFidelity("windows")
+        func window(_ name: String) -> Window2D? {
+            switch model.graph.layer(named: name) {
+            case let c as Conv2D: return c.window
+            case let p as MaxPool2D: return p.window
+            case let p as AvgPool2D: return p.window
+            default: return nil
+            }
+        }
+        func axis(_ k: Int, _ s: Int = 1, _ d: Int = 1, _ p: Int = 0) -> WindowAxis {
+            WindowAxis(kernel: k, stride: s, dilation: d, padding: p)
+        }
+        XCTAssertEqual(window("conv1x7"), Window2D(height: axis(1), width: axis(7, 1, 1, 3)))
+        XCTAssertEqual(window("conv7x1"), Window2D(height: axis(7, 1, 1, 3), width: axis(1)))
+        XCTAssertEqual(window("dw"), Window2D(height: axis(3, 1, 2, 2), width: axis(1)))
+        XCTAssertEqual(window("strided"), Window2D(height: axis(3, 2, 1, 1), width: axis(3, 1, 1, 1)))
+        XCTAssertEqual(window("dilated"), Window2D(height: axis(3, 1, 1, 1), width: axis(2, 2, 2, 1)))
+        // Pads [0, 1, 1, 2]: the layer pads each axis by its smaller pad, a ZeroPad adds the bottom row and right column.
+        XCTAssertEqual(window("uneven"), Window2D(height: axis(2), width: axis(3, 2, 1, 1)))
+        let pad = try XCTUnwrap(model.graph.layer(named: "uneven.pad") as? ZeroPad)
+        XCTAssertEqual([pad.top, pad.left, pad.bottom, pad.right], [0, 0, 1, 1])
+        XCTAssertEqual(window("maxpool"), Window2D(height: axis(1), width: axis(3, 2, 2, 1)))
+        XCTAssertEqual(window("avgpool"), Window2D(height: axis(3, 2, 1, 1), width: axis(1)))
+        XCTAssertEqual(model.stemLayerName, "conv1x7")
+        try checkPruning(model, kind: "windows")
+    }
+
+    /// CIFAR ResNets whose downsampling shortcut is option A, `F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, p, p))`, as real
+    /// `torch.onnx.export` files (scripts/make_torch_fixtures.py; TorchScript at opset 13 computes the pads through a
+    /// ConstantOfShape/Slice/Transpose chain, dynamo at opset 18 has them constant): onnxruntime's logits, the MAC count,
+    /// the export round trip; the zero-padded residual channels stay unpruned with the reason, the blocks' inner
+    /// convolutions prune.
+    func testCifarResNetWithOptionAShortcutsFromPyTorch() throws {
+        for file in ["cifar-resnet-option-a-torchscript-opset13", "cifar-resnet-option-a-dynamo-opset18"] {
+            let url = Fixtures.packageRoot.appendingPathComponent("Tests/Fixtures/onnx/\(file).onnx")
+            let (model, _) = try checkFidelity("fixture", fixture: url)
+            let slices = model.graph.layers.compactMap { $0 as? SpatialSlice }
+            let pads = model.graph.layers.compactMap { $0 as? ZeroPad }
+            // One Slice per axis, as both exporters write `::2, ::2`.
+            XCTAssertEqual(slices.map { [$0.rows.step, $0.columns.step] }, [[2, 1], [1, 2], [2, 1], [1, 2]], file)
+            XCTAssertEqual(pads.map { [$0.channelsBefore, $0.channelsAfter, $0.top, $0.left, $0.bottom, $0.right] },
+                           [[2, 2, 0, 0, 0, 0], [4, 4, 0, 0, 0, 0]], file)
+            let groups = ChannelGroups(graph: model.graph)
+            let fixed = groups.groups.filter { $0.fixedReason?.contains("zero-padded along the channels") == true }
+            XCTAssertEqual(fixed.map(\.channels).sorted(), [4, 8, 16], file)
+            let inner = model.graph.layers.compactMap { $0 as? Conv2D }.filter { groups.pruneFixedReason(of: $0.name) == nil }
+            XCTAssertEqual(inner.count, 3, "\(file): the blocks' first convolutions prune")
+            try checkPruning(model, kind: file)
+        }
+    }
+
+    /// What the windows and option-A shortcuts still do not cover is an error naming the node and the reason.
+    func testUnsupportedWindowsSlicesAndPadsAreClearErrors() throws {
+        for (kind, node, reason) in [("avgpool-dilated", "pool/dilated", "dilations"),
+                                     ("slice-channels", "shortcut/slice", "slices the channels"),
+                                     ("pad-reflect", "shortcut/pad", "mode 'reflect'")] {
+            let g = try generate(kind)
+            XCTAssertThrowsError(try ModelZoo.make(g.model.path), kind) { error in
+                let message = "\(error)"
+                XCTAssertTrue(message.contains(node) && message.contains(reason), message)
+            }
+        }
     }
 
     func testSqueezeExcitationSiLULeakyReluConcatAtOpset14() throws {

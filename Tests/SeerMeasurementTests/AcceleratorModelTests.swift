@@ -12,7 +12,8 @@ private func layer(_ name: String = "l", kind: String = "conv", in inC: Int, out
     let macs = px * weights
     let fields: [String: Any] = [
         "name": name, "kind": kind, "in_channels": inC, "kept_in_channels": inC, "out_channels": outC,
-        "kept_out_channels": outC, "kernel": k, "stride": stride, "groups": groups,
+        "kept_out_channels": outC, "kernel_height": k, "kernel_width": k, "stride_height": stride,
+        "stride_width": stride, "dilation_height": 1, "dilation_width": 1, "groups": groups,
         "out_height": kind == "linear" ? 1 : size, "out_width": kind == "linear" ? 1 : size,
         "wbits": wbits, "abits": abits, "prune": 0.0, "macs": macs, "bitops": macs * wbits * abits,
         "weights": weights, "biases": 0, "params": weights, "size_bytes": (weights * wbits + 7) / 8,

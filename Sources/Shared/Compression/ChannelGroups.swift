@@ -99,6 +99,12 @@ public struct ChannelGroups: Sendable {
                 inputElement[bn.name] = first
                 declaredInput[bn.name] = bn.channels
                 element[id] = first
+            case let pad as ZeroPad where pad.padsChannels:
+                // Input channel c lands at c + channelsBefore between zero channels: kept channels are not mapped
+                // across the padding, so both sides stay whole (a CIFAR ResNet's option-A shortcut).
+                let e = sets.make()
+                element[id] = e
+                for i in [first, e] where fixed[i] == nil { fixed[i] = "zero-padded along the channels by \(pad.name)" }
             case is ChannelConcat:
                 // The output's channels are the inputs' side by side: keep them all (no mapping of kept channels
                 // across a concatenation yet).

@@ -21,7 +21,10 @@ public struct LayerComplexity: Codable, Hashable, Sendable {
     public let kind: CompressibleLayer.Kind
     public let inChannels: Int, keptInChannels: Int
     public let outChannels: Int, keptOutChannels: Int
-    public let kernel: Int, stride: Int
+    /// The convolution's window per axis (1 for a linear layer), as ONNX's kernel_shape, strides and dilations.
+    public let kernelHeight: Int, kernelWidth: Int
+    public let strideHeight: Int, strideWidth: Int
+    public let dilationHeight: Int, dilationWidth: Int
     /// Convolution groups after pruning (a depthwise layer has one per kept channel).
     public let groups: Int
     public let outHeight: Int, outWidth: Int
@@ -37,10 +40,22 @@ public struct LayerComplexity: Codable, Hashable, Sendable {
     public let sizeBytes: Int
 
     enum CodingKeys: String, CodingKey {
-        case name, kind, kernel, stride, groups, wbits, abits, prune, macs, bitops, weights, biases, params
+        case name, kind, groups, wbits, abits, prune, macs, bitops, weights, biases, params
         case inChannels = "in_channels", keptInChannels = "kept_in_channels"
         case outChannels = "out_channels", keptOutChannels = "kept_out_channels"
         case outHeight = "out_height", outWidth = "out_width", sizeBytes = "size_bytes"
+        case kernelHeight = "kernel_height", kernelWidth = "kernel_width"
+        case strideHeight = "stride_height", strideWidth = "stride_width"
+        case dilationHeight = "dilation_height", dilationWidth = "dilation_width"
+    }
+
+    /// Kernel taps per input channel: kernel height x width.
+    public var kernelArea: Int { kernelHeight * kernelWidth }
+
+    /// Input rows and columns the outputs read (padding counted as read): (out - 1) x stride + the dilated kernel.
+    public var inputExtent: (height: Int, width: Int) {
+        ((outHeight - 1) * strideHeight + (kernelHeight - 1) * dilationHeight + 1,
+         (outWidth - 1) * strideWidth + (kernelWidth - 1) * dilationWidth + 1)
     }
 }
 
@@ -113,13 +128,13 @@ public enum Complexity {
             let kept = plan[layer.name]!
             let shape = shapes[layer.name]!
             let kind = kinds[layer.name]!
-            var kernel = 1, stride = 1, groupCount = 1, inChannels = kept.input, outChannels = kept.output
+            var window = Window2D.square(kernel: 1), groupCount = 1, inChannels = kept.input, outChannels = kept.output
             var macs: Int, weights: Int, biases: Int
             let (outHeight, outWidth) = shape.count == 3 ? (shape[1], shape[2]) : (1, 1)
             if let conv = layer as? Conv2D {
-                (kernel, stride, inChannels, outChannels) = (conv.kernel, conv.stride, conv.inChannels, conv.outChannels)
+                (window, inChannels, outChannels) = (conv.window, conv.inChannels, conv.outChannels)
                 groupCount = kind == .depthwise ? kept.output : conv.groups
-                weights = kept.output * (kept.input / groupCount) * kernel * kernel
+                weights = kept.output * (kept.input / groupCount) * window.taps
                 biases = conv.bias == nil ? 0 : kept.output
                 macs = outHeight * outWidth * weights
             } else if let linear = layer as? Linear {
@@ -132,7 +147,9 @@ public enum Complexity {
             }
             return LayerComplexity(
                 name: layer.name, kind: kind, inChannels: inChannels, keptInChannels: kept.input,
-                outChannels: outChannels, keptOutChannels: kept.output, kernel: kernel, stride: stride, groups: groupCount,
+                outChannels: outChannels, keptOutChannels: kept.output, kernelHeight: window.height.kernel,
+                kernelWidth: window.width.kernel, strideHeight: window.height.stride, strideWidth: window.width.stride,
+                dilationHeight: window.height.dilation, dilationWidth: window.width.dilation, groups: groupCount,
                 outHeight: outHeight, outWidth: outWidth, wbits: choice.wbits, abits: choice.abits, prune: choice.prune,
                 macs: macs, bitops: macs * choice.wbits * choice.abits, weights: weights, biases: biases,
                 params: weights + biases, sizeBytes: (weights * choice.wbits + 7) / 8 + 4 * biases)
@@ -156,24 +173,23 @@ public enum Complexity {
             let ins = node.inputs.map { $0 == Graph.input ? model.inputShape : byNode[$0] ?? [] }
             guard let x = ins.first else { throw ComplexityError.invalidShape(layer: layer.name, reason: "has no input") }
             func fail(_ reason: String) -> ComplexityError { .invalidShape(layer: layer.name, reason: reason) }
-            func window(_ kernel: Int, _ stride: Int, _ padding: Int, channels: Int) throws -> [Int] {
+            func window(_ window: Window2D, channels: Int) throws -> [Int] {
                 guard x.count == 3 else { throw fail("expects a [C, H, W] feature map, got \(x)") }
-                guard stride > 0 else { throw fail("stride \(stride) must be positive") }
-                let h = (x[1] + 2 * padding - kernel) / stride + 1, w = (x[2] + 2 * padding - kernel) / stride + 1
-                guard x[1] + 2 * padding >= kernel, x[2] + 2 * padding >= kernel, h > 0, w > 0 else {
-                    throw fail("kernel \(kernel) does not fit input \(x[1])x\(x[2]) with padding \(padding)")
+                guard window.height.fits(x[1]), window.width.fits(x[2]) else {
+                    throw fail("window \(window) does not fit input \(x[1])x\(x[2])")
                 }
+                let (h, w) = window.outputs(height: x[1], width: x[2])
                 return [channels, h, w]
             }
             let y: [Int]
             switch layer {
             case let conv as Conv2D:
                 guard x.first == conv.inChannels else { throw fail("expects \(conv.inChannels) input channels, got \(x)") }
-                y = try window(conv.kernel, conv.stride, conv.padding, channels: conv.outChannels)
+                y = try window(conv.window, channels: conv.outChannels)
             case let pool as MaxPool2D:
-                y = try window(pool.kernel, pool.stride, pool.padding, channels: x.first ?? 0)
+                y = try window(pool.window, channels: x.first ?? 0)
             case let pool as AvgPool2D:
-                y = try window(pool.kernel, pool.stride, pool.padding, channels: x.first ?? 0)
+                y = try window(pool.window, channels: x.first ?? 0)
             case let pool as GlobalAvgPool:
                 guard x.count == 3 else { throw fail("expects a [C, H, W] feature map, got \(x)") }
                 y = pool.keepsDimensions ? [x[0], 1, 1] : [x[0]]
@@ -184,7 +200,12 @@ public enum Complexity {
                 y = x
             case let pad as ZeroPad:
                 guard x.count == 3 else { throw fail("expects a [C, H, W] feature map, got \(x)") }
-                y = [x[0], x[1] + pad.top + pad.bottom, x[2] + pad.left + pad.right]
+                y = [x[0] + pad.channelsBefore + pad.channelsAfter, x[1] + pad.top + pad.bottom, x[2] + pad.left + pad.right]
+            case let slice as SpatialSlice:
+                guard x.count == 3 else { throw fail("expects a [C, H, W] feature map, got \(x)") }
+                let (h, w) = slice.outputs(height: x[1], width: x[2])
+                guard h > 0, w > 0 else { throw fail("slices \(x) to an empty plane") }
+                y = [x[0], h, w]
             case is ChannelConcat:
                 guard x.count == 3, ins.allSatisfy({ $0.count == 3 && $0[1...] == x[1...] }) else {
                     throw fail("concatenates \(ins) along channels: planes must agree")

@@ -48,8 +48,8 @@ public enum ChannelPruning {
             switch node.layer {
             case let c as Conv2D where c.isDepthwiseConvolution:
                 let channels = inSel ?? Array(0..<c.inChannels)
-                let copy = Conv2D(name: c.name, inChannels: channels.count, outChannels: channels.count, kernel: c.kernel,
-                                  stride: c.stride, padding: c.padding, groups: channels.count, bias: c.bias != nil, rng: &rng)
+                let copy = Conv2D(name: c.name, inChannels: channels.count, outChannels: channels.count, window: c.window,
+                                  groups: channels.count, bias: c.bias != nil, rng: &rng)
                 copy.weight.value = selectRows(c.weight.value, channels)
                 if let b = c.bias { copy.bias!.value = selectRows(b.value, channels) }
                 copy.weightQuantizer = c.weightQuantizer?.selecting(channels)
@@ -58,8 +58,8 @@ public enum ChannelPruning {
                 let outs = groupIndex[c.name].flatMap { kept[$0] }
                 precondition(c.groups == 1 || (inSel == nil && outs == nil), "\(c.name): grouped convolutions are never pruned")
                 let ins = inSel ?? Array(0..<c.inChannels), outsOrAll = outs ?? Array(0..<c.outChannels)
-                let copy = Conv2D(name: c.name, inChannels: ins.count, outChannels: outsOrAll.count, kernel: c.kernel,
-                                  stride: c.stride, padding: c.padding, groups: c.groups, bias: c.bias != nil, rng: &rng)
+                let copy = Conv2D(name: c.name, inChannels: ins.count, outChannels: outsOrAll.count, window: c.window,
+                                  groups: c.groups, bias: c.bias != nil, rng: &rng)
                 copy.weight.value = c.groups == 1 ? selectConvWeights(c.weight.value, outputs: outsOrAll, inputs: ins)
                     : c.weight.value
                 if let b = c.bias { copy.bias!.value = selectRows(b.value, outsOrAll) }

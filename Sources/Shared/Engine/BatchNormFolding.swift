@@ -39,8 +39,8 @@ extension Layer {
         var rng = SeededGenerator(seed: 0)
         switch self {
         case let c as Conv2D:
-            let copy = Conv2D(name: c.name, inChannels: c.inChannels, outChannels: c.outChannels, kernel: c.kernel,
-                              stride: c.stride, padding: c.padding, groups: c.groups, bias: c.bias != nil, rng: &rng)
+            let copy = Conv2D(name: c.name, inChannels: c.inChannels, outChannels: c.outChannels, window: c.window,
+                              groups: c.groups, bias: c.bias != nil, rng: &rng)
             copy.weight.value = c.weight.value
             copy.weightQuantizer = c.weightQuantizer
             if let b = c.bias { copy.bias!.value = b.value }
@@ -62,13 +62,16 @@ extension Layer {
         case let q as ActivationQuantizer:
             return ActivationQuantizer(name: q.name, bits: q.bits, signed: q.signed, alpha: q.alpha.value.data[0])
         case let a as Add: return Add(name: a.name)
-        case let p as MaxPool2D: return MaxPool2D(name: p.name, kernel: p.kernel, stride: p.stride, padding: p.padding)
-        case let p as AvgPool2D: return AvgPool2D(name: p.name, kernel: p.kernel, stride: p.stride, padding: p.padding)
+        case let p as MaxPool2D: return MaxPool2D(name: p.name, window: p.window)
+        case let p as AvgPool2D: return AvgPool2D(name: p.name, window: p.window)
         case let g as GlobalAvgPool: return GlobalAvgPool(name: g.name, keepsDimensions: g.keepsDimensions)
         case let p as Pointwise: return Pointwise(name: p.name, function: p.function)
         case let m as Multiply: return Multiply(name: m.name)
         case let c as ChannelConcat: return ChannelConcat(name: c.name)
-        case let z as ZeroPad: return ZeroPad(name: z.name, top: z.top, left: z.left, bottom: z.bottom, right: z.right)
+        case let z as ZeroPad:
+            return ZeroPad(name: z.name, top: z.top, left: z.left, bottom: z.bottom, right: z.right,
+                           channelsBefore: z.channelsBefore, channelsAfter: z.channelsAfter)
+        case let s as SpatialSlice: return SpatialSlice(name: s.name, rows: s.rows, columns: s.columns)
         default: preconditionFailure("no inference copy for layer \(name) of type \(type(of: self))")
         }
     }

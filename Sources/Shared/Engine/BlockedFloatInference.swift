@@ -152,11 +152,10 @@ final class BlockedPlan {
                     }
                 }
                 let x = shapeOf[node.inputs[0]]!
-                var shape = seer_dnnl_shape(batch: Int32(x[0]), in_channels: Int32(conv.inChannels),
-                                            out_channels: Int32(conv.outChannels), groups: Int32(conv.groups),
-                                            height: Int32(x[2]), width: Int32(x[3]), kernel: Int32(conv.kernel),
-                                            stride: Int32(conv.stride), padding: Int32(conv.padding),
-                                            bias: conv.bias != nil)
+                var shape = ConvShape(g: ConvGeometry(batch: x[0], channels: conv.inChannels / conv.groups, height: x[2],
+                                                      width: x[3], window: conv.window),
+                                      outChannels: conv.outChannels, groups: conv.groups, hasBias: conv.bias != nil)
+                    .dnnlShape
                 let result: Int32
                 if let int8 = integer[id] {
                     result = builder.check { error in
@@ -205,15 +204,17 @@ final class BlockedPlan {
                 var epilogue = seer_dnnl_epilogue.none
                 epilogue.set(quantizer.quantization)
                 define(id, [], builder.check { seer_dnnl_program_eltwise(program, ins[0], &epilogue, $0, 256) })
-            case let pool as MaxPool2D:
+            case let pool as MaxPool2D where pool.window.square != nil:
+                let w = pool.window.square!
                 define(id, [], builder.check { error in
-                    seer_dnnl_program_pool(program, ins[0], true, Int32(pool.kernel), Int32(pool.stride),
-                                           Int32(pool.padding), error, 256)
+                    seer_dnnl_program_pool(program, ins[0], true, Int32(w.kernel), Int32(w.stride), Int32(w.padding),
+                                           error, 256)
                 })
-            case let pool as AvgPool2D:
+            case let pool as AvgPool2D where pool.window.square != nil:
+                let w = pool.window.square!
                 define(id, [], builder.check { error in
-                    seer_dnnl_program_pool(program, ins[0], false, Int32(pool.kernel), Int32(pool.stride),
-                                           Int32(pool.padding), error, 256)
+                    seer_dnnl_program_pool(program, ins[0], false, Int32(w.kernel), Int32(w.stride), Int32(w.padding),
+                                           error, 256)
                 })
             case let pool as GlobalAvgPool:
                 define(id, [], builder.check { seer_dnnl_program_pool(program, ins[0], false, 0, 1, 0, $0, 256) })

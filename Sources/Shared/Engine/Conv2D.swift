@@ -1,14 +1,16 @@
 import SeerTensor
 
-/// 2-D convolution over NCHW with stride, zero padding and groups.
+/// 2-D convolution over NCHW with a `Window2D` (kernel height and width, strides, dilations, zero padding per axis)
+/// and groups.
 ///
 /// Dense and grouped convolutions run on a `ConvolutionBackend` (the algorithm picked for this CPU, see
 /// `ConvolutionAlgorithm`); depthwise convolutions (groups == channels) too where the backend has depthwise kernels
 /// (oneDNN), else as direct loops, because a GEMM with one row per group would spend its time in call overhead.
 public final class Conv2D: Layer {
     public let name: String
-    public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int
-    public let weight: Parameter          // [out, in / groups, k, k]
+    public let inChannels: Int, outChannels: Int, groups: Int
+    public let window: Window2D
+    public let weight: Parameter          // [out, in / groups, kernel height, kernel width]
     public private(set) var bias: Parameter?  // [out]
 
     /// Simulated low-bit weights: forward and the input gradient use the quantized weights, the weight
@@ -42,20 +44,27 @@ public final class Conv2D: Layer {
     }
     private var quantizedWeight = DerivedFromParameter<Tensor>()
 
-    public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
-                groups: Int = 1, bias: Bool = false, rng: inout SeededGenerator) {
+    /// A square, undilated kernel x kernel window.
+    public convenience init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1,
+                            padding: Int = 0, groups: Int = 1, bias: Bool = false, rng: inout SeededGenerator) {
+        self.init(name: name, inChannels: inChannels, outChannels: outChannels,
+                  window: .square(kernel: kernel, stride: stride, padding: padding), groups: groups, bias: bias,
+                  rng: &rng)
+    }
+
+    public init(name: String, inChannels: Int, outChannels: Int, window: Window2D, groups: Int = 1, bias: Bool = false,
+                rng: inout SeededGenerator) {
         precondition(inChannels % groups == 0 && outChannels % groups == 0, "\(name): channels not divisible by groups")
         self.name = name
         self.inChannels = inChannels
         self.outChannels = outChannels
-        self.kernel = kernel
-        self.stride = stride
-        self.padding = padding
+        self.window = window
         self.groups = groups
         // Kaiming normal (fan-out, ReLU gain) as in the CIFAR ResNet references.
-        let fanOut = Float(outChannels / groups * kernel * kernel)
+        let fanOut = Float(outChannels / groups * window.taps)
         weight = Parameter(name: name + ".weight",
-                           value: .randomNormal(shape: [outChannels, inChannels / groups, kernel, kernel],
+                           value: .randomNormal(shape: [outChannels, inChannels / groups, window.height.kernel,
+                                                        window.width.kernel],
                                                 std: (2 / fanOut).squareRoot(), using: &rng),
                            decays: true)
         if bias { self.bias = Parameter(name: name + ".bias", value: Tensor(shape: [outChannels]), decays: false) }
@@ -79,7 +88,7 @@ public final class Conv2D: Layer {
 
     private func geometry(inputShape: [Int]) -> ConvGeometry {
         ConvGeometry(batch: inputShape[0], channels: inChannels / groups, height: inputShape[2], width: inputShape[3],
-                     kernel: kernel, stride: stride, padding: padding)
+                     window: window)
     }
 
     private func shape(_ x: Tensor) -> ConvShape { shape(inputShape: x.shape) }
@@ -192,39 +201,29 @@ func gatherChannelMajor(_ x: Tensor, batch: Int, channels: Int, plane: Int) -> [
 
 /// Direct loops for depthwise convolution (one filter per channel), written as shifted row updates:
 /// for each filter tap the valid output columns form one range, so the inner loop has no bounds checks
-/// and vectorizes at stride 1.
+/// and vectorizes at stride 1. Any window: kernel height and width, strides and dilations per axis.
 enum DepthwiseKernels {
-    /// Output columns [lo, hi) whose input column ox * s - p + kx lies inside 0..<width; always within 0...outWidth
-    /// (an empty range at outWidth when the first valid column lies past the output).
-    @inline(__always)
-    static func validColumns(kx: Int, stride s: Int, padding p: Int, width: Int, outWidth: Int) -> Range<Int> {
-        let lo = min(outWidth, max(0, (p - kx + s - 1) / s))
-        let last = width - 1 + p - kx  // the last valid ox is floor(last / s); none when last < 0
-        let hi = last < 0 ? 0 : min(outWidth, last / s + 1)
-        return lo..<max(lo, hi)
-    }
-
     static func forward(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: inout Tensor) {
         let channels = x.shape[1], h = g.height, wd = g.width, oh = g.outHeight, ow = g.outWidth
-        let k = g.kernel, s = g.stride, p = g.padding
-        let columns = (0..<k).map { validColumns(kx: $0, stride: s, padding: p, width: wd, outWidth: ow) }
+        let wy = g.window.height, wx = g.window.width, kh = wy.kernel, kw = wx.kernel, s = wx.stride, taps = kh * kw
+        let columns = (0..<kw).map { wx.validOutputs(tap: $0, size: wd, outputs: ow) }
         x.data.withUnsafeBufferPointer { xb in
             w.data.withUnsafeBufferPointer { wb in
                 y.data.withUnsafeMutableBufferPointer { yb in
                     let xp = UnsafeSendablePointer(xb.baseAddress!), wp = UnsafeSendablePointer(wb.baseAddress!)
                     let yp = UnsafeMutableSendablePointer(yb.baseAddress!)
-                    Threads.parallelFor(g.batch * channels, work: g.batch * channels * oh * ow * k * k) { planes in
+                    Threads.parallelFor(g.batch * channels, work: g.batch * channels * oh * ow * taps) { planes in
                         for plane in planes {
                             let c = plane % channels
-                            let src = xp.p + plane * h * wd, dst = yp.p + plane * oh * ow, f = wp.p + c * k * k
+                            let src = xp.p + plane * h * wd, dst = yp.p + plane * oh * ow, f = wp.p + c * taps
                             for oy in 0..<oh {
                                 let out = dst + oy * ow
-                                for ky in 0..<k {
-                                    let iy = oy * s - p + ky
+                                for ky in 0..<kh {
+                                    let iy = oy * wy.stride + wy.shift(tap: ky)
                                     if iy < 0 || iy >= h { continue }
                                     let row = src + iy * wd
-                                    for kx in 0..<k {
-                                        let weight = f[ky * k + kx], r = columns[kx], shift = kx - p
+                                    for kx in 0..<kw {
+                                        let weight = f[ky * kw + kx], r = columns[kx], shift = wx.shift(tap: kx)
                                         if s == 1 {
                                             let from = row + shift
                                             for ox in r { out[ox] += weight * from[ox] }
@@ -244,8 +243,8 @@ enum DepthwiseKernels {
     static func backward(_ x: Tensor, _ w: Tensor, _ dy: Tensor, _ g: ConvGeometry,
                          _ dw: inout Tensor, _ dx: inout Tensor) {
         let batch = g.batch, channels = x.shape[1], h = g.height, wd = g.width, oh = g.outHeight, ow = g.outWidth
-        let k = g.kernel, s = g.stride, p = g.padding
-        let columns = (0..<k).map { validColumns(kx: $0, stride: s, padding: p, width: wd, outWidth: ow) }
+        let wy = g.window.height, wx = g.window.width, kh = wy.kernel, kw = wx.kernel, s = wx.stride, taps = kh * kw
+        let columns = (0..<kw).map { wx.validOutputs(tap: $0, size: wd, outputs: ow) }
         x.data.withUnsafeBufferPointer { xb in
             w.data.withUnsafeBufferPointer { wb in
                 dy.data.withUnsafeBufferPointer { db in
@@ -256,21 +255,22 @@ enum DepthwiseKernels {
                             let dwp = UnsafeMutableSendablePointer(dwb.baseAddress!)
                             let dxp = UnsafeMutableSendablePointer(dxb.baseAddress!)
                             // Split by channel: each thread owns its filters' gradients and its input planes.
-                            Threads.parallelFor(channels, work: batch * channels * oh * ow * k * k) { cs in
+                            Threads.parallelFor(channels, work: batch * channels * oh * ow * taps) { cs in
                                 for c in cs {
-                                    let f = wp.p + c * k * k, df = dwp.p + c * k * k
+                                    let f = wp.p + c * taps, df = dwp.p + c * taps
                                     for n in 0..<batch {
                                         let plane = n * channels + c
                                         let src = xp.p + plane * h * wd, dsrc = dxp.p + plane * h * wd
                                         let grad = dp.p + plane * oh * ow
                                         for oy in 0..<oh {
                                             let gRow = grad + oy * ow
-                                            for ky in 0..<k {
-                                                let iy = oy * s - p + ky
+                                            for ky in 0..<kh {
+                                                let iy = oy * wy.stride + wy.shift(tap: ky)
                                                 if iy < 0 || iy >= h { continue }
                                                 let row = src + iy * wd, dRow = dsrc + iy * wd
-                                                for kx in 0..<k {
-                                                    let weight = f[ky * k + kx], r = columns[kx], shift = kx - p
+                                                for kx in 0..<kw {
+                                                    let weight = f[ky * kw + kx], r = columns[kx]
+                                                    let shift = wx.shift(tap: kx)
                                                     var tap: Float = 0
                                                     if s == 1 {
                                                         let from = row + shift, to = dRow + shift
@@ -284,7 +284,7 @@ enum DepthwiseKernels {
                                                             dRow[ox * s + shift] += weight * gRow[ox]
                                                         }
                                                     }
-                                                    df[ky * k + kx] += tap
+                                                    df[ky * kw + kx] += tap
                                                 }
                                             }
                                         }

@@ -11,7 +11,8 @@ import SeerTensor
 /// Layout of one group of one image in `prepared`: channel c, phase (a, b) at (c * s * s + a * s + b) * phasePlane,
 /// phase row i, column j holding padded pixel (s * i + a, s * j + b). Output (oy, ox) is computed at wide index
 /// oy * phaseWidth + ox; each wide row carries phaseWidth - outWidth extra columns that are dropped on the way to NCHW.
-/// `bench/conv` times resnet20's convolutions on both paths.
+/// `bench/conv` times resnet20's convolutions on both paths. Square, undilated windows only (`SquareConvGeometry`):
+/// `DirectConvolutionBackend` runs the others on im2col.
 enum DirectConvolution {
     /// Whether this host runs the kernel (AVX-512); `DirectConvolutionBackend` runs it for `Conv2D`.
     static let isAvailable = seer_direct_conv_available()
@@ -19,6 +20,7 @@ enum DirectConvolution {
     /// Where each buffer of one group of one image lies, and which offsets the kernel taps read.
     struct Plan {
         let g: ConvGeometry
+        let kernel: Int, stride: Int, padding: Int
         let phaseHeight: Int, phaseWidth: Int
         /// Floats per channel: all its phases.
         let channelArea: Int
@@ -32,11 +34,12 @@ enum DirectConvolution {
         /// 1x1 convolution reads one), and only those are copied.
         let usedPhases: [(a: Int, b: Int)]
 
-        init(_ g: ConvGeometry) {
-            let s = g.stride, k = g.kernel
+        init(_ sq: SquareConvGeometry) {
+            let g = sq.g, s = sq.stride, k = sq.kernel
             self.g = g
-            phaseHeight = (g.height + 2 * g.padding + s - 1) / s
-            phaseWidth = (g.width + 2 * g.padding + s - 1) / s
+            (kernel, stride, padding) = (k, s, sq.padding)
+            phaseHeight = (g.height + 2 * padding + s - 1) / s
+            phaseWidth = (g.width + 2 * padding + s - 1) / s
             let phasePlane = phaseHeight * phaseWidth
             channelArea = s * s * phasePlane
             var offsets: [Int] = []
@@ -55,7 +58,7 @@ enum DirectConvolution {
         /// wherever no input pixel lands (the padding); those places are never written, so one zeroing serves
         /// every image.
         func prepare(_ x: UnsafePointer<Float>, _ prepared: UnsafeMutablePointer<Float>) {
-            let s = g.stride, p = g.padding, h = g.height, w = g.width, phasePlane = phaseHeight * phaseWidth
+            let s = stride, p = padding, h = g.height, w = g.width, phasePlane = phaseHeight * phaseWidth
             for c in 0..<g.channels {
                 let src = x + c * h * w
                 if s == 1 {
@@ -94,7 +97,7 @@ enum DirectConvolution {
     /// [out, channels, k, k] weights of each group -> the kernel's packed blocks, groups one after another
     /// (`packedCount` floats per group).
     static func pack(_ w: UnsafePointer<Float>, outChannels og: Int, groups: Int, _ g: ConvGeometry) -> [Float] {
-        let taps = g.kernel * g.kernel, perGroup = packedCount(outChannels: og, g)
+        let taps = g.window.taps, perGroup = packedCount(outChannels: og, g)
         var packed = [Float](repeating: 0, count: perGroup * groups)
         packed.withUnsafeMutableBufferPointer { p in
             for grp in 0..<groups {
@@ -106,7 +109,7 @@ enum DirectConvolution {
     }
 
     static func packedCount(outChannels og: Int, _ g: ConvGeometry) -> Int {
-        seer_direct_conv_packed_count(Int32(og), Int32(g.channels), Int32(g.kernel * g.kernel))
+        seer_direct_conv_packed_count(Int32(og), Int32(g.channels), Int32(g.window.taps))
     }
 
     /// The convolution over a batch (`x` NCHW with `inChannels` = groups * g.channels, `y` NCHW): images split across

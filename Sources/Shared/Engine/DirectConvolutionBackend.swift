@@ -3,7 +3,8 @@ import SeerTensor
 /// The hand-written AVX-512 kernel (`DirectConvolution`) as a backend: forward at inference and in training, and dX
 /// of stride-1 convolutions as a convolution of dY with the transposed, flipped weights. The weight gradient (and dX
 /// of strided convolutions) runs on the im2col path, which builds the columns it needs in backward, so no batch of
-/// columns is held between the passes.
+/// columns is held between the passes. The kernel takes square, undilated windows (`SquareConvGeometry`); layers with
+/// other windows run entirely on the im2col path.
 final class DirectConvolutionBackend: ConvolutionBackend {
     var algorithm: ConvolutionAlgorithm { .direct }
 
@@ -14,6 +15,10 @@ final class DirectConvolutionBackend: ConvolutionBackend {
     func forward(_ x: Tensor, _ w: Tensor, version: WeightVersion, bias: Tensor?, _ s: ConvShape, training: Bool,
                  epilogue: ConvEpilogue?, _ y: inout Tensor) {
         if y.count == 0 { return }
+        guard let sq = SquareConvGeometry(s.g) else {
+            gemm.forward(x, w, version: version, bias: bias, s, training: training, epilogue: epilogue, &y)
+            return
+        }
         let g = s.g
         if packed == nil || packed!.version != version || packed!.shape.outChannels != s.outChannels
             || packed!.shape.g.rows != g.rows {
@@ -28,7 +33,7 @@ final class DirectConvolutionBackend: ConvolutionBackend {
                 biasValues.withUnsafeBufferPointer { bb in
                     y.data.withUnsafeMutableBufferPointer { yb in
                         let yp = yb.baseAddress!
-                        DirectConvolution.forward(DirectConvolution.Plan(g), xb.baseAddress!, packed: kb.baseAddress!,
+                        DirectConvolution.forward(DirectConvolution.Plan(sq), xb.baseAddress!, packed: kb.baseAddress!,
                                                   outChannels: s.outChannels, groups: s.groups,
                                                   bias: bias == nil ? nil : bb.baseAddress, yp) { n in
                             epilogue?.apply(yp, imageSize: imageOut, images: n..<(n + 1))
@@ -39,13 +44,19 @@ final class DirectConvolutionBackend: ConvolutionBackend {
         }
     }
 
-    /// Whether dX runs on the kernel: stride 1 and a padding the transposed convolution can express.
-    private static func kernelComputesInputGradient(_ s: ConvShape) -> Bool {
-        s.g.stride == 1 && s.g.padding <= s.g.kernel - 1
+    /// The square geometry when dX runs on the kernel: stride 1 and a padding the transposed convolution can
+    /// express.
+    private static func kernelComputesInputGradient(_ s: ConvShape) -> SquareConvGeometry? {
+        guard let sq = SquareConvGeometry(s.g), sq.stride == 1, sq.padding <= sq.kernel - 1 else { return nil }
+        return sq
     }
 
     func backwardData(_ dy: Tensor, _ w: Tensor, _ s: ConvShape, _ dx: inout Tensor) {
-        if Self.kernelComputesInputGradient(s) { inputGradient(dy, w, s, &dx) } else { gemm.backwardData(dy, w, s, &dx) }
+        if let sq = Self.kernelComputesInputGradient(s) {
+            inputGradient(dy, w, s, sq, &dx)
+        } else {
+            gemm.backwardData(dy, w, s, &dx)
+        }
     }
 
     func backwardWeights(_ x: Tensor, _ dy: Tensor, _ s: ConvShape, _ dw: inout Tensor) {
@@ -53,9 +64,9 @@ final class DirectConvolutionBackend: ConvolutionBackend {
     }
 
     func backward(_ x: Tensor, _ dy: Tensor, _ w: Tensor, _ s: ConvShape, dx: inout Tensor, dw: inout Tensor) {
-        if Self.kernelComputesInputGradient(s) {
+        if let sq = Self.kernelComputesInputGradient(s) {
             gemm.backwardWeights(x, dy, s, &dw)
-            inputGradient(dy, w, s, &dx)
+            inputGradient(dy, w, s, sq, &dx)
         } else {
             gemm.backward(x, dy, w, s, dx: &dx, dw: &dw)
         }
@@ -63,14 +74,18 @@ final class DirectConvolutionBackend: ConvolutionBackend {
 
     func endStep() { gemm.endStep() }
 
-    func implementation(_ s: ConvShape) -> String { "direct avx512" }
+    func implementation(_ s: ConvShape) -> String {
+        SquareConvGeometry(s.g) == nil ? gemm.implementation(s) + " (window not square)" : "direct avx512"
+    }
 
     /// dX of a stride-1 convolution: the convolution of dY with the weights transposed (in and out channels swapped)
     /// and flipped (tap (ky, kx) -> (k-1-ky, k-1-kx)), padded by k - 1 - p, which gives back the input's size.
-    private func inputGradient(_ dy: Tensor, _ w: Tensor, _ s: ConvShape, _ dx: inout Tensor) {
-        let g = s.g, k = g.kernel, taps = k * k, cg = g.channels, og = s.outGroupChannels, groups = s.groups
+    private func inputGradient(_ dy: Tensor, _ w: Tensor, _ s: ConvShape, _ sq: SquareConvGeometry,
+                               _ dx: inout Tensor) {
+        let g = s.g, k = sq.kernel, taps = k * k, cg = g.channels, og = s.outGroupChannels, groups = s.groups
         let t = ConvGeometry(batch: g.batch, channels: og, height: g.outHeight, width: g.outWidth, kernel: k, stride: 1,
-                             padding: k - 1 - g.padding)
+                             padding: k - 1 - sq.padding)
+        let transposed = SquareConvGeometry(t)!  // square by construction
         precondition(t.outHeight == g.height && t.outWidth == g.width, "transposed geometry \(t) for \(g)")
         // [group][out][in][tap] -> [group][in][out][flipped tap]
         var flipped = Tensor.scratch(count: w.count)
@@ -88,7 +103,7 @@ final class DirectConvolutionBackend: ConvolutionBackend {
         dy.data.withUnsafeBufferPointer { dyb in
             packed.withUnsafeBufferPointer { kb in
                 dx.data.withUnsafeMutableBufferPointer { dxb in
-                    DirectConvolution.forward(DirectConvolution.Plan(t), dyb.baseAddress!, packed: kb.baseAddress!,
+                    DirectConvolution.forward(DirectConvolution.Plan(transposed), dyb.baseAddress!, packed: kb.baseAddress!,
                                               outChannels: s.inChannels, groups: groups, bias: nil, dxb.baseAddress!) { _ in }
                 }
             }

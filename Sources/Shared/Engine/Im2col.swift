@@ -7,11 +7,44 @@ import SeerTensor
 @usableFromInline
 struct ConvGeometry: Hashable {
     let batch: Int, channels: Int, height: Int, width: Int
-    let kernel: Int, stride: Int, padding: Int
-    var outHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
-    var outWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
-    var rows: Int { channels * kernel * kernel }
+    let window: Window2D
+    var outHeight: Int { window.height.outputs(height) }
+    var outWidth: Int { window.width.outputs(width) }
+    var rows: Int { channels * window.taps }
     var columns: Int { batch * outHeight * outWidth }
+
+    init(batch: Int, channels: Int, height: Int, width: Int, window: Window2D) {
+        self.batch = batch
+        self.channels = channels
+        self.height = height
+        self.width = width
+        self.window = window
+    }
+
+    /// A square, undilated window.
+    init(batch: Int, channels: Int, height: Int, width: Int, kernel: Int, stride: Int, padding: Int) {
+        self.init(batch: batch, channels: channels, height: height, width: width,
+                  window: .square(kernel: kernel, stride: stride, padding: padding))
+    }
+
+    /// The same window over another batch or plane.
+    func with(batch: Int, height: Int? = nil, width: Int? = nil) -> ConvGeometry {
+        ConvGeometry(batch: batch, channels: channels, height: height ?? self.height, width: width ?? self.width,
+                     window: window)
+    }
+}
+
+/// A geometry whose window is square and undilated (`SquareWindow`): what the hand-written kernels
+/// (`DirectConvolution`, `TapConvolution`) take, so that no other window can reach them.
+struct SquareConvGeometry: Hashable {
+    let g: ConvGeometry
+    let kernel: Int, stride: Int, padding: Int
+
+    init?(_ g: ConvGeometry) {
+        guard let square = g.window.square else { return nil }
+        self.g = g
+        (kernel, stride, padding) = (square.kernel, square.stride, square.padding)
+    }
 }
 
 enum Im2col {
@@ -20,32 +53,33 @@ enum Im2col {
     static func im2col(_ x: UnsafePointer<Float>, imageStride: Int, _ g: ConvGeometry,
                        _ cols: UnsafeMutablePointer<Float>) {
         let hw = g.height * g.width, oh = g.outHeight, ow = g.outWidth, ohw = oh * ow
-        let k = g.kernel, s = g.stride, p = g.padding
+        let wy = g.window.height, wx = g.window.width, kh = wy.kernel, kw = wx.kernel, sw = wx.stride
         let cols = UnsafeMutableSendablePointer(cols), x = UnsafeSendablePointer(x)
         Threads.parallelFor(g.rows, work: g.rows * g.columns) { rows in
             for r in rows {
-                let c = r / (k * k), ky = (r / k) % k, kx = r % k
+                let c = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw
+                let shiftY = wy.shift(tap: ky), shiftX = wx.shift(tap: kx)
                 let rowBase = cols.p + r * g.columns
                 for b in 0..<g.batch {
                     let src = x.p + b * imageStride + c * hw
                     let dst = rowBase + b * ohw
                     for oy in 0..<oh {
-                        let iy = oy * s - p + ky
+                        let iy = oy * wy.stride + shiftY
                         let d = dst + oy * ow
                         if iy < 0 || iy >= g.height {
                             d.update(repeating: 0, count: ow)
                             continue
                         }
                         let srow = src + iy * g.width
-                        if s == 1 {
+                        if sw == 1 {
                             // Contiguous run: only the padded edges need care.
-                            let lo = max(0, p - kx), hi = min(ow, g.width + p - kx)
+                            let lo = min(ow, max(0, -shiftX)), hi = max(lo, min(ow, g.width - shiftX))
                             if lo > 0 { d.update(repeating: 0, count: lo) }
-                            if hi > lo { (d + lo).update(from: srow + (lo - p + kx), count: hi - lo) }
-                            if hi < ow { (d + max(hi, lo)).update(repeating: 0, count: ow - max(hi, lo)) }
+                            if hi > lo { (d + lo).update(from: srow + (lo + shiftX), count: hi - lo) }
+                            if hi < ow { (d + hi).update(repeating: 0, count: ow - hi) }
                         } else {
                             for ox in 0..<ow {
-                                let ix = ox * s - p + kx
+                                let ix = ox * sw + shiftX
                                 d[ox] = (ix >= 0 && ix < g.width) ? srow[ix] : 0
                             }
                         }
@@ -60,29 +94,31 @@ enum Im2col {
     static func col2im(_ cols: UnsafePointer<Float>, _ g: ConvGeometry, imageStride: Int,
                        _ dx: UnsafeMutablePointer<Float>) {
         let hw = g.height * g.width, oh = g.outHeight, ow = g.outWidth, ohw = oh * ow
-        let k = g.kernel, s = g.stride, p = g.padding
+        let wy = g.window.height, wx = g.window.width, kh = wy.kernel, kw = wx.kernel, sw = wx.stride
         let cols = UnsafeSendablePointer(cols), dx = UnsafeMutableSendablePointer(dx)
         Threads.parallelFor(g.channels, work: g.rows * g.columns) { channels in
             for c in channels {
-                for ky in 0..<k {
-                    for kx in 0..<k {
-                        let rowBase = cols.p + ((c * k + ky) * k + kx) * g.columns
+                for ky in 0..<kh {
+                    let shiftY = wy.shift(tap: ky)
+                    for kx in 0..<kw {
+                        let shiftX = wx.shift(tap: kx)
+                        let rowBase = cols.p + ((c * kh + ky) * kw + kx) * g.columns
                         for b in 0..<g.batch {
                             let dst = dx.p + b * imageStride + c * hw
                             let src = rowBase + b * ohw
                             for oy in 0..<oh {
-                                let iy = oy * s - p + ky
+                                let iy = oy * wy.stride + shiftY
                                 if iy < 0 || iy >= g.height { continue }
                                 let drow = dst + iy * g.width, srow = src + oy * ow
-                                if s == 1 {
-                                    let lo = max(0, p - kx), hi = min(ow, g.width + p - kx)
+                                if sw == 1 {
+                                    let lo = max(0, -shiftX), hi = min(ow, g.width - shiftX)
                                     if hi > lo {
-                                        let d = drow + (lo - p + kx), sr = srow + lo
+                                        let d = drow + (lo + shiftX), sr = srow + lo
                                         for i in 0..<(hi - lo) { d[i] += sr[i] }
                                     }
                                 } else {
                                     for ox in 0..<ow {
-                                        let ix = ox * s - p + kx
+                                        let ix = ox * sw + shiftX
                                         if ix >= 0 && ix < g.width { drow[ix] += srow[ox] }
                                     }
                                 }
@@ -108,28 +144,28 @@ enum Im2col {
 }
 
 extension Im2col {
-    /// The columns of one image for an inference GEMM: row r = (c * k + ky) * k + kx of `cols` (leading dimension
+    /// The columns of one image for an inference GEMM: row r = (c * kh + ky) * kw + kx of `cols` (leading dimension
     /// `ld`, so that several images can sit side by side), column oy * ow + ox, read from the `g.channels` planes at
     /// `x`. Serial: the caller walks the batch one image (or a few) at a time, so the columns stay in cache for the
     /// GEMM that follows.
     ///
     /// A stride-1 convolution whose output is as large as its input ("same" padding, which includes 1x1 without
-    /// padding) needs no per-row loop: each kernel tap's row is the input plane shifted by (ky - p) rows and
-    /// (kx - p) columns, i.e. one contiguous copy, after which the few entries that wrapped around a row edge and
-    /// the rows shifted in from outside are zeroed.
+    /// padding) needs no per-row loop: each kernel tap's row is the input plane shifted by the tap's row and column
+    /// offsets, i.e. one contiguous copy, after which the few entries that wrapped around a row edge and the rows
+    /// shifted in from outside are zeroed.
     static func image(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ cols: UnsafeMutablePointer<Float>, ld: Int) {
         let h = g.height, w = g.width, hw = h * w, oh = g.outHeight, ow = g.outWidth, ohw = oh * ow
-        let k = g.kernel, s = g.stride, p = g.padding
+        let wy = g.window.height, wx = g.window.width, kh = wy.kernel, kw = wx.kernel
         assert(ld >= ohw, "im2col: leading dimension \(ld) below the plane \(ohw)")
-        if s == 1 && oh == h && ow == w {
+        if wy.stride == 1 && wx.stride == 1 && oh == h && ow == w {
             for c in 0..<g.channels {
                 let src = x + c * hw
-                for ky in 0..<k {
-                    let dy = ky - p
+                for ky in 0..<kh {
+                    let dy = wy.shift(tap: ky)
                     let oy0 = min(h, max(0, -dy)), oy1 = max(oy0, min(h, h - dy))  // rows whose source row exists
-                    for kx in 0..<k {
-                        let dx = kx - p
-                        let d = cols + ((c * k + ky) * k + kx) * ld
+                    for kx in 0..<kw {
+                        let dx = wx.shift(tap: kx)
+                        let d = cols + ((c * kh + ky) * kw + kx) * ld
                         if oy1 == oy0 || dx >= w || -dx >= w {
                             d.update(repeating: 0, count: ohw)
                             continue
@@ -152,15 +188,16 @@ extension Im2col {
             }
             return
         }
+        let s = wx.stride
         for c in 0..<g.channels {
             let src = x + c * hw
-            for ky in 0..<k {
-                for kx in 0..<k {
-                    let d = cols + ((c * k + ky) * k + kx) * ld
-                    let r = DepthwiseKernels.validColumns(kx: kx, stride: s, padding: p, width: w, outWidth: ow)
-                    let shift = kx - p, lo = min(r.lowerBound, ow), hi = max(lo, r.upperBound)
+            for ky in 0..<kh {
+                for kx in 0..<kw {
+                    let d = cols + ((c * kh + ky) * kw + kx) * ld
+                    let r = wx.validOutputs(tap: kx, size: w, outputs: ow)
+                    let shift = wx.shift(tap: kx), lo = min(r.lowerBound, ow), hi = max(lo, r.upperBound)
                     for oy in 0..<oh {
-                        let iy = oy * s - p + ky, out = d + oy * ow
+                        let iy = oy * wy.stride + wy.shift(tap: ky), out = d + oy * ow
                         if iy < 0 || iy >= h {
                             out.update(repeating: 0, count: ow)
                             continue

@@ -16,8 +16,8 @@ final class Im2colConvolution: ConvolutionBackend {
             trainingForward(x, w, s, &y)
             if let bias { Self.addBias(&y, bias) }
             epilogue?.apply(&y, images: 0..<s.g.batch)
-        } else if TapConvolution.applies(s.g) {
-            tapInference(x, w, bias, s, &y, epilogue)
+        } else if let sq = TapConvolution.applicable(s.g) {
+            tapInference(x, w, bias, s, sq, &y, epilogue)
         } else {
             inference(x, w, bias, s, &y, epilogue)
         }
@@ -26,7 +26,7 @@ final class Im2colConvolution: ConvolutionBackend {
     func endStep() { cachedCols = [] }
 
     func implementation(_ s: ConvShape) -> String {
-        "openblas " + (TapConvolution.applies(s.g) ? "per-tap gemm" : "im2col gemm")
+        "openblas " + (TapConvolution.applicable(s.g) != nil ? "per-tap gemm" : "im2col gemm")
     }
 
     /// The whole batch's im2col columns, group after group (g.rows x g.columns each).
@@ -77,7 +77,7 @@ final class Im2colConvolution: ConvolutionBackend {
         let imageIn = s.inChannels * hw, imageOut = s.outChannels * ohw
         let perGemm = max(1, min(g.batch, Self.inferenceColumns / max(1, ohw)))
         // A 1x1 stride-1 convolution without padding reads the input planes as its columns.
-        let direct = g.kernel == 1 && g.stride == 1 && g.padding == 0 && perGemm == 1
+        let direct = g.window == .square(kernel: 1) && perGemm == 1
         var cols = direct ? [] : Tensor.scratch(count: k * perGemm * ohw)
         var product = perGemm == 1 ? [] : Tensor.scratch(count: s.outChannels * perGemm * ohw)
         let biasValues = bias?.data ?? []
@@ -128,13 +128,13 @@ final class Im2colConvolution: ConvolutionBackend {
 
     /// Stride-1 same-size convolutions on larger planes: one accumulating GEMM per kernel tap over a zero-padded
     /// copy of each image (see `TapConvolution`).
-    private func tapInference(_ x: Tensor, _ w: Tensor, _ bias: Tensor?, _ s: ConvShape, _ y: inout Tensor,
-                              _ epilogue: ConvEpilogue?) {
+    private func tapInference(_ x: Tensor, _ w: Tensor, _ bias: Tensor?, _ s: ConvShape, _ sq: SquareConvGeometry,
+                              _ y: inout Tensor, _ epilogue: ConvEpilogue?) {
         let g = s.g, hw = g.height * g.width, og = s.outGroupChannels
         let imageIn = s.inChannels * hw, imageOut = s.outChannels * hw
         var weights = Tensor.scratch(count: w.count)
-        var padded = [Float](repeating: 0, count: TapConvolution.paddedCount(g))  // borders stay zero
-        var wide = Tensor.scratch(count: og * g.height * (g.width + 2 * g.padding))
+        var padded = [Float](repeating: 0, count: TapConvolution.paddedCount(sq))  // borders stay zero
+        var wide = Tensor.scratch(count: og * g.height * (g.width + 2 * sq.padding))
         let biasValues = bias?.data ?? []
         x.data.withUnsafeBufferPointer { xb in
             w.data.withUnsafeBufferPointer { wb in
@@ -149,7 +149,7 @@ final class Im2colConvolution: ConvolutionBackend {
                                     for n in 0..<g.batch {
                                         for grp in 0..<s.groups {
                                             TapConvolution.image(xb.baseAddress! + n * imageIn + grp * g.channels * hw,
-                                                                 tb.baseAddress! + grp * og * g.rows, outChannels: og, g,
+                                                                 tb.baseAddress! + grp * og * g.rows, outChannels: og, sq,
                                                                  bias: bp.map { $0 + grp * og },
                                                                  padded: pb.baseAddress!, wide: db.baseAddress!,
                                                                  yb.baseAddress! + n * imageOut + grp * og * hw)

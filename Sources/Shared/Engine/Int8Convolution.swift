@@ -14,7 +14,7 @@ public final class Int8Convolution {
     let signedInput: Bool
     /// The input quantizer's clamp and step (`ActivationQuantizer.quantization` when compiled).
     let input: FakeQuantization
-    /// Weight levels, [out][in / groups][k][k].
+    /// Weight levels, [out][in / groups][kh][kw].
     let weights: [Int8]
     /// s_a * s_w[o] per output channel.
     let scales: [Float]
@@ -50,7 +50,7 @@ public final class Int8Convolution {
         self.scales = scales
         bias = conv.bias?.value.data
         shape = ConvShape(g: ConvGeometry(batch: 0, channels: conv.inChannels / conv.groups, height: 0, width: 0,
-                                          kernel: conv.kernel, stride: conv.stride, padding: conv.padding),
+                                          window: conv.window),
                           outChannels: out, groups: conv.groups, hasBias: conv.bias != nil)
     }
 
@@ -76,9 +76,8 @@ public final class Int8Convolution {
 
     /// The handle for chunk `c` of a batch-`images` input of `height` x `width`.
     private func primitive(images: Int, height: Int, width: Int, chunk: Int) -> OneDNNConvolution.Primitive {
-        let g = shape.g, part = ConvShape(
-            g: ConvGeometry(batch: images, channels: g.channels, height: height, width: width, kernel: g.kernel,
-                            stride: g.stride, padding: g.padding),
+        let part = ConvShape(
+            g: shape.g.with(batch: images, height: height, width: width),
             outChannels: shape.outChannels, groups: shape.groups, hasBias: shape.hasBias)
         let key = Key(shape: part, chunk: chunk)
         if let p = primitives[key] { return p }
@@ -100,8 +99,7 @@ public final class Int8Convolution {
         let inChannels = shape.inChannels
         precondition(x.shape.count == 4 && x.shape[1] == inChannels, "\(name): input \(x.shape), expected C=\(inChannels)")
         let batch = x.shape[0], height = x.shape[2], width = x.shape[3]
-        let g = ConvGeometry(batch: batch, channels: shape.g.channels, height: height, width: width,
-                             kernel: shape.g.kernel, stride: shape.g.stride, padding: shape.g.padding)
+        let g = shape.g.with(batch: batch, height: height, width: width)
         let imageIn = inChannels * height * width, imageOut = shape.outChannels * g.outHeight * g.outWidth
         var y = Tensor(shape: [batch, shape.outChannels, g.outHeight, g.outWidth]) { _ in }
         if let residual = epilogue.residual {
@@ -169,10 +167,7 @@ public final class Int8Convolution {
 
 extension OneDNNConvolution.Primitive {
     convenience init(int8 s: ConvShape, signedInput: Bool, scales: [Float], bias: [Float]?) {
-        var shape = seer_dnnl_shape(batch: Int32(s.g.batch), in_channels: Int32(s.inChannels),
-                                    out_channels: Int32(s.outChannels), groups: Int32(s.groups),
-                                    height: Int32(s.g.height), width: Int32(s.g.width), kernel: Int32(s.g.kernel),
-                                    stride: Int32(s.g.stride), padding: Int32(s.g.padding), bias: s.hasBias)
+        var shape = s.dnnlShape
         var error = [CChar](repeating: 0, count: 256)
         let handle = scales.withUnsafeBufferPointer { sp in
             (bias ?? []).withUnsafeBufferPointer { bp in

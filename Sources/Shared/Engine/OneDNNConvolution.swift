@@ -33,10 +33,7 @@ final class OneDNNConvolution: ConvolutionBackend {
         init(handle: OpaquePointer) { self.handle = handle }
 
         init(_ s: ConvShape, pass: seer_dnnl_pass) {
-            var shape = seer_dnnl_shape(batch: Int32(s.g.batch), in_channels: Int32(s.inChannels),
-                                        out_channels: Int32(s.outChannels), groups: Int32(s.groups),
-                                        height: Int32(s.g.height), width: Int32(s.g.width), kernel: Int32(s.g.kernel),
-                                        stride: Int32(s.g.stride), padding: Int32(s.g.padding), bias: s.hasBias)
+            var shape = s.dnnlShape
             var error = [CChar](repeating: 0, count: 256)
             guard let handle = seer_dnnl_conv_create(&shape, pass, &error, error.count) else {
                 preconditionFailure("oneDNN convolution \(s): \(String(cString: error))")
@@ -59,9 +56,8 @@ final class OneDNNConvolution: ConvolutionBackend {
         let count = work < Threads.minimumParallelWork ? 1 : max(1, min(Threads.count, batch))
         return (0..<count).map { c in
             let images = (batch * c / count)..<(batch * (c + 1) / count)
-            let g = s.g, part = ConvShape(
-                g: ConvGeometry(batch: images.count, channels: g.channels, height: g.height, width: g.width,
-                                kernel: g.kernel, stride: g.stride, padding: g.padding),
+            let part = ConvShape(
+                g: s.g.with(batch: images.count),
                 outChannels: s.outChannels, groups: s.groups, hasBias: s.hasBias)
             let key = Key(shape: part, pass: pass.rawValue, chunk: c)
             if let p = primitives[key] { return Chunk(images: images, primitive: p) }
@@ -170,6 +166,19 @@ final class OneDNNConvolution: ConvolutionBackend {
     }
 
     func endStep() {}
+}
+
+extension ConvShape {
+    /// The shape as the oneDNN shim takes it (float and int8 handles alike).
+    var dnnlShape: seer_dnnl_shape {
+        let wy = g.window.height, wx = g.window.width
+        return seer_dnnl_shape(batch: Int32(g.batch), in_channels: Int32(inChannels), out_channels: Int32(outChannels),
+                               groups: Int32(groups), height: Int32(g.height), width: Int32(g.width),
+                               kernel_h: Int32(wy.kernel), kernel_w: Int32(wx.kernel), stride_h: Int32(wy.stride),
+                               stride_w: Int32(wx.stride), dilation_h: Int32(wy.dilation),
+                               dilation_w: Int32(wx.dilation), padding_h: Int32(wy.padding),
+                               padding_w: Int32(wx.padding), bias: hasBias)
+    }
 }
 
 /// A buffer pointer the chunks' closures may share; each chunk writes only its own elements.

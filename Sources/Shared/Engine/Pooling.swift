@@ -1,34 +1,37 @@
 import SeerTensor
 
-/// Max pooling over NCHW windows (padding never wins: padded cells count as -infinity).
+/// Max pooling over NCHW windows (any `Window2D`; padding never wins: padded cells count as -infinity).
 public final class MaxPool2D: Layer {
     public let name: String
-    public let kernel: Int, stride: Int, padding: Int
+    public let window: Window2D
     private var cachedArgmax: [Int32] = []
     private var cachedInputShape: [Int] = []
 
-    public init(name: String, kernel: Int, stride: Int, padding: Int = 0) {
+    /// A square, undilated kernel x kernel window.
+    public convenience init(name: String, kernel: Int, stride: Int, padding: Int = 0) {
+        self.init(name: name, window: .square(kernel: kernel, stride: stride, padding: padding))
+    }
+
+    public init(name: String, window: Window2D) {
         self.name = name
-        self.kernel = kernel
-        self.stride = stride
-        self.padding = padding
+        self.window = window
     }
 
     public func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
         let x = inputs[0]
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let oh = (h + 2 * padding - kernel) / stride + 1, ow = (w + 2 * padding - kernel) / stride + 1
+        let wy = window.height, wx = window.width, (oh, ow) = window.outputs(height: h, width: w)
         var y = Tensor(shape: [n, c, oh, ow])
         var argmax = [Int32](repeating: -1, count: y.count)
         for plane in 0..<(n * c) {
             for oy in 0..<oh {
                 for ox in 0..<ow {
                     var best = -Float.infinity, at = -1
-                    for ky in 0..<kernel {
-                        let iy = oy * stride - padding + ky
+                    for ky in 0..<wy.kernel {
+                        let iy = oy * wy.stride + wy.shift(tap: ky)
                         if iy < 0 || iy >= h { continue }
-                        for kx in 0..<kernel {
-                            let ix = ox * stride - padding + kx
+                        for kx in 0..<wx.kernel {
+                            let ix = ox * wx.stride + wx.shift(tap: kx)
                             if ix < 0 || ix >= w { continue }
                             let v = x.data[plane * h * w + iy * w + ix]
                             if v > best { best = v; at = iy * w + ix }
@@ -55,28 +58,32 @@ public final class MaxPool2D: Layer {
     }
 }
 
-/// Average pooling over NCHW windows; padded cells count as zeros and the divisor is the full window.
+/// Average pooling over NCHW windows (any `Window2D`); padded cells count as zeros and the divisor is the full
+/// window (kernel height x width).
 public final class AvgPool2D: Layer {
     public let name: String
-    public let kernel: Int, stride: Int, padding: Int
+    public let window: Window2D
     private var cachedInputShape: [Int] = []
 
-    public init(name: String, kernel: Int, stride: Int, padding: Int = 0) {
+    /// A square, undilated kernel x kernel window.
+    public convenience init(name: String, kernel: Int, stride: Int, padding: Int = 0) {
+        self.init(name: name, window: .square(kernel: kernel, stride: stride, padding: padding))
+    }
+
+    public init(name: String, window: Window2D) {
         self.name = name
-        self.kernel = kernel
-        self.stride = stride
-        self.padding = padding
+        self.window = window
     }
 
     private func sweep(_ h: Int, _ w: Int, _ body: (_ inIndex: Int, _ outIndex: Int) -> Void) {
-        let oh = (h + 2 * padding - kernel) / stride + 1, ow = (w + 2 * padding - kernel) / stride + 1
+        let wy = window.height, wx = window.width, (oh, ow) = window.outputs(height: h, width: w)
         for oy in 0..<oh {
             for ox in 0..<ow {
-                for ky in 0..<kernel {
-                    let iy = oy * stride - padding + ky
+                for ky in 0..<wy.kernel {
+                    let iy = oy * wy.stride + wy.shift(tap: ky)
                     if iy < 0 || iy >= h { continue }
-                    for kx in 0..<kernel {
-                        let ix = ox * stride - padding + kx
+                    for kx in 0..<wx.kernel {
+                        let ix = ox * wx.stride + wx.shift(tap: kx)
                         if ix < 0 || ix >= w { continue }
                         body(iy * w + ix, oy * ow + ox)
                     }
@@ -88,9 +95,9 @@ public final class AvgPool2D: Layer {
     public func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
         let x = inputs[0]
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let oh = (h + 2 * padding - kernel) / stride + 1, ow = (w + 2 * padding - kernel) / stride + 1
+        let (oh, ow) = window.outputs(height: h, width: w)
         var y = Tensor(shape: [n, c, oh, ow])
-        let scale = 1 / Float(kernel * kernel)
+        let scale = 1 / Float(window.taps)
         for plane in 0..<(n * c) {
             sweep(h, w) { i, o in y.data[plane * oh * ow + o] += x.data[plane * h * w + i] * scale }
         }
@@ -102,7 +109,7 @@ public final class AvgPool2D: Layer {
         var dx = Tensor(shape: cachedInputShape)
         let (h, w) = (cachedInputShape[2], cachedInputShape[3])
         let ohw = gradOutput.shape[2] * gradOutput.shape[3]
-        let scale = 1 / Float(kernel * kernel)
+        let scale = 1 / Float(window.taps)
         for plane in 0..<(cachedInputShape[0] * cachedInputShape[1]) {
             sweep(h, w) { i, o in dx.data[plane * h * w + i] += gradOutput.data[plane * ohw + o] * scale }
         }

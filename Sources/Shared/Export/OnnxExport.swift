@@ -131,11 +131,7 @@ public enum OnnxExport {
                 }
                 b.node(name, "Conv", ins, [separate ? name + ".unbiased" : out], [
                     .init("group", .int(c.groups)),
-                    .init("kernel_shape", .ints([c.kernel, c.kernel])),
-                    .init("pads", .ints([c.padding, c.padding, c.padding, c.padding])),
-                    .init("strides", .ints([c.stride, c.stride])),
-                    .init("dilations", .ints([1, 1])),
-                ])
+                ] + Self.windowAttributes(c.window))
                 if separate { b.node(name + ".add_bias", "Add", [name + ".unbiased", name + ".bias"], [out]) }
             case let l as Linear:
                 var flat = x
@@ -193,8 +189,16 @@ public enum OnnxExport {
                 }
                 b.node(name, "Mul", node.inputs.map(value), [out])
             case let pad as ZeroPad:
-                b.tensor(.int64(name + ".pads", dims: [8], [0, 0, pad.top, pad.left, 0, 0, pad.bottom, pad.right].map(Int64.init)))
+                b.tensor(.int64(name + ".pads", dims: [8], [0, pad.channelsBefore, pad.top, pad.left,
+                                                            0, pad.channelsAfter, pad.bottom, pad.right].map(Int64.init)))
                 b.node(name, "Pad", [x, name + ".pads"], [out])
+            case let slice as SpatialSlice:
+                let (r, c) = (slice.rows, slice.columns)
+                b.tensor(.int64(name + ".starts", dims: [2], [Int64(r.start), Int64(c.start)]))
+                b.tensor(.int64(name + ".ends", dims: [2], [Int64(r.end), Int64(c.end)]))
+                b.tensor(.int64(name + ".axes", dims: [2], [2, 3]))
+                b.tensor(.int64(name + ".steps", dims: [2], [Int64(r.step), Int64(c.step)]))
+                b.node(name, "Slice", [x, name + ".starts", name + ".ends", name + ".axes", name + ".steps"], [out])
             case is ChannelConcat:
                 b.node(name, "Concat", node.inputs.map(value), [out], [.init("axis", .int(1))])
             case let p as Pointwise:
@@ -214,18 +218,15 @@ public enum OnnxExport {
                     b.node(name, "Clip", [x, name + ".min", name + ".max"], [out])
                 }
             case let p as MaxPool2D:
-                b.node(name, "MaxPool", [x], [out], [
-                    .init("kernel_shape", .ints([p.kernel, p.kernel])),
-                    .init("pads", .ints([p.padding, p.padding, p.padding, p.padding])),
-                    .init("strides", .ints([p.stride, p.stride])),
-                ])
+                b.node(name, "MaxPool", [x], [out], Self.windowAttributes(p.window))
             case let p as AvgPool2D:
-                b.node(name, "AveragePool", [x], [out], [
-                    .init("kernel_shape", .ints([p.kernel, p.kernel])),
-                    .init("pads", .ints([p.padding, p.padding, p.padding, p.padding])),
-                    .init("strides", .ints([p.stride, p.stride])),
-                    .init("count_include_pad", .int(1)),
-                ])
+                // AveragePool has dilations from opset 19 on.
+                guard p.window.height.dilation == 1 && p.window.width.dilation == 1 else {
+                    throw OnnxExportError.unsupportedLayer(name: name, type: "AvgPool2D with dilations at opset \(Self.opset)")
+                }
+                b.node(name, "AveragePool", [x], [out],
+                       Self.windowAttributes(p.window).filter { $0.name != "dilations" }
+                           + [.init("count_include_pad", .int(1))])
             case let pool as GlobalAvgPool where pool.keepsDimensions:
                 b.node(name, "GlobalAveragePool", [x], [out])
             case is GlobalAvgPool:
@@ -255,6 +256,17 @@ public enum OnnxExport {
         meta["seer.output"] = "\(outputName): float32 [batch, \(model.classes)]"
         proto.metadata = meta
         return proto
+    }
+
+    /// kernel_shape, pads (top, left, bottom, right), strides and dilations of a convolution or pooling window.
+    static func windowAttributes(_ window: Window2D) -> [Onnx.AttributeProto] {
+        let h = window.height, w = window.width
+        return [
+            .init("kernel_shape", .ints([h.kernel, w.kernel])),
+            .init("pads", .ints([h.padding, w.padding, h.padding, w.padding])),
+            .init("strides", .ints([h.stride, w.stride])),
+            .init("dilations", .ints([h.dilation, w.dilation])),
+        ]
     }
 
     /// The serialized ONNX model of `model` (what `export` writes).

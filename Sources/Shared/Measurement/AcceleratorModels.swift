@@ -160,7 +160,7 @@ public enum AcceleratorModels {
 @inline(__always) func acceleratorCeilDiv(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b }
 
 /// A compressible layer as `groups` independent matrix products out[M x N] = W[M x K] . X[K x N] per image, the
-/// convolution lowered by im2col: M = kept outputs per group, K = kept inputs per group x k x k, N = output pixels.
+/// convolution lowered by im2col: M = kept outputs per group, K = kept inputs per group x kh x kw, N = output pixels.
 struct LayerGEMM {
     let groups: Int
     let m: Int
@@ -171,7 +171,7 @@ struct LayerGEMM {
     /// Output pixels of one image (1 for the classifier).
     let pixels: Int
     /// Elements of one image's input feature map, not expanded by im2col: keptIn x inH x inW with
-    /// inH = (outH - 1) x stride + k (padding counted as read, as BitFusion's simulator does).
+    /// inH = (outH - 1) x stride + the dilated kernel height (padding counted as read, as BitFusion's simulator does).
     let inputElements: Int
     /// Elements of one image's output: kept outputs x output pixels.
     var outputElements: Int { groups * m * pixels }
@@ -187,11 +187,10 @@ struct LayerGEMM {
             pixels = 1
             inputElements = layer.keptInChannels
         case .conv, .depthwise:
-            kernelArea = layer.kernel * layer.kernel
+            kernelArea = layer.kernelArea
             pixels = layer.outHeight * layer.outWidth
-            let inH = (layer.outHeight - 1) * layer.stride + layer.kernel
-            let inW = (layer.outWidth - 1) * layer.stride + layer.kernel
-            inputElements = layer.keptInChannels * inH * inW
+            let extent = layer.inputExtent
+            inputElements = layer.keptInChannels * extent.height * extent.width
         }
     }
 }

@@ -202,13 +202,14 @@ public enum LayerProfiler {
         // counts only need to be well defined.
         let groups = layer.kind == .depthwise ? keptOut : max(1, layer.groups)
         let weights = layer.kind == .linear ? keptIn * keptOut
-            : keptOut * max(1, keptIn / groups) * layer.kernel * layer.kernel
+            : keptOut * max(1, keptIn / groups) * layer.kernelArea
         let biases = layer.biases > 0 ? keptOut : 0
         let macs = layer.outHeight * layer.outWidth * weights
         return ResizedLayer(macs: macs, weights: weights, biases: biases, fields: [
             "name": layer.name, "kind": layer.kind.rawValue, "in_channels": layer.inChannels, "kept_in_channels": keptIn,
-            "out_channels": layer.outChannels, "kept_out_channels": keptOut, "kernel": layer.kernel,
-            "stride": layer.stride, "groups": groups, "out_height": layer.outHeight, "out_width": layer.outWidth,
+            "out_channels": layer.outChannels, "kept_out_channels": keptOut, "kernel_height": layer.kernelHeight,
+            "kernel_width": layer.kernelWidth, "stride_height": layer.strideHeight, "stride_width": layer.strideWidth,
+            "dilation_height": layer.dilationHeight, "dilation_width": layer.dilationWidth, "groups": groups, "out_height": layer.outHeight, "out_width": layer.outWidth,
             "prune": 1 - outKeep, "macs": macs, "weights": weights, "biases": biases, "params": weights + biases,
         ])
     }
@@ -290,8 +291,8 @@ struct EngineKernel {
         let main: Layer
         if let conv = layer as? Conv2D {
             let groups = isDepthwise ? keptOut : conv.groups
-            let c = Conv2D(name: conv.name, inChannels: keptIn, outChannels: keptOut, kernel: conv.kernel,
-                           stride: conv.stride, padding: conv.padding, groups: groups, bias: hasBias, rng: &rng)
+            let c = Conv2D(name: conv.name, inChannels: keptIn, outChannels: keptOut, window: conv.window,
+                           groups: groups, bias: hasBias, rng: &rng)
             c.weightQuantizer = .calibrated(bits: 8, weight: c.weight.value)
             main = c
         } else {

@@ -57,6 +57,15 @@ public struct RuntimeKernelSpec: Codable, Sendable, Equatable {
     public static func all(model: Model, keeps: [Double]) throws -> [RuntimeKernelSpec] {
         try EngineKernel.all(in: model).map { kernel in
             let conv = kernel.layer as? Conv2D
+            // Revision 2 names one kernel size, stride and padding per window: other windows cannot be described.
+            func square(_ window: Window2D, of layer: String) throws -> SquareWindow {
+                guard let square = window.square else {
+                    throw MeasurementError.invalidSettings("layer \(kernel.name): \(layer) has window \(window); runtime "
+                                                           + "kernel descriptions name square, undilated windows only")
+                }
+                return square
+            }
+            let convWindow = try conv.map { try square($0.window, of: $0.name) }
             let tail = try kernel.ops.map { op -> Op in
                 let inputs = op.sources.map { source -> Int in
                     if case .slot(let s) = source { return s } else { return -1 }
@@ -66,9 +75,11 @@ public struct RuntimeKernelSpec: Codable, Sendable, Equatable {
                     return relu.cap.map { Op(op: "clip", inputs: inputs, max: Double($0)) } ?? Op(op: "relu", inputs: inputs)
                 case is Add: return Op(op: "add", inputs: inputs)
                 case let pool as MaxPool2D:
-                    return Op(op: "max_pool", inputs: inputs, kernel: pool.kernel, stride: pool.stride, padding: pool.padding)
+                    let w = try square(pool.window, of: pool.name)
+                    return Op(op: "max_pool", inputs: inputs, kernel: w.kernel, stride: w.stride, padding: w.padding)
                 case let pool as AvgPool2D:
-                    return Op(op: "avg_pool", inputs: inputs, kernel: pool.kernel, stride: pool.stride, padding: pool.padding)
+                    let w = try square(pool.window, of: pool.name)
+                    return Op(op: "avg_pool", inputs: inputs, kernel: w.kernel, stride: w.stride, padding: w.padding)
                 case is GlobalAvgPool: return Op(op: "global_avg_pool", inputs: inputs)
                 case is BatchNorm2D: return Op(op: "batch_norm", inputs: inputs)
                 default:
@@ -81,7 +92,7 @@ public struct RuntimeKernelSpec: Codable, Sendable, Equatable {
                 return Point(inKeep: keeps[i], outKeep: keeps[o], keptIn: keptIn, keptOut: keptOut)
             }
             return RuntimeKernelSpec(layer: kernel.name, op: conv == nil ? "linear" : "conv", inputShape: kernel.inputShape,
-                                     kernel: conv?.kernel, stride: conv?.stride, padding: conv?.padding,
+                                     kernel: convWindow?.kernel, stride: convWindow?.stride, padding: convWindow?.padding,
                                      depthwise: kernel.isDepthwise, tail: tail, points: points)
         }
     }

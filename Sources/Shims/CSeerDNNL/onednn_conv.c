@@ -91,8 +91,8 @@ static void describe(char *error, size_t size, const char *what, dnnl_status_t s
 static void typed_descriptors(const seer_dnnl_shape *s, dnnl_data_type_t src_type, dnnl_data_type_t weights_type,
                               dnnl_data_type_t dst_type, dnnl_memory_desc_t *src, dnnl_memory_desc_t *weights,
                               dnnl_memory_desc_t *bias, dnnl_memory_desc_t *dst, bool any) {
-    int oh = (s->height + 2 * s->padding - s->kernel) / s->stride + 1;
-    int ow = (s->width + 2 * s->padding - s->kernel) / s->stride + 1;
+    int oh = (s->height + 2 * s->padding_h - ((s->kernel_h - 1) * s->dilation_h + 1)) / s->stride_h + 1;
+    int ow = (s->width + 2 * s->padding_w - ((s->kernel_w - 1) * s->dilation_w + 1)) / s->stride_w + 1;
     dnnl_dims_t src_dims = {s->batch, s->in_channels, s->height, s->width};
     dnnl_dims_t dst_dims = {s->batch, s->out_channels, oh, ow};
     dnnl_dims_t bias_dims = {s->out_channels};
@@ -100,12 +100,22 @@ static void typed_descriptors(const seer_dnnl_shape *s, dnnl_data_type_t src_typ
     dnnl_memory_desc_init_by_tag(dst, 4, dst_dims, dst_type, any ? dnnl_format_tag_any : dnnl_nchw);
     dnnl_memory_desc_init_by_tag(bias, 1, bias_dims, dnnl_f32, any ? dnnl_format_tag_any : dnnl_a);
     if (s->groups == 1) {
-        dnnl_dims_t w = {s->out_channels, s->in_channels, s->kernel, s->kernel};
+        dnnl_dims_t w = {s->out_channels, s->in_channels, s->kernel_h, s->kernel_w};
         dnnl_memory_desc_init_by_tag(weights, 4, w, weights_type, any ? dnnl_format_tag_any : dnnl_oihw);
     } else {
-        dnnl_dims_t w = {s->groups, s->out_channels / s->groups, s->in_channels / s->groups, s->kernel, s->kernel};
+        dnnl_dims_t w = {s->groups, s->out_channels / s->groups, s->in_channels / s->groups, s->kernel_h, s->kernel_w};
         dnnl_memory_desc_init_by_tag(weights, 5, w, weights_type, any ? dnnl_format_tag_any : dnnl_goihw);
     }
+}
+
+// The window's strides, dilations (oneDNN counts the gaps: 0 is none) and padding on both sides.
+static void window_dims(const seer_dnnl_shape *s, dnnl_dims_t strides, dnnl_dims_t dilations, dnnl_dims_t padding) {
+    strides[0] = s->stride_h;
+    strides[1] = s->stride_w;
+    dilations[0] = s->dilation_h - 1;
+    dilations[1] = s->dilation_w - 1;
+    padding[0] = s->padding_h;
+    padding[1] = s->padding_w;
 }
 
 // Plain descriptors of the four tensors, f32 throughout.
@@ -188,11 +198,12 @@ seer_dnnl_conv *seer_dnnl_conv_create(const seer_dnnl_shape *s, seer_dnnl_pass p
     dnnl_memory_desc_t src, weights, bias, dst, any_src, any_weights, any_bias, any_dst;
     plain_descriptors(s, &src, &weights, &bias, &dst, false);
     plain_descriptors(s, &any_src, &any_weights, &any_bias, &any_dst, true);
-    dnnl_dims_t strides = {s->stride, s->stride}, padding = {s->padding, s->padding};
+    dnnl_dims_t strides, dilations, padding;
+    window_dims(s, strides, dilations, padding);
     dnnl_convolution_desc_t forward_desc, desc;
-    CHECK(dnnl_convolution_forward_desc_init(&forward_desc, dnnl_forward_training, dnnl_convolution_direct, &any_src,
-                                             &any_weights, s->bias ? &any_bias : NULL, &any_dst, strides, padding,
-                                             padding),
+    CHECK(dnnl_dilated_convolution_forward_desc_init(&forward_desc, dnnl_forward_training, dnnl_convolution_direct,
+                                                     &any_src, &any_weights, s->bias ? &any_bias : NULL, &any_dst,
+                                                     strides, dilations, padding, padding),
           "forward descriptor");
     CHECK(dnnl_primitive_desc_create(&forward_pd, &forward_desc, attr, engine, NULL), "forward primitive descriptor");
     switch (pass) {
@@ -201,14 +212,15 @@ seer_dnnl_conv *seer_dnnl_conv_create(const seer_dnnl_shape *s, seer_dnnl_pass p
         forward_pd = NULL;
         break;
     case SEER_DNNL_BACKWARD_DATA:
-        CHECK(dnnl_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &any_src, &any_weights,
-                                                       &any_dst, strides, padding, padding),
+        CHECK(dnnl_dilated_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &any_src, &any_weights,
+                                                               &any_dst, strides, dilations, padding, padding),
               "backward-data descriptor");
         CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, engine, forward_pd), "backward-data primitive descriptor");
         break;
     case SEER_DNNL_BACKWARD_WEIGHTS:
-        CHECK(dnnl_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &any_src, &any_weights,
-                                                          NULL, &any_dst, strides, padding, padding),
+        CHECK(dnnl_dilated_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &any_src,
+                                                                  &any_weights, NULL, &any_dst, strides, dilations,
+                                                                  padding, padding),
               "backward-weights descriptor");
         CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, engine, forward_pd),
               "backward-weights primitive descriptor");
@@ -375,12 +387,13 @@ seer_dnnl_conv *seer_dnnl_int8_conv_create(const seer_dnnl_shape *s, bool signed
     dnnl_memory_desc_t src, weights, bias_md, dst, any_src, any_weights, any_bias, any_dst;
     typed_descriptors(s, src_type, dnnl_s8, dnnl_f32, &src, &weights, &bias_md, &dst, false);
     typed_descriptors(s, src_type, dnnl_s8, dnnl_f32, &any_src, &any_weights, &any_bias, &any_dst, true);
-    dnnl_dims_t strides = {s->stride, s->stride}, padding = {s->padding, s->padding};
+    dnnl_dims_t strides, dilations, padding;
+    window_dims(s, strides, dilations, padding);
     dnnl_convolution_desc_t desc;
     CHECK(dnnl_primitive_attr_set_output_scales(attr, s->out_channels, 1 << 1, scales), "output scales");
-    CHECK(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &any_src,
-                                             &any_weights, s->bias ? &bias_md : NULL, &any_dst, strides, padding,
-                                             padding),
+    CHECK(dnnl_dilated_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &any_src,
+                                                     &any_weights, s->bias ? &bias_md : NULL, &any_dst, strides,
+                                                     dilations, padding, padding),
           "int8 forward descriptor");
     CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL), "int8 forward primitive descriptor");
     const char *name = NULL;

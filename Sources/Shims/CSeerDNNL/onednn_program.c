@@ -375,24 +375,27 @@ typedef struct {
 static dnnl_status_t conv_primitive_desc(seer_dnnl_program *p, const seer_dnnl_shape *s, const conv_operands *o,
                                          const dnnl_memory_desc_t *src, dnnl_data_type_t dst_type, bool sum,
                                          const seer_dnnl_epilogue *e, dnnl_primitive_desc_t *pd) {
-    int oh = (s->height + 2 * s->padding - s->kernel) / s->stride + 1;
-    int ow = (s->width + 2 * s->padding - s->kernel) / s->stride + 1;
+    int oh = (s->height + 2 * s->padding_h - ((s->kernel_h - 1) * s->dilation_h + 1)) / s->stride_h + 1;
+    int ow = (s->width + 2 * s->padding_w - ((s->kernel_w - 1) * s->dilation_w + 1)) / s->stride_w + 1;
     dnnl_memory_desc_t weights, bias, dst;
     dnnl_dims_t dst_dims = {s->batch, s->out_channels, oh, ow}, bias_dims = {s->out_channels};
     dnnl_status_t st = dnnl_memory_desc_init_by_tag(&dst, 4, dst_dims, dst_type, dnnl_format_tag_any);
     if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&bias, 1, bias_dims, dnnl_f32, dnnl_a);
     if (st == dnnl_success && s->groups == 1) {
-        dnnl_dims_t w = {s->out_channels, s->in_channels, s->kernel, s->kernel};
+        dnnl_dims_t w = {s->out_channels, s->in_channels, s->kernel_h, s->kernel_w};
         st = dnnl_memory_desc_init_by_tag(&weights, 4, w, o->weights_type, dnnl_format_tag_any);
     } else if (st == dnnl_success) {
-        dnnl_dims_t w = {s->groups, s->out_channels / s->groups, s->in_channels / s->groups, s->kernel, s->kernel};
+        dnnl_dims_t w = {s->groups, s->out_channels / s->groups, s->in_channels / s->groups, s->kernel_h, s->kernel_w};
         st = dnnl_memory_desc_init_by_tag(&weights, 5, w, o->weights_type, dnnl_format_tag_any);
     }
-    dnnl_dims_t strides = {s->stride, s->stride}, padding = {s->padding, s->padding};
+    // oneDNN counts a dilation's gaps: 0 is none.
+    dnnl_dims_t strides = {s->stride_h, s->stride_w}, padding = {s->padding_h, s->padding_w};
+    dnnl_dims_t dilations = {s->dilation_h - 1, s->dilation_w - 1};
     dnnl_convolution_desc_t desc;
     if (st == dnnl_success)
-        st = dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, src, &weights,
-                                                o->bias ? &bias : NULL, &dst, strides, padding, padding);
+        st = dnnl_dilated_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, src,
+                                                        &weights, o->bias ? &bias : NULL, &dst, strides, dilations,
+                                                        padding, padding);
     dnnl_primitive_attr_t attr = NULL;
     if (st == dnnl_success) st = make_attributes(&attr, sum, e);
     if (st == dnnl_success && o->scales)
@@ -446,10 +449,10 @@ static int add_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape *s, con
     CHECK(dnnl_memory_desc_init_by_tag(&any_src, 4, x.dims, o->src_type, dnnl_format_tag_any), "src descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_a), "bias descriptor");
     if (s->groups == 1) {
-        dnnl_dims_t w = {s->out_channels, s->in_channels, s->kernel, s->kernel};
+        dnnl_dims_t w = {s->out_channels, s->in_channels, s->kernel_h, s->kernel_w};
         CHECK(dnnl_memory_desc_init_by_tag(&plain_weights, 4, w, o->weights_type, dnnl_oihw), "weights descriptor");
     } else {
-        dnnl_dims_t w = {s->groups, s->out_channels / s->groups, s->in_channels / s->groups, s->kernel, s->kernel};
+        dnnl_dims_t w = {s->groups, s->out_channels / s->groups, s->in_channels / s->groups, s->kernel_h, s->kernel_w};
         CHECK(dnnl_memory_desc_init_by_tag(&plain_weights, 5, w, o->weights_type, dnnl_goihw), "weights descriptor");
     }
     // A convolution first tries the layout its producer wrote, but for an int8 one fed float values: it picks its

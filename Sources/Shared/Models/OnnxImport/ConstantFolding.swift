@@ -2,7 +2,8 @@ import Foundation
 
 /// Shape arithmetic folded to constants at import: `Shape` of the image's tensor, and the integer and float
 /// operators that only ever see constants in an exported classifier (`x.view(x.size(0), -1)` in PyTorch becomes
-/// Shape -> Gather -> Unsqueeze -> Concat -> Reshape). The batch dimension travels as `batchDimension`.
+/// Shape -> Gather -> Unsqueeze -> Concat -> Reshape; `F.pad` computes its pads with ConstantOfShape, Concat, Reshape,
+/// a reversing Slice and Transpose). The batch dimension travels as `batchDimension`.
 extension OnnxImporter {
     /// The node's folded output, or nil when it is not a constant computation.
     mutating func fold(_ op: NodeContext) throws -> Constant? {
@@ -29,6 +30,26 @@ extension OnnxImporter {
         guard let first = inputs.first ?? nil else { return nil }
         switch node.opType {
         case "Identity", "Dropout": return first
+        case "ConstantOfShape":
+            let dims = try first.intValues("\(op.label) shape").map(Int.init)
+            guard dims.allSatisfy({ $0 >= 0 }) else { throw op.unsupported("shape \(dims) has a negative or batch dimension") }
+            let count = dims.reduce(1, *)
+            guard case .tensor(let t)? = op.node.attributes["value"] else {
+                return Constant(dims: dims, ints: nil, floats: [Float](repeating: 0, count: count))
+            }
+            let value = try constant(t)
+            if let v = value.ints?.first { return Constant(dims: dims, ints: [Int64](repeating: v, count: count), floats: nil) }
+            let v = try value.floatValues("\(op.label) value").first ?? 0
+            return Constant(dims: dims, ints: nil, floats: [Float](repeating: v, count: count))
+        case "Slice": return try sliceConstant(op, first, inputs)
+        case "Transpose":
+            let rank = first.dims.count
+            let perm = try op.ints("perm")?.map(Int.init) ?? Array((0..<rank).reversed())
+            guard perm.sorted() == Array(0..<rank) else { throw op.unsupported("perm \(perm) is no permutation of \(rank) axes") }
+            let dims = perm.map { first.dims[$0] }, source = Self.strides(first.dims)
+            var picked: [Int] = []
+            Self.forEachIndex(dims) { o in picked.append(o.indices.reduce(0) { $0 + o[$1] * source[perm[$1]] }) }
+            return first.picking(picked, dims: dims)
         case "Cast":
             switch try op.int("to", default: 1) {
             case 1, 10, 11: return Constant(dims: first.dims, ints: nil, floats: try first.floatValues("\(op.label) input"))
@@ -91,6 +112,42 @@ extension OnnxImporter {
         }
     }
 
+    /// ONNX Slice of a constant: any axes and steps.
+    private func sliceConstant(_ op: NodeContext, _ data: Constant, _ inputs: [Constant?]) throws -> Constant {
+        var ranges = data.dims.map { Array(0..<$0) }
+        for axis in try SliceSpec(op, inputs, rank: data.dims.count).axes {
+            ranges[axis.axis] = axis.indices(size: data.dims[axis.axis])
+        }
+        let dims = ranges.map(\.count), source = Self.strides(data.dims)
+        var picked: [Int] = []
+        Self.forEachIndex(dims) { o in picked.append(o.indices.reduce(0) { $0 + ranges[$1][o[$1]] * source[$1] }) }
+        return data.picking(picked, dims: dims)
+    }
+
+    /// Row-major strides of `dims`.
+    static func strides(_ dims: [Int]) -> [Int] {
+        var strides = [Int](repeating: 1, count: dims.count)
+        for i in stride(from: dims.count - 2, through: 0, by: -1) { strides[i] = strides[i + 1] * dims[i + 1] }
+        return strides
+    }
+
+    /// Calls `body` with every index of `dims` in row-major order.
+    static func forEachIndex(_ dims: [Int], _ body: ([Int]) -> Void) {
+        if dims.contains(0) { return }
+        var index = [Int](repeating: 0, count: dims.count)
+        while true {
+            body(index)
+            var axis = dims.count - 1
+            while axis >= 0 {
+                index[axis] += 1
+                if index[axis] < dims[axis] { break }
+                index[axis] = 0
+                axis -= 1
+            }
+            if axis < 0 { return }
+        }
+    }
+
     private mutating func constantAttribute(_ op: NodeContext) throws -> Constant {
         switch op.node.attributes["value"] ?? op.node.attributes["value_float"] ?? op.node.attributes["value_floats"]
             ?? op.node.attributes["value_int"] ?? op.node.attributes["value_ints"] {
@@ -100,6 +157,70 @@ extension OnnxImporter {
         case .int(let i)?: return Constant(dims: [], ints: [i], floats: nil)
         case .ints(let i)?: return Constant(dims: [i.count], ints: i, floats: nil)
         default: throw op.unsupported("only value, value_float(s) and value_int(s) constants are supported")
+        }
+    }
+}
+
+extension OnnxImporter.Constant {
+    /// The elements at flat `positions`, as a constant of `dims`.
+    func picking(_ positions: [Int], dims: [Int]) -> OnnxImporter.Constant {
+        OnnxImporter.Constant(dims: dims, ints: ints.map { v in positions.map { v[$0] } },
+                              floats: floats.map { v in positions.map { v[$0] } })
+    }
+}
+
+/// An ONNX Slice's starts, ends, axes and steps: inputs from opset 10 on, attributes (no steps) before.
+struct SliceSpec {
+    struct Axis {
+        let axis: Int
+        let start: Int64, end: Int64, step: Int64
+
+        /// The indices the slice keeps along an axis of `size`, with ONNX's clamping of starts and ends.
+        func indices(size: Int) -> [Int] {
+            let n = Int64(size)
+            func normalized(_ v: Int64) -> Int64 { v < 0 ? v + n : v }
+            let from: Int64, to: Int64
+            if step > 0 {
+                from = min(max(normalized(start), 0), n)
+                to = min(max(normalized(end), 0), n)
+            } else {
+                from = min(max(normalized(start), 0), n - 1)
+                to = min(max(normalized(end), -1), n - 1)
+            }
+            return Swift.stride(from: from, to: to, by: Int(step)).map { Int($0) }
+        }
+    }
+
+    let axes: [Axis]
+
+    init(_ op: NodeContext, _ inputs: [OnnxImporter.Constant?], rank: Int) throws {
+        let starts: [Int64], ends: [Int64], axes: [Int64]?, steps: [Int64]?
+        if op.opset >= 10 {
+            func input(_ i: Int, _ what: String) throws -> [Int64]? {
+                guard inputs.count > i, let c = inputs[i] else { return nil }
+                return try c.intValues("\(op.label) \(what)")
+            }
+            guard let s = try input(1, "starts"), let e = try input(2, "ends") else {
+                throw op.unsupported("starts and ends must be constants")
+            }
+            (starts, ends, axes, steps) = (s, e, try input(3, "axes"), try input(4, "steps"))
+        } else {
+            guard let s = try op.ints("starts"), let e = try op.ints("ends") else { throw op.unsupported("has no starts or ends") }
+            (starts, ends, axes, steps) = (s, e, try op.ints("axes"), nil)
+        }
+        let axisList = axes ?? (0..<Int64(starts.count)).map { $0 }
+        let stepList = steps ?? [Int64](repeating: 1, count: starts.count)
+        guard ends.count == starts.count, axisList.count == starts.count, stepList.count == starts.count else {
+            throw op.unsupported("starts, ends, axes and steps differ in length")
+        }
+        var seen = Set<Int>()
+        self.axes = try starts.indices.map { i in
+            let a = Int(axisList[i] < 0 ? axisList[i] + Int64(rank) : axisList[i])
+            guard a >= 0, a < rank, seen.insert(a).inserted else {
+                throw op.unsupported("axis \(axisList[i]) outside rank \(rank) or repeated")
+            }
+            guard stepList[i] != 0 else { throw op.unsupported("step 0 on axis \(a)") }
+            return Axis(axis: a, start: starts[i], end: ends[i], step: stepList[i])
         }
     }
 }

@@ -12,9 +12,10 @@ import SeerTensor
 public struct OnnxImporter {
     /// Operators with a translation (constant-only ones fold at import).
     public static let supportedOperators = [
-        "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "Conv", "Dropout", "Flatten",
-        "Gather", "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu", "MatMul", "MaxPool",
-        "Mul", "ReduceMean", "Relu", "Reshape", "Shape", "Sigmoid", "Squeeze", "Unsqueeze",
+        "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv",
+        "Dropout", "Flatten", "Gather", "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu",
+        "MatMul", "MaxPool", "Mul", "Pad", "ReduceMean", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Squeeze",
+        "Transpose", "Unsqueeze",
     ]
 
     /// The batch dimension inside folded shape constants: known to be the batch, not a number.
@@ -147,6 +148,8 @@ public struct OnnxImporter {
         case "Concat": try concat(op)
         case "Add": try add(op)
         case "MaxPool", "AveragePool": try pool(op)
+        case "Slice": try spatialSlice(op)
+        case "Pad": try pad(op)
         case "GlobalAveragePool": try globalAveragePool(op, keepsDimensions: true)
         case "ReduceMean": try reduceMean(op)
         case "Flatten":
@@ -187,12 +190,11 @@ public struct OnnxImporter {
         if let shape = try op.ints("kernel_shape"), shape.map(Int.init) != [kh, kw] {
             throw op.unsupported("kernel_shape \(shape) disagrees with the weight's \(kh)x\(kw)")
         }
-        guard kh == kw else { throw op.unsupported("kernel \(kh)x\(kw): only square kernels are supported") }
-        let window = try windowAttributes(op, kernel: kh, input: x.shape)
+        let window = try windowAttributes(op, kernel: (kh, kw), input: x.shape, dilations: true)
         let name = try layerName(op)
         let input = padded(x, window, for: name)
-        let conv = Conv2D(name: name, inChannels: x.shape[0], outChannels: cout, kernel: kh, stride: window.stride,
-                          padding: window.padding, groups: groups, bias: op.has(2), rng: &rng)
+        let conv = Conv2D(name: name, inChannels: x.shape[0], outChannels: cout, window: window.layer, groups: groups,
+                          bias: op.has(2), rng: &rng)
         conv.weight.value = Tensor(shape: w.dims, data: try w.floatValues("\(op.label) weight"))
         if op.has(2) {
             let b = try constantInput(op, 2, "bias")
@@ -340,26 +342,87 @@ public struct OnnxImporter {
         guard let kernel = try op.ints("kernel_shape"), kernel.count == 2 else {
             throw op.unsupported("kernel_shape must name a 2-D window")
         }
-        guard kernel[0] == kernel[1] else { throw op.unsupported("window \(kernel[0])x\(kernel[1]): only square windows") }
         if try op.int("ceil_mode", default: 0) != 0 { throw op.unsupported("ceil_mode 1 is not supported") }
         if op.node.outputs.count > 1, uses[op.node.outputs[1], default: 0] > 0 {
             throw op.unsupported("its indices output is used")
         }
-        let k = Int(kernel[0])
-        let window = try windowAttributes(op, kernel: k, input: x.shape)
+        let isMax = op.node.opType == "MaxPool"
+        // AveragePool has dilations from opset 19 on; the export writes opset 13, which could not carry them back.
+        let window = try windowAttributes(op, kernel: (Int(kernel[0]), Int(kernel[1])), input: x.shape, dilations: isMax)
         let layer: Layer, name = try layerName(op)
-        if op.node.opType == "MaxPool" {
-            guard window.isSymmetric else { throw op.unsupported("unequal pads: a max pool pads with -infinity, not zeros") }
-            layer = MaxPool2D(name: name, kernel: k, stride: window.stride, padding: window.padding)
+        if isMax {
+            guard window.isSymmetric else {
+                throw op.unsupported("pads unequal on one axis: a max pool pads with -infinity, not zeros")
+            }
+            layer = MaxPool2D(name: name, window: window.layer)
         } else {
-            if window.padding > 0 || !window.isSymmetric, try op.int("count_include_pad", default: 0) == 0 {
+            let padded = window.layer.height.padding > 0 || window.layer.width.padding > 0 || !window.isSymmetric
+            if padded, try op.int("count_include_pad", default: 0) == 0 {
                 throw op.unsupported("padding with count_include_pad 0: the engine divides by the whole window")
             }
-            layer = AvgPool2D(name: name, kernel: k, stride: window.stride, padding: window.padding)
+            layer = AvgPool2D(name: name, window: window.layer)
         }
         let id = graph.add(layer, padded(x, window, for: name).node)
         let shape = [x.shape[0], window.outHeight, window.outWidth]
         try setOutput(op, Runtime(node: id, shape: shape, engineShape: shape))
+    }
+
+    /// `x[:, :, a::s, b::t]` on a feature map (a CIFAR ResNet's option-A shortcut): a `SpatialSlice`. The batch and
+    /// the channels stay whole; height and width take positive steps.
+    private mutating func spatialSlice(_ op: NodeContext) throws {
+        let x = try featureMap(op, 0)
+        var inputs: [Constant?] = [nil]
+        for i in 1..<max(1, op.node.inputs.count) {
+            inputs.append(op.has(i) ? try constantInput(op, i, "slice parameter") : nil)
+        }
+        var ranges = [SliceRange(start: 0), SliceRange(start: 0)]
+        for a in try SliceSpec(op, inputs, rank: 4).axes {
+            switch a.axis {
+            case 0:
+                guard a.step == 1, a.start == 0, a.end >= Int64(Int32.max) else {
+                    throw op.unsupported("slices the batch axis: only height and width may be sliced")
+                }
+            case 1:
+                guard a.indices(size: x.shape[0]) == Array(0..<x.shape[0]) else {
+                    throw op.unsupported("slices the channels: only height and width may be sliced")
+                }
+            default:
+                guard a.step > 0 else { throw op.unsupported("step \(a.step) on axis \(a.axis): only positive steps on the image") }
+                ranges[a.axis - 2] = SliceRange(start: Int(a.start), end: Int(a.end), step: Int(a.step))
+            }
+        }
+        if ranges.allSatisfy(\.isIdentity) { return try setOutput(op, x) }
+        let layer = SpatialSlice(name: try layerName(op), rows: ranges[0], columns: ranges[1])
+        let (h, w) = layer.outputs(height: x.shape[1], width: x.shape[2])
+        guard h > 0, w > 0 else { throw op.unsupported("slices the \(x.shape[1])x\(x.shape[2]) image to an empty one") }
+        let shape = [x.shape[0], h, w]
+        try setOutput(op, Runtime(node: graph.add(layer, x.node), shape: shape, engineShape: shape))
+    }
+
+    /// Zero padding of a feature map's height, width and channels (`F.pad(x, (0, 0, 0, 0, p, p))` in an option-A
+    /// shortcut pads the channels): a `ZeroPad`.
+    private mutating func pad(_ op: NodeContext) throws {
+        let x = try featureMap(op, 0)
+        let mode = try op.string("mode", default: "constant")
+        guard mode == "constant" else { throw op.unsupported("mode '\(mode)': only constant (zero) padding is supported") }
+        let pads: [Int64], value: Float
+        if op.opset >= 11 {
+            pads = try constantInput(op, 1, "pads").intValues("\(op.label) pads")
+            value = op.has(2) ? try constantInput(op, 2, "constant_value").floatValues("\(op.label) constant_value").first ?? 0 : 0
+            if op.has(3) { throw op.unsupported("an axes input: only pads of all four axes are supported") }
+        } else {
+            guard let attribute = try op.ints("pads") else { throw op.unsupported("has no pads") }
+            (pads, value) = (attribute, try op.float("value", default: 0))
+        }
+        guard value == 0 else { throw op.unsupported("pads with \(value): only zero padding is supported") }
+        guard pads.count == 8, pads[0] == 0, pads[4] == 0, pads.allSatisfy({ $0 >= 0 }) else {
+            throw op.unsupported("pads \(pads): expected eight non-negative values, none on the batch axis")
+        }
+        let p = pads.map { Int($0) }
+        let layer = ZeroPad(name: try layerName(op), top: p[2], left: p[3], bottom: p[6], right: p[7],
+                            channelsBefore: p[1], channelsAfter: p[5])
+        let shape = [x.shape[0] + p[1] + p[5], x.shape[1] + p[2] + p[6], x.shape[2] + p[3] + p[7]]
+        try setOutput(op, Runtime(node: graph.add(layer, x.node), shape: shape, engineShape: shape))
     }
 
     private mutating func reshape(_ op: NodeContext) throws {
@@ -439,8 +502,9 @@ public struct OnnxImporter {
     }
 
     private struct Window {
-        let stride: Int, padding: Int
-        /// Padding beyond `padding` on top, left, bottom and right (all zero for symmetric pads).
+        /// The layer's window: each axis padded on both sides by the smaller of its two pads.
+        let layer: Window2D
+        /// Padding beyond the layer's on top, left, bottom and right (all zero for pads equal on each axis).
         let extra: [Int]
         let outHeight: Int, outWidth: Int
         var isSymmetric: Bool { extra.allSatisfy { $0 == 0 } }
@@ -458,26 +522,40 @@ public struct OnnxImporter {
         return Runtime(node: graph.add(pad, x.node), shape: shape, engineShape: shape)
     }
 
-    /// Strides, pads, dilations and auto_pad of a convolution or pooling window, reduced to the engine's square
-    /// stride and symmetric padding (anything else is refused by name).
-    private func windowAttributes(_ op: NodeContext, kernel: Int, input: [Int]) throws -> Window {
-        let strides = try op.ints("strides") ?? [1, 1]
-        guard strides.count == 2, strides[0] == strides[1], strides[0] >= 1 else {
-            throw op.unsupported("strides \(strides): only equal strides along height and width are supported")
+    /// Strides, pads, dilations and auto_pad of a convolution or pooling window of `kernel` (height, width): the
+    /// layer's window, padded equally on both sides of each axis, and what a `ZeroPad` in front adds. `dilations`:
+    /// whether the op may dilate its window (anything else is refused by name).
+    private func windowAttributes(_ op: NodeContext, kernel: (height: Int, width: Int), input: [Int],
+                                  dilations allowsDilation: Bool) throws -> Window {
+        let strides = try op.ints("strides")?.map(Int.init) ?? [1, 1]
+        guard strides.count == 2, strides.allSatisfy({ $0 >= 1 }) else {
+            throw op.unsupported("strides \(strides): expected two positive values (height, width)")
         }
-        let stride = Int(strides[0])
-        if let dilations = try op.ints("dilations"), dilations.contains(where: { $0 != 1 }) {
-            throw op.unsupported("dilations \(dilations): only dilation 1 is supported")
+        let dilations = try op.ints("dilations")?.map(Int.init) ?? [1, 1]
+        guard dilations.count == 2, dilations.allSatisfy({ $0 >= 1 }) else {
+            throw op.unsupported("dilations \(dilations): expected two positive values (height, width)")
         }
+        if !allowsDilation && dilations != [1, 1] {
+            throw op.unsupported("dilations \(dilations): only MaxPool and Conv windows may be dilated")
+        }
+        guard kernel.height >= 1, kernel.width >= 1 else {
+            throw op.unsupported("kernel \(kernel.height)x\(kernel.width) must be at least 1x1")
+        }
+        let kernels = [kernel.height, kernel.width]
+        let spans = (0..<2).map { (kernels[$0] - 1) * dilations[$0] + 1 }
         var pads = try op.ints("pads")?.map(Int.init) ?? [0, 0, 0, 0]
         let autoPad = try op.string("auto_pad", default: "NOTSET")
         switch autoPad {
         case "NOTSET": break
         case "VALID": pads = [0, 0, 0, 0]
         case "SAME_UPPER", "SAME_LOWER":
-            pads = [1, 2].flatMap { axis -> [Int] in
-                let size = input[axis], out = (size + stride - 1) / stride
-                let total = max(0, (out - 1) * stride + kernel - size)
+            // onnxruntime refuses the pair, and ONNX versions disagreed on the pads it implies.
+            guard dilations == [1, 1] else {
+                throw op.unsupported("auto_pad \(autoPad) with dilations \(dilations): write explicit pads")
+            }
+            pads = (0..<2).flatMap { axis -> [Int] in
+                let size = input[axis + 1], stride = strides[axis], out = (size + stride - 1) / stride
+                let total = max(0, (out - 1) * stride + spans[axis] - size)
                 let small = total / 2, large = total - small
                 return autoPad == "SAME_UPPER" ? [small, large] : [large, small]
             }
@@ -487,15 +565,19 @@ public struct OnnxImporter {
         guard pads.count == 4, pads.allSatisfy({ $0 >= 0 }) else {
             throw op.unsupported("pads \(pads): expected four non-negative values (top, left, bottom, right)")
         }
-        // The layer pads every side by the smallest amount; a ZeroPad in front adds the rest.
-        let padding = pads.min()!
-        let extra = pads.map { $0 - padding }
-        let (height, width) = (input[1] + pads[0] + pads[2], input[2] + pads[1] + pads[3])
-        let outHeight = (height - kernel) / stride + 1, outWidth = (width - kernel) / stride + 1
-        guard height >= kernel, width >= kernel, outHeight > 0, outWidth > 0 else {
-            throw op.unsupported("window \(kernel) does not fit input \(input[1])x\(input[2]) with pads \(pads)")
+        // Each axis pads both sides by its smaller pad; a ZeroPad in front adds the rest.
+        let axisPads = [min(pads[0], pads[2]), min(pads[1], pads[3])]
+        let extra = [pads[0] - axisPads[0], pads[1] - axisPads[1], pads[2] - axisPads[0], pads[3] - axisPads[1]]
+        let axes = (0..<2).map {
+            WindowAxis(kernel: kernels[$0], stride: strides[$0], dilation: dilations[$0], padding: axisPads[$0])
         }
-        return Window(stride: stride, padding: padding, extra: extra, outHeight: outHeight, outWidth: outWidth)
+        let layer = Window2D(height: axes[0], width: axes[1])
+        let (height, width) = (input[1] + extra[0] + extra[2], input[2] + extra[1] + extra[3])
+        guard layer.height.fits(height), layer.width.fits(width) else {
+            throw op.unsupported("window \(layer) does not fit input \(input[1])x\(input[2]) with pads \(pads)")
+        }
+        let out = layer.outputs(height: height, width: width)
+        return Window(layer: layer, extra: extra, outHeight: out.height, outWidth: out.width)
     }
 
     private mutating func add(_ layer: Layer, _ op: NodeContext, from x: Runtime) throws -> Runtime {

@@ -1,5 +1,5 @@
 // oneDNN (Debian libdnnl 2.6, OpenMP runtime) convolutions behind SeerEngine's `OneDNNConvolution` backend.
-// No Swift API: SeerEngine wraps these. Tensors are plain NCHW (data), [out][in / groups][k][k] (weights) and [out]
+// No Swift API: SeerEngine wraps these. Tensors are plain NCHW (data), [out][in / groups][kh][kw] (weights) and [out]
 // (bias) on both sides; where oneDNN's kernel prefers a blocked layout, each handle reorders into and out of its own
 // buffers.
 #ifndef SEER_DNNL_H
@@ -9,9 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/// One convolution's geometry; `groups` divides both channel counts.
+/// One convolution's geometry; `groups` divides both channel counts. The window as ONNX's Conv has it, per axis:
+/// kernel, stride, dilation (1: none) and zero padding on both sides.
 typedef struct {
-    int batch, in_channels, out_channels, groups, height, width, kernel, stride, padding;
+    int batch, in_channels, out_channels, groups, height, width;
+    int kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w, padding_h, padding_w;
     bool bias;
 } seer_dnnl_shape;
 
@@ -46,7 +48,7 @@ int seer_dnnl_conv_backward_data(seer_dnnl_conv *conv, const float *diff_dst, co
 int seer_dnnl_conv_backward_weights(seer_dnnl_conv *conv, const float *src, const float *diff_dst,
                                     float *diff_weights, char *error, size_t error_size);
 
-/// An int8 inference convolution: u8 (or, `signed_input`, s8) NCHW source x s8 [out][in / groups][k][k] weights ->
+/// An int8 inference convolution: u8 (or, `signed_input`, s8) NCHW source x s8 [out][in / groups][kh][kw] weights ->
 /// s32 accumulators -> f32 NCHW dst = scales[o] * acc + bias[o] (bias: `shape->bias`, out_channels values in output
 /// units; the handle keeps its own copy). oneDNN picks the kernel (VNNI where the CPU has it). A handle's weights are
 /// reordered on its first call and must be the same on every later one.

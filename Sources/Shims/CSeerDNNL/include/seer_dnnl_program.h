@@ -36,14 +36,14 @@ typedef struct {
     float lo, hi, inv, step;
 } seer_dnnl_epilogue;
 
-/// dst = epilogue(conv(src, weights) + bias + residual): weights [out][in / groups][k][k] and bias [out] (NULL:
+/// dst = epilogue(conv(src, weights) + bias + residual): weights [out][in / groups][kh][kw] and bias [out] (NULL:
 /// none) are copied; residual < 0: none. `shape->batch` and the channel and spatial sizes must match `src`.
 int seer_dnnl_program_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape *shape, const float *weights,
                            const float *bias, int residual, const seer_dnnl_epilogue *epilogue, char *error,
                            size_t error_size);
 /// The integer form of a fake-quantized convolution: `src` holds fake-quantized values (multiples of 1 / inv) or
-/// already their levels (an epilogue's `levels`); the levels round(src * inv), as u8 (s8 when `signed_input`), meet the s8 weight levels
-/// ([out][in / groups][k][k]) in oneDNN's int8 kernel, and the s32 sums come back as f32,
+/// already their levels (an epilogue's `levels`); the levels round(src * inv), as u8 (s8 when `signed_input`), meet
+/// the s8 weight levels ([out][in / groups][kh][kw]) in oneDNN's int8 kernel, and the s32 sums come back as f32,
 /// scales[o] * acc + bias[o], before the residual and the epilogue (as `seer_dnnl_program_conv`).
 int seer_dnnl_program_int8_conv(seer_dnnl_program *p, int src, bool signed_input, float inv,
                                 const seer_dnnl_shape *shape, const int8_t *weights, const float *scales,
@@ -56,7 +56,8 @@ int seer_dnnl_program_add(seer_dnnl_program *p, int a, int b, const seer_dnnl_ep
 int seer_dnnl_program_eltwise(seer_dnnl_program *p, int src, const seer_dnnl_epilogue *epilogue, char *error,
                               size_t error_size);
 /// Max pooling (padding never wins) or average pooling (padded cells count as zeros, divisor the full window);
-/// kernel 0: the whole plane (global average pooling, a [batch, channels, 1, 1] result).
+/// kernel 0: the whole plane (global average pooling, a [batch, channels, 1, 1] result). Square, undilated windows
+/// (the engine runs other pooling windows as host steps).
 int seer_dnnl_program_pool(seer_dnnl_program *p, int src, bool max, int kernel, int stride, int padding,
                            char *error, size_t error_size);
 
