@@ -123,6 +123,28 @@ final class BlockedFloatInferenceTests: XCTestCase {
         XCTAssertEqual(host, ["host pool", "host fc"])
     }
 
+    /// A slice runs the steps its nodes became: a convolution with its fused ReLU and quantizer is one step (two
+    /// with a reorder into its layout), the fused nodes none of their own, the standalone addition one.
+    func testProgramSliceRunsTheStepsOfItsNodes() throws {
+        var rng = SeededGenerator(seed: 31)
+        let graph = GraphFusionTests.network(rng: &rng)
+        let x = Tensor.randomNormal(shape: [2, 3, 18, 18], std: 1, using: &rng)
+        func id(_ name: String) -> Graph.NodeID { graph.nodes.firstIndex { $0.layer.name == name }! }
+        func slice(_ names: [String]) throws -> ProgramSlice {
+            try XCTUnwrap(ProgramSlice(graph, arithmetic: .float, input: x, nodes: Set(names.map(id))))
+        }
+        // The convolution, and a reorder where no fast kernel reads the layout its producer wrote.
+        XCTAssertTrue((1...2).contains(try slice(["b1.conv1"]).stepCount))
+        XCTAssertEqual(try slice(["b1.relu1", "b1.conv2.aq"]).stepCount, 0, "fused into b1.conv1")
+        XCTAssertEqual(try slice(["two.add"]).stepCount, 1)
+        XCTAssertEqual(try slice([]).stepCount, 0)
+        let everything = try slice(graph.nodes.indices.map { graph.nodes[$0].layer.name })
+        XCTAssertGreaterThan(everything.stepCount, 10)
+        everything.run()
+        XCTAssertNil(ProgramSlice(graph, arithmetic: .float, input: Tensor(shape: [2, 3 * 18 * 18]), nodes: []),
+                     "an input that is not NCHW")
+    }
+
     /// A graph whose output is a convolution (no head, plain NCHW out) and whose residual is the network input.
     func testConvolutionOutputAndInputResidual() {
         var rng = SeededGenerator(seed: 9)

@@ -75,6 +75,41 @@ final class BlockedExecutor {
     }
 }
 
+/// Some nodes of a folded network run as its oneDNN program runs them, in place, for timing a layer where it sits
+/// (`LayerProfiler`): the steps those nodes became (a convolution's with its fused residual add, ReLU and quantizer,
+/// and the levels its integer kernel reads when it writes them itself), reading what one full run of the program
+/// left in the buffers. Only on the oneDNN backend, where inference runs as programs.
+public final class ProgramSlice {
+    private let plan: BlockedPlan
+    private let input: Tensor
+    private let steps: [Range<Int32>]
+
+    /// `nodes` of `folded` (as `arithmetic` compiles it) on the NCHW batch `input`; nil off the oneDNN backend or
+    /// for another input.
+    public init?(_ folded: Graph, arithmetic: InferenceArithmetic, input: Tensor, nodes: Set<Graph.NodeID>) {
+        guard ConvolutionAlgorithm.forNewLayers == .onednn, input.shape.count == 4 else { return nil }
+        let integer = arithmetic == .int8 ? QuantizedInference(folded).integerConvolutions : [:]
+        let plan = BlockedPlan(folded, inputShape: input.shape, integer: integer)
+        self.plan = plan
+        self.input = input
+        steps = nodes.compactMap { plan.stepsOf[$0] }.sorted { $0.lowerBound < $1.lowerBound }
+        var output = [Float](repeating: 0, count: plan.outputShape.reduce(1, *))
+        input.data.withUnsafeBufferPointer { x in
+            output.withUnsafeMutableBufferPointer { plan.run(x.baseAddress!, into: $0.baseAddress!) }
+        }
+    }
+
+    /// How many program steps the nodes became.
+    var stepCount: Int { steps.reduce(0) { $0 + $1.count } }
+
+    /// Runs the nodes' steps once.
+    public func run() {
+        input.data.withUnsafeBufferPointer { x in
+            for range in steps { plan.run(x.baseAddress!, steps: range) }
+        }
+    }
+}
+
 /// One chunk's program: the oneDNN steps, and the host layers that run between them.
 final class BlockedPlan {
     private let program: OpaquePointer
@@ -82,6 +117,8 @@ final class BlockedPlan {
     private var hostSteps: [Int32: HostStep] = [:]
     private var outputTensor: Int32 = -1
     private(set) var outputShape: [Int] = []
+    /// The steps each node became (the nodes fused into another have none), in the order they run.
+    private(set) var stepsOf: [Graph.NodeID: Range<Int32>] = [:]
     private(set) var implementations: [String] = []
 
     /// A layer the program does not run: it reads plain tensors and writes one.
@@ -128,7 +165,7 @@ final class BlockedPlan {
         func onlyIntegerConsumers(_ id: Graph.NodeID) -> Bool {
             id != graph.output && (consumers[id] ?? []).allSatisfy { integer[$0] != nil }
         }
-        var fused = Set<Graph.NodeID>()
+        var fused = Set<Graph.NodeID>(), steps = [Graph.NodeID: Range<Int32>]()
         /// Records `result` as the value of `id` and of the nodes fused into it.
         func define(_ id: Graph.NodeID, _ covered: [Graph.NodeID], _ result: Int32) {
             for n in [id] + covered {
@@ -138,6 +175,8 @@ final class BlockedPlan {
             }
         }
         for id in order where !fused.contains(id) {
+            let first = seer_dnnl_program_steps(program)
+            defer { steps[id] = first..<seer_dnnl_program_steps(program) }
             let node = graph.nodes[id], ins = node.inputs.map { tensorOf[$0]! }
             switch node.layer {
             case let conv as Conv2D where node.inputs.count == 1:
@@ -240,6 +279,7 @@ final class BlockedPlan {
                 shapeOf[id] = shape
             }
         }
+        stepsOf = steps
         outputTensor = builder.check { seer_dnnl_program_plain(program, tensorOf[graph.output]!, $0, 256) }
         outputShape = shapeOf[graph.output]!
         let output = outputTensor
@@ -255,15 +295,21 @@ final class BlockedPlan {
 
     /// Runs the network on `input` (this plan's input shape) and writes its plain output to `output`.
     func run(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) {
+        run(input, steps: 0..<stepCount)
+        output.update(from: seer_dnnl_program_data(program, outputTensor)!, count: outputShape.reduce(1, *))
+    }
+
+    /// Runs `steps` only (host steps among them included), reading what earlier steps left in the buffers.
+    func run(_ input: UnsafePointer<Float>, steps: Range<Int32>) {
         var error = [CChar](repeating: 0, count: 256)
-        var step: Int32 = 0
-        while step < stepCount {
+        var step = steps.lowerBound
+        while step < steps.upperBound {
             var next = step
-            while next < stepCount && hostSteps[next] == nil { next += 1 }
+            while next < steps.upperBound && hostSteps[next] == nil { next += 1 }
             guard seer_dnnl_program_run(program, input, step, next, &error, error.count) == 0 else {
                 fatalError(String(cString: error))
             }
-            if let host = hostSteps[next] {
+            if next < steps.upperBound, let host = hostSteps[next] {
                 let ins = host.inputs.map { i in
                     Tensor(shape: i.shape, data: Array(UnsafeBufferPointer(
                         start: seer_dnnl_program_data(program, i.tensor), count: i.shape.reduce(1, *))))
@@ -275,7 +321,6 @@ final class BlockedPlan {
             }
             step = next + 1
         }
-        output.update(from: seer_dnnl_program_data(program, outputTensor)!, count: outputShape.reduce(1, *))
     }
 
     /// Calls into the program's builder, stopping with oneDNN's message on failure (oneDNN refusing a layer the

@@ -116,6 +116,9 @@ public final class QuantizedInference: InferenceProgram {
     /// off the oneDNN backend.
     public func programSteps(inputShape: [Int]) -> [String] { blocked?.implementations(inputShape: inputShape) ?? [] }
 
+    /// The integer convolutions by node.
+    var integerConvolutions: [Graph.NodeID: Int8Convolution] { integer }
+
     /// The integer form of convolution node `id`, if it has one.
     func integerConvolution(_ id: Graph.NodeID) -> Int8Convolution? { integer[id] }
 
