@@ -144,7 +144,7 @@ public final class Int8Convolution {
         }
         for c in 0..<count where statuses[c] != 0 {
             let message = errors[(256 * c)..<(256 * c + 256)].prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
-            preconditionFailure("oneDNN int8 forward \(name): \(String(decoding: message, as: UTF8.self))")
+            fatalError("oneDNN int8 forward \(name): \(String(decoding: message, as: UTF8.self))")
         }
         return y
     }
@@ -175,7 +175,7 @@ extension OneDNNConvolution.Primitive {
                                            &error, error.count)
             }
         }
-        guard let handle else { preconditionFailure("oneDNN int8 convolution \(s): \(String(cString: error))") }
+        guard let handle else { fatalError("oneDNN int8 convolution \(s): \(String(cString: error))") }
         self.init(handle: handle)
     }
 }

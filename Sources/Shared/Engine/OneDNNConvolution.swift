@@ -36,7 +36,7 @@ final class OneDNNConvolution: ConvolutionBackend {
             var shape = s.dnnlShape
             var error = [CChar](repeating: 0, count: 256)
             guard let handle = seer_dnnl_conv_create(&shape, pass, &error, error.count) else {
-                preconditionFailure("oneDNN convolution \(s): \(String(cString: error))")
+                fatalError("oneDNN convolution \(s): \(String(cString: error))")
             }
             self.handle = handle
         }
@@ -82,7 +82,7 @@ final class OneDNNConvolution: ConvolutionBackend {
         }
         for c in chunks.indices where statuses[c] != 0 {
             let message = errors[(256 * c)..<(256 * c + 256)].prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
-            preconditionFailure("oneDNN \(what): \(String(decoding: message, as: UTF8.self))")
+            fatalError("oneDNN \(what): \(String(decoding: message, as: UTF8.self))")
         }
     }
 
