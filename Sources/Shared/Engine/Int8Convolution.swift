@@ -86,11 +86,6 @@ public final class Int8Convolution {
         return p
     }
 
-    /// oneDNN's name for the kernel it picks for an input of `inputShape`, e.g. "brgconv:avx512_core_vnni".
-    func implementation(inputShape: [Int]) -> String {
-        "onednn " + primitive(images: inputShape[0], height: inputShape[2], width: inputShape[3], chunk: 0).implementation
-    }
-
     /// The layer's output for the (fake-quantized) input `x`.
     public func inference(_ x: Tensor) -> Tensor { inference(x, epilogue: ConvEpilogue()) }
 

@@ -122,21 +122,6 @@ public final class QuantizedInference: InferenceProgram {
     /// The integer form of convolution node `id`, if it has one.
     func integerConvolution(_ id: Graph.NodeID) -> Int8Convolution? { integer[id] }
 
-    /// oneDNN's kernel for each integer convolution on an input batch `x` (runs the network once to learn the shapes).
-    public func implementations(for x: Tensor) -> [String: String] {
-        var shapes = [String: [Int]]()
-        var values = [Graph.NodeID: Tensor]()
-        for id in graph.topologicalOrder {
-            let node = graph.nodes[id]
-            let ins = node.inputs.map { $0 == Graph.input ? x : values[$0]! }
-            if integer[id] != nil { shapes[node.layer.name] = ins[0].shape }
-            values[id] = node.layer.forward(ins, training: false)
-        }
-        var kernels = [String: String]()
-        for (id, conv) in integer { kernels[graph.nodes[id].layer.name] = conv.implementation(inputShape: shapes[conv.name]!) }
-        return kernels
-    }
-
     /// Whether oneDNN's ISA in this process has VNNI.
     public static var hostHasVNNI: Bool { Int8Convolution.hostHasVNNI }
 
