@@ -54,7 +54,7 @@ final class Int8InferenceTests: XCTestCase {
                 let node = graph.nodes[id]
                 let ins = node.inputs.map { $0 == Graph.input ? x : values[$0]! }
                 values[id] = node.layer.forward(ins, training: false)
-                guard let conv = node.layer as? Conv2D, let integer = program.integerConvolution(id) else { continue }
+                guard let conv = node.layer as? Conv2D, let integer = program.integerConvolutions[id] else { continue }
                 let yFloat = values[id]!, yInt = integer.inference(ins[0], epilogue: ConvEpilogue())
                 let bound = roundingBound(conv, input: ins[0])
                 var worst: Float = 0

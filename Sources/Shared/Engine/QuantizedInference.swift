@@ -119,9 +119,6 @@ public final class QuantizedInference: InferenceProgram {
     /// The integer convolutions by node.
     var integerConvolutions: [Graph.NodeID: Int8Convolution] { integer }
 
-    /// The integer form of convolution node `id`, if it has one.
-    func integerConvolution(_ id: Graph.NodeID) -> Int8Convolution? { integer[id] }
-
     /// Whether oneDNN's ISA in this process has VNNI.
     public static var hostHasVNNI: Bool { Int8Convolution.hostHasVNNI }
 

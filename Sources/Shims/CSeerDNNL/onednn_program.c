@@ -199,6 +199,26 @@ static int finish_step(seer_dnnl_program *p, step *st, dnnl_primitive_desc_t pd,
     return t;
 }
 
+// Appends a step running `pd` (which it takes over, also on failure) on the tensors `inputs` as the arguments `args`,
+// writing a new tensor in pd's destination layout; the tensor, or -1.
+static int add_step(seer_dnnl_program *p, step_kind kind, dnnl_primitive_desc_t pd, const int *args,
+                    const int *inputs, int count, char *error, size_t error_size) {
+    step *st = new_step(p, kind);
+    if (!st) {
+        dnnl_primitive_desc_destroy(pd);
+        fail_message(error, error_size, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < count; i++) {
+        use(p, inputs[i]);
+        add_argument(st, args[i], inputs[i], NULL);
+    }
+    int out = finish_step(p, st, pd, dnnl_query_dst_md);
+    if (out < 0) fail_message(error, error_size, "out of memory");
+    return out;
+}
+
+
 // One elementwise operation: oneDNN's algorithm, its two parameters, and a factor on its result.
 typedef struct {
     dnnl_alg_kind_t alg;
@@ -248,6 +268,17 @@ static dnnl_status_t make_attributes(dnnl_primitive_attr_t *attr, bool sum, cons
     return st;
 }
 
+// The primitive descriptor of the operation `desc` with `e`'s post-ops (and a user-managed scratchpad).
+static dnnl_status_t primitive_desc(seer_dnnl_program *p, const_dnnl_op_desc_t desc, const seer_dnnl_epilogue *e,
+                                    dnnl_primitive_desc_t *pd) {
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_status_t st = make_attributes(&attr, false, e);
+    *pd = NULL;
+    if (st == dnnl_success) st = dnnl_primitive_desc_create(pd, desc, attr, p->engine, NULL);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
 // A memory of layout `md` owned by the program, filled from the plain array `values` of layout `plain`.
 static dnnl_status_t owned_copy(seer_dnnl_program *p, const dnnl_memory_desc_t *plain, const dnnl_memory_desc_t *md,
                                 const float *values, dnnl_memory_t *out) {
@@ -277,32 +308,26 @@ static bool is_reference(const_dnnl_primitive_desc_t pd) {
         && strncmp(name, "ref", 3) == 0;
 }
 
-// A step reordering `src` into layout `to`; the new tensor, or -1.
-static int add_reorder(seer_dnnl_program *p, int src, const dnnl_memory_desc_t *to, char *error, size_t error_size) {
+// A step reordering `src` into layout `to`, multiplying by `scale` on the way; the new tensor, or -1.
+static int add_reorder(seer_dnnl_program *p, int src, const dnnl_memory_desc_t *to, float scale, char *error,
+                       size_t error_size) {
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
     CHECK(make_attributes(&attr, false, NULL), "reorder attributes");
+    if (scale != 1.0f) CHECK(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale), "reorder scale");
     CHECK(dnnl_reorder_primitive_desc_create(&pd, &p->tensors[src].md, p->engine, to, p->engine, attr),
           "reorder descriptor");
     dnnl_primitive_attr_destroy(attr);
-    attr = NULL;
-    step *st = new_step(p, STEP_REORDER);
-    if (!st) goto out_of_memory;
-    use(p, src);
-    add_argument(st, DNNL_ARG_FROM, src, NULL);
-    st->pd = pd;
-    int out = new_tensor(p, to, (int)(st - p->steps));
-    if (out < 0) goto out_of_memory;
-    st->output = out;
-    add_argument(st, DNNL_ARG_TO, out, NULL);
-    snprintf(st->implementation, sizeof st->implementation, "reorder");
+    int args[] = {DNNL_ARG_FROM};
+    int out = add_step(p, STEP_REORDER, pd, args, &src, 1, error, error_size);
+    if (out >= 0) {
+        step *st = &p->steps[p->step_count - 1];
+        st->scale = scale;
+        snprintf(st->implementation, sizeof st->implementation, scale == 1.0f ? "reorder" : "reorder (levels)");
+    }
     return out;
-out_of_memory:
-    fail_message(error, error_size, "out of memory");
-    return -1;
 fail:
     if (attr) dnnl_primitive_attr_destroy(attr);
-    if (pd) dnnl_primitive_desc_destroy(pd);
     return -1;
 }
 
@@ -330,33 +355,7 @@ static int levels_of(seer_dnnl_program *p, int src, float inv, const dnnl_memory
             && dnnl_memory_desc_equal(&p->tensors[st->output].md, to))
             return st->output;
     }
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_primitive_desc_t pd = NULL;
-    CHECK(make_attributes(&attr, false, NULL), "reorder attributes");
-    CHECK(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &inv), "reorder scale");
-    CHECK(dnnl_reorder_primitive_desc_create(&pd, &p->tensors[src].md, p->engine, to, p->engine, attr),
-          "levels reorder descriptor");
-    dnnl_primitive_attr_destroy(attr);
-    attr = NULL;
-    step *st = new_step(p, STEP_REORDER);
-    if (!st) goto out_of_memory;
-    use(p, src);
-    add_argument(st, DNNL_ARG_FROM, src, NULL);
-    st->pd = pd;
-    st->scale = inv;
-    int out = new_tensor(p, to, (int)(st - p->steps));
-    if (out < 0) goto out_of_memory;
-    st->output = out;
-    add_argument(st, DNNL_ARG_TO, out, NULL);
-    snprintf(st->implementation, sizeof st->implementation, "reorder (levels)");
-    return out;
-out_of_memory:
-    fail_message(error, error_size, "out of memory");
-    return -1;
-fail:
-    if (attr) dnnl_primitive_attr_destroy(attr);
-    if (pd) dnnl_primitive_desc_destroy(pd);
-    return -1;
+    return add_reorder(p, src, to, inv, error, error_size);
 }
 
 // What one convolution step needs beyond its source: the weights' and source's element types, the weights (plain
@@ -469,7 +468,7 @@ static int add_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape *s, con
         CHECK(conv_primitive_desc_or_float(p, s, o, &any_src, residual >= 0, &e, &pd),
               "convolution primitive descriptor");
         dnnl_memory_desc_t chosen = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
-        if (!dnnl_memory_desc_equal(&chosen, &x) && (src = add_reorder(p, src, &chosen, error, error_size)) < 0)
+        if (!dnnl_memory_desc_equal(&chosen, &x) && (src = add_reorder(p, src, &chosen, 1.0f, error, error_size)) < 0)
             goto fail;
     }
     if (integer && !reads_levels) {
@@ -545,58 +544,30 @@ int seer_dnnl_program_add(seer_dnnl_program *p, int a, int b, const seer_dnnl_ep
         fail_message(error, error_size, "addition of tensors of different shapes");
         return -1;
     }
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_desc_t pd;
     dnnl_memory_desc_t dst;
+    dnnl_binary_desc_t desc;
     CHECK(dnnl_memory_desc_init_by_tag(&dst, x->ndims, x->dims, output_type(e), dnnl_format_tag_any),
           "dst descriptor");
-    dnnl_binary_desc_t desc;
     CHECK(dnnl_binary_desc_init(&desc, dnnl_binary_add, x, y, &dst), "addition descriptor");
-    CHECK(make_attributes(&attr, false, e), "addition attributes");
-    CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, p->engine, NULL), "addition primitive descriptor");
-    dnnl_primitive_attr_destroy(attr);
-    attr = NULL;
-    step *st = new_step(p, STEP_BINARY);
-    if (!st) goto out_of_memory;
-    use(p, a);
-    use(p, b);
-    add_argument(st, DNNL_ARG_SRC_0, a, NULL);
-    add_argument(st, DNNL_ARG_SRC_1, b, NULL);
-    int out = finish_step(p, st, pd, dnnl_query_dst_md);
-    if (out < 0) goto out_of_memory;
-    return out;
-out_of_memory:
-    fail_message(error, error_size, "out of memory");
+    CHECK(primitive_desc(p, &desc, e, &pd), "addition primitive descriptor");
+    int args[] = {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1}, inputs[] = {a, b};
+    return add_step(p, STEP_BINARY, pd, args, inputs, 2, error, error_size);
 fail:
-    if (attr) dnnl_primitive_attr_destroy(attr);
-    if (pd) dnnl_primitive_desc_destroy(pd);
     return -1;
 }
 
 // One eltwise step: dst = op(src).
 static int add_eltwise(seer_dnnl_program *p, int src, elementwise op, char *error, size_t error_size) {
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_desc_t pd;
     dnnl_eltwise_desc_t desc;
     CHECK(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, op.alg, &p->tensors[src].md, op.alpha,
                                          op.beta),
           "eltwise descriptor");
-    CHECK(make_attributes(&attr, false, NULL), "eltwise attributes");
-    CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, p->engine, NULL), "eltwise primitive descriptor");
-    dnnl_primitive_attr_destroy(attr);
-    attr = NULL;
-    step *st = new_step(p, STEP_ELTWISE);
-    if (!st) goto out_of_memory;
-    use(p, src);
-    add_argument(st, DNNL_ARG_SRC, src, NULL);
-    int out = finish_step(p, st, pd, dnnl_query_dst_md);
-    if (out < 0) goto out_of_memory;
-    return out;
-out_of_memory:
-    fail_message(error, error_size, "out of memory");
+    CHECK(primitive_desc(p, &desc, NULL, &pd), "eltwise primitive descriptor");
+    int args[] = {DNNL_ARG_SRC};
+    return add_step(p, STEP_ELTWISE, pd, args, &src, 1, error, error_size);
 fail:
-    if (attr) dnnl_primitive_attr_destroy(attr);
-    if (pd) dnnl_primitive_desc_destroy(pd);
     return -1;
 }
 
@@ -636,8 +607,7 @@ int seer_dnnl_program_pool(seer_dnnl_program *p, int src, bool max, int kernel, 
     }
     dnnl_dims_t dst_dims = {x->dims[0], x->dims[1], (x->dims[2] + 2 * padding - kernels[0]) / strides[0] + 1,
                             (x->dims[3] + 2 * padding - kernels[1]) / strides[1] + 1};
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_desc_t pd;
     dnnl_memory_desc_t dst;
     CHECK(dnnl_memory_desc_init_by_tag(&dst, 4, dst_dims, dnnl_f32, dnnl_format_tag_any), "dst descriptor");
     dnnl_pooling_desc_t desc;
@@ -645,22 +615,10 @@ int seer_dnnl_program_pool(seer_dnnl_program *p, int src, bool max, int kernel, 
                                          max ? dnnl_pooling_max : dnnl_pooling_avg_include_padding, x, &dst, strides,
                                          kernels, pads, pads),
           "pooling descriptor");
-    CHECK(make_attributes(&attr, false, NULL), "pooling attributes");
-    CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, p->engine, NULL), "pooling primitive descriptor");
-    dnnl_primitive_attr_destroy(attr);
-    attr = NULL;
-    step *st = new_step(p, STEP_POOL);
-    if (!st) goto out_of_memory;
-    use(p, src);
-    add_argument(st, DNNL_ARG_SRC, src, NULL);
-    int out = finish_step(p, st, pd, dnnl_query_dst_md);
-    if (out < 0) goto out_of_memory;
-    return out;
-out_of_memory:
-    fail_message(error, error_size, "out of memory");
+    CHECK(primitive_desc(p, &desc, NULL, &pd), "pooling primitive descriptor");
+    int args[] = {DNNL_ARG_SRC};
+    return add_step(p, STEP_POOL, pd, args, &src, 1, error, error_size);
 fail:
-    if (attr) dnnl_primitive_attr_destroy(attr);
-    if (pd) dnnl_primitive_desc_destroy(pd);
     return -1;
 }
 
@@ -675,7 +633,7 @@ int seer_dnnl_program_plain(seer_dnnl_program *p, int src, char *error, size_t e
         fail_with(error, error_size, "plain descriptor", status);
         return -1;
     }
-    return add_reorder(p, src, &plain, error, error_size);
+    return add_reorder(p, src, &plain, 1.0f, error, error_size);
 }
 
 int seer_dnnl_program_host(seer_dnnl_program *p, const int *inputs, int count, const int64_t *dims, int ndims,
@@ -841,10 +799,6 @@ out_of_memory:
 }
 
 int seer_dnnl_program_steps(const seer_dnnl_program *p) { return p->step_count; }
-
-bool seer_dnnl_program_is_host(const seer_dnnl_program *p, int s) {
-    return s >= 0 && s < p->step_count && p->steps[s].kind == STEP_HOST;
-}
 
 int seer_dnnl_program_run(seer_dnnl_program *p, const float *input, int from, int to, char *error,
                           size_t error_size) {

@@ -74,8 +74,6 @@ int seer_dnnl_program_finalize(seer_dnnl_program *p, char *error, size_t error_s
 
 /// The number of steps; steps are numbered in the order they were added.
 int seer_dnnl_program_steps(const seer_dnnl_program *p);
-/// Whether step `step` is a host step.
-bool seer_dnnl_program_is_host(const seer_dnnl_program *p, int step);
 /// Runs steps [from, to) on the calling thread (host steps are skipped); `input` is the network input's data.
 int seer_dnnl_program_run(seer_dnnl_program *p, const float *input, int from, int to, char *error,
                           size_t error_size);
