@@ -167,12 +167,74 @@ final class LayerGradientTests: XCTestCase {
         }
     }
 
+    /// Finite differences of batch norm's training passes, on each vector ISA this CPU runs; planes below, at and
+    /// past one vector of 16 floats, so both the vector bodies and their tails are covered.
     func testBatchNormTraining() {
-        let bn = BatchNorm2D(name: "bn", channels: 3)
-        var rng = SeededGenerator(seed: 6)
-        bn.gamma.value = .randomNormal(shape: [3], std: 1, using: &rng)
-        bn.beta.value = .randomNormal(shape: [3], std: 1, using: &rng)
-        checker.check(bn, inputs: [awayFromKinks(shape: [4, 3, 3, 3], seed: 7)])
+        for isa in VectorISA.runnable {
+            print("batch norm kernels: \(isa)")
+            for (i, shape) in [[4, 3, 3, 3], [2, 3, 4, 4], [2, 3, 7, 5]].enumerated() {
+                let bn = BatchNorm2D(name: "bn \(isa) \(shape)", channels: 3)
+                bn.kernelISA = isa
+                var rng = SeededGenerator(seed: UInt64(6 + i))
+                bn.gamma.value = .randomNormal(shape: [3], std: 1, using: &rng)
+                bn.beta.value = .randomNormal(shape: [3], std: 1, using: &rng)
+                checker.check(bn, inputs: [awayFromKinks(shape: shape, seed: UInt64(7 + i))])
+            }
+        }
+    }
+
+    /// Batch norm's training forward (output, batch statistics, running statistics) and backward (dx, dgamma, dbeta)
+    /// against a float64 evaluation of the formulas, on each vector ISA this CPU runs; the input sits far from zero
+    /// (mean 40, std 0.5), where a one-pass variance would cancel.
+    func testBatchNormKernelsMatchFloat64Reference() {
+        let (batch, channels, plane) = (6, 5, 37)
+        var rng = SeededGenerator(seed: 90)
+        var x = Tensor.randomNormal(shape: [batch, channels, plane, 1], std: 0.5, using: &rng)
+        for i in 0..<x.count { x.data[i] += 40 }
+        let dy = Tensor.randomNormal(shape: x.shape, std: 1, using: &rng)
+        let gamma = Tensor.randomNormal(shape: [channels], std: 1, using: &rng)
+        let beta = Tensor.randomNormal(shape: [channels], std: 1, using: &rng)
+        func at(_ t: Tensor, _ n: Int, _ c: Int, _ i: Int) -> Double { Double(t.data[(n * channels + c) * plane + i]) }
+        let count = Double(batch * plane)
+        for isa in VectorISA.runnable {
+            let bn = BatchNorm2D(name: "bn", channels: channels)
+            bn.kernelISA = isa
+            bn.gamma.value = gamma
+            bn.beta.value = beta
+            let y = bn.forward([x], training: true)
+            let dx = bn.backward(dy)[0]
+            for c in 0..<channels {
+                var mean = 0.0, variance = 0.0
+                for n in 0..<batch { for i in 0..<plane { mean += at(x, n, c, i) } }
+                mean /= count
+                for n in 0..<batch { for i in 0..<plane { variance += (at(x, n, c, i) - mean) * (at(x, n, c, i) - mean) } }
+                variance /= count
+                let inv = 1 / (variance + Double(bn.epsilon)).squareRoot(), g = Double(gamma.data[c])
+                var dBeta = 0.0, dGamma = 0.0
+                for n in 0..<batch {
+                    for i in 0..<plane {
+                        dBeta += at(dy, n, c, i)
+                        dGamma += at(dy, n, c, i) * (at(x, n, c, i) - mean) * inv
+                    }
+                }
+                XCTAssertEqual(Double(bn.gamma.grad.data[c]), dGamma, accuracy: 1e-3 * max(1, abs(dGamma)), "\(isa) dgamma[\(c)]")
+                XCTAssertEqual(Double(bn.beta.grad.data[c]), dBeta, accuracy: 1e-4 * max(1, abs(dBeta)), "\(isa) dbeta[\(c)]")
+                let unbiased = variance * count / (count - 1)
+                XCTAssertEqual(Double(bn.runningMean.value.data[c]), 0.1 * mean, accuracy: 1e-4, "\(isa) running mean[\(c)]")
+                XCTAssertEqual(Double(bn.runningVar.value.data[c]), 0.9 + 0.1 * unbiased, accuracy: 1e-5,
+                               "\(isa) running variance[\(c)]")
+                for n in 0..<batch {
+                    for i in 0..<plane {
+                        let xhat = (at(x, n, c, i) - mean) * inv
+                        XCTAssertEqual(at(y, n, c, i), xhat * g + Double(beta.data[c]), accuracy: 1e-4 * max(1, abs(g)),
+                                       "\(isa) y[\(n), \(c), \(i)]")
+                        let expected = g * inv / count * (count * at(dy, n, c, i) - dBeta - xhat * dGamma)
+                        XCTAssertEqual(at(dx, n, c, i), expected, accuracy: 1e-4 * max(1, abs(g * inv)),
+                                       "\(isa) dx[\(n), \(c), \(i)]")
+                    }
+                }
+            }
+        }
     }
 
     func testActivationsAndResidualAdd() {

@@ -1,3 +1,4 @@
+import CSeerKernels
 import SeerTensor
 
 /// Batch normalization over the channels of NCHW: batch statistics in training, running statistics in eval.
@@ -10,8 +11,10 @@ public final class BatchNorm2D: Layer {
     /// 1e-5 as PyTorch; imported models bring their own (Keras uses 1e-3).
     public let epsilon: Float
 
-    private var cachedNormalized: Tensor?
-    private var cachedInvStd: [Float] = []
+    /// The training forward's input and batch statistics, for backward.
+    private var cached: (input: Tensor, mean: [Float], invStd: [Float])?
+    /// The ISA of the training kernels; tests set each one the CPU runs.
+    var kernelISA = VectorISA.current
 
     public init(name: String, channels: Int, epsilon: Float = 1e-5) {
         self.name = name
@@ -57,53 +60,25 @@ public final class BatchNorm2D: Layer {
             return y
         }
         let count = Float(batch * plane)
-        var invStd = [Float](repeating: 0, count: channels)
-        var means = [Float](repeating: 0, count: channels), variances = means
-        var normalized = Tensor(shape: x.shape) { _ in }  // every element is written below
-        let gammaV = gamma.value.data, betaV = beta.value.data
+        var means = [Float](repeating: 0, count: channels), variances = means, invStd = means
         x.data.withUnsafeBufferPointer { xb in
             y.data.withUnsafeMutableBufferPointer { yb in
-                normalized.data.withUnsafeMutableBufferPointer { nb in
-                    invStd.withUnsafeMutableBufferPointer { ib in
-                        means.withUnsafeMutableBufferPointer { mb in
-                            variances.withUnsafeMutableBufferPointer { vb in
-                                let xp = UnsafeSendablePointer(xb.baseAddress!), yp = UnsafeMutableSendablePointer(yb.baseAddress!)
-                                let np = UnsafeMutableSendablePointer(nb.baseAddress!)
-                                let ip = UnsafeMutableSendablePointer(ib.baseAddress!)
-                                let mp = UnsafeMutableSendablePointer(mb.baseAddress!)
-                                let vp = UnsafeMutableSendablePointer(vb.baseAddress!)
-                                Threads.parallelFor(channels, work: x.count) { cs in
-                                    for c in cs {
-                                        // Two passes; float sums within a plane (vectorized), double across planes.
-                                        var sum: Double = 0
-                                        for n in 0..<batch {
-                                            let base = xp.p + (n * channels + c) * plane
-                                            var s: Float = 0
-                                            for i in 0..<plane { s += base[i] }
-                                            sum += Double(s)
-                                        }
-                                        let mean = Float(sum / Double(count))
-                                        var sq: Double = 0
-                                        for n in 0..<batch {
-                                            let base = xp.p + (n * channels + c) * plane
-                                            var s: Float = 0
-                                            for i in 0..<plane { let d = base[i] - mean; s += d * d }
-                                            sq += Double(s)
-                                        }
-                                        let variance = Float(sq / Double(count))
-                                        let inv = 1 / (variance + epsilon).squareRoot()
-                                        ip.p[c] = inv
-                                        mp.p[c] = mean
-                                        vp.p[c] = variance
-                                        let g = gammaV[c], b = betaV[c]
-                                        for n in 0..<batch {
-                                            let o = (n * channels + c) * plane
-                                            for i in 0..<plane {
-                                                let h = (xp.p[o + i] - mean) * inv
-                                                np.p[o + i] = h
-                                                yp.p[o + i] = h * g + b
-                                            }
-                                        }
+                means.withUnsafeMutableBufferPointer { mb in
+                    variances.withUnsafeMutableBufferPointer { vb in
+                        invStd.withUnsafeMutableBufferPointer { ib in
+                            gamma.value.data.withUnsafeBufferPointer { gb in
+                                beta.value.data.withUnsafeBufferPointer { bb in
+                                    let xp = UnsafeSendablePointer(xb.baseAddress!)
+                                    let yp = UnsafeMutableSendablePointer(yb.baseAddress!)
+                                    let mp = UnsafeMutableSendablePointer(mb.baseAddress!)
+                                    let vp = UnsafeMutableSendablePointer(vb.baseAddress!)
+                                    let ip = UnsafeMutableSendablePointer(ib.baseAddress!)
+                                    let gp = UnsafeSendablePointer(gb.baseAddress!)
+                                    let bp = UnsafeSendablePointer(bb.baseAddress!)
+                                    Threads.parallelFor(channels, work: x.count) { cs in
+                                        seer_batch_norm_forward_training(
+                                            kernelISA.c, xp.p, yp.p, batch, channels, plane, cs.lowerBound,
+                                            cs.upperBound, gp.p, bp.p, epsilon, mp.p, vp.p, ip.p)
                                     }
                                 }
                             }
@@ -118,41 +93,32 @@ public final class BatchNorm2D: Layer {
             runningMean.value.data[c] = (1 - momentum) * runningMean.value.data[c] + momentum * means[c]
             runningVar.value.data[c] = (1 - momentum) * runningVar.value.data[c] + momentum * unbiased
         }
-        cachedNormalized = normalized
-        cachedInvStd = invStd
+        // Backward recomputes the normalized input from these: caching it would cost a write of the whole tensor.
+        cached = (x, means, invStd)
         return y
     }
 
     public func backward(_ gradOutput: Tensor) -> [Tensor] {
-        guard let xhat = cachedNormalized else { preconditionFailure("\(name): backward without a training forward") }
-        let batch = xhat.shape[0], plane = xhat.count / (batch * channels)
-        let count = Float(batch * plane)
-        var dx = Tensor(shape: xhat.shape) { _ in }  // every element is written below
-        let gammaV = gamma.value.data, invStd = cachedInvStd
+        guard let (x, mean, invStd) = cached else { preconditionFailure("\(name): backward without a training forward") }
+        precondition(gradOutput.shape == x.shape, "\(name): gradient \(gradOutput.shape), output \(x.shape)")
+        let batch = x.shape[0], plane = x.count / (batch * channels)
+        var dx = Tensor(shape: x.shape) { _ in }  // every element is written below
         var dGamma = [Float](repeating: 0, count: channels), dBeta = dGamma
-        gradOutput.data.withUnsafeBufferPointer { db in
-            xhat.data.withUnsafeBufferPointer { xb in
+        x.data.withUnsafeBufferPointer { xb in
+            gradOutput.data.withUnsafeBufferPointer { db in
                 dx.data.withUnsafeMutableBufferPointer { dxb in
                     dGamma.withUnsafeMutableBufferPointer { dgb in
                         dBeta.withUnsafeMutableBufferPointer { dbb in
-                            let dp = UnsafeSendablePointer(db.baseAddress!), xp = UnsafeSendablePointer(xb.baseAddress!)
-                            let dxp = UnsafeMutableSendablePointer(dxb.baseAddress!)
-                            let dgp = UnsafeMutableSendablePointer(dgb.baseAddress!)
-                            let dbp = UnsafeMutableSendablePointer(dbb.baseAddress!)
-                            Threads.parallelFor(channels, work: xhat.count) { cs in
-                                for c in cs {
-                                    var sumDy: Float = 0, sumDyX: Float = 0
-                                    for n in 0..<batch {
-                                        let o = (n * channels + c) * plane
-                                        for i in 0..<plane { sumDy += dp.p[o + i]; sumDyX += dp.p[o + i] * xp.p[o + i] }
-                                    }
-                                    dgp.p[c] = sumDyX
-                                    dbp.p[c] = sumDy
-                                    let k = gammaV[c] * invStd[c] / count
-                                    for n in 0..<batch {
-                                        let o = (n * channels + c) * plane
-                                        for i in 0..<plane { dxp.p[o + i] = k * (count * dp.p[o + i] - sumDy - xp.p[o + i] * sumDyX) }
-                                    }
+                            gamma.value.data.withUnsafeBufferPointer { gb in
+                                let xp = UnsafeSendablePointer(xb.baseAddress!), dp = UnsafeSendablePointer(db.baseAddress!)
+                                let dxp = UnsafeMutableSendablePointer(dxb.baseAddress!)
+                                let dgp = UnsafeMutableSendablePointer(dgb.baseAddress!)
+                                let dbp = UnsafeMutableSendablePointer(dbb.baseAddress!)
+                                let gp = UnsafeSendablePointer(gb.baseAddress!)
+                                Threads.parallelFor(channels, work: x.count) { cs in
+                                    seer_batch_norm_backward(
+                                        kernelISA.c, xp.p, dp.p, dxp.p, batch, channels, plane, cs.lowerBound,
+                                        cs.upperBound, gp.p, mean, invStd, dgp.p, dbp.p)
                                 }
                             }
                         }
@@ -162,7 +128,7 @@ public final class BatchNorm2D: Layer {
         }
         gamma.grad.add(Tensor(shape: [channels], data: dGamma))
         beta.grad.add(Tensor(shape: [channels], data: dBeta))
-        cachedNormalized = nil
+        cached = nil
         return [dx]
     }
 }

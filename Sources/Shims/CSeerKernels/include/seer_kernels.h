@@ -1,4 +1,4 @@
-// Hand-written CPU kernels behind SeerEngine's inference path. No Swift API: SeerEngine wraps these.
+// Hand-written CPU kernels behind SeerEngine. No Swift API: SeerEngine wraps these.
 #ifndef SEER_KERNELS_H
 #define SEER_KERNELS_H
 
@@ -33,5 +33,27 @@ bool seer_runs_isa(const char *isa);
 /// loops of `iterations` x 16 (AVX2: 12) independent FMAs (the best, so that loops a loaded machine preempted do not count);
 /// 0 where the CPU does not run `isa`.
 double seer_fma_peak_gflops(const char *isa, long iterations, int runs);
+
+/// The vector ISA a kernel below is compiled for.
+typedef enum { SEER_ISA_BASELINE = 0, SEER_ISA_AVX2 = 1, SEER_ISA_AVX512 = 2 } seer_vector_isa;
+
+/// The widest ISA this CPU runs, capped where DNNL_MAX_CPU_ISA caps oneDNN (AVX2, SSE41), so that one setting makes an
+/// AVX-512 host run what an AVX2 host would.
+seer_vector_isa seer_kernel_isa(void);
+
+/// Whether this CPU and OS run kernels compiled for `isa`.
+bool seer_kernel_isa_runs(seer_vector_isa isa);
+
+/// Training-mode batch normalization of channels [c0, c1) of NCHW `x` ([batch][channels][plane]): writes each channel's
+/// batch mean, biased variance and 1 / sqrt(variance + epsilon), and y = (x - mean) * inv_std * gamma + beta.
+void seer_batch_norm_forward_training(seer_vector_isa isa, const float *x, float *y, long batch, long channels,
+                                      long plane, long c0, long c1, const float *gamma, const float *beta,
+                                      float epsilon, float *mean, float *variance, float *inv_std);
+
+/// Its backward for channels [c0, c1), from the forward's input, mean and inv_std: writes dx, and dgamma[c] and dbeta[c]
+/// (not accumulated).
+void seer_batch_norm_backward(seer_vector_isa isa, const float *x, const float *dy, float *dx, long batch,
+                              long channels, long plane, long c0, long c1, const float *gamma, const float *mean,
+                              const float *inv_std, float *dgamma, float *dbeta);
 
 #endif
