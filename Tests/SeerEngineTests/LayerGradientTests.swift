@@ -325,24 +325,30 @@ final class LayerGradientTests: XCTestCase {
 
 final class QuantizerTests: XCTestCase {
     /// PACT: straight-through inside the clip, dL/dalpha from the clipped inputs. The rounding makes the
-    /// forward piecewise constant, so the check is against the straight-through gradient computed by hand.
+    /// forward piecewise constant, so the check is against the straight-through gradient computed by hand; on each
+    /// vector ISA the CPU runs, and on a tensor of more than one 4096-value block with a partial vector at the end.
     func testActivationQuantizerGradientIsStraightThroughAndPACT() {
-        for signed in [false, true] {
-            let q = ActivationQuantizer(name: "aq", bits: 4, signed: signed, alpha: 1.5)
-            let x = awayFromKinks(shape: [2, 3, 4, 4], seed: 20)
-            _ = q.forward([x], training: true)
-            var rng = SeededGenerator(seed: 21)
-            let g = Tensor.randomNormal(shape: x.shape, std: 1, using: &rng)
-            q.alpha.zeroGrad()
-            let dx = q.backward(g)[0]
-            var expectedAlpha: Float = 0
-            for i in 0..<x.count {
-                let v = x.data[i]
-                let inside = v < 1.5 && v > (signed ? -1.5 : 0)
-                XCTAssertEqual(dx.data[i], inside ? g.data[i] : 0)
-                if v >= 1.5 { expectedAlpha += g.data[i] } else if signed && v <= -1.5 { expectedAlpha -= g.data[i] }
+        for isa in VectorISA.runnable {
+            for (signed, shape) in [(false, [2, 3, 4, 4]), (true, [2, 3, 4, 4]), (false, [3, 5, 23, 41]), (true, [3, 5, 23, 41])] {
+                let q = ActivationQuantizer(name: "aq", bits: 4, signed: signed, alpha: 1.5)
+                q.kernelISA = isa
+                var x = awayFromKinks(shape: shape, seed: 20)
+                for i in 0..<x.count { x.data[i] *= 2 }  // reach past the clip on both sides
+                _ = q.forward([x], training: true)
+                var rng = SeededGenerator(seed: 21)
+                let g = Tensor.randomNormal(shape: x.shape, std: 1, using: &rng)
+                q.alpha.zeroGrad()
+                let dx = q.backward(g)[0]
+                var expectedAlpha = 0.0
+                for i in 0..<x.count {
+                    let v = x.data[i]
+                    let inside = v < 1.5 && v > (signed ? -1.5 : 0)
+                    XCTAssertEqual(dx.data[i], inside ? g.data[i] : 0, "\(isa) \(shape) dx[\(i)]")
+                    if v >= 1.5 { expectedAlpha += Double(g.data[i]) } else if signed && v <= -1.5 { expectedAlpha -= Double(g.data[i]) }
+                }
+                XCTAssertEqual(Double(q.alpha.grad.data[0]), expectedAlpha, accuracy: 1e-4 * max(1, abs(expectedAlpha)),
+                               "\(isa) \(shape) signed \(signed)")
             }
-            XCTAssertEqual(q.alpha.grad.data[0], expectedAlpha, accuracy: 1e-4)
         }
     }
 

@@ -1,3 +1,4 @@
+import CSeerKernels
 import SeerTensor
 
 /// Per-output-channel symmetric weight quantization with a calibrated clip.
@@ -100,6 +101,8 @@ public final class ActivationQuantizer: Layer {
     public let signed: Bool
     public let alpha: Parameter
     private var cachedInput: Tensor?
+    /// The ISA of the backward kernel; tests set each one the CPU runs.
+    var kernelISA = VectorISA.current
 
     public init(name: String, bits: Int, signed: Bool, alpha: Float) {
         precondition(bits >= 2 && bits <= 16, "activation bits \(bits) outside 2...16")
@@ -144,20 +147,16 @@ public final class ActivationQuantizer: Layer {
     public func backward(_ gradOutput: Tensor) -> [Tensor] {
         guard let x = cachedInput else { preconditionFailure("\(name): backward without a training forward") }
         let a = max(alpha.value.data[0], 1e-6), lo: Float = signed ? -a : 0
-        var dAlpha: Float = 0
+        var dAlpha = 0.0
         let dx = Tensor(shape: x.shape) { d in
             x.data.withUnsafeBufferPointer { xp in
                 gradOutput.data.withUnsafeBufferPointer { g in
-                    for i in 0..<d.count {
-                        let v = xp[i]
-                        let inside = v > lo && v < a
-                        d[i] = inside ? g[i] : 0
-                        if v >= a { dAlpha += g[i] } else if signed && v <= lo { dAlpha -= g[i] }
-                    }
+                    dAlpha = seer_activation_quantizer_backward(kernelISA.c, xp.baseAddress!, g.baseAddress!,
+                                                                d.baseAddress!, d.count, lo, a, signed)
                 }
             }
         }
-        alpha.grad.data[0] += dAlpha
+        alpha.grad.data[0] += Float(dAlpha)
         cachedInput = nil
         return [dx]
     }

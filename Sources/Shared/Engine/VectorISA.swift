@@ -1,6 +1,7 @@
 import CSeerKernels
 
-/// The vector ISA the engine's own C kernels (batch normalization's training passes) are compiled for.
+/// The vector ISA the engine's own C kernels (batch normalization's training passes, the activation quantizer's
+/// backward) are compiled for.
 public enum VectorISA: CaseIterable, CustomStringConvertible, Sendable {
     case baseline, avx2, avx512
 

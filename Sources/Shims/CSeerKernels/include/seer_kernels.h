@@ -56,4 +56,9 @@ void seer_batch_norm_backward(seer_vector_isa isa, const float *x, const float *
                               long channels, long plane, long c0, long c1, const float *gamma, const float *mean,
                               const float *inv_std, float *dgamma, float *dbeta);
 
+/// The activation quantizer's backward over `n` values: dx[i] = g[i] where lo < x[i] < hi, else 0; returns the clip's
+/// gradient, the sum of g[i] where x[i] >= hi, minus the sum where x[i] <= lo when `is_signed`.
+double seer_activation_quantizer_backward(seer_vector_isa isa, const float *x, const float *g, float *dx, long n,
+                                          float lo, float hi, bool is_signed);
+
 #endif
