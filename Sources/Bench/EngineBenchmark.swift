@@ -21,6 +21,7 @@ struct EngineBenchmark: ParsableCommand {
         result["sgemm_gflops"] = sgemmGFLOPS()
         result["openblas_core"] = blasCoreName
         result["inference_convolution_kernel"] = inferenceConvolutionKernel
+        result["micro_batch"] = ProcessInfo.processInfo.environment["SEER_MICRO_BATCH"] ?? "unset"
         result["cpu"] = HostCPU.modelName
         result["isa"] = HostCPU.isa
         result["dnnl_max_cpu_isa"] = ProcessInfo.processInfo.environment["DNNL_MAX_CPU_ISA"] ?? "unset"
@@ -37,15 +38,21 @@ struct EngineBenchmark: ParsableCommand {
         // MACs of one image, counted by the compression module (an unpruned 8/8 policy leaves the shapes as they are).
         let macs = Double(try Complexity.compute(model: net, policy: try Policy(bits: "8/8").resolve(for: net)).macs)
         result["macs_per_image"] = macs
-        // Inference runs the graph with batch norm folded into the convolutions, as latency timing does.
-        let inference = net.graph.foldingBatchNorm()
+        // Inference runs the graph with batch norm folded into the convolutions as the float program latency timing
+        // compiles it to (on oneDNN, `BlockedFloatInference`); `forward_layerwise_*`: `Graph.forward`, layer by layer.
+        let folded = net.graph.foldingBatchNorm()
+        let program = InferenceArithmetic.float.compile(folded)
         for threads in [1, 2] {
             Threads.set(threads)
             for batch in [1, 128] {
                 let x = randomBatch(batch, net.inputShape)
-                let seconds = median(repeats) { _ = inference.forward(x, training: false) }
+                let seconds = median(repeats) { _ = program.forward(x) }
                 result["forward_images_per_s_b\(batch)_t\(threads)"] = Double(batch) / seconds
-                if threads == 1 && batch == 128 { result["forward_gflops"] = 2 * macs * Double(batch) / seconds / 1e9 }
+                if threads == 1 && batch == 128 {
+                    result["forward_gflops"] = 2 * macs * Double(batch) / seconds / 1e9
+                    let layerwise = median(repeats) { _ = folded.forward(x, training: false) }
+                    result["forward_layerwise_gflops"] = 2 * macs * Double(batch) / layerwise / 1e9
+                }
             }
             let x = randomBatch(128, net.inputShape)
             let labels = (0..<128).map { $0 % net.classes }
