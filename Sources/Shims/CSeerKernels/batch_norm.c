@@ -5,8 +5,6 @@
 #include "seer_kernels.h"
 
 #include <math.h>
-#include <stdlib.h>
-#include <strings.h>
 
 #define ALWAYS_INLINE __attribute__((always_inline)) static inline
 
@@ -103,55 +101,32 @@ BATCH_NORM_VARIANT(avx512, __attribute__((target("avx512f,avx512vl,avx2,fma"))))
 BATCH_NORM_VARIANT(avx2, __attribute__((target("avx2,fma"))))
 BATCH_NORM_VARIANT(baseline, )
 
-seer_vector_isa seer_kernel_isa(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        seer_vector_isa isa = seer_runs_isa("avx512") ? SEER_ISA_AVX512
-                              : seer_runs_isa("avx2") ? SEER_ISA_AVX2 : SEER_ISA_BASELINE;
-        // The cap that makes oneDNN generate another ISA's code caps these kernels too, so that one knob
-        // turns an AVX-512 host into a stand-in for an AVX2 one.
-        const char *cap = getenv("DNNL_MAX_CPU_ISA");
-        if (cap && isa == SEER_ISA_AVX512 && !strncasecmp(cap, "AVX2", 4)) isa = SEER_ISA_AVX2;
-        if (cap && !strncasecmp(cap, "SSE41", 5)) isa = SEER_ISA_BASELINE;
-        cached = isa;
-    }
-    return (seer_vector_isa)cached;
-}
+typedef void (*forward_kernel)(const float *, float *, long, long, long, long, long, const float *, const float *, float,
+                               float *, float *, float *);
+typedef void (*backward_kernel)(const float *, const float *, float *, long, long, long, long, long, const float *,
+                                const float *, const float *, float *, float *);
 
-bool seer_kernel_isa_runs(seer_vector_isa isa) {
-    switch (isa) {
-    case SEER_ISA_AVX512: return seer_runs_isa("avx512");
-    case SEER_ISA_AVX2: return seer_runs_isa("avx2");
-    default: return true;
-    }
+static const struct {
+    forward_kernel forward;
+    backward_kernel backward;
+} variants[] = {
+    [SEER_ISA_BASELINE] = {forward_baseline, backward_baseline},
+    [SEER_ISA_AVX2] = {forward_avx2, backward_avx2},
+    [SEER_ISA_AVX512] = {forward_avx512, backward_avx512},
+};
+
+static seer_vector_isa checked(seer_vector_isa isa) {
+    return isa == SEER_ISA_AVX2 || isa == SEER_ISA_AVX512 ? isa : SEER_ISA_BASELINE;
 }
 
 void seer_batch_norm_forward_training(seer_vector_isa isa, const float *x, float *y, long batch, long channels,
                                       long plane, long c0, long c1, const float *gamma, const float *beta,
                                       float epsilon, float *mean, float *variance, float *inv_std) {
-    switch (isa) {
-    case SEER_ISA_AVX512:
-        forward_avx512(x, y, batch, channels, plane, c0, c1, gamma, beta, epsilon, mean, variance, inv_std);
-        break;
-    case SEER_ISA_AVX2:
-        forward_avx2(x, y, batch, channels, plane, c0, c1, gamma, beta, epsilon, mean, variance, inv_std);
-        break;
-    default:
-        forward_baseline(x, y, batch, channels, plane, c0, c1, gamma, beta, epsilon, mean, variance, inv_std);
-    }
+    variants[checked(isa)].forward(x, y, batch, channels, plane, c0, c1, gamma, beta, epsilon, mean, variance, inv_std);
 }
 
 void seer_batch_norm_backward(seer_vector_isa isa, const float *x, const float *dy, float *dx, long batch,
                               long channels, long plane, long c0, long c1, const float *gamma, const float *mean,
                               const float *inv_std, float *dgamma, float *dbeta) {
-    switch (isa) {
-    case SEER_ISA_AVX512:
-        backward_avx512(x, dy, dx, batch, channels, plane, c0, c1, gamma, mean, inv_std, dgamma, dbeta);
-        break;
-    case SEER_ISA_AVX2:
-        backward_avx2(x, dy, dx, batch, channels, plane, c0, c1, gamma, mean, inv_std, dgamma, dbeta);
-        break;
-    default:
-        backward_baseline(x, dy, dx, batch, channels, plane, c0, c1, gamma, mean, inv_std, dgamma, dbeta);
-    }
+    variants[checked(isa)].backward(x, dy, dx, batch, channels, plane, c0, c1, gamma, mean, inv_std, dgamma, dbeta);
 }
