@@ -15,3 +15,9 @@ done
 # avx512-evaluate-{before,after}-quantizer-kernel.json; avx512-evaluate-loaded.json is this line, run while another
 # engineer's tests ran.
 $bench evaluate | tail -1 > $out/avx512-evaluate-loaded.json
+# After bench/engine timed the float program (forward_gflops) with Graph.forward beside it: two rounds alternating the
+# host as it is with the AVX2 stand-in (which also hides AVX-512 from the engine's own kernels).
+for round in 1 2; do
+  $bench engine --repeats 7 | tail -1 > $out/avx512-engine-program-$round.json
+  bench/avx2-stand-in/run $bench engine --repeats 7 | tail -1 > $out/avx2-stand-in-engine-program-$round.json
+done
