@@ -10,10 +10,14 @@ MobileNetV3: ReduceMean with axes as an input, Reshape with allowzero), reduce-m
 HardSwish as x * HardSigmoid(x) on feature maps and on the classifier's vectors), duplicates (repeated node names),
 unsupported (a Tanh node), reduce-channels (a ReduceMean over the channels), windows (Conv and pooling windows beyond
 square and undilated: 1x7 / 7x1, unequal strides, dilations, SAME_LOWER, pads unequal per axis, a dilated depthwise
-3x1, a dilated 1x3 max pool, a 3x1 average pool, on a 17x14 input), avgpool-dilated (opset 19: a dilated AveragePool), slice-channels and pad-reflect (a Slice of the channels, a reflecting Pad), fixture (FILE, a committed .onnx such as the PyTorch exports in
-Tests/Fixtures/onnx, copied and run like the built ones).
+3x1, a dilated 1x3 max pool, a 3x1 average pool, on a 17x14 input), avgpool-dilated (opset 19: a dilated AveragePool), slice-channels and pad-reflect (a Slice of the channels, a reflecting Pad),
+scale-after-relu and transpose-hw (an NHWC input as tf2onnx writes it, then a constant Mul after a Relu, or a Transpose of
+height and width), fixture (FILE, a committed .onnx such as the PyTorch and tf2onnx exports in
+Tests/Fixtures/onnx, copied and run like the built ones; an input that only a Transpose to NCHW reads, as tf2onnx writes
+a Keras model's, is NHWC: x.f32 stays NCHW as the engine takes it, onnxruntime gets it transposed).
 Writes OUT_DIR/model.onnx and, for runnable kinds, x.f32 (a batch) and y.f32 (onnxruntime logits); prints one JSON
-object: input shape, classes, batch, and MACs and parameters counted from onnx shape inference.
+object: input shape [C, H, W], layout (nchw or nhwc), classes, batch, and MACs and parameters counted from onnx shape
+inference.
 """
 import json, sys
 import numpy as np, onnx, onnxruntime as ort
@@ -229,6 +233,18 @@ elif kind in ("slice-channels", "pad-reflect"):
         x = node("Pad", [x, init("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))], ["p"], "shortcut/pad", mode="reflect")
     x = node("Flatten", [node("GlobalAveragePool", [x], ["gap"], "gap")], ["logits"], "flatten")
     classes = 2 if kind == "slice-channels" else 4
+elif kind in ("scale-after-relu", "transpose-hw"):
+    # tf2onnx-style NHWC input; then a per-channel Mul that follows no convolution (a batch norm after an activation),
+    # or a Transpose swapping height and width: each a clear error naming the node.
+    h, w = 8, 8
+    x = node("Transpose", ["input"], ["nchw"], "to_nchw", perm=[0, 3, 1, 2])
+    x = node("Relu", [conv(x, 3, 4, 3, "conv")], ["r"], "relu")
+    if kind == "scale-after-relu":
+        x = node("Mul", [x, init("bn.scale", rng.uniform(0.5, 1.5, (1, 4, 1, 1)).astype(np.float32))], ["s"], "bn/mul")
+    else:
+        x = node("Transpose", [x], ["t"], "swap_hw", perm=[0, 1, 3, 2])
+    x = node("Flatten", [node("GlobalAveragePool", [x], ["gap"], "gap")], ["logits"], "flatten")
+    classes = 4
 elif kind == "duplicates":
     x = node("Relu", [conv("input", 3, 4, 3, "conv")], ["r"], "same")
     x = node("Relu", [conv(x, 4, 4, 3, "conv2")], ["r2"], "same")
@@ -244,13 +260,19 @@ elif kind == "unsupported":
 elif kind != "fixture":
     sys.exit("unknown kind " + kind)
 
+layout = "nchw"
 if kind == "fixture":
     model = onnx.load(sys.argv[3])
-    dims = model.graph.input[0].type.tensor_type.shape.dim
-    c, h, w = (d.dim_value for d in dims[1:])
+    name = model.graph.input[0].name
+    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    readers = [n for n in model.graph.node if name in n.input and n.op_type != "Shape"]
+    if readers and all(n.op_type == "Transpose" and list(n.attribute[0].ints) == [0, 3, 1, 2] for n in readers):
+        layout = "nhwc"
+    c, h, w = (dims[3], dims[1], dims[2]) if layout == "nhwc" else dims[1:]
     classes = model.graph.output[0].type.tensor_type.shape.dim[1].dim_value
 else:
-    graph = helper.make_graph(nodes, kind, [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", c, h, w])],
+    dims = ["batch", h, w, c] if kind in ("scale-after-relu", "transpose-hw") else ["batch", c, h, w]
+    graph = helper.make_graph(nodes, kind, [helper.make_tensor_value_info("input", TensorProto.FLOAT, dims)],
                               [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="seer-test")
     model.ir_version = 7
@@ -262,7 +284,8 @@ if kind == "resnet-external":
     onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True, location="weights.bin", size_threshold=64)
 else:
     onnx.save_model(model, path)
-if kind in ("unsupported", "duplicates", "reduce-channels", "avgpool-dilated", "slice-channels", "pad-reflect"):
+if kind in ("unsupported", "duplicates", "reduce-channels", "avgpool-dilated", "slice-channels", "pad-reflect",
+            "scale-after-relu", "transpose-hw"):
     print(json.dumps({"input": [c, h, w], "classes": classes})); sys.exit(0)
 
 # Independent complexity count from ONNX shape inference: MACs and weights + biases of Conv, Gemm and MatMul.
@@ -279,6 +302,7 @@ batch = 5
 xs = rng.standard_normal((batch, c, h, w)).astype(np.float32)
 options = ort.SessionOptions(); options.intra_op_num_threads = 1
 session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-(ys,) = session.run(None, {"input": xs})
+(ys,) = session.run(None, {"input": xs.transpose(0, 2, 3, 1).copy() if layout == "nhwc" else xs})
 xs.astype("<f4").tofile(out + "/x.f32"); ys.astype("<f4").tofile(out + "/y.f32")
-print(json.dumps({"input": [c, h, w], "classes": classes, "batch": batch, "macs": int(macs), "params": int(params)}))
+print(json.dumps({"input": [c, h, w], "layout": layout, "classes": classes, "batch": batch, "macs": int(macs),
+                  "params": int(params)}))

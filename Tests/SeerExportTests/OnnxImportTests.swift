@@ -14,7 +14,8 @@ import XCTest
 final class OnnxImportTests: XCTestCase {
     static let generator = Fixtures.packageRoot.appendingPathComponent("scripts/make_onnx_test_models.py")
 
-    /// Runs an exported model in onnxruntime on the batch in x.f32 under the graph's own input name.
+    /// Runs an exported model in onnxruntime on the NCHW batch in x.f32 under the graph's own input name, transposed
+    /// to NHWC for a graph whose input is NHWC (the last argument); the graph's input must have the batch's shape.
     static let exportRunner = """
         import sys
         import numpy as np, onnx, onnxruntime as ort
@@ -23,7 +24,13 @@ final class OnnxImportTests: XCTestCase {
         onnx.checker.check_model(onnx.load(path), full_check=True)
         session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
-        (y,) = session.run(None, {name: np.fromfile(x_path, dtype="<f4").reshape(n, c, h, w)})
+        x = np.fromfile(x_path, dtype="<f4").reshape(n, c, h, w)
+        if sys.argv[8] == "nhwc":
+            x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        assert session.get_inputs()[0].shape[1:] == list(x.shape[1:]), session.get_inputs()[0].shape
+        layout = session.get_modelmeta().custom_metadata_map["seer.input_layout"]
+        assert layout == sys.argv[8], layout
+        (y,) = session.run(None, {name: x})
         y.astype("<f4").tofile(out_path)
         print(name)
         """
@@ -32,6 +39,8 @@ final class OnnxImportTests: XCTestCase {
         let directory: URL
         var model: URL { directory.appendingPathComponent("model.onnx") }
         let inputShape: [Int]
+        /// The ONNX input's layout ("nchw", or "nhwc" for an input only a Transpose to NCHW reads).
+        let layout: String
         let classes: Int
         let input: Tensor
         let logits: [Float]
@@ -48,11 +57,12 @@ final class OnnxImportTests: XCTestCase {
         let shape = try XCTUnwrap(report["input"] as? [Int])
         let classes = try XCTUnwrap(report["classes"] as? Int)
         guard let batch = report["batch"] as? Int else {
-            return Generated(directory: dir, inputShape: shape, classes: classes, input: Tensor(shape: [0]), logits: [],
-                             macs: 0, params: 0)
+            return Generated(directory: dir, inputShape: shape, layout: "nchw", classes: classes, input: Tensor(shape: [0]),
+                             logits: [], macs: 0, params: 0)
         }
         let x = try floats(dir.appendingPathComponent("x.f32"))
-        return Generated(directory: dir, inputShape: shape, classes: classes, input: Tensor(shape: [batch] + shape, data: x),
+        return Generated(directory: dir, inputShape: shape, layout: try XCTUnwrap(report["layout"] as? String),
+                         classes: classes, input: Tensor(shape: [batch] + shape, data: x),
                          logits: try floats(dir.appendingPathComponent("y.f32")),
                          macs: try XCTUnwrap(report["macs"] as? Int), params: try XCTUnwrap(report["params"] as? Int))
     }
@@ -74,6 +84,7 @@ final class OnnxImportTests: XCTestCase {
         let g = try generate(kind, fixture: fixture)
         let model = try ModelZoo.make(g.model.path)
         XCTAssertEqual(model.inputShape, g.inputShape, kind)
+        XCTAssertEqual(model.inputLayout.rawValue, g.layout, kind)
         XCTAssertEqual(model.classes, g.classes, kind)
         XCTAssertEqual(model.inputName, "input", kind)
         XCTAssertTrue(model.name.hasPrefix(g.model.path + "@sha256:"), model.name)
@@ -91,7 +102,7 @@ final class OnnxImportTests: XCTestCase {
         try OnnxExport.export(model: model, to: exported)
         let xURL = g.directory.appendingPathComponent("x.f32"), yURL = g.directory.appendingPathComponent("export.f32")
         let name = try Fixtures.runScript(Self.exportRunner, [exported.path, xURL.path, yURL.path]
-                                          + g.input.shape.map(String.init))
+                                          + g.input.shape.map(String.init) + [g.layout])
         XCTAssertEqual(name.trimmingCharacters(in: .whitespacesAndNewlines), "input", "\(kind): exported input name")
         let roundTrip = relativeDifference(try floats(yURL), g.logits)
         XCTAssertLessThanOrEqual(roundTrip, 1e-4, "\(kind): export of the unchanged import in onnxruntime")
@@ -215,11 +226,68 @@ final class OnnxImportTests: XCTestCase {
         }
     }
 
-    /// What the windows and option-A shortcuts still do not cover is an error naming the node and the reason.
+    /// Keras CNNs exported by tf2onnx (scripts/make_tf2onnx_fixtures.py) at opsets 13 and 18: the NHWC input that
+    /// tf2onnx transposes to NCHW becomes the model's declared layout (the engine starts at the Transpose; `predict`
+    /// and the export take NHWC batches as the original file does); batch norms left as Mul and Add after the
+    /// depthwise convolution fold into it; GlobalAveragePooling2D as GlobalAveragePool + Squeeze (13) or Transpose +
+    /// ReduceMean (18); Keras's Flatten of the NHWC map (a Transpose back, a Shape/Gather/Cast/Slice/Concat chain and a
+    /// Reshape) reorders the classifier's weight columns; Dense as MatMul + Add. onnxruntime's logits, the
+    /// independent MAC count, the export round trip, and pruning.
+    func testKerasModelsExportedByTf2onnx() throws {
+        for file in ["keras-residual-tf2onnx-opset13", "keras-residual-tf2onnx-opset18",
+                     "keras-flatten-tf2onnx-opset13", "keras-flatten-tf2onnx-opset18"] {
+            let url = Fixtures.packageRoot.appendingPathComponent("Tests/Fixtures/onnx/\(file).onnx")
+            let (model, g) = try checkFidelity("fixture", fixture: url)
+            XCTAssertEqual(model.inputLayout, .nhwc, file)
+            XCTAssertEqual(model.inputShape, [3, 16, 16], file)
+            XCTAssertEqual(model.userInputShape, [16, 16, 3], file)
+            let convolutions = model.graph.layers.compactMap { $0 as? Conv2D }
+            if file.hasPrefix("keras-residual") {
+                XCTAssertEqual(convolutions.map(\.groups), [1, 8, 1, 1], file)
+                // 'same' at stride 2: one more row and column at the bottom and right.
+                let pad = try XCTUnwrap(model.graph.layers.compactMap { $0 as? ZeroPad }.first, file)
+                XCTAssertEqual([pad.top, pad.left, pad.bottom, pad.right], [0, 0, 1, 1], file)
+                XCTAssertEqual(model.stemLayerName, convolutions.first?.name, file)
+                let groups = ChannelGroups.analyze(model.graph)
+                let residual = try XCTUnwrap(groups.first { $0.layers.contains(convolutions[0].name) }, file)
+                // The residual ties the 1x1 convolution to the stem; the depthwise convolution follows the stem.
+                XCTAssertEqual(residual.layers, convolutions[0...2].map(\.name), file)
+                XCTAssertEqual(residual.depthwise, [convolutions[1].name], file)
+            } else {
+                XCTAssertEqual(convolutions.map { $0.window.height.dilation }, [1, 1, 2], file)
+                XCTAssertEqual(model.compressibleLayers.compactMap { ($0 as? Linear)?.inFeatures }, [128, 16], file)
+                // The flattened 8 x 4 x 4 map keeps its channels whole; the middle convolution prunes.
+                let groups = ChannelGroups(graph: model.graph)
+                XCTAssertEqual(groups.group(of: convolutions[2].name)?.fixedReason, "flattened with their positions into "
+                               + "classifier \(model.compressibleLayers[3].name)", file)
+                XCTAssertNil(groups.pruneFixedReason(of: convolutions[1].name), file)
+            }
+            try checkPruning(model, kind: file)
+            guard file == "keras-flatten-tf2onnx-opset13" else { continue }
+            // `seer-agent predict` takes the NHWC array onnxruntime takes for the original file.
+            let x = g.directory.appendingPathComponent("x.npy"), y = g.directory.appendingPathComponent("y.npy")
+            _ = try Fixtures.runScript("import sys, numpy as np; np.save(sys.argv[2], np.fromfile(sys.argv[1], dtype='<f4')"
+                                       + ".reshape(\(g.input.shape.map(String.init).joined(separator: ", "))).transpose(0, 2, 3, 1))",
+                                       [g.directory.appendingPathComponent("x.f32").path, x.path])
+            let predict = try Fixtures.runAgent(["predict", "--model", g.model.path, "--input", x.path, "--output", y.path])
+            XCTAssertEqual(predict.status, 0, predict.stderr)
+            XCTAssertLessThanOrEqual(relativeDifference(try NumpyFile.read(y).data, g.logits), 1e-4, file)
+            let nchw = g.directory.appendingPathComponent("nchw.npy")
+            try NumpyFile.write(g.input, to: nchw)
+            let wrong = try Fixtures.runAgent(["predict", "--model", g.model.path, "--input", nchw.path, "--output", y.path])
+            XCTAssertNotEqual(wrong.status, 0)
+            XCTAssertTrue(wrong.stderr.contains("[N, 16, 16, 3] (NHWC)"), wrong.stderr)
+        }
+    }
+
+    /// What the windows, option-A shortcuts and tf2onnx layouts still do not cover is an error naming the node and the
+    /// reason.
     func testUnsupportedWindowsSlicesAndPadsAreClearErrors() throws {
         for (kind, node, reason) in [("avgpool-dilated", "pool/dilated", "dilations"),
                                      ("slice-channels", "shortcut/slice", "slices the channels"),
-                                     ("pad-reflect", "shortcut/pad", "mode 'reflect'")] {
+                                     ("pad-reflect", "shortcut/pad", "mode 'reflect'"),
+                                     ("scale-after-relu", "bn/mul", "per-channel scale of a convolution's output"),
+                                     ("transpose-hw", "swap_hw", "perm [0, 1, 3, 2] of an NCHW feature map")] {
             let g = try generate(kind)
             XCTAssertThrowsError(try ModelZoo.make(g.model.path), kind) { error in
                 let message = "\(error)"

@@ -16,7 +16,8 @@ struct PredictCommand: ParsableCommand {
         discussion: """
             --input is a .npy array [N, C, H, W] (float32, float64 or uint8, converted to float32) in the model's \
             input convention: normalized for the zoo models (as `evaluate` feeds them), whatever the graph expects \
-            for an imported ONNX model. --output gets the float32 logits [N, classes] as .npy. Without --policy, \
+            for an imported ONNX model; [N, H, W, C] for a model whose ONNX input is NHWC (a Keras model exported \
+            by tf2onnx), the array onnxruntime takes for that file. --output gets the float32 logits [N, classes] as .npy. Without --policy, \
             --bits or --weights the model runs as it is; --policy/--bits compress it as `seer-agent evaluate` does \
             (calibration and fine-tuning on the Fashion-MNIST training split); --weights loads a network saved with \
             `seer-agent export --save-weights`.
@@ -31,7 +32,7 @@ struct PredictCommand: ParsableCommand {
     @OptionGroup var data: DataOptions
     @Option(help: "Images per forward pass.") var batchSize = 64
     @Option(help: "Threads for OpenBLAS and the engine.") var threads = 1
-    @Option(help: "The batch, a .npy array [N, C, H, W].") var input: String
+    @Option(help: "The batch, a .npy array [N, C, H, W] ([N, H, W, C] for an NHWC model).") var input: String
     @Option(help: "Where to write the logits (.npy, float32 [N, classes]).") var output: String
 
     func validate() throws {
@@ -48,16 +49,18 @@ struct PredictCommand: ParsableCommand {
         Threads.set(threads)
         let network = try network()
         let x = try NumpyFile.read(URL(fileURLWithPath: input))
-        guard x.shape.count == 4, Array(x.shape.dropFirst()) == network.inputShape, x.shape[0] >= 1 else {
+        guard x.shape.count == 4, Array(x.shape.dropFirst()) == network.userInputShape, x.shape[0] >= 1 else {
             throw ValidationError("--input \(input) has shape \(x.shape); \(network.name) takes "
-                                  + "[N, \(network.inputShape.map(String.init).joined(separator: ", "))]")
+                                  + "[N, \(network.userInputShape.map(String.init).joined(separator: ", "))]"
+                                  + (network.inputLayout == .nhwc ? " (NHWC)" : ""))
         }
+        let images = network.inputLayout == .nhwc ? x.channelsFirst() : x
         let n = x.shape[0], per = x.count / n
         var logits = [Float]()
         logits.reserveCapacity(n * network.classes)
         for start in stride(from: 0, to: n, by: batchSize) {
             let end = min(n, start + batchSize)
-            let batch = Tensor(shape: [end - start] + network.inputShape, data: Array(x.data[(start * per)..<(end * per)]))
+            let batch = Tensor(shape: [end - start] + network.inputShape, data: Array(images.data[(start * per)..<(end * per)]))
             logits += network.logits(batch).data
         }
         try NumpyFile.write(Tensor(shape: [n, network.classes], data: logits), to: URL(fileURLWithPath: output))
@@ -84,5 +87,20 @@ struct PredictCommand: ParsableCommand {
         settings.seed = seed
         return try PolicyEvaluation.compress(base: base, policy: try chosen.resolve(for: base),
                                              data: try data.spec.load(imageShape: base.inputShape), settings: settings).model
+    }
+}
+
+extension Tensor {
+    /// An NHWC batch [N, H, W, C] as NCHW [N, C, H, W].
+    func channelsFirst() -> Tensor {
+        let (n, h, w, c) = (shape[0], shape[1], shape[2], shape[3]), plane = h * w
+        return Tensor(shape: [n, c, h, w]) { out in
+            for image in 0..<n {
+                let base = image * plane * c
+                for p in 0..<plane {
+                    for channel in 0..<c { out[base + channel * plane + p] = data[base + p * c + channel] }
+                }
+            }
+        }
     }
 }

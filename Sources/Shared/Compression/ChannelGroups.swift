@@ -60,7 +60,7 @@ public struct ChannelGroups: Sendable {
         var members: [(name: String, element: Int, depthwise: Bool, channels: Int)] = []
         var inputElement: [String: Int] = [:]
         var declaredInput: [String: Int] = [:], declaredOutput: [String: Int] = [:]
-        var compressible: [String] = [], batchNorms: [String] = []
+        var compressible: [String] = [], batchNorms: [String] = [], linears: [String] = []
 
         for id in graph.topologicalOrder {
             let node = graph.nodes[id]
@@ -88,6 +88,7 @@ public struct ChannelGroups: Sendable {
                 }
             case let linear as Linear:
                 compressible.append(linear.name)
+                linears.append(linear.name)
                 inputElement[linear.name] = first
                 declaredInput[linear.name] = linear.inFeatures
                 declaredOutput[linear.name] = linear.outFeatures
@@ -139,6 +140,14 @@ public struct ChannelGroups: Sendable {
             }
             layers[g].append(m.name)
             if m.depthwise { depthwise[g].append(m.name) }
+        }
+        for linear in linears {
+            // A classifier reading a feature map flattened (Flatten of H x W > 1) takes each channel's positions as
+            // features: kept channels are not mapped onto them, so the channels stay whole.
+            let root = sets.find(inputElement[linear]!)
+            if let g = groupIndex[root], channels[g] != declaredInput[linear], fixedAtRoot[root] == nil {
+                fixedAtRoot[root] = "flattened with their positions into classifier \(linear)"
+            }
         }
         let roots = groupIndex.sorted { $0.value < $1.value }.map(\.key)
         groups = roots.enumerated().map { g, root in

@@ -96,7 +96,7 @@ public enum ChannelPruning {
         }
         pruned.output = remap[source.output]!
         return Model(name: model.name, graph: pruned, inputShape: model.inputShape, classes: model.classes,
-                     inputName: model.inputName)
+                     inputName: model.inputName, inputLayout: model.inputLayout)
     }
 
     /// A copy of `model` of unchanged shape in which the pruned channels are zeroed after their batch norm
@@ -123,7 +123,7 @@ public enum ChannelPruning {
             }
         }
         return Model(name: model.name, graph: masked, inputShape: model.inputShape, classes: model.classes,
-                     inputName: model.inputName)
+                     inputName: model.inputName, inputLayout: model.inputLayout)
     }
 
     static func selectRows(_ t: Tensor, _ rows: [Int]) -> Tensor {

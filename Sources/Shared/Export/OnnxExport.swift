@@ -96,8 +96,13 @@ public enum OnnxExport {
         var b = Builder(graph: Onnx.GraphProto(name: model.name))
         let batchDim = Onnx.ValueInfoProto.Dimension.param("batch")
         b.graph.inputs = [Onnx.ValueInfoProto(name: inputName, elementType: .float,
-                                              shape: [batchDim] + model.inputShape.map { .value($0) })]
+                                              shape: [batchDim] + model.userInputShape.map { .value($0) })]
         var input = inputName
+        if model.inputLayout == .nhwc {
+            // The user's NHWC input (a Keras model's, through tf2onnx), transposed as their own graph did.
+            b.node("input.nchw", "Transpose", [inputName], ["input.nchw"], [.init("perm", .ints([0, 3, 1, 2]))])
+            input = "input.nchw"
+        }
         if let norm = normalization {
             b.scalar("input.mean", norm.mean)
             b.scalar("input.std", norm.std)
@@ -250,9 +255,12 @@ public enum OnnxExport {
         proto.opsetImports = [("", opset)]
         var meta = metadata
         meta["seer.model"] = model.name
-        meta["seer.input"] = "\(inputName): float32 [batch, \(model.inputShape.map(String.init).joined(separator: ", "))], "
+        meta["seer.input"] = "\(inputName): float32 [batch, \(model.userInputShape.map(String.init).joined(separator: ", "))] "
+            + "(\(model.inputLayout == .nhwc ? "NHWC" : "NCHW")), "
             + (normalization.map { "pixels in [0, 1], normalized in the graph as (x - \($0.mean)) / \($0.std)" }
                ?? "already normalized")
+        // For runtimes feeding the graph images: NCHW, or NHWC for a Keras model imported from tf2onnx.
+        meta["seer.input_layout"] = model.inputLayout.rawValue
         meta["seer.output"] = "\(outputName): float32 [batch, \(model.classes)]"
         proto.metadata = meta
         return proto

@@ -12,9 +12,15 @@ public final class Model {
     public let classes: Int
     /// The input's name in an imported ONNX graph, which an export keeps; nil for zoo networks.
     public let inputName: String?
+    /// How the model's users lay out a batch: NCHW, or NHWC for a graph exported from Keras by tf2onnx (its input
+    /// Transpose becomes this declaration). The engine computes in NCHW either way (`inputShape` and `logits` are
+    /// [C, H, W]); `seer-agent predict` reads, and an ONNX export takes, batches in this layout.
+    public let inputLayout: ChannelLayout
 
-    public init(name: String, graph: Graph, inputShape: [Int], classes: Int, inputName: String? = nil) {
+    public init(name: String, graph: Graph, inputShape: [Int], classes: Int, inputName: String? = nil,
+                inputLayout: ChannelLayout = .nchw) {
         self.inputName = inputName
+        self.inputLayout = inputLayout
         self.name = name
         self.graph = graph
         self.inputShape = inputShape
@@ -27,6 +33,11 @@ public final class Model {
     /// The stem: the first compressible layer in topological order, the one that sees the raw input (`stem.conv` in
     /// the zoo). Found structurally, so an imported network's first convolution is its stem whatever its name.
     public var stemLayerName: String? { graph.layers.first { $0 is Conv2D || $0 is Linear }?.name }
+
+    /// The shape of one image as the model's users lay it out: `inputShape`, or [H, W, C] for an NHWC model.
+    public var userInputShape: [Int] {
+        inputLayout == .nhwc ? [inputShape[1], inputShape[2], inputShape[0]] : inputShape
+    }
 
     /// Logits for a batch in eval mode.
     public func logits(_ images: Tensor) -> Tensor { graph.forward(images, training: false) }

@@ -9,7 +9,7 @@ import numpy as np
 from . import kernels
 from .data import DataError, Normalization
 from .protocol import ARTIFACT_FORMAT
-from .runtime import ArtifactCache, JobError, measure_latency, takes_normalized_input
+from .runtime import ArtifactCache, JobError, measure_latency, takes_channels_last, takes_normalized_input
 
 CAPABILITIES = ["artifact", "profile", "null", "deploy"]
 
@@ -97,7 +97,8 @@ class Executor:
         follows `validation_count`. A graph that normalizes its input itself (Seer's export of a zoo network, which
         bakes in the normalization it was trained under) gets the images as they are; one that takes normalized input
         (its `seer.input` metadata says "already normalized": an imported network) gets them normalized by the job's
-        `normalization`, else the agent's `--data-mean/--data-std` (or the format's default), as the engine fed it."""
+        `normalization`, else the agent's `--data-mean/--data-std` (or the format's default), as the engine fed it. A
+        graph that takes NHWC batches (`seer.input_layout`: a Keras model imported from tf2onnx) gets them transposed."""
         expected = settings.get("dataset_sha256")
         if expected is not None:
             found = self.data.sha256()
@@ -105,14 +106,20 @@ class Executor:
                 raise JobError("runtime_error", f"the data in {self.data.path} have SHA-256 {found}, but the job names "
                                                 f"data with SHA-256 {expected}: this machine's data differ from the coordinator's")
         shape = session.get_inputs()[0].shape[1:]
+        channels_last = takes_channels_last(session)
+        if channels_last and len(shape) == 3:
+            shape = [shape[2], shape[0], shape[1]]
         dataset = self.data.dataset(shape if all(isinstance(d, int) for d in shape) else None)
         if settings.get("validation_count") is not None:
             dataset = dataset.resplit(settings["validation_count"])
-        if not takes_normalized_input(session):
-            return dataset, lambda x: x
-        given = settings.get("normalization")
-        normalization = self.data.normalization if given is None else Normalization.from_json(given, "settings.normalization")
-        return dataset, normalization.apply
+        normalize = lambda x: x
+        if takes_normalized_input(session):
+            given = settings.get("normalization")
+            normalize = (self.data.normalization if given is None
+                         else Normalization.from_json(given, "settings.normalization")).apply
+        if channels_last:
+            return dataset, lambda x: np.ascontiguousarray(normalize(x).transpose(0, 2, 3, 1))
+        return dataset, normalize
 
     def measure_artifact(self, payload, deadline, with_accuracy):
         timings = {}

@@ -122,6 +122,12 @@ def takes_normalized_input(session):
     return "already normalized" in session.get_modelmeta().custom_metadata_map.get("seer.input", "")
 
 
+def takes_channels_last(session):
+    """Whether the graph takes NHWC batches: Seer's export of a Keras model imported from tf2onnx keeps its NHWC input
+    and says so in its `seer.input_layout` metadata; every other artifact takes NCHW."""
+    return session.get_modelmeta().custom_metadata_map.get("seer.input_layout") == "nhwc"
+
+
 def measure_latency(run, number=1, repeats=5, min_repeat_ms=50.0, warmup=1, deadline=None):
     """LatencyTimer.measure: warm-up runs, then `number` raised until one repeat lasts `min_repeat_ms`, then
     `repeats` repeats of `number` runs; per-run milliseconds of each repeat, median over repeats."""

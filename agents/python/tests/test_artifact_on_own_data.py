@@ -1,7 +1,8 @@
 """End to end on a user's own data: an artifact job on npz data through the runtime agent's executor reports the
 accuracy Seer's engine reports for the same compressed network on the same images (`seer-agent evaluate` and
 `seer-agent export` with the same policy and seed), for a zoo network (whose graph normalizes its input) and for an
-imported ONNX network (which takes normalized input: the agent normalizes with the job's per-channel mean and std)."""
+imported ONNX network (which takes normalized input: the agent normalizes with the job's per-channel mean and std),
+and for a Keras network as tf2onnx writes it (NHWC input: the artifact keeps it, and the agent transposes its images)."""
 
 import gzip
 import os
@@ -34,18 +35,22 @@ def fashion_npz(path, train=400, test=IMAGES):
     return write_npz(path, x_train, y_train, x_test, y_test)
 
 
-def tiny_cnn(path, classes=5, seed=0):
-    """An 'imported' network: Conv 3x3 -> Relu -> Flatten -> Gemm, input `pixels` [N, 3, 8, 8]."""
+def tiny_cnn(path, classes=5, seed=0, nhwc=False):
+    """An 'imported' network: Conv 3x3 -> Relu -> Flatten -> Gemm, input `pixels` [N, 3, 8, 8]; with `nhwc` the
+    input is [N, 8, 8, 3] and a Transpose to NCHW reads it, as tf2onnx writes a Keras model."""
     rng = np.random.default_rng(seed)
     init = [numpy_helper.from_array(rng.standard_normal((6, 3, 3, 3)).astype(np.float32) * 0.5, "conv.w"),
             numpy_helper.from_array(rng.standard_normal(6).astype(np.float32) * 0.1, "conv.b"),
             numpy_helper.from_array(rng.standard_normal((classes, 6 * 8 * 8)).astype(np.float32) * 0.1, "fc.w"),
             numpy_helper.from_array(rng.standard_normal(classes).astype(np.float32) * 0.1, "fc.b")]
-    nodes = [helper.make_node("Conv", ["pixels", "conv.w", "conv.b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+    transpose = [helper.make_node("Transpose", ["pixels"], ["nchw"], name="to_nchw", perm=[0, 3, 1, 2])] if nhwc else []
+    nodes = transpose + [
+             helper.make_node("Conv", ["nchw" if nhwc else "pixels", "conv.w", "conv.b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
              helper.make_node("Relu", ["c"], ["r"], name="relu"),
              helper.make_node("Flatten", ["r"], ["f"], name="flatten"),
              helper.make_node("Gemm", ["f", "fc.w", "fc.b"], ["scores"], name="fc", transB=1)]
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["n", 3, 8, 8])],
+    shape = ["n", 8, 8, 3] if nhwc else ["n", 3, 8, 8]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, shape)],
                               [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["n", classes])], initializer=init)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -101,3 +106,22 @@ def test_imported_network_gets_the_jobs_normalization(tmp_path):
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     x, y = source.dataset([3, 8, 8]).images("test")
     assert (session.run(None, {"pixels": x})[0].argmax(axis=1) == y).mean() < engine - 0.2
+
+
+def test_keras_network_with_nhwc_input_keeps_it_and_gets_nhwc_batches(tmp_path):
+    model = tiny_cnn(str(tmp_path / "keras.onnx"), nhwc=True, seed=1)
+    # A Keras user's npz is NHWC too; labels are the float network's own predictions, so feeding NCHW-ordered
+    # elements (or none at all) would score far lower.
+    rng = np.random.default_rng(6)
+    x_train, x_test = rng.random((60, 8, 8, 3), dtype=np.float32), rng.random((IMAGES, 8, 8, 3), dtype=np.float32)
+    teacher = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    def label(x):
+        return teacher.run(None, {"pixels": x})[0].argmax(axis=1)
+    data = write_npz(str(tmp_path / "keras.npz"), x_train, label(x_train), x_test, label(x_test))
+    source = DataSource(DataSpec(data))
+    engine, agent, onnx_bytes = engine_and_agent(tmp_path, model, data, "8/8", [], {}, source)
+    assert engine > 0.9, f"the 8/8 network should keep most of its float predictions, got {engine}"
+    assert abs(agent - engine) <= 1 / IMAGES, f"engine {engine}, onnxruntime {agent}"
+    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape[1:] == [8, 8, 3]
+    assert session.get_modelmeta().custom_metadata_map["seer.input_layout"] == "nhwc"

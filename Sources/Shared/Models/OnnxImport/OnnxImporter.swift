@@ -1,4 +1,5 @@
 import Foundation
+import SeerData
 import SeerEngine
 import SeerTensor
 
@@ -9,6 +10,11 @@ import SeerTensor
 /// runtime tensor produced by an engine node. Runtime values carry their ONNX per-image shape; the engine's tensor
 /// may differ in form only (the engine's global pool yields [C] where ONNX has [C, 1, 1], and `Flatten`/`Reshape`
 /// to 2-D are aliases because `Linear` reads any [N, ...] tensor as [N, features]).
+///
+/// tf2onnx keeps a Keras model's NHWC input and transposes it to NCHW first: such an input is declared NHWC
+/// (`Model.inputLayout`) and the engine starts at the Transpose. A feature map transposed back to NHWC (before a Keras
+/// `Flatten`) is the same engine tensor marked `channelsLast`, and the classifier that reads it flattened takes its
+/// weight rows in NCHW order instead.
 public struct OnnxImporter {
     /// Operators with a translation (constant-only ones fold at import).
     public static let supportedOperators = [
@@ -17,6 +23,9 @@ public struct OnnxImporter {
         "MatMul", "MaxPool", "Mul", "Pad", "ReduceMean", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Squeeze",
         "Transpose", "Unsqueeze",
     ]
+
+    /// Transpose permutations between NCHW and NHWC (tf2onnx's around a Keras model's input and `Flatten`).
+    static let toChannelsFirst: [Int64] = [0, 3, 1, 2], toChannelsLast: [Int64] = [0, 2, 3, 1]
 
     /// The batch dimension inside folded shape constants: known to be the batch, not a number.
     static let batchDimension = Int64.min
@@ -44,8 +53,16 @@ public struct OnnxImporter {
         let node: Graph.NodeID
         /// ONNX shape of one image's value (the batch dimension dropped).
         let shape: [Int]
-        /// The engine tensor's per-image shape (equal to `shape` but after a global pool or a flatten).
+        /// The engine tensor's per-image shape (equal to `shape` but after a global pool, a flatten or a Transpose to
+        /// NHWC).
         let engineShape: [Int]
+        /// The ONNX value is NHWC ([H, W, C] per image, or its flattening) where the engine tensor is NCHW.
+        var channelsLast = false
+
+        /// The same value computed by engine node `node` (elementwise layers).
+        func at(_ node: Graph.NodeID) -> Runtime {
+            Runtime(node: node, shape: shape, engineShape: engineShape, channelsLast: channelsLast)
+        }
     }
 
     enum Value {
@@ -64,6 +81,11 @@ public struct OnnxImporter {
     private var layerNames = Set<String>()
     /// Linear layers by the value they output, for folding a following bias `Add` (MatMul + Add).
     private var linearOutputs: [String: Linear] = [:]
+    /// Convolutions by the value they output, for folding a following per-channel `Mul` and `Add` (a batch norm that
+    /// tf2onnx leaves unfolded).
+    private var convOutputs: [String: Conv2D] = [:]
+    /// NHWC when the graph's input is Keras's, transposed to NCHW by its first node.
+    private var inputLayout = ChannelLayout.nchw
     private var rng = SeededGenerator(seed: 0)
     private var externalFiles: [String: Data] = [:]
 
@@ -98,11 +120,16 @@ public struct OnnxImporter {
         guard input.elementType == OnnxFile.TensorData.DataType.float.rawValue else {
             throw OnnxImportError.invalidGraph("input '\(input.name)' has element type \(input.elementType), not float32")
         }
-        guard let dims = input.shape, dims.count == 4, let c = dims[1], let h = dims[2], let w = dims[3], c > 0, h > 0, w > 0 else {
-            throw OnnxImportError.invalidGraph("input '\(input.name)' must be [batch, C, H, W] with fixed C, H and W; it is "
+        inputLayout = Self.declaredLayout(of: input.name, in: g.nodes)
+        let order = inputLayout == .nhwc ? "[batch, H, W, C]" : "[batch, C, H, W]"
+        guard let dims = input.shape, dims.count == 4, let d1 = dims[1], let d2 = dims[2], let d3 = dims[3],
+              d1 > 0, d2 > 0, d3 > 0 else {
+            throw OnnxImportError.invalidGraph("input '\(input.name)' must be \(order) with fixed C, H and W; it is "
                 + (input.shape.map { "[" + $0.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + "]" } ?? "without a shape"))
         }
-        values[input.name] = .runtime(Runtime(node: Graph.input, shape: [c, h, w], engineShape: [c, h, w]))
+        let (c, h, w) = inputLayout == .nhwc ? (d3, d1, d2) : (d1, d2, d3)
+        values[input.name] = .runtime(Runtime(node: Graph.input, shape: inputLayout == .nhwc ? [h, w, c] : [c, h, w],
+                                              engineShape: [c, h, w], channelsLast: inputLayout == .nhwc))
 
         for node in g.nodes { for i in node.inputs where !i.isEmpty { uses[i, default: 0] += 1 } }
         for o in g.outputs { uses[o.name, default: 0] += 1 }
@@ -119,7 +146,20 @@ public struct OnnxImporter {
                 + "[batch, \(logits.shape.map(String.init).joined(separator: ", "))]")
         }
         graph.output = logits.node
-        return Model(name: name, graph: graph, inputShape: [c, h, w], classes: logits.shape[0], inputName: input.name)
+        return Model(name: name, graph: graph, inputShape: [c, h, w], classes: logits.shape[0], inputName: input.name,
+                     inputLayout: inputLayout)
+    }
+
+    /// NHWC when every node reading the input transposes it to NCHW (or only takes its shape), as tf2onnx writes a
+    /// Keras model; NCHW otherwise.
+    static func declaredLayout(of input: String, in nodes: [OnnxFile.Node]) -> ChannelLayout {
+        let readers = nodes.filter { $0.inputs.contains(input) }
+        let transposes = readers.filter { node in
+            guard node.opType == "Transpose", node.domain.isEmpty, case .ints(let perm)? = node.attributes["perm"] else { return false }
+            return perm == toChannelsFirst
+        }
+        let others = readers.filter { $0.opType != "Shape" }
+        return !transposes.isEmpty && transposes.count == others.count ? .nhwc : .nchw
     }
 
     private mutating func translate(_ node: OnnxFile.Node, index: Int) throws {
@@ -138,6 +178,8 @@ public struct OnnxImporter {
         case "Conv": try conv(op)
         case "BatchNormalization": try batchNorm(op)
         case "Relu": try setOutput(op, try add(ReLU(name: layerName(op)), op, from: try runtime(op, 0)))
+        case "Transpose": try transpose(op)
+        case "Squeeze": try squeeze(op)
         case "Clip": try clip(op)
         case "Sigmoid": try pointwise(op, .sigmoid)
         case "HardSigmoid":
@@ -150,7 +192,7 @@ public struct OnnxImporter {
         case "MaxPool", "AveragePool": try pool(op)
         case "Slice": try spatialSlice(op)
         case "Pad": try pad(op)
-        case "GlobalAveragePool": try globalAveragePool(op, keepsDimensions: true)
+        case "GlobalAveragePool": try globalAveragePool(op, try featureMap(op, 0), keepsDimensions: true)
         case "ReduceMean": try reduceMean(op)
         case "Flatten":
             let x = try runtime(op, 0)
@@ -158,7 +200,8 @@ public struct OnnxImporter {
             guard axis == 1 || (axis == -x.shape.count) else {
                 throw op.unsupported("axis \(axis): only flattening every dimension after the batch (axis 1) is supported")
             }
-            try setOutput(op, Runtime(node: x.node, shape: [x.shape.reduce(1, *)], engineShape: x.engineShape))
+            try setOutput(op, Runtime(node: x.node, shape: [x.shape.reduce(1, *)], engineShape: x.engineShape,
+                                      channelsLast: x.channelsLast))
         case "Reshape": try reshape(op)
         case "Gemm": try gemm(op)
         case "MatMul": try matMul(op)
@@ -202,23 +245,30 @@ public struct OnnxImporter {
             conv.bias!.value = Tensor(shape: [cout], data: try b.floatValues("\(op.label) bias"))
         }
         let id = graph.add(conv, input.node)
+        convOutputs[op.node.outputs[0]] = conv
         try setOutput(op, Runtime(node: id, shape: [cout, window.outHeight, window.outWidth],
                                   engineShape: [cout, window.outHeight, window.outWidth]))
     }
 
     /// The mean of each channel's plane; [C, 1, 1] as in ONNX when the dimensions are kept, so that a 1x1
     /// convolution may read it (squeeze-excitation), else [C].
-    private mutating func globalAveragePool(_ op: NodeContext, keepsDimensions: Bool) throws {
-        let x = try featureMap(op, 0)
+    /// Over an NHWC value (tf2onnx's ReduceMean after a Transpose) the kept dimensions are [1, 1, C].
+    private mutating func globalAveragePool(_ op: NodeContext, _ x: Runtime, keepsDimensions: Bool) throws {
+        let c = x.engineShape[0]
         let id = graph.add(GlobalAvgPool(name: try layerName(op), keepsDimensions: keepsDimensions), x.node)
-        let shape = keepsDimensions ? [x.shape[0], 1, 1] : [x.shape[0]]
-        try setOutput(op, Runtime(node: id, shape: shape, engineShape: shape))
+        guard keepsDimensions else { return try setOutput(op, Runtime(node: id, shape: [c], engineShape: [c])) }
+        try setOutput(op, Runtime(node: id, shape: x.channelsLast ? [1, 1, c] : [c, 1, 1], engineShape: [c, 1, 1],
+                                  channelsLast: x.channelsLast))
     }
 
-    /// `x.mean((2, 3))` and `adaptive_avg_pool2d(x, 1)` as the dynamo exporter writes them: a global average pool.
-    /// The axes are an attribute before opset 18 and an input from opset 18 on.
+    /// `x.mean((2, 3))` and `adaptive_avg_pool2d(x, 1)` as the dynamo exporter writes them, and Keras's
+    /// GlobalAveragePooling2D as tf2onnx writes it from opset 18 on (the mean over axes 1 and 2 of the NHWC map): a
+    /// global average pool. The axes are an attribute before opset 18 and an input from opset 18 on.
     private mutating func reduceMean(_ op: NodeContext) throws {
-        let x = try featureMap(op, 0)
+        let x = try runtime(op, 0)
+        guard x.shape.count == 3, x.channelsLast || x.engineShape == x.shape else {
+            throw op.unsupported("input of shape [batch, \(x.shape.map(String.init).joined(separator: ", "))] is not a feature map")
+        }
         let axes: [Int64]?
         if op.opset >= 18 {
             axes = op.has(1) ? try constantInput(op, 1, "axes").intValues("\(op.label) axes") : nil
@@ -227,12 +277,13 @@ public struct OnnxImporter {
         }
         let rank = Int64(x.shape.count + 1)
         let planes = Set((axes ?? []).map { $0 < 0 ? $0 + rank : $0 })
-        guard planes == [2, 3] else {
+        guard planes == (x.channelsLast ? [1, 2] : [2, 3]) else {
             let described = axes.map { "\($0)" } ?? "none"
-            throw op.unsupported("axes \(described) of a [batch, \(x.shape.map(String.init).joined(separator: ", "))] input: "
-                                 + "only the mean over height and width (axes 2 and 3) is supported")
+            throw op.unsupported("axes \(described) of a [batch, \(x.shape.map(String.init).joined(separator: ", "))] "
+                + (x.channelsLast ? "NHWC input: only the mean over height and width (axes 1 and 2) is supported"
+                                  : "input: only the mean over height and width (axes 2 and 3) is supported"))
         }
-        try globalAveragePool(op, keepsDimensions: try op.int("keepdims", default: 1) != 0)
+        try globalAveragePool(op, x, keepsDimensions: try op.int("keepdims", default: 1) != 0)
     }
 
     private mutating func batchNorm(_ op: NodeContext) throws {
@@ -283,9 +334,16 @@ public struct OnnxImporter {
     /// x * y of equal shapes (SiLU; HardSwish as x * HardSigmoid(x) before opset 14, also on the classifier's
     /// [batch, features]) or a feature map times per-channel factors [C, 1, 1] (squeeze-excitation).
     private mutating func multiply(_ op: NodeContext) throws {
+        if let (x, c, input) = try runtimeAndConstant(op) {
+            guard try foldIntoConvolution(op, x, c, reading: input, scales: true) else {
+                throw op.unsupported("multiplying by a constant is supported only as a per-channel scale of a "
+                    + "convolution's output that nothing else reads (a batch norm tf2onnx left unfolded)")
+            }
+            return
+        }
         var x = try runtime(op, 0), factors = try runtime(op, 1)
         if x.shape.reduce(1, *) < factors.shape.reduce(1, *) { swap(&x, &factors) }
-        let equal = factors.shape == x.shape && factors.engineShape == x.engineShape
+        let equal = factors.shape == x.shape && factors.engineShape == x.engineShape && factors.channelsLast == x.channelsLast
         let perChannel = x.shape.count == 3 && x.engineShape == x.shape && factors.engineShape == factors.shape
             && factors.shape == [x.shape[0], 1, 1]
         guard equal || perChannel else {
@@ -293,7 +351,43 @@ public struct OnnxImporter {
                                  + "map times [C, 1, 1] factors are supported")
         }
         let id = graph.add(Multiply(name: try layerName(op)), x.node, factors.node)
-        try setOutput(op, Runtime(node: id, shape: x.shape, engineShape: x.shape))
+        try setOutput(op, x.at(id))
+    }
+
+    /// The runtime operand, the constant one and the runtime operand's value name of a binary node; nil unless
+    /// exactly one operand is constant.
+    private func runtimeAndConstant(_ op: NodeContext) throws -> (Runtime, Constant, String)? {
+        switch (try value(op, 0), try value(op, 1)) {
+        case let (.runtime(x), .constant(c)): return (x, c, op.node.inputs[0])
+        case let (.constant(c), .runtime(x)): return (x, c, op.node.inputs[1])
+        default: return nil
+        }
+    }
+
+    /// A constant per output channel ([C, 1, 1] after any leading ones) or a scalar times (`scales`) or plus a
+    /// convolution's output that only this node reads, folded into the convolution's weights and bias: the batch
+    /// norms tf2onnx leaves as Mul and Add (after depthwise convolutions). False when the pattern does not apply.
+    private mutating func foldIntoConvolution(_ op: NodeContext, _ x: Runtime, _ c: Constant, reading input: String,
+                                              scales: Bool) throws -> Bool {
+        guard let conv = convOutputs[input], uses[input] == 1, !x.channelsLast else { return false }
+        let channels = conv.outChannels
+        let dims = Array(c.dims.drop { $0 == 1 })
+        guard dims.isEmpty || dims == [channels, 1, 1] else { return false }
+        let v = try c.floatValues("\(op.label) constant")
+        func value(_ o: Int) -> Float { v.count == 1 ? v[0] : v[o] }
+        if scales {
+            let perChannel = conv.weight.value.count / channels
+            for o in 0..<channels {
+                for i in (o * perChannel)..<((o + 1) * perChannel) { conv.weight.value.data[i] *= value(o) }
+                conv.bias?.value.data[o] *= value(o)
+            }
+        } else {
+            let bias = conv.ensureBias()
+            for o in 0..<channels { bias.value.data[o] += value(o) }
+        }
+        convOutputs[op.node.outputs[0]] = conv
+        try setOutput(op, x)
+        return true
     }
 
     /// Feature maps side by side along the channels.
@@ -314,16 +408,18 @@ public struct OnnxImporter {
         let a = try value(op, 0), b = try value(op, 1)
         switch (a, b) {
         case let (.runtime(x), .runtime(y)):
-            guard x.shape == y.shape, x.engineShape == y.engineShape else {
+            guard x.shape == y.shape, x.engineShape == y.engineShape, x.channelsLast == y.channelsLast else {
                 throw op.unsupported("operands of shapes \(x.shape) and \(y.shape): only equal shapes are supported")
             }
             let id = graph.add(Add(name: try layerName(op)), x.node, y.node)
-            try setOutput(op, Runtime(node: id, shape: x.shape, engineShape: x.engineShape))
+            try setOutput(op, x.at(id))
         case let (.runtime(x), .constant(c)), let (.constant(c), .runtime(x)):
             // MatMul + Add: a bias on the classifier's outputs folds into the Linear layer.
             let input = op.node.inputs[a.isRuntime ? 0 : 1]
+            if try foldIntoConvolution(op, x, c, reading: input, scales: false) { return }
             guard let linear = linearOutputs[input], uses[input] == 1, x.shape.count == 1 else {
-                throw op.unsupported("adding a constant is supported only as the bias of a MatMul or Gemm")
+                throw op.unsupported("adding a constant is supported only as the bias of a MatMul or Gemm, or as a "
+                    + "per-channel shift of a convolution's output that nothing else reads")
             }
             let bias = try c.floatValues("\(op.label) constant")
             guard bias.count == linear.outFeatures || bias.count == 1 else {
@@ -441,7 +537,7 @@ public struct OnnxImporter {
         guard batchOK, featuresOK, !(target[0] == -1 && target[1] == -1) else {
             throw op.unsupported("target shape \(target.map(describe)) is not [batch, \(features)]")
         }
-        try setOutput(op, Runtime(node: x.node, shape: [features], engineShape: x.engineShape))
+        try setOutput(op, Runtime(node: x.node, shape: [features], engineShape: x.engineShape, channelsLast: x.channelsLast))
     }
 
     private mutating func gemm(_ op: NodeContext) throws {
@@ -480,13 +576,74 @@ public struct OnnxImporter {
         try linear(op, x, weight: try matrix(b, transposed: true, op: op), bias: [Float](repeating: 0, count: b.dims[1]))
     }
 
+    /// A classifier reading an NHWC map flattened (Keras's `Flatten`) reads the engine's NCHW tensor: its weight
+    /// columns are reordered from (h, w, c) to (c, h, w).
     private mutating func linear(_ op: NodeContext, _ x: Runtime, weight: Tensor, bias: [Float]) throws {
         let layer = Linear(name: try layerName(op), inFeatures: weight.shape[1], outFeatures: weight.shape[0], rng: &rng)
-        layer.weight.value = weight
+        layer.weight.value = x.channelsLast && x.engineShape.count == 3
+            ? Self.channelsFirstColumns(weight, of: x.engineShape) : weight
         layer.bias.value = Tensor(shape: [bias.count], data: bias)
         let id = graph.add(layer, x.node)
         linearOutputs[op.node.outputs[0]] = layer
         try setOutput(op, Runtime(node: id, shape: [weight.shape[0]], engineShape: [weight.shape[0]]))
+    }
+
+    // MARK: layouts
+
+    /// NCHW <-> NHWC between the input, the feature maps and a Keras `Flatten`: the engine tensor stays NCHW and the
+    /// value is marked `channelsLast`; any other permutation is refused.
+    private mutating func transpose(_ op: NodeContext) throws {
+        let x = try runtime(op, 0)
+        let perm = try op.ints("perm") ?? Array((0..<Int64(x.shape.count + 1)).reversed())
+        let layout = x.channelsLast ? "NHWC" : "NCHW"
+        guard x.shape.count == 3, x.channelsLast || x.engineShape == x.shape else {
+            throw op.unsupported("perm \(perm) of a [batch, \(x.shape.map(String.init).joined(separator: ", "))] tensor: only "
+                                 + "feature maps transpose (between NCHW and NHWC)")
+        }
+        switch perm {
+        case [0, 1, 2, 3]: try setOutput(op, x)
+        case Self.toChannelsFirst where x.channelsLast:
+            try setOutput(op, Runtime(node: x.node, shape: x.engineShape, engineShape: x.engineShape))
+        case Self.toChannelsLast where !x.channelsLast:
+            try setOutput(op, Runtime(node: x.node, shape: [x.shape[1], x.shape[2], x.shape[0]], engineShape: x.engineShape,
+                                      channelsLast: true))
+        default:
+            throw op.unsupported("perm \(perm) of an \(layout) feature map: only transposes between NCHW and NHWC are supported")
+        }
+    }
+
+    /// [C, 1, 1] or [1, 1, C] after a global pool squeezed to [C] (tf2onnx's Keras GlobalAveragePooling2D before
+    /// opset 18): the same engine tensor, as a flatten is. Axes are an attribute before opset 13, an input from 13 on.
+    private mutating func squeeze(_ op: NodeContext) throws {
+        let x = try runtime(op, 0)
+        let axes: [Int64]?
+        if op.opset >= 13 {
+            axes = op.has(1) ? try constantInput(op, 1, "axes").intValues("\(op.label) axes") : nil
+        } else {
+            axes = try op.ints("axes")
+        }
+        let rank = Int64(x.shape.count + 1)
+        let removed = Set((axes ?? []).map { Int($0 < 0 ? $0 + rank : $0) })
+        let kept = x.shape.enumerated().filter { axes == nil ? $0.element != 1 : !removed.contains($0.offset + 1) }
+        let squeezed = x.shape.enumerated().filter { !kept.map(\.offset).contains($0.offset) }
+        guard !removed.contains(0), squeezed.allSatisfy({ $0.element == 1 }), kept.count == 1 else {
+            throw op.unsupported("axes \(axes.map { "\($0)" } ?? "none") of a [batch, "
+                + "\(x.shape.map(String.init).joined(separator: ", "))] input: only squeezing to [batch, features] is supported")
+        }
+        try setOutput(op, Runtime(node: x.node, shape: [kept[0].element], engineShape: x.engineShape,
+                                  channelsLast: x.channelsLast))
+    }
+
+    /// `weight` [outputs, H * W * C] with columns in NHWC order, reordered to NCHW for an engine map of `shape` [C, H, W].
+    static func channelsFirstColumns(_ weight: Tensor, of shape: [Int]) -> Tensor {
+        let (c, plane) = (shape[0], shape[1] * shape[2]), features = weight.shape[1]
+        return Tensor(shape: weight.shape) { out in
+            for o in 0..<weight.shape[0] {
+                for p in 0..<plane {
+                    for ch in 0..<c { out[o * features + ch * plane + p] = weight.data[o * features + p * c + ch] }
+                }
+            }
+        }
     }
 
     // MARK: helpers
@@ -581,8 +738,7 @@ public struct OnnxImporter {
     }
 
     private mutating func add(_ layer: Layer, _ op: NodeContext, from x: Runtime) throws -> Runtime {
-        let id = graph.add(layer, x.node)
-        return Runtime(node: id, shape: x.shape, engineShape: x.engineShape)
+        return x.at(graph.add(layer, x.node))
     }
 
     private mutating func setOutput(_ op: NodeContext, _ value: Runtime) throws {
@@ -622,6 +778,10 @@ public struct OnnxImporter {
         let x = try runtime(op, i)
         guard x.shape.count == 3 else {
             throw op.unsupported("input of shape [batch, \(x.shape.map(String.init).joined(separator: ", "))] is not a feature map")
+        }
+        guard !x.channelsLast else {
+            throw op.unsupported("input is NHWC ([batch, \(x.shape.map(String.init).joined(separator: ", "))]): only a "
+                                 + "Transpose to NCHW, a flatten or a mean over height and width may read it")
         }
         guard x.engineShape == x.shape else {
             throw op.unsupported("input of shape \(x.shape) is a flattened tensor in the engine")
