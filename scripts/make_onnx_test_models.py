@@ -11,7 +11,9 @@ HardSwish as x * HardSigmoid(x) on feature maps and on the classifier's vectors)
 unsupported (a Tanh node), reduce-channels (a ReduceMean over the channels), windows (Conv and pooling windows beyond
 square and undilated: 1x7 / 7x1, unequal strides, dilations, SAME_LOWER, pads unequal per axis, a dilated depthwise
 3x1, a dilated 1x3 max pool, a 3x1 average pool, on a 17x14 input), avgpool-dilated (opset 19: a dilated AveragePool), slice-channels and pad-reflect (a Slice of the channels, a reflecting Pad),
-scale-after-relu and transpose-hw (an NHWC input as tf2onnx writes it, then a constant Mul after a Relu, or a Transpose of
+ceil-pools (ceil_mode 1 on MaxPool and AveragePool, with and without padding), same-dilated (auto_pad
+SAME_UPPER / SAME_LOWER with dilations on Conv and MaxPool; reference logits from explicit pads, checked with
+onnx.reference), scale-after-relu and transpose-hw (an NHWC input as tf2onnx writes it, then a constant Mul after a Relu, or a Transpose of
 height and width), fixture (FILE, a committed .onnx such as the PyTorch and tf2onnx exports in
 Tests/Fixtures/onnx, copied and run like the built ones; an input that only a Transpose to NCHW reads, as tf2onnx writes
 a Keras model's, is NHWC: x.f32 stays NCHW as the engine takes it, onnxruntime gets it transposed).
@@ -233,6 +235,48 @@ elif kind in ("slice-channels", "pad-reflect"):
         x = node("Pad", [x, init("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))], ["p"], "shortcut/pad", mode="reflect")
     x = node("Flatten", [node("GlobalAveragePool", [x], ["gap"], "gap")], ["logits"], "flatten")
     classes = 2 if kind == "slice-channels" else 4
+elif kind == "ceil-pools":
+    # ceil_mode 1: windows hanging past the padded input (max; average with count_include_pad 1 and padding, and 0
+    # without), and an average whose last window would start in the padding (dropped). Shapes in the comments.
+    c, h, w, classes = 3, 16, 15, 4
+    x = node("Relu", [conv("input", 3, 6, 3, "conv1")], ["r1"], "relu1")  # 6x16x15
+    x = node("MaxPool", [x], ["mp"], "maxpool/ceil", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)  # 6x9x8
+    x = conv(x, 6, 8, 1, "conv2")  # 8x9x8
+    x = node("AveragePool", [x], ["ap1"], "avgpool/ceil-pad", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+             ceil_mode=1, count_include_pad=1)  # 8x5x5
+    x = node("AveragePool", [x], ["ap2"], "avgpool/ceil-dropped", kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1],
+             ceil_mode=1, count_include_pad=1)  # 8x3x3
+    x = node("AveragePool", [x], ["ap3"], "avgpool/ceil-valid", kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)  # 8x2x2
+    x = node("Flatten", [x], ["f"], "flatten")
+    x = node("Gemm", [x, init("fc.w", (rng.standard_normal((classes, 32)) * 0.3).astype(np.float32)),
+                      init("fc.b", rng.standard_normal(classes).astype(np.float32))], ["logits"], "fc", transB=1)
+elif kind == "same-dilated":
+    # auto_pad SAME_* with dilations, as the ONNX specification pads them (onnxruntime refuses the Conv and pads its
+    # max pool for the undilated kernel): the reference logits come from onnxruntime on a copy with the specified
+    # pads written out (`explicit`), checked against onnx.reference on the file itself.
+    c, h, w, classes = 3, 9, 8, 5
+    explicit = {}
+    def same(name, size, kernel, stride, dilation, mode):
+        pads = []
+        for i in range(2):
+            out = -(-size[i] // stride[i]); span = (kernel[i] - 1) * dilation[i] + 1
+            total = max(0, (out - 1) * stride[i] + span - size[i]); small = total // 2
+            pads.append((small, total - small) if mode == "SAME_UPPER" else (total - small, small))
+        explicit[name] = [pads[0][0], pads[1][0], pads[0][1], pads[1][1]]
+        return dict(auto_pad=mode, strides=stride, dilations=dilation)
+    wt = init("c1.w", (rng.standard_normal((6, 3, 3, 2)) * 0.4).astype(np.float32))
+    x = node("Conv", ["input", wt], ["c1"], "conv/same-upper", kernel_shape=[3, 2],
+             **same("conv/same-upper", (9, 8), (3, 2), [2, 1], [2, 1], "SAME_UPPER"))  # 6x5x8, pads [2, 0, 2, 1]
+    x = node("Relu", [x], ["r1"], "relu1")
+    wt = init("dw.w", (rng.standard_normal((6, 1, 2, 2)) * 0.5).astype(np.float32))
+    y = node("Conv", [x, wt], ["dw"], "dw/same-lower", kernel_shape=[2, 2], group=6,
+             **same("dw/same-lower", (5, 8), (2, 2), [1, 1], [3, 3], "SAME_LOWER"))  # 6x5x8, pads [2, 2, 1, 1]
+    x = node("Add", [x, y], ["sum"], "add")
+    x = node("MaxPool", [x], ["mp"], "maxpool/same-upper", kernel_shape=[3, 3],
+             **same("maxpool/same-upper", (5, 8), (3, 3), [1, 1], [2, 2], "SAME_UPPER"))  # 6x5x8, pads [2, 2, 2, 2]
+    x = node("Flatten", [node("GlobalAveragePool", [x], ["gap"], "gap")], ["f"], "flatten")
+    x = node("Gemm", [x, init("fc.w", rng.standard_normal((classes, 6)).astype(np.float32)),
+                      init("fc.b", rng.standard_normal(classes).astype(np.float32))], ["logits"], "fc", transB=1)
 elif kind in ("scale-after-relu", "transpose-hw"):
     # tf2onnx-style NHWC input; then a per-channel Mul that follows no convolution (a batch norm after an activation),
     # or a Transpose swapping height and width: each a clear error naming the node.
@@ -279,7 +323,15 @@ else:
 onnx.checker.check_model(model)
 path = out + "/model.onnx"
 arrays = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-inferred = shape_inference.infer_shapes(model)
+reference = model
+if kind == "same-dilated":
+    reference = onnx.ModelProto(); reference.CopyFrom(model)
+    for n_ in reference.graph.node:
+        if n_.name in explicit:
+            kept = [a for a in n_.attribute if a.name != "auto_pad"]
+            del n_.attribute[:]
+            n_.attribute.extend(kept + [helper.make_attribute("pads", explicit[n_.name])])
+inferred = shape_inference.infer_shapes(reference)
 if kind == "resnet-external":
     onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True, location="weights.bin", size_threshold=64)
 else:
@@ -301,8 +353,14 @@ for n_ in model.graph.node:
 batch = 5
 xs = rng.standard_normal((batch, c, h, w)).astype(np.float32)
 options = ort.SessionOptions(); options.intra_op_num_threads = 1
-session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+session = ort.InferenceSession(path if reference is model else reference.SerializeToString(), options,
+                               providers=["CPUExecutionProvider"])
 (ys,) = session.run(None, {"input": xs.transpose(0, 2, 3, 1).copy() if layout == "nhwc" else xs})
+if reference is not model:
+    from onnx.reference import ReferenceEvaluator
+    (specified,) = ReferenceEvaluator(model).run(None, {"input": xs})
+    assert np.abs(specified - ys).max() <= 1e-4 * np.abs(ys).max(), "onnx.reference disagrees with the explicit pads"
+
 xs.astype("<f4").tofile(out + "/x.f32"); ys.astype("<f4").tofile(out + "/y.f32")
 print(json.dumps({"input": [c, h, w], "layout": layout, "classes": classes, "batch": batch, "macs": int(macs),
                   "params": int(params)}))

@@ -184,6 +184,8 @@ final class ConvInferenceTests: XCTestCase {
         XCTAssertEqual(copy.weight.value, conv.weight.value)
         XCTAssertEqual((MaxPool2D(name: "m", window: window).inferenceCopy() as! MaxPool2D).window, window)
         XCTAssertEqual((AvgPool2D(name: "a", window: window).inferenceCopy() as! AvgPool2D).window, window)
+        XCTAssertTrue((MaxPool2D(name: "m", window: window, ceilMode: true).inferenceCopy() as! MaxPool2D).ceilMode)
+        XCTAssertTrue((AvgPool2D(name: "a", window: window, ceilMode: true).inferenceCopy() as! AvgPool2D).ceilMode)
         let x = Tensor.randomNormal(shape: [2, 3, 9, 5], std: 1, using: &rng)
         XCTAssertEqual(copy.forward([x], training: false), conv.forward([x], training: false))
     }

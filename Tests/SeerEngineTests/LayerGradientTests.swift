@@ -264,6 +264,14 @@ final class LayerGradientTests: XCTestCase {
             checker.check(MaxPool2D(name: "max \(window)", window: window), inputs: [x])
             checker.check(AvgPool2D(name: "avg \(window)", window: window), inputs: [x])
         }
+        // Ceil mode (ONNX ceil_mode 1): last windows hanging past the padded input, on both axes.
+        let ceil = Window2D(height: WindowAxis(kernel: 3, stride: 2, padding: 1), width: WindowAxis(kernel: 2, stride: 2))
+        var ceilRNG = SeededGenerator(seed: 62)
+        var ceilValues: [Float] = (0..<224).map { (i: Int) -> Float in Float(i) * 0.05 - 6 }
+        ceilValues.shuffle(using: &ceilRNG)
+        let ceilX = Tensor(shape: [2, 2, 8, 7], data: ceilValues)
+        checker.check(MaxPool2D(name: "max ceil", window: ceil, ceilMode: true), inputs: [ceilX])
+        checker.check(AvgPool2D(name: "avg ceil", window: ceil, ceilMode: true), inputs: [ceilX])
         // The output shape and values of a 1x3 max pool with stride (1, 2), written out.
         let x = Tensor(shape: [1, 1, 2, 5], data: [1, 5, 2, 4, 3, 9, 0, 8, 7, 6])
         let pooled = MaxPool2D(name: "rows", window: Window2D(height: WindowAxis(kernel: 1), width: WindowAxis(kernel: 3, stride: 2)))
@@ -274,6 +282,28 @@ final class LayerGradientTests: XCTestCase {
             .forward([x], training: false)
         XCTAssertEqual(averaged.shape, [1, 1, 1, 2])
         XCTAssertEqual(averaged.data, [5, 4.5])
+        // Ceil mode, written out: a 2x2 stride-2 window over 2x5 has a third column window reading column 4 alone
+        // (divided by the 2 cells it covers); with padding 1 the divisor counts the padding but not the overhang.
+        let ceilWindow = Window2D(height: WindowAxis(kernel: 2, stride: 2), width: WindowAxis(kernel: 2, stride: 2))
+        let ceilMax = MaxPool2D(name: "ceil", window: ceilWindow, ceilMode: true).forward([x], training: false)
+        XCTAssertEqual(ceilMax.shape, [1, 1, 1, 3])
+        XCTAssertEqual(ceilMax.data, [9, 8, 6])
+        let ceilAverage = AvgPool2D(name: "ceil", window: ceilWindow, ceilMode: true).forward([x], training: false)
+        XCTAssertEqual(ceilAverage.data, [15.0 / 4, 21.0 / 4, 9.0 / 2])
+        let paddedRow = Tensor(shape: [1, 1, 1, 4], data: [1, 2, 3, 4])
+        let padded = AvgPool2D(name: "ceil pad", window: Window2D(height: WindowAxis(kernel: 1),
+                                                                   width: WindowAxis(kernel: 3, stride: 2, padding: 1)),
+                               ceilMode: true)
+        // Windows at -1..1, 1..3, 3..5: the last covers 3, 4 (padding) and 5 (past the padding): 4 / 2.
+        XCTAssertEqual(padded.outputs(height: 1, width: 4).width, 3)
+        XCTAssertEqual(padded.forward([paddedRow], training: false).data, [3.0 / 3, 9.0 / 3, 4.0 / 2])
+        // A last window that would start past the input and its leading padding is dropped: 5 wide, kernel 2,
+        // stride 2, padding 1 gives 3 outputs, not 4.
+        XCTAssertEqual(WindowAxis(kernel: 2, stride: 2, padding: 1).poolOutputs(5, ceilMode: true), 3)
+        XCTAssertEqual(WindowAxis(kernel: 2, stride: 2, padding: 1).poolOutputs(6, ceilMode: true), 4)
+        XCTAssertEqual(WindowAxis(kernel: 2, stride: 2, padding: 1).poolOutputs(6, ceilMode: false), 4)
+        XCTAssertEqual(WindowAxis(kernel: 3, stride: 2).poolOutputs(8, ceilMode: true), 4)
+        XCTAssertEqual(WindowAxis(kernel: 3, stride: 2).poolOutputs(8, ceilMode: false), 3)
     }
 
     /// An option-A shortcut's layers: a strided spatial slice and zero channels around the input's.

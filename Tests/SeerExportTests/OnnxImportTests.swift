@@ -226,6 +226,31 @@ final class OnnxImportTests: XCTestCase {
         }
     }
 
+    /// ceil_mode 1 on MaxPool and AveragePool (windows hanging past the padded input; the average's divisor counts the
+    /// padding but not the overhang; a last window that would start in the padding is dropped) and auto_pad SAME_* with
+    /// dilations (pads as the ONNX specification has them, checked by the generator with onnx.reference): onnxruntime's
+    /// logits, the MAC count, and an export that onnxruntime runs (ceil_mode written back, SAME as explicit pads).
+    func testCeilModePoolsAndDilatedSamePadding() throws {
+        let (ceil, _) = try checkFidelity("ceil-pools")
+        let pools = ceil.graph.layers.compactMap { layer -> Bool? in (layer as? MaxPool2D)?.ceilMode ?? (layer as? AvgPool2D)?.ceilMode }
+        XCTAssertEqual(pools, [true, true, true, true])
+
+        let (same, _) = try checkFidelity("same-dilated")
+        func window(_ name: String) -> Window2D? {
+            (same.graph.layer(named: name) as? Conv2D)?.window ?? (same.graph.layer(named: name) as? MaxPool2D)?.window
+        }
+        // Pads [2, 0, 2, 1] (top, left, bottom, right): the width's extra column is a ZeroPad.
+        XCTAssertEqual(window("conv/same-upper"), Window2D(height: WindowAxis(kernel: 3, stride: 2, dilation: 2, padding: 2),
+                                                           width: WindowAxis(kernel: 2)))
+        let upper = try XCTUnwrap(same.graph.layer(named: "conv/same-upper.pad") as? ZeroPad)
+        XCTAssertEqual([upper.top, upper.left, upper.bottom, upper.right], [0, 0, 0, 1])
+        // SAME_LOWER puts the larger pad first: [2, 2, 1, 1].
+        let lower = try XCTUnwrap(same.graph.layer(named: "dw/same-lower.pad") as? ZeroPad)
+        XCTAssertEqual([lower.top, lower.left, lower.bottom, lower.right], [1, 1, 0, 0])
+        XCTAssertEqual(window("maxpool/same-upper"), Window2D(height: WindowAxis(kernel: 3, dilation: 2, padding: 2),
+                                                              width: WindowAxis(kernel: 3, dilation: 2, padding: 2)))
+    }
+
     /// Keras CNNs exported by tf2onnx (scripts/make_tf2onnx_fixtures.py) at opsets 13 and 18: the NHWC input that
     /// tf2onnx transposes to NCHW becomes the model's declared layout (the engine starts at the Transpose; `predict`
     /// and the export take NHWC batches as the original file does); batch norms left as Mul and Add after the

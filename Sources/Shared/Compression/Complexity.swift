@@ -173,12 +173,12 @@ public enum Complexity {
             let ins = node.inputs.map { $0 == Graph.input ? model.inputShape : byNode[$0] ?? [] }
             guard let x = ins.first else { throw ComplexityError.invalidShape(layer: layer.name, reason: "has no input") }
             func fail(_ reason: String) -> ComplexityError { .invalidShape(layer: layer.name, reason: reason) }
-            func window(_ window: Window2D, channels: Int) throws -> [Int] {
+            func window(_ window: Window2D, channels: Int, ceilMode: Bool = false) throws -> [Int] {
                 guard x.count == 3 else { throw fail("expects a [C, H, W] feature map, got \(x)") }
                 guard window.height.fits(x[1]), window.width.fits(x[2]) else {
                     throw fail("window \(window) does not fit input \(x[1])x\(x[2])")
                 }
-                let (h, w) = window.outputs(height: x[1], width: x[2])
+                let (h, w) = window.poolOutputs(height: x[1], width: x[2], ceilMode: ceilMode)
                 return [channels, h, w]
             }
             let y: [Int]
@@ -187,9 +187,9 @@ public enum Complexity {
                 guard x.first == conv.inChannels else { throw fail("expects \(conv.inChannels) input channels, got \(x)") }
                 y = try window(conv.window, channels: conv.outChannels)
             case let pool as MaxPool2D:
-                y = try window(pool.window, channels: x.first ?? 0)
+                y = try window(pool.window, channels: x.first ?? 0, ceilMode: pool.ceilMode)
             case let pool as AvgPool2D:
-                y = try window(pool.window, channels: x.first ?? 0)
+                y = try window(pool.window, channels: x.first ?? 0, ceilMode: pool.ceilMode)
             case let pool as GlobalAvgPool:
                 guard x.count == 3 else { throw fail("expects a [C, H, W] feature map, got \(x)") }
                 y = pool.keepsDimensions ? [x[0], 1, 1] : [x[0]]

@@ -243,13 +243,13 @@ final class BlockedPlan {
                 var epilogue = seer_dnnl_epilogue.none
                 epilogue.set(quantizer.quantization)
                 define(id, [], builder.check { seer_dnnl_program_eltwise(program, ins[0], &epilogue, $0, 256) })
-            case let pool as MaxPool2D where pool.window.square != nil:
+            case let pool as MaxPool2D where pool.window.square != nil && !pool.ceilMode:
                 let w = pool.window.square!
                 define(id, [], builder.check { error in
                     seer_dnnl_program_pool(program, ins[0], true, Int32(w.kernel), Int32(w.stride), Int32(w.padding),
                                            error, 256)
                 })
-            case let pool as AvgPool2D where pool.window.square != nil:
+            case let pool as AvgPool2D where pool.window.square != nil && !pool.ceilMode:
                 let w = pool.window.square!
                 define(id, [], builder.check { error in
                     seer_dnnl_program_pool(program, ins[0], false, Int32(w.kernel), Int32(w.stride), Int32(w.padding),

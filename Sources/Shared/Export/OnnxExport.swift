@@ -223,7 +223,7 @@ public enum OnnxExport {
                     b.node(name, "Clip", [x, name + ".min", name + ".max"], [out])
                 }
             case let p as MaxPool2D:
-                b.node(name, "MaxPool", [x], [out], Self.windowAttributes(p.window))
+                b.node(name, "MaxPool", [x], [out], Self.windowAttributes(p.window) + [.init("ceil_mode", .int(p.ceilMode ? 1 : 0))])
             case let p as AvgPool2D:
                 // AveragePool has dilations from opset 19 on.
                 guard p.window.height.dilation == 1 && p.window.width.dilation == 1 else {
@@ -231,7 +231,7 @@ public enum OnnxExport {
                 }
                 b.node(name, "AveragePool", [x], [out],
                        Self.windowAttributes(p.window).filter { $0.name != "dilations" }
-                           + [.init("count_include_pad", .int(1))])
+                           + [.init("count_include_pad", .int(1)), .init("ceil_mode", .int(p.ceilMode ? 1 : 0))])
             case let pool as GlobalAvgPool where pool.keepsDimensions:
                 b.node(name, "GlobalAveragePool", [x], [out])
             case is GlobalAvgPool:

@@ -65,6 +65,10 @@ public struct RuntimeKernelSpec: Codable, Sendable, Equatable {
                 }
                 return square
             }
+            func ceilMode(_ layer: String) -> MeasurementError {
+                .invalidSettings("layer \(kernel.name): \(layer) pools in ceil mode; runtime kernel descriptions name "
+                                 + "floor-mode windows only")
+            }
             let convWindow = try conv.map { try square($0.window, of: $0.name) }
             let tail = try kernel.ops.map { op -> Op in
                 let inputs = op.sources.map { source -> Int in
@@ -75,9 +79,11 @@ public struct RuntimeKernelSpec: Codable, Sendable, Equatable {
                     return relu.cap.map { Op(op: "clip", inputs: inputs, max: Double($0)) } ?? Op(op: "relu", inputs: inputs)
                 case is Add: return Op(op: "add", inputs: inputs)
                 case let pool as MaxPool2D:
+                    guard !pool.ceilMode else { throw ceilMode(pool.name) }
                     let w = try square(pool.window, of: pool.name)
                     return Op(op: "max_pool", inputs: inputs, kernel: w.kernel, stride: w.stride, padding: w.padding)
                 case let pool as AvgPool2D:
+                    guard !pool.ceilMode else { throw ceilMode(pool.name) }
                     let w = try square(pool.window, of: pool.name)
                     return Op(op: "avg_pool", inputs: inputs, kernel: w.kernel, stride: w.stride, padding: w.padding)
                 case is GlobalAvgPool: return Op(op: "global_avg_pool", inputs: inputs)

@@ -438,7 +438,7 @@ public struct OnnxImporter {
         guard let kernel = try op.ints("kernel_shape"), kernel.count == 2 else {
             throw op.unsupported("kernel_shape must name a 2-D window")
         }
-        if try op.int("ceil_mode", default: 0) != 0 { throw op.unsupported("ceil_mode 1 is not supported") }
+        let ceilMode = try op.int("ceil_mode", default: 0) != 0
         if op.node.outputs.count > 1, uses[op.node.outputs[1], default: 0] > 0 {
             throw op.unsupported("its indices output is used")
         }
@@ -450,16 +450,18 @@ public struct OnnxImporter {
             guard window.isSymmetric else {
                 throw op.unsupported("pads unequal on one axis: a max pool pads with -infinity, not zeros")
             }
-            layer = MaxPool2D(name: name, window: window.layer)
+            layer = MaxPool2D(name: name, window: window.layer, ceilMode: ceilMode)
         } else {
             let padded = window.layer.height.padding > 0 || window.layer.width.padding > 0 || !window.isSymmetric
             if padded, try op.int("count_include_pad", default: 0) == 0 {
                 throw op.unsupported("padding with count_include_pad 0: the engine divides by the whole window")
             }
-            layer = AvgPool2D(name: name, window: window.layer)
+            layer = AvgPool2D(name: name, window: window.layer, ceilMode: ceilMode)
         }
-        let id = graph.add(layer, padded(x, window, for: name).node)
-        let shape = [x.shape[0], window.outHeight, window.outWidth]
+        let input = padded(x, window, for: name)
+        let id = graph.add(layer, input.node)
+        let out = window.layer.poolOutputs(height: input.shape[1], width: input.shape[2], ceilMode: ceilMode)
+        let shape = [x.shape[0], out.height, out.width]
         try setOutput(op, Runtime(node: id, shape: shape, engineShape: shape))
     }
 
@@ -706,10 +708,9 @@ public struct OnnxImporter {
         case "NOTSET": break
         case "VALID": pads = [0, 0, 0, 0]
         case "SAME_UPPER", "SAME_LOWER":
-            // onnxruntime refuses the pair, and ONNX versions disagreed on the pads it implies.
-            guard dilations == [1, 1] else {
-                throw op.unsupported("auto_pad \(autoPad) with dilations \(dilations): write explicit pads")
-            }
+            // As the ONNX specification (and onnx.reference) has it: out = ceil(size / stride), the total pad from the
+            // dilated span. (onnxruntime refuses dilated SAME convolutions, and its dilated SAME max pools pad for
+            // the undilated kernel.)
             pads = (0..<2).flatMap { axis -> [Int] in
                 let size = input[axis + 1], stride = strides[axis], out = (size + stride - 1) / stride
                 let total = max(0, (out - 1) * stride + spans[axis] - size)
