@@ -63,6 +63,18 @@ final class NpzSourceTests: XCTestCase {
             """, [path])
     }
 
+    /// The crop padding of training augmentation comes from the data config (default 2) and must leave every shift
+    /// inside the image's height and width.
+    func testCropPaddingIsConfigurable() throws {
+        let path = try temporaryDirectory(self) + "/data.npz"
+        try writeNpz(path)  // 5x6 images
+        XCTAssertEqual(try DataSpec(path: path).load().augmentation, .standard)
+        XCTAssertEqual(try DataSpec(path: path, cropPadding: 4).load().augmentation.padding, 4)
+        XCTAssertEqual(try DataSpec(path: path, cropPadding: 0).load().augmentation.padding, 0)
+        let error = message { try DataSpec(path: path, cropPadding: 5).load() }
+        XCTAssertTrue(error.contains("data.crop_padding") && error.contains("less than 5"), error)
+    }
+
     func testUint8NHWCBecomesCHWWithPerChannelNormalization() throws {
         let path = try temporaryDirectory(self) + "/data.npz"
         try writeNpz(path)
@@ -225,7 +237,10 @@ final class DataSpecTests: XCTestCase {
             let error = message { try self.decode(json) }
             for fragment in fragments { XCTAssertTrue(error.contains(fragment), "\(json): \(error)") }
         }
+        XCTAssertEqual(try decode(#"{"path": "d.npz", "crop_padding": 4}"#), DataSpec(path: "d.npz", cropPadding: 4))
+        XCTAssertTrue(message { try self.decode(#"{"path": "d.npz", "crop_padding": "x"}"#) }.contains("integer"))
         let invalid: [(DataSpec, [String])] = [
+            (DataSpec(path: "d.npz", cropPadding: -1), ["data.crop_padding", "at least 0"]),
             (DataSpec(path: "d.npz", std: [0.5, 0]), ["data.std", "not positive"]),
             (DataSpec(path: "d.npz", classes: 0), ["data.classes"]),
             (DataSpec(path: "d.npz", validation: -1), ["data.validation"]),
@@ -248,6 +263,10 @@ final class DataSpecTests: XCTestCase {
         XCTAssertTrue(message { try DataSpec.commandLine(path: "x.npz", mean: "a,b", std: nil, layout: nil) }.contains("--data-mean"))
         XCTAssertTrue(message { try DataSpec.commandLine(path: "x.npz", mean: nil, std: nil, layout: "hwc") }.contains("--data-layout"))
         XCTAssertEqual(try DataSpec.agentOptions(["data": "y.npz", "data-std": "2"]), DataSpec(path: "y.npz", std: [2]))
+        XCTAssertEqual(try DataSpec.agentOptions(["data": "y.npz", "data-crop-padding": "4"]), DataSpec(path: "y.npz", cropPadding: 4))
+        XCTAssertTrue(message { try DataSpec.agentOptions(["data-crop-padding": "four"]) }.contains("data-crop-padding"))
+        XCTAssertTrue(message { try DataSpec.commandLine(path: "x.npz", mean: nil, std: nil, layout: nil, cropPadding: -2) }
+                      .contains("data.crop_padding"))
         XCTAssertEqual(DataSpec(path: "/d", std: [2]).normalization(for: .idx), Normalization(mean: [0], std: [2]))
         XCTAssertEqual(DataSpec(path: "/d").normalization(for: .idx), FashionMNIST.normalization)
     }

@@ -12,10 +12,13 @@ public struct DataOptions: ParsableArguments {
     @Option(help: "Per-channel std for normalization, comma-separated (default: Fashion-MNIST's for IDX, 1 otherwise).")
     public var dataStd: String?
     @Option(help: "Channel axis of 4-D npz images: nhwc or nchw (default: inferred).") public var dataLayout: String?
+    @Option(help: "Training augmentation's random-crop padding in pixels (default: 2).") public var dataCropPadding: Int?
 
     public init() {}
 
     public var spec: DataSpec {
-        get throws { try DataSpec.commandLine(path: data, mean: dataMean, std: dataStd, layout: dataLayout) }
+        get throws {
+            try DataSpec.commandLine(path: data, mean: dataMean, std: dataStd, layout: dataLayout, cropPadding: dataCropPadding)
+        }
     }
 }

@@ -94,9 +94,13 @@ public struct DataSpec: Codable, Sendable, Equatable {
     public var validation: Int?
     /// The SHA-256 the data must have (`fingerprint()`); a campaign pins it when it starts, so agents refuse other data.
     public var sha256: String?
+    /// Training augmentation's random crop: pixels of black border on every side (`Augmentation.padding`); nil: the
+    /// standard 2. Less than the image's height and width (a larger shift could move an image out of its crop).
+    public var cropPadding: Int?
 
     public init(format: DataFormat? = nil, path: String, mean: [Float]? = nil, std: [Float]? = nil,
-                layout: ChannelLayout? = nil, classes: Int? = nil, validation: Int? = nil, sha256: String? = nil) {
+                layout: ChannelLayout? = nil, classes: Int? = nil, validation: Int? = nil, sha256: String? = nil,
+                cropPadding: Int? = nil) {
         self.format = format
         self.path = path
         self.mean = mean
@@ -105,12 +109,16 @@ public struct DataSpec: Codable, Sendable, Equatable {
         self.classes = classes
         self.validation = validation
         self.sha256 = sha256
+        self.cropPadding = cropPadding
     }
 
     /// Fashion-MNIST where the Debian package installs it.
     public static let fashionMNIST = DataSpec(format: .idx, path: FashionMNIST.defaultDirectory)
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case format, path, mean, std, layout, classes, validation, sha256 }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case format, path, mean, std, layout, classes, validation, sha256
+        case cropPadding = "crop_padding"
+    }
 
     /// Accepts a bare path (`data: DIR`, as configs always could) or the object form; unknown keys are errors.
     ///
@@ -143,7 +151,7 @@ public struct DataSpec: Codable, Sendable, Equatable {
         self.init(format: try field(.format, DataFormat.self), path: try field(.path, String.self) ?? "",
                   mean: try floats(.mean), std: try floats(.std), layout: try field(.layout, ChannelLayout.self),
                   classes: try field(.classes, Int.self), validation: try field(.validation, Int.self),
-                  sha256: try field(.sha256, String.self))
+                  sha256: try field(.sha256, String.self), cropPadding: try field(.cropPadding, Int.self))
     }
 
     private static func expectation(_ key: CodingKeys) -> String {
@@ -151,7 +159,7 @@ public struct DataSpec: Codable, Sendable, Equatable {
         case .format: return "expected one of " + DataFormat.allCases.map(\.rawValue).joined(separator: ", ")
         case .layout: return "expected one of " + ChannelLayout.allCases.map(\.rawValue).joined(separator: ", ")
         case .mean, .std: return "expected a number or a list of numbers (one per channel)"
-        case .classes, .validation: return "expected an integer"
+        case .classes, .validation, .cropPadding: return "expected an integer"
         case .path, .sha256: return "expected a string"
         }
     }
@@ -167,6 +175,9 @@ public struct DataSpec: Codable, Sendable, Equatable {
         guard !path.isEmpty else { throw DataError.invalidSpec(field: "data.path", reason: "must not be empty") }
         if mean != nil || std != nil { try normalization(for: format ?? .npz).validate(channels: nil, field: "data") }
         if let classes, classes < 1 { throw DataError.invalidSpec(field: "data.classes", reason: "must be at least 1, got \(classes)") }
+        if let cropPadding, cropPadding < 0 {
+            throw DataError.invalidSpec(field: "data.crop_padding", reason: "must be at least 0, got \(cropPadding)")
+        }
         if let validation, validation < 0 {
             throw DataError.invalidSpec(field: "data.validation", reason: "must be at least 0, got \(validation)")
         }
@@ -233,8 +244,15 @@ public struct DataSpec: Codable, Sendable, Equatable {
     /// resized and cropped to (npz and IDX images are what they are). A pinned `sha256` must match.
     public func load(imageShape: [Int]? = nil, splitSeed: UInt64 = 0) throws -> Dataset {
         try validate()
-        let data = try reader().load(self, imageShape: imageShape, splitSeed: splitSeed)
+        var data = try reader().load(self, imageShape: imageShape, splitSeed: splitSeed)
         try data.checkIdentity(sha256)
+        if let cropPadding {
+            guard cropPadding < min(data.rows, data.columns) else {
+                throw DataError.invalidSpec(field: "data.crop_padding", reason: "\(cropPadding) pixels would shift "
+                    + "\(data.rows)x\(data.columns) images out of their crop; give less than \(min(data.rows, data.columns))")
+            }
+            data.augmentation.padding = cropPadding
+        }
         return data
     }
 
@@ -269,7 +287,8 @@ struct AnyKey: CodingKey {
 extension DataSpec {
     /// The spec the commands' `--data PATH [--data-mean M] [--data-std S] [--data-layout L]` options give; mean and
     /// std are one number or comma-separated numbers, one per channel. Errors name the option.
-    public static func commandLine(path: String, mean: String?, std: String?, layout: String?) throws -> DataSpec {
+    public static func commandLine(path: String, mean: String?, std: String?, layout: String?,
+                                   cropPadding: Int? = nil) throws -> DataSpec {
         func numbers(_ text: String?, option: String) throws -> [Float]? {
             guard let text else { return nil }
             let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -279,7 +298,8 @@ extension DataSpec {
             }
             return values
         }
-        var spec = DataSpec(path: path, mean: try numbers(mean, option: "--data-mean"), std: try numbers(std, option: "--data-std"))
+        var spec = DataSpec(path: path, mean: try numbers(mean, option: "--data-mean"), std: try numbers(std, option: "--data-std"),
+                            cropPadding: cropPadding)
         if let layout {
             guard let parsed = ChannelLayout(rawValue: layout.lowercased()) else {
                 throw DataError.invalidSpec(field: "--data-layout", reason: "expected nhwc or nchw, got '\(layout)'")
@@ -293,9 +313,16 @@ extension DataSpec {
 
 extension DataSpec {
     /// The spec an agent's `--executor-option` values give: `data=PATH`, `data-mean=M`, `data-std=S`,
-    /// `data-layout=L` (as the commands' `--data` options). Jobs that carry a normalization override the agent's.
+    /// `data-layout=L`, `data-crop-padding=P` (as the commands' `--data` options). Jobs that carry a normalization
+    /// override the agent's.
     public static func agentOptions(_ options: [String: String]) throws -> DataSpec {
-        try commandLine(path: options["data"] ?? FashionMNIST.defaultDirectory, mean: options["data-mean"],
-                        std: options["data-std"], layout: options["data-layout"])
+        let cropPadding = try options["data-crop-padding"].map { text -> Int in
+            guard let value = Int(text) else {
+                throw DataError.invalidSpec(field: "data-crop-padding", reason: "expected an integer, got '\(text)'")
+            }
+            return value
+        }
+        return try commandLine(path: options["data"] ?? FashionMNIST.defaultDirectory, mean: options["data-mean"],
+                               std: options["data-std"], layout: options["data-layout"], cropPadding: cropPadding)
     }
 }

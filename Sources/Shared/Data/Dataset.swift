@@ -77,6 +77,8 @@ public struct Dataset: Sendable {
     public let datasetSHA256: String
     /// Where the data came from, for messages.
     public let source: String
+    /// What training augments with (`DataSpec.cropPadding` sets the crop's padding).
+    public var augmentation = Augmentation.standard
 
     public var channels: Int { imageShape[0] }
     /// Image height in pixels.

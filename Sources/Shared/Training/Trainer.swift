@@ -99,7 +99,7 @@ public final class Trainer {
                 let indices = order[offset..<min(offset + config.batchSize, order.count)]
                 offset += config.batchSize
                 let (x, labels32) = try data.batch(split: .train, indices: indices,
-                                                   augment: config.augment ? .standard : nil, rng: &augmentRNG)
+                                                   augment: config.augment ? data.augmentation : nil, rng: &augmentRNG)
                 let labels = labels32.map(Int.init)
                 sgd.learningRate = schedule.rate(at: step)
                 graph.zeroGrad()
