@@ -144,7 +144,8 @@ final class LayerLatencyTableTests: XCTestCase {
     }
 
     /// A tiny engine profile (two keeps, one short repeat per kernel): every layer at every grid point, the
-    /// reference measured, and a 64-channel conv slower at full width than at a quarter (16x the MACs).
+    /// reference measured, and each grid point timed at its own channel counts. (Not that full width is slower than a
+    /// quarter: a timing comparison fails on a loaded machine, as it once did here.)
     func testEngineProfileCoversTheGrid() throws {
         let model = try ModelZoo.make("resnet8")
         var s = LayerProfilerSettings()
@@ -168,8 +169,8 @@ final class LayerLatencyTableTests: XCTestCase {
         XCTAssertEqual(stem[0].ms, stem[2].ms)
         let full = try XCTUnwrap(table.entry(layer: "stage3.block1.conv2", inKeep: 1, outKeep: 1))
         let quarter = try XCTUnwrap(table.entry(layer: "stage3.block1.conv2", inKeep: 0.25, outKeep: 0.25))
-        XCTAssertEqual(quarter.keptIn, 16)
-        XCTAssertGreaterThan(full.ms, quarter.ms)
+        XCTAssertEqual([quarter.keptIn, quarter.keptOut], [16, 16])
+        XCTAssertEqual([full.keptIn, full.keptOut], [64, 64])
     }
 
     func testProfilerRejectsBadSettingsAndPolicies() throws {
