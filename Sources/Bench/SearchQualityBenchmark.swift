@@ -679,14 +679,16 @@ struct ResultRecord {
     let values: [String: Double]
     let policies: [String: String]
     let cpu: String
+    /// When it finished, ISO 8601 in UTC (so that the strings sort as the times do); "" in logs from before it was kept.
+    let at: String
 
     var json: [String: Any] {
         ["method": method, "tag": tag, "model": model, "seed": seed, "budget": budget, "values": values,
-         "policies": policies, "cpu": cpu, "at": ISO8601DateFormatter().string(from: Date())]
+         "policies": policies, "cpu": cpu, "at": at]
     }
 
     init(method: String, tag: String, model: String, seed: UInt64, budget: Double, values: [String: Double],
-         policies: [String: String], cpu: String) {
+         policies: [String: String], cpu: String, at: String = ISO8601DateFormatter().string(from: Date())) {
         self.method = method
         self.tag = tag
         self.model = model
@@ -695,6 +697,7 @@ struct ResultRecord {
         self.values = values
         self.policies = policies
         self.cpu = cpu
+        self.at = at
     }
 
     init?(json: [String: Any]) {
@@ -702,7 +705,8 @@ struct ResultRecord {
               let seed = jsonDouble(json["seed"]).map({ UInt64($0) }), let budget = jsonDouble(json["budget"]),
               let raw = json["values"] as? [String: Any] else { return nil }
         self.init(method: method, tag: tag, model: model, seed: seed, budget: budget, values: raw.compactMapValues(jsonDouble),
-                  policies: json["policies"] as? [String: String] ?? [:], cpu: json["cpu"] as? String ?? "")
+                  policies: json["policies"] as? [String: String] ?? [:], cpu: json["cpu"] as? String ?? "",
+                  at: json["at"] as? String ?? "")
     }
 }
 
@@ -771,7 +775,8 @@ struct Report {
     let plan: [PlanEntry]
     let options: Options
 
-    /// Latest record per (method, model, seed, budget) among those of the current tags.
+    /// Latest record per (method, model, seed, budget) among those of the current tags, by finishing time: shards are
+    /// read in file-name order, so a rerun's record (more baseline counts, say) may come before the one it extends.
     let latest: [String: ResultRecord]
 
     init(plan: [PlanEntry], options: Options, records: [ResultRecord]) {
@@ -780,7 +785,9 @@ struct Report {
         let tags = Dictionary(uniqueKeysWithValues: options.methods.map { ($0.name, $0.tag(options)) })
         var latest = [String: ResultRecord]()
         for r in records where tags[r.method] == r.tag {
-            latest[Self.key(r.method, r.model, r.seed, r.budget)] = r
+            let key = Self.key(r.method, r.model, r.seed, r.budget)
+            if let kept = latest[key], kept.at > r.at { continue }
+            latest[key] = r
         }
         self.latest = latest
     }
