@@ -548,10 +548,9 @@ final class OnnxImportTests: XCTestCase {
     /// Bring your own network and data: a 32x32x3, 5-class ONNX network fits a Keras-style npz, fine-tunes on it (the
     /// loss falls), is measured on its validation split by `PolicyEvaluation` and by `seer-agent evaluate --data`, and
     /// refuses data other than the ones a job names.
-    func testCifarSizedOnnxNetworkTrainsAndMeasuresOnAnNpz() throws {
-        let g = try generate("cifar")
-        let npz = g.directory.appendingPathComponent("data.npz")
-        // 200 training and 40 test images, NHWC uint8: class k is a noisy image of colour k.
+    /// 200 training and 40 test images, NHWC uint8, 32x32x3: class k of 5 is a noisy image of colour k.
+    func colourNpz(in directory: URL) throws -> URL {
+        let npz = directory.appendingPathComponent("data.npz")
         _ = try Fixtures.runScript("""
             import sys, numpy as np
             rng = np.random.default_rng(0)
@@ -563,6 +562,12 @@ final class OnnxImportTests: XCTestCase {
             xtr, ytr = make(200); xte, yte = make(40)
             np.savez_compressed(sys.argv[1], x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
             """, [npz.path])
+        return npz
+    }
+
+    func testCifarSizedOnnxNetworkTrainsAndMeasuresOnAnNpz() throws {
+        let g = try generate("cifar")
+        let npz = try colourNpz(in: g.directory)
         let spec = DataSpec(path: npz.path, mean: [0.5], std: [0.25])
         let model = try ModelZoo.make(g.model.path)
         let data = try spec.load(imageShape: model.inputShape)
@@ -613,5 +618,73 @@ final class OnnxImportTests: XCTestCase {
         let wrongData = try Fixtures.runAgent(["evaluate", "--model", g.model.path, "--bits", "8/8", "--finetune-steps", "0"])
         XCTAssertNotEqual(wrongData.status, 0)
         XCTAssertTrue(wrongData.stderr.contains("[1, 28, 28] images and 10 classes"), wrongData.stderr)
+    }
+
+    /// A trained imported network, compressed (4-bit weights and activations, a quarter of the channels pruned) and
+    /// fine-tuned, exports as QDQ ONNX that onnxruntime runs with the engine's predictions: the file keeps the user's
+    /// input name and convention (normalized input, as the imported file took it), and its accuracy is the engine's.
+    func testTrainedImportedNetworkExportsQuantizedAtTheEnginesAccuracy() throws {
+        let g = try generate("cifar")
+        let npz = try colourNpz(in: g.directory)
+        let model = try ModelZoo.make(g.model.path)
+        let data = try DataSpec(path: npz.path, mean: [0.5], std: [0.25]).load(imageShape: model.inputShape)
+        var training = TrainingConfig()
+        training.steps = 30
+        training.batchSize = 20
+        training.learningRate = 0.05
+        _ = try Trainer(model: model, data: data, config: training).run()
+
+        var settings = EvaluationSettings()
+        settings.finetuneSteps = 3
+        settings.batchSize = 16
+        settings.calibrationImages = 32
+        settings.seed = 5
+        let policy = try Policy(bits: "4/4/0.25").resolve(for: model)
+        let compressed = try PolicyEvaluation.compress(base: model, policy: policy, data: data, settings: settings).model
+        XCTAssertLessThan(try Complexity.compute(model: compressed, policy: policy).macs,
+                          try Complexity.compute(model: model, policy: try Policy(bits: "8/8").resolve(for: model)).macs)
+
+        let dir = try Fixtures.temporaryDirectory(self)
+        let onnx = dir.appendingPathComponent("compressed.onnx"), images = dir.appendingPathComponent("images.f32")
+        try OnnxExport.export(model: compressed, to: onnx)
+        let count = 20  // the validation split: 10% of the 200 training images
+        let (_, normalized, labels) = try Fixtures.validationImages(data, count: count)
+        try Fixtures.rawBytes(normalized).write(to: images)
+        let output = try Fixtures.runScript("""
+            import json, sys
+            import numpy as np, onnx, onnxruntime as ort
+            path, images, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+            onnx.checker.check_model(onnx.load(path), full_check=True)
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = 1
+            session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+            spec = session.get_inputs()[0]
+            x = np.fromfile(images, dtype="<f4").reshape([n] + list(spec.shape[1:]))
+            (y,) = session.run(None, {spec.name: x})
+            y.astype("<f4").tofile(images + ".logits")
+            print(json.dumps({"input": spec.name, "ops": sorted({node.op_type for node in onnx.load(path).graph.node})}))
+            """, [onnx.path, images.path, String(count)])
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+        XCTAssertEqual(report["input"] as? String, "input", "the exported file keeps the imported file's input name")
+        let ops = Set(report["ops"] as? [String] ?? [])
+        XCTAssertTrue(ops.isSuperset(of: ["QuantizeLinear", "DequantizeLinear", "Conv"]), "\(ops.sorted())")
+
+        let logits = try Data(contentsOf: URL(fileURLWithPath: images.path + ".logits"))
+            .withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let engine = compressed.graph.foldingBatchNorm().forward(normalized, training: false)
+        let c = OnnxParityTests.compare(engine, logits, classes: compressed.classes)
+        print("trained imported cifar 4/4/0.25 vs onnxruntime: \(c)")
+        // As OnnxParityTests: rounding ties may move a few images slightly; a wrong scale, clip or bias moves all.
+        XCTAssertGreaterThanOrEqual(c.exact, count * 6 / 10, "\(c)")
+        XCTAssertLessThan(c.maxAbs, 0.05 * c.scale, "\(c)")
+        func accuracy(_ values: [Float]) -> Int {
+            (0..<count).filter { i in
+                let row = Array(values[(i * compressed.classes)..<((i + 1) * compressed.classes)])
+                return row.firstIndex(of: row.max()!) == Int(labels[i])
+            }.count
+        }
+        let engineCorrect = accuracy(engine.data), onnxCorrect = accuracy(logits)
+        XCTAssertGreaterThanOrEqual(engineCorrect, count / 2, "the trained network learned the colours")
+        XCTAssertLessThanOrEqual(abs(engineCorrect - onnxCorrect), 1, "engine \(engineCorrect), onnxruntime \(onnxCorrect) of \(count)")
     }
 }
