@@ -93,14 +93,7 @@ struct PredictCommand: ParsableCommand {
 extension Tensor {
     /// An NHWC batch [N, H, W, C] as NCHW [N, C, H, W].
     func channelsFirst() -> Tensor {
-        let (n, h, w, c) = (shape[0], shape[1], shape[2], shape[3]), plane = h * w
-        return Tensor(shape: [n, c, h, w]) { out in
-            for image in 0..<n {
-                let base = image * plane * c
-                for p in 0..<plane {
-                    for channel in 0..<c { out[base + channel * plane + p] = data[base + p * c + channel] }
-                }
-            }
-        }
+        let (n, h, w, c) = (shape[0], shape[1], shape[2], shape[3])
+        return Tensor(shape: [n, c, h, w], data: SeerTensor.channelsFirst(data, blocks: n, positions: h * w, channels: c))
     }
 }

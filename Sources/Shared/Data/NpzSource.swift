@@ -1,4 +1,5 @@
 import Foundation
+import SeerTensor
 
 /// `.npz` archives in the Keras convention (`keras.datasets.*.load_data()` saved with `np.savez`): `x_train`,
 /// `y_train`, `x_test`, `y_test`.
@@ -79,16 +80,7 @@ enum NpzSource: DataSourceReader {
         guard c >= 1, h >= 1, w >= 1 else { throw fail("empty images of shape \(shape)") }
         /// Element order: NHWC needs a transpose to CHW per image; NCHW and [N, H, W] are already in order.
         func reordered<T>(_ values: [T]) -> [T] {
-            guard shape.count == 4 && layout == .nhwc && c > 1 else { return values }
-            var out = values
-            let plane = h * w
-            for image in 0..<n {
-                let base = image * plane * c
-                for p in 0..<plane {
-                    for channel in 0..<c { out[base + channel * plane + p] = values[base + p * c + channel] }
-                }
-            }
-            return out
+            shape.count == 4 && layout == .nhwc ? channelsFirst(values, blocks: n, positions: h * w, channels: c) : values
         }
         switch array.elements {
         case .uint8(let bytes): return (.bytes(reordered(bytes)), [c, h, w])

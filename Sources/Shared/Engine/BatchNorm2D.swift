@@ -60,36 +60,24 @@ public final class BatchNorm2D: Layer {
             return y
         }
         let count = Float(batch * plane)
-        var means = [Float](repeating: 0, count: channels), variances = means, invStd = means
-        x.data.withUnsafeBufferPointer { xb in
-            y.data.withUnsafeMutableBufferPointer { yb in
-                means.withUnsafeMutableBufferPointer { mb in
-                    variances.withUnsafeMutableBufferPointer { vb in
-                        invStd.withUnsafeMutableBufferPointer { ib in
-                            gamma.value.data.withUnsafeBufferPointer { gb in
-                                beta.value.data.withUnsafeBufferPointer { bb in
-                                    let xp = UnsafeSendablePointer(xb.baseAddress!)
-                                    let yp = UnsafeMutableSendablePointer(yb.baseAddress!)
-                                    let mp = UnsafeMutableSendablePointer(mb.baseAddress!)
-                                    let vp = UnsafeMutableSendablePointer(vb.baseAddress!)
-                                    let ip = UnsafeMutableSendablePointer(ib.baseAddress!)
-                                    let gp = UnsafeSendablePointer(gb.baseAddress!)
-                                    let bp = UnsafeSendablePointer(bb.baseAddress!)
-                                    Threads.parallelFor(channels, work: x.count) { cs in
-                                        seer_batch_norm_forward_training(
-                                            kernelISA.c, xp.p, yp.p, batch, channels, plane, cs.lowerBound,
-                                            cs.upperBound, gp.p, bp.p, epsilon, mp.p, vp.p, ip.p)
-                                    }
-                                }
-                            }
-                        }
-                    }
+        // Per channel, written by the kernel: the batch mean, the biased variance and 1 / sqrt(variance + epsilon).
+        var statistics = [Float](repeating: 0, count: 3 * channels)
+        let xs = x.data, gammas = gamma.value.data, betas = beta.value.data
+        y.data.withUnsafeMutableBufferPointer { yb in
+            statistics.withUnsafeMutableBufferPointer { sb in
+                let yp = UnsafeMutableSendablePointer(yb.baseAddress!), sp = UnsafeMutableSendablePointer(sb.baseAddress!)
+                Threads.parallelFor(channels, work: x.count) { cs in
+                    seer_batch_norm_forward_training(kernelISA.c, xs, yp.p, batch, channels, plane, cs.lowerBound,
+                                                     cs.upperBound, gammas, betas, epsilon, sp.p, sp.p + channels,
+                                                     sp.p + 2 * channels)
                 }
             }
         }
+        let means = Array(statistics[0..<channels]), invStd = Array(statistics[(2 * channels)...])
         for c in 0..<channels {
             // Running variance uses the unbiased estimate, as PyTorch does.
-            let unbiased = count > 1 ? variances[c] * count / (count - 1) : variances[c]
+            let variance = statistics[channels + c]
+            let unbiased = count > 1 ? variance * count / (count - 1) : variance
             runningMean.value.data[c] = (1 - momentum) * runningMean.value.data[c] + momentum * means[c]
             runningVar.value.data[c] = (1 - momentum) * runningVar.value.data[c] + momentum * unbiased
         }
@@ -103,31 +91,20 @@ public final class BatchNorm2D: Layer {
         precondition(gradOutput.shape == x.shape, "\(name): gradient \(gradOutput.shape), output \(x.shape)")
         let batch = x.shape[0], plane = x.count / (batch * channels)
         var dx = Tensor(shape: x.shape) { _ in }  // every element is written below
-        var dGamma = [Float](repeating: 0, count: channels), dBeta = dGamma
-        x.data.withUnsafeBufferPointer { xb in
-            gradOutput.data.withUnsafeBufferPointer { db in
-                dx.data.withUnsafeMutableBufferPointer { dxb in
-                    dGamma.withUnsafeMutableBufferPointer { dgb in
-                        dBeta.withUnsafeMutableBufferPointer { dbb in
-                            gamma.value.data.withUnsafeBufferPointer { gb in
-                                let xp = UnsafeSendablePointer(xb.baseAddress!), dp = UnsafeSendablePointer(db.baseAddress!)
-                                let dxp = UnsafeMutableSendablePointer(dxb.baseAddress!)
-                                let dgp = UnsafeMutableSendablePointer(dgb.baseAddress!)
-                                let dbp = UnsafeMutableSendablePointer(dbb.baseAddress!)
-                                let gp = UnsafeSendablePointer(gb.baseAddress!)
-                                Threads.parallelFor(channels, work: x.count) { cs in
-                                    seer_batch_norm_backward(
-                                        kernelISA.c, xp.p, dp.p, dxp.p, batch, channels, plane, cs.lowerBound,
-                                        cs.upperBound, gp.p, mean, invStd, dgp.p, dbp.p)
-                                }
-                            }
-                        }
-                    }
+        // Written by the kernel: dgamma, then dbeta.
+        var gradients = [Float](repeating: 0, count: 2 * channels)
+        let xs = x.data, dys = gradOutput.data, gammas = gamma.value.data
+        dx.data.withUnsafeMutableBufferPointer { dxb in
+            gradients.withUnsafeMutableBufferPointer { gb in
+                let dxp = UnsafeMutableSendablePointer(dxb.baseAddress!), gp = UnsafeMutableSendablePointer(gb.baseAddress!)
+                Threads.parallelFor(channels, work: x.count) { cs in
+                    seer_batch_norm_backward(kernelISA.c, xs, dys, dxp.p, batch, channels, plane, cs.lowerBound,
+                                             cs.upperBound, gammas, mean, invStd, gp.p, gp.p + channels)
                 }
             }
         }
-        gamma.grad.add(Tensor(shape: [channels], data: dGamma))
-        beta.grad.add(Tensor(shape: [channels], data: dBeta))
+        gamma.grad.add(Tensor(shape: [channels], data: Array(gradients[..<channels])))
+        beta.grad.add(Tensor(shape: [channels], data: Array(gradients[channels...])))
         cached = nil
         return [dx]
     }

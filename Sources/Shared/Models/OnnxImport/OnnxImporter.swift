@@ -263,20 +263,14 @@ public struct OnnxImporter {
 
     /// `x.mean((2, 3))` and `adaptive_avg_pool2d(x, 1)` as the dynamo exporter writes them, and Keras's
     /// GlobalAveragePooling2D as tf2onnx writes it from opset 18 on (the mean over axes 1 and 2 of the NHWC map): a
-    /// global average pool. The axes are an attribute before opset 18 and an input from opset 18 on.
+    /// global average pool.
     private mutating func reduceMean(_ op: NodeContext) throws {
         let x = try runtime(op, 0)
         guard x.shape.count == 3, x.channelsLast || x.engineShape == x.shape else {
             throw op.unsupported("input of shape [batch, \(x.shape.map(String.init).joined(separator: ", "))] is not a feature map")
         }
-        let axes: [Int64]?
-        if op.opset >= 18 {
-            axes = op.has(1) ? try constantInput(op, 1, "axes").intValues("\(op.label) axes") : nil
-        } else {
-            axes = try op.ints("axes")
-        }
-        let rank = Int64(x.shape.count + 1)
-        let planes = Set((axes ?? []).map { $0 < 0 ? $0 + rank : $0 })
+        let axes = try axesOperand(op, inputFrom: 18)
+        let planes = Set((axes ?? []).map { $0 < 0 ? $0 + Int64(x.shape.count + 1) : $0 })
         guard planes == (x.channelsLast ? [1, 2] : [2, 3]) else {
             let described = axes.map { "\($0)" } ?? "none"
             throw op.unsupported("axes \(described) of a [batch, \(x.shape.map(String.init).joined(separator: ", "))] "
@@ -615,15 +609,10 @@ public struct OnnxImporter {
     }
 
     /// [C, 1, 1] or [1, 1, C] after a global pool squeezed to [C] (tf2onnx's Keras GlobalAveragePooling2D before
-    /// opset 18): the same engine tensor, as a flatten is. Axes are an attribute before opset 13, an input from 13 on.
+    /// opset 18): the same engine tensor, as a flatten is.
     private mutating func squeeze(_ op: NodeContext) throws {
         let x = try runtime(op, 0)
-        let axes: [Int64]?
-        if op.opset >= 13 {
-            axes = op.has(1) ? try constantInput(op, 1, "axes").intValues("\(op.label) axes") : nil
-        } else {
-            axes = try op.ints("axes")
-        }
+        let axes = try axesOperand(op, inputFrom: 13)
         let rank = Int64(x.shape.count + 1)
         let removed = Set((axes ?? []).map { Int($0 < 0 ? $0 + rank : $0) })
         let kept = x.shape.enumerated().filter { axes == nil ? $0.element != 1 : !removed.contains($0.offset + 1) }
@@ -638,14 +627,8 @@ public struct OnnxImporter {
 
     /// `weight` [outputs, H * W * C] with columns in NHWC order, reordered to NCHW for an engine map of `shape` [C, H, W].
     static func channelsFirstColumns(_ weight: Tensor, of shape: [Int]) -> Tensor {
-        let (c, plane) = (shape[0], shape[1] * shape[2]), features = weight.shape[1]
-        return Tensor(shape: weight.shape) { out in
-            for o in 0..<weight.shape[0] {
-                for p in 0..<plane {
-                    for ch in 0..<c { out[o * features + ch * plane + p] = weight.data[o * features + p * c + ch] }
-                }
-            }
-        }
+        Tensor(shape: weight.shape, data: channelsFirst(weight.data, blocks: weight.shape[0],
+                                                        positions: shape[1] * shape[2], channels: shape[0]))
     }
 
     // MARK: helpers
@@ -788,6 +771,12 @@ public struct OnnxImporter {
             throw op.unsupported("input of shape \(x.shape) is a flattened tensor in the engine")
         }
         return x
+    }
+
+    /// A node's `axes`: its attribute before `opset`, its second input (a constant) from `opset` on; nil when absent.
+    private func axesOperand(_ op: NodeContext, inputFrom opset: Int) throws -> [Int64]? {
+        if op.opset < opset { return try op.ints("axes") }
+        return op.has(1) ? try constantInput(op, 1, "axes").intValues("\(op.label) axes") : nil
     }
 
     func constantInput(_ op: NodeContext, _ i: Int, _ role: String) throws -> Constant {
