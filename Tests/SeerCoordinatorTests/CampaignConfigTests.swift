@@ -54,6 +54,7 @@ final class CampaignConfigTests: XCTestCase {
             (minimal + "data: {path: /usr/share/datasets/fashion-mnist, layout: nhwc}\n", "data.layout"),
             (minimal + "data: {path: /usr/share/datasets/fashion-mnist, sha256: \"\(String(repeating: "0", count: 64))\"}\n", "differ"),
             (minimal + "measurement: {dataset_sha256: \"\(String(repeating: "0", count: 64))\"}\n", "measurement.dataset_sha256"),
+            (minimal + "measurement: {crop_padding: 3}\n", "measurement.crop_padding"),
         ]
         for (yaml, field) in cases {
             XCTAssertThrowsError(try CampaignConfig.parse(yaml: yaml), yaml) { error in
@@ -76,6 +77,9 @@ final class CampaignConfigTests: XCTestCase {
         let custom = try CampaignConfig.parse(yaml: minimal + "data: {path: \(FashionMNIST.defaultDirectory), mean: 0.5, std: 0.5, validation: 1000}\n")
         XCTAssertEqual(custom.measurement.normalization, Normalization(mean: [0.5], std: [0.5]))
         XCTAssertEqual(custom.measurement.validationCount, 1000)
+        XCTAssertNil(custom.measurement.cropPadding)
+        let padded = try CampaignConfig.parse(yaml: minimal + "data: {path: \(FashionMNIST.defaultDirectory), crop_padding: 4}\n")
+        XCTAssertEqual(padded.measurement.cropPadding, 4, "jobs carry the campaign's crop padding")
         // Stored as JSON and read back (resume, the service) unchanged.
         let json = try JSONEncoder().encode(custom)
         XCTAssertEqual(try JSONDecoder().decode(CampaignConfig.self, from: json), custom)

@@ -73,6 +73,8 @@ final class NpzSourceTests: XCTestCase {
         XCTAssertEqual(try DataSpec(path: path, cropPadding: 0).load().augmentation.padding, 0)
         let error = message { try DataSpec(path: path, cropPadding: 5).load() }
         XCTAssertTrue(error.contains("data.crop_padding") && error.contains("less than 5"), error)
+        // A new validation split keeps the augmentation.
+        XCTAssertEqual(try DataSpec(path: path, cropPadding: 4).load().resplit(validationCount: 1).augmentation.padding, 4)
     }
 
     func testUint8NHWCBecomesCHWWithPerChannelNormalization() throws {

@@ -25,6 +25,7 @@ final class MeasureSettingsWireTests: XCTestCase {
         s.datasetSHA256 = String(repeating: "ab", count: 32)
         s.normalization = Normalization(mean: [0.5, 0.4, 0.3], std: [0.2])
         s.validationCount = 300
+        s.cropPadding = 4
         return s
     }
 
@@ -78,6 +79,24 @@ final class MeasureSettingsWireTests: XCTestCase {
         settings.datasetSHA256 = try FashionMNIST.fingerprint(directory: FashionMNIST.defaultDirectory)
         let matching = try Self.overTheWire(try BrokerMeasurementBackend.payload(for: Self.request(settings)))
         XCTAssertNotNil(try executor.run(matching, cancel: nil).accuracy)
+    }
+
+    /// The campaign's `data.crop_padding` reaches the agent's fine-tuning in the job, over the agent's own data's
+    /// setting, and a padding the agent's images cannot take is refused naming the setting.
+    func testTheCropPaddingTheCampaignFineTunesWithIsTheOneTheAgentUses() throws {
+        let data = try FashionMNIST.load()
+        var settings = EvaluationSettings()
+        XCTAssertEqual(try settings.prepare(data).augmentation, data.augmentation, "no setting: the data's own")
+        settings.cropPadding = 5
+        settings.validationCount = 1_000
+        let received = try Self.overTheWire(try BrokerMeasurementBackend.payload(for: Self.request(settings)))
+        let prepared = try BuiltinExecutor.settings(from: received.payload).prepare(data)
+        XCTAssertEqual(prepared.augmentation.padding, 5)
+        XCTAssertEqual(prepared.count(.validation), 1_000, "the validation split and the padding both apply")
+        settings.cropPadding = 28
+        XCTAssertThrowsError(try settings.prepare(data)) { error in
+            XCTAssertTrue("\(error)".contains("settings.crop_padding") && "\(error)".contains("less than 28"), "\(error)")
+        }
     }
 
     func testTheWeightDecayTheCoordinatorFineTunesWithIsTheOneTheAgentUses() throws {

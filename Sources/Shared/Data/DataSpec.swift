@@ -244,16 +244,9 @@ public struct DataSpec: Codable, Sendable, Equatable {
     /// resized and cropped to (npz and IDX images are what they are). A pinned `sha256` must match.
     public func load(imageShape: [Int]? = nil, splitSeed: UInt64 = 0) throws -> Dataset {
         try validate()
-        var data = try reader().load(self, imageShape: imageShape, splitSeed: splitSeed)
+        let data = try reader().load(self, imageShape: imageShape, splitSeed: splitSeed)
         try data.checkIdentity(sha256)
-        if let cropPadding {
-            guard cropPadding < min(data.rows, data.columns) else {
-                throw DataError.invalidSpec(field: "data.crop_padding", reason: "\(cropPadding) pixels would shift "
-                    + "\(data.rows)x\(data.columns) images out of their crop; give less than \(min(data.rows, data.columns))")
-            }
-            data.augmentation.padding = cropPadding
-        }
-        return data
+        return try cropPadding.map { try data.withCropPadding($0, field: "data.crop_padding") } ?? data
     }
 
     /// Training images an npz or image folder of `poolCount` holds out for validation (IDX: `IDXSource`).

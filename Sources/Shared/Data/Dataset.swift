@@ -191,11 +191,25 @@ public struct Dataset: Sendable {
         return copy
     }
 
-    /// The same pools split anew with `validationCount` validation images (by the same seed).
+    /// The same pools split anew with `validationCount` validation images (by the same seed), augmented as before.
     public func resplit(validationCount: Int) throws -> Dataset {
-        try Dataset(imageShape: imageShape, classCount: classCount, normalization: normalization, trainPool: trainPool,
-                    testPool: testPool, validationCount: validationCount, splitSeed: splitSeed,
-                    datasetSHA256: datasetSHA256, source: source)
+        var split = try Dataset(imageShape: imageShape, classCount: classCount, normalization: normalization,
+                                trainPool: trainPool, testPool: testPool, validationCount: validationCount,
+                                splitSeed: splitSeed, datasetSHA256: datasetSHA256, source: source)
+        split.augmentation = augmentation
+        return split
+    }
+
+    /// The same data with training's random crop padded by `padding` pixels; `field` names the setting in the error
+    /// when the padding could shift an image out of its crop (it must be less than the image's height and width).
+    public func withCropPadding(_ padding: Int, field: String) throws -> Dataset {
+        guard padding >= 0, padding < min(rows, columns) else {
+            throw DataError.invalidSpec(field: field, reason: "\(padding) pixels would shift \(rows)x\(columns) images "
+                + "out of their crop; give less than \(min(rows, columns))")
+        }
+        var copy = self
+        copy.augmentation.padding = padding
+        return copy
     }
 
     /// Throws unless this dataset is the one `expectedSHA256` names (a job's `dataset_sha256`); nil accepts any.

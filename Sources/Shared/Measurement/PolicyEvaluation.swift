@@ -28,12 +28,15 @@ public struct EvaluationSettings: Codable, Sendable, Equatable {
     public var normalization: Normalization?
     /// Training images held out as the validation split (the campaign's `data.validation`); nil: the data's own.
     public var validationCount: Int?
+    /// Fine-tuning's random-crop padding in pixels (the campaign's `data.crop_padding`); nil: the data's own.
+    public var cropPadding: Int?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case finetuneSteps = "finetune_steps", batchSize = "batch_size", learningRate = "learning_rate"
         case weightDecay = "weight_decay", calibrationImages = "calibration_images", split
         case evaluationLimit = "evaluation_limit", seed, latency
         case datasetSHA256 = "dataset_sha256", normalization, validationCount = "validation_count"
+        case cropPadding = "crop_padding"
     }
 
     public init() {}
@@ -54,6 +57,7 @@ public struct EvaluationSettings: Codable, Sendable, Equatable {
         datasetSHA256 = try c.decodeIfPresent(String.self, forKey: .datasetSHA256)
         normalization = try c.decodeIfPresent(Normalization.self, forKey: .normalization)
         validationCount = try c.decodeIfPresent(Int.self, forKey: .validationCount)
+        cropPadding = try c.decodeIfPresent(Int.self, forKey: .cropPadding)
     }
 
     /// Checks ranges; the message names the field.
@@ -69,6 +73,7 @@ public struct EvaluationSettings: Codable, Sendable, Equatable {
             throw fail("dataset_sha256 must be 64 lowercase hexadecimal digits, got '\(sha)'")
         }
         if let v = validationCount, v < 0 { throw fail("validation_count must be at least 0, got \(v)") }
+        if let p = cropPadding, p < 0 { throw fail("crop_padding must be at least 0, got \(p)") }
         if let normalization {
             do { try normalization.validate(channels: nil, field: "normalization") } catch { throw fail("\(error)") }
         }
@@ -78,11 +83,12 @@ public struct EvaluationSettings: Codable, Sendable, Equatable {
 
 extension EvaluationSettings {
     /// `data` as these settings measure on it: the dataset they name (else `DataError.datasetMismatch`), under their
-    /// normalization when they carry one.
+    /// normalization, validation split and crop padding when they carry them.
     public func prepare(_ data: Dataset) throws -> Dataset {
         try data.checkIdentity(datasetSHA256)
         var data = try normalization.map { try data.normalized($0) } ?? data
         if let validationCount, validationCount != data.count(.validation) { data = try data.resplit(validationCount: validationCount) }
+        if let cropPadding { data = try data.withCropPadding(cropPadding, field: "settings.crop_padding") }
         return data
     }
 }

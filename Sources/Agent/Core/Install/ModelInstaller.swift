@@ -159,7 +159,11 @@ public final class ModelInstaller: Deployer, @unchecked Sendable {
         if case .number(let v)? = options["weight_decay"] { settings.weightDecay = Float(v) }
         let compressed: Model
         do {
-            compressed = try PolicyEvaluation.compress(base: architecture, policy: policy, data: try loadData(for: architecture, deploy), settings: settings).model
+            var data = try loadData(for: architecture, deploy)
+            if case .number(let v)? = options["crop_padding"] {
+                data = try data.withCropPadding(Int(exactly: v) ?? -1, field: "finetune.options.crop_padding")
+            }
+            compressed = try PolicyEvaluation.compress(base: architecture, policy: policy, data: data, settings: settings).model
         } catch let error as Failure {
             throw error
         } catch {

@@ -306,8 +306,10 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
     /// data refuse the jobs (`EvaluationSettings.prepare`).
     mutating func pinData() throws {
         for (field, isSet) in [("dataset_sha256", measurement.datasetSHA256 != nil), ("normalization", measurement.normalization != nil),
-                               ("validation_count", measurement.validationCount != nil)] where isSet {
-            throw CampaignError.config("measurement.\(field): set from data: (data.sha256, data.mean/std, data.validation), not here")
+                               ("validation_count", measurement.validationCount != nil),
+                               ("crop_padding", measurement.cropPadding != nil)] where isSet {
+            throw CampaignError.config("measurement.\(field): set from data: (data.sha256, data.mean/std, data.validation, "
+                                       + "data.crop_padding), not here")
         }
         try data.validate()
         var pinned = try data.pinned()
@@ -317,6 +319,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         measurement.datasetSHA256 = pinned.sha256
         measurement.normalization = pinned.normalization(for: format)
         measurement.validationCount = pinned.validation
+        measurement.cropPadding = pinned.cropPadding
     }
 
     /// Cross-field checks.

@@ -95,7 +95,7 @@ public struct DeploymentPlanner {
             finetune: DeployFinetune(steps: m.finetuneSteps, seed: Int(clamping: config.seed), options: [
                 "batch_size": .number(Double(m.batchSize)), "learning_rate": .number(Double(m.learningRate)),
                 "weight_decay": .number(Double(m.weightDecay)), "calibration_images": .number(Double(m.calibrationImages)),
-            ]))
+            ].merging(m.cropPadding.map { ["crop_padding": .number(Double($0))] } ?? [:]) { a, _ in a }))
         return DeploymentPlan(campaignID: config.name, source: "reoptimized", body: body, policyJSON: policyJSON)
     }
 
