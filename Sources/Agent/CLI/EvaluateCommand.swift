@@ -18,6 +18,7 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Policy file (JSON or YAML).") var policy: String?
     @Option(help: "Uniform policy W/A[/PRUNE], e.g. 4/4 or 6/6/0.25.") var bits: String?
     @Option(help: "SGD steps of fine-tuning after compression.") var finetuneSteps = EvaluationSettings().finetuneSteps
+    @OptionGroup var finetune: FinetuneOptions
     @Option(help: "validation (the search's split) or test (reported results only).") var split = "validation"
     @Option(help: "Evaluate on the first N images of the split.") var limit: Int?
     @Option(help: "Seed of calibration and fine-tuning.") var seed: UInt64 = 0
@@ -41,7 +42,7 @@ struct EvaluateCommand: ParsableCommand {
         let chosen = try policy.map { try Policy.load(contentsOf: URL(fileURLWithPath: $0)) } ?? Policy(bits: bits!)
         let resolved = try chosen.resolve(for: base)
         let dataset = try data.spec.load(imageShape: base.inputShape)
-        var settings = EvaluationSettings()
+        var settings = finetune.applied(to: EvaluationSettings())
         settings.finetuneSteps = finetuneSteps
         settings.split = Split(rawValue: split)!
         settings.evaluationLimit = limit

@@ -16,7 +16,7 @@ struct ExportCommand: ParsableCommand {
         abstract: "Compress a model under a policy (or load a compressed one) and write it as ONNX.",
         discussion: """
             Without --weights the model is compressed exactly as `seer-agent evaluate` does it (same policy, \
-            --finetune-steps and --seed give the same network); --save-weights also writes the compressed network's \
+            fine-tuning options and --seed give the same network); --save-weights also writes the compressed network's \
             tensors (parameters, batch-norm statistics, PACT clips, weight-quantizer clips) as safetensors. With \
             --weights such a file is loaded instead and nothing is trained; --policy/--bits may then be left out (the \
             file records its policy) and, if given, must match it. The ONNX graph (opset 13) takes float32 NCHW \
@@ -31,6 +31,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "A compressed network saved with --save-weights: export it instead of compressing.") var weights: String?
     @Option(help: "Also save the compressed network's tensors here (safetensors).") var saveWeights: String?
     @Option(help: "SGD steps of fine-tuning after compression.") var finetuneSteps = EvaluationSettings().finetuneSteps
+    @OptionGroup var finetune: FinetuneOptions
     @Option(help: "Seed of calibration and fine-tuning.") var seed: UInt64 = 0
     @Option(help: "Threads for OpenBLAS and the engine.") var threads = 1
     @OptionGroup var data: DataOptions
@@ -68,7 +69,7 @@ struct ExportCommand: ParsableCommand {
             let base = try ModelStore.load(model)
             resolved = try requestedPolicy()!.resolve(for: base)
             let dataset = try data.spec.load(imageShape: base.inputShape)
-            var settings = EvaluationSettings()
+            var settings = finetune.applied(to: EvaluationSettings())
             settings.finetuneSteps = finetuneSteps
             settings.seed = seed
             let bar = ProgressBar(title: "fine-tune", total: max(1, finetuneSteps), enabled: !json && finetuneSteps > 0)

@@ -28,6 +28,7 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "Uniform policy W/A[/PRUNE], e.g. 4/4 or 6/6/0.25.") var bits: String?
     @Option(help: "A compressed network saved with `export --save-weights`.") var weights: String?
     @Option(help: "SGD steps of fine-tuning after compression.") var finetuneSteps = 0
+    @OptionGroup var finetune: FinetuneOptions
     @Option(help: "Seed of calibration and fine-tuning.") var seed: UInt64 = 0
     @OptionGroup var data: DataOptions
     @Option(help: "Images per forward pass.") var batchSize = 64
@@ -82,7 +83,7 @@ struct PredictCommand: ParsableCommand {
         let base = try ModelStore.load(model)
         let chosen = try policy.map { try Policy.load(contentsOf: URL(fileURLWithPath: $0)) } ?? bits.map { try Policy(bits: $0) }
         guard let chosen else { return base }
-        var settings = EvaluationSettings()
+        var settings = finetune.applied(to: EvaluationSettings())
         settings.finetuneSteps = finetuneSteps
         settings.seed = seed
         return try PolicyEvaluation.compress(base: base, policy: try chosen.resolve(for: base),
