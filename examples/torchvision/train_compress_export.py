@@ -14,7 +14,7 @@ by onnxruntime, classifies the test images as Seer's engine does. For every mode
   4. onnxruntime runs the exported QDQ file (`onnx.checker` full check first) on the same test images: its accuracy,
      the engine's, the fraction of images whose top-1 agrees, and the largest logit difference over the logit scale.
 
-Usage: train_compress_export.py --seer-agent PATH [--work DIR] [--models a,b] [--size 64] [--train 3000] [--test 1000]
+Usage: train_compress_export.py --seer-agent PATH [--work DIR] [--models a,b] [--size 48] [--train 2000] [--test 1000]
 Prints one line per step on stderr and one JSON object (all results) on stdout's last line.
 """
 import argparse, gzip, json, os, platform, subprocess, sys, time
@@ -194,10 +194,10 @@ def main():
     p.add_argument("--work", default=".build-torchvision/trained")
     p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--fashion-mnist", default="/usr/share/datasets/fashion-mnist")
-    p.add_argument("--size", type=int, default=64)
-    p.add_argument("--train", type=int, default=3000, help="training images (a random subset of Fashion-MNIST's)")
+    p.add_argument("--size", type=int, default=48)
+    p.add_argument("--train", type=int, default=2000, help="training images (a random subset of Fashion-MNIST's)")
     p.add_argument("--test", type=int, default=1000, help="test images (a random subset of Fashion-MNIST's test set)")
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
