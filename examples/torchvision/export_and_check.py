@@ -16,11 +16,13 @@ For every model and exporter setting (TorchScript exporter at opsets 13 and 17, 
 Usage: export_and_check.py --seer-agent PATH [--work DIR] [--models a,b] [--settings ts13,ts17,dynamo18] [--batch N]
 Prints one line per step on stderr and one JSON object (all results) on stdout's last line.
 """
-import argparse, json, os, platform, subprocess, sys, time
+import argparse, json, os, time
 import numpy as np
 import onnx, onnxruntime as ort
 import torch, torchvision
 from torchvision import models as tvm
+
+from common import cpu_name, log, seer
 
 # name -> (constructor, weights enum whose metadata carries the published figures)
 MODELS = {
@@ -41,16 +43,6 @@ SETTINGS = {"ts13": (False, 13, True), "ts17": (False, 17, True), "ts18": (False
             "ts17-unfolded": (False, 17, False)}
 
 
-def log(*args):
-    print(*args, file=sys.stderr, flush=True)
-
-
-def seer(agent, *args):
-    """Runs seer-agent; returns stdout, raising with stderr on failure."""
-    p = subprocess.run([agent, *args], capture_output=True, text=True)
-    if p.returncode != 0:
-        raise RuntimeError((p.stderr or p.stdout).strip().splitlines()[-1] if (p.stderr or p.stdout).strip() else f"exit {p.returncode}")
-    return p.stdout
 
 
 def relative_difference(a, reference):
@@ -243,13 +235,6 @@ def export_check(args, work, path, x_path, x, bits, finetune_steps):
             "top1_agree": float((runtime.argmax(1) == engine.argmax(1)).mean()), "bytes": os.path.getsize(exported),
             "seer_macs": report["macs"], "exported_graph_macs": exported_macs(exported)}
 
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor()
 
 
 def main():

@@ -17,12 +17,14 @@ by onnxruntime, classifies the test images as Seer's engine does. For every mode
 Usage: train_compress_export.py --seer-agent PATH [--work DIR] [--models a,b] [--size 48] [--train 2000] [--test 1000]
 Prints one line per step on stderr and one JSON object (all results) on stdout's last line.
 """
-import argparse, gzip, json, os, platform, subprocess, sys, time
+import argparse, gzip, json, os, time
 import numpy as np
 import onnx, onnxruntime as ort
 import torch, torchvision
 import torch.nn.functional as F
 from torchvision import models as tvm
+
+from common import cpu_name, log, seer
 
 MODELS = {
     "resnet18": tvm.resnet18,
@@ -37,17 +39,6 @@ POLICIES = [("8/8", 0), ("6/6", 60), ("6/6/0.25", 60)]
 MEAN, STD = 0.2860, 0.3530
 
 
-def log(*args):
-    print(*args, file=sys.stderr, flush=True)
-
-
-def seer(agent, *args):
-    """Runs seer-agent; returns stdout, raising with the last line of stderr on failure."""
-    p = subprocess.run([agent, *args], capture_output=True, text=True)
-    if p.returncode != 0:
-        text = (p.stderr or p.stdout).strip()
-        raise RuntimeError(text.splitlines()[-1] if text else f"exit {p.returncode}")
-    return p.stdout
 
 
 def idx(path):
@@ -179,13 +170,6 @@ def check(name, args, npz, data, test_images, test_path):
         log(f"{name} {bits}: {outcome}")
     return result
 
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor()
 
 
 def main():
