@@ -316,12 +316,13 @@ elif kind == "affine":
     output = node("Softmax", [x], ["probs"], "softmax")
 elif kind == "softmax-10":
     # Opset 10: Softmax's default axis 1 (the input coerced to 2-D); a constant minus the NCHW input ([1, C, 1, 1])
-    # and a Div by [C, 1, 1] before the first convolution.
+    # and a Div by [C, 1, 1] before the first convolution; a per-feature Mul ([C]) of the pooled features.
     opset, c, h, w, classes = 10, 3, 8, 8, 4
     x = node("Sub", [init("offset", rng.normal(0, 0.3, (1, 3, 1, 1)).astype(np.float32)), "input"], ["flipped"], "flip/sub")
     x = node("Div", [x, init("std", rng.uniform(0.5, 1.5, (3, 1, 1)).astype(np.float32))], ["scaled"], "scale/div")
     x = node("Relu", [conv(x, 3, 6, 3, "conv1")], ["r1"], "relu1")
     x = node("Flatten", [node("GlobalAveragePool", [x], ["gap"], "gap")], ["f"], "flatten")
+    x = node("Mul", [x, init("features.scale", rng.uniform(0.5, 1.5, 6).astype(np.float32))], ["fm"], "features/mul")
     x = node("Gemm", [x, init("fc.w", rng.standard_normal((classes, 6)).astype(np.float32)),
                       init("fc.b", rng.standard_normal(classes).astype(np.float32))], ["fc"], "fc", transB=1)
     output = node("Softmax", [x], ["probs"], "softmax")

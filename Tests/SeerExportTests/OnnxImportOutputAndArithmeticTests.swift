@@ -99,13 +99,14 @@ extension OnnxImportTests {
         XCTAssertLessThan(loss(), before * 0.8, "SGD on the logits lowers the cross-entropy")
     }
 
-    /// Opset 10's Softmax (default axis 1, the input coerced to 2-D) and a constant minus the NCHW input.
+    /// Opset 10's Softmax (default axis 1, the input coerced to 2-D), a constant minus the NCHW input, and a
+    /// per-feature scale of the pooled features (a [C] constant on the global pool's flattened [C, 1, 1]).
     func testFinalSoftmaxAtOpset10AndAConstantMinusTheInput() throws {
         let (model, _) = try checkFidelity("softmax-10")
         XCTAssertEqual(model.outputActivation, .softmax)
         let flip = try XCTUnwrap(model.graph.layer(named: "flip/sub") as? ChannelAffine)
         XCTAssertTrue(flip.scale.value.data.allSatisfy { $0 < 0 }, "c - x, then / std: a negative scale")
-        XCTAssertEqual(model.graph.layers.compactMap { ($0 as? ChannelAffine)?.name }, ["flip/sub"])
+        XCTAssertEqual(model.graph.layers.compactMap { ($0 as? ChannelAffine)?.name }, ["flip/sub", "features/mul"])
     }
 
     /// MaxPool with pads unequal on an axis over negative values, SAME_LOWER, AveragePool with count_include_pad 0

@@ -447,7 +447,8 @@ public struct OnnxImporter {
         switch (x.shape.count, x.channelsLast) {
         case (3, false) where x.engineShape == x.shape: expected = [channels, 1, 1]
         case (3, true): expected = [channels]
-        case (1, _) where x.engineShape == x.shape: expected = [channels]
+        // [batch, F] features, also a global pool's [C, 1, 1] squeezed or flattened to [C] (one order either way).
+        case (1, _) where x.engineShape.reduce(1, *) == channels: expected = [channels]
         default: expected = nil  // a flattened feature map: only scalars map onto its engine tensor
         }
         guard let expected, dims == expected else {
