@@ -13,8 +13,12 @@ square and undilated: 1x7 / 7x1, unequal strides, dilations, SAME_LOWER, pads un
 3x1, a dilated 1x3 max pool, a 3x1 average pool, on a 17x14 input), avgpool-dilated (opset 19: a dilated AveragePool), slice-channels and pad-reflect (a Slice of the channels, a reflecting Pad),
 ceil-pools (ceil_mode 1 on MaxPool and AveragePool, with and without padding), same-dilated (auto_pad
 SAME_UPPER / SAME_LOWER with dilations on Conv and MaxPool; reference logits from explicit pads, checked with
-onnx.reference), scale-after-relu and transpose-hw (an NHWC input as tf2onnx writes it, then a constant Mul after a Relu, or a Transpose of
-height and width), fixture (FILE, a committed .onnx such as the PyTorch and tf2onnx exports in
+onnx.reference), transpose-hw (an NHWC input as tf2onnx writes it, then a Transpose of height and width),
+affine (constant Mul/Add/Sub/Div that follow no convolution: Keras's Rescaling and Normalization before tf2onnx's input
+Transpose, a per-channel scale after a Relu; a final Softmax at opset 13), softmax-10 (a final Softmax at opset 10, a
+constant minus the input), same-pools (Keras's 'same' pools: MaxPool with pads unequal on an axis, AveragePool with
+count_include_pad 0), scale-per-pixel, div-by-tensor, softmax-inside and softmax-axis (what still fails, naming the
+node), fixture (FILE, a committed .onnx such as the PyTorch and tf2onnx exports in
 Tests/Fixtures/onnx, copied and run like the built ones; an input that only a Transpose to NCHW reads, as tf2onnx writes
 a Keras model's, is NHWC: x.f32 stays NCHW as the engine takes it, onnxruntime gets it transposed).
 Writes OUT_DIR/model.onnx and, for runnable kinds, x.f32 (a batch) and y.f32 (onnxruntime logits); prints one JSON
@@ -54,6 +58,7 @@ def relu6(x, name, opset):
     return node("Clip", [x], [name + ".out"], name, min=0.0, max=6.0)
 
 opset, c, h, w, classes = 13, 3, 16, 16, 7
+output = "logits"
 if kind == "plain":
     opset = 10
     x = conv("input", 3, 8, 3, "conv1")
@@ -277,17 +282,84 @@ elif kind == "same-dilated":
     x = node("Flatten", [node("GlobalAveragePool", [x], ["gap"], "gap")], ["f"], "flatten")
     x = node("Gemm", [x, init("fc.w", rng.standard_normal((classes, 6)).astype(np.float32)),
                       init("fc.b", rng.standard_normal(classes).astype(np.float32))], ["logits"], "fc", transB=1)
-elif kind in ("scale-after-relu", "transpose-hw"):
-    # tf2onnx-style NHWC input; then a per-channel Mul that follows no convolution (a batch norm after an activation),
-    # or a Transpose swapping height and width: each a clear error naming the node.
+elif kind == "transpose-hw":
+    # tf2onnx-style NHWC input; then a Transpose swapping height and width: a clear error naming the node.
     h, w = 8, 8
     x = node("Transpose", ["input"], ["nchw"], "to_nchw", perm=[0, 3, 1, 2])
     x = node("Relu", [conv(x, 3, 4, 3, "conv")], ["r"], "relu")
-    if kind == "scale-after-relu":
-        x = node("Mul", [x, init("bn.scale", rng.uniform(0.5, 1.5, (1, 4, 1, 1)).astype(np.float32))], ["s"], "bn/mul")
-    else:
-        x = node("Transpose", [x], ["t"], "swap_hw", perm=[0, 1, 3, 2])
+    x = node("Transpose", [x], ["t"], "swap_hw", perm=[0, 1, 3, 2])
     x = node("Flatten", [node("GlobalAveragePool", [x], ["gap"], "gap")], ["logits"], "flatten")
+    classes = 4
+elif kind == "affine":
+    # Constant arithmetic that follows no convolution, as Keras writes it through tf2onnx: Rescaling (Mul by a scalar)
+    # and Normalization (Sub and Div by per-channel constants, [1, 1, 1, C] and [C]) on the NHWC input before the
+    # Transpose; a per-channel scale and shift after a Relu (Mul [1, C, 1, 1], Add [C, 1, 1]); a Sub after a
+    # convolution (folded into it); a Div by a scalar between a Relu and a convolution (in a prunable channel group);
+    # a per-class Mul after the classifier (folded into it); a final Softmax (opset 13, default axis -1).
+    c, h, w, classes = 3, 9, 9, 5
+    x = node("Mul", ["input", init("rescale", np.array(1 / 2.5, np.float32))], ["scaled"], "rescaling/mul")
+    x = node("Sub", [x, init("norm.mean", rng.normal(0, 0.3, (1, 1, 1, 3)).astype(np.float32))], ["centered"], "normalization/sub")
+    x = node("Div", [x, init("norm.std", rng.uniform(0.5, 1.5, 3).astype(np.float32))], ["normalized"], "normalization/div")
+    x = node("Transpose", [x], ["nchw"], "to_nchw", perm=[0, 3, 1, 2])
+    x = node("Relu", [conv(x, 3, 6, 3, "conv1")], ["r1"], "relu1")
+    x = node("Mul", [x, init("mid.scale", rng.uniform(0.5, 1.5, (1, 6, 1, 1)).astype(np.float32))], ["ms"], "mid/mul")
+    x = node("Add", [x, init("mid.shift", rng.normal(0, 0.3, (6, 1, 1)).astype(np.float32))], ["ma"], "mid/add")
+    x = conv(x, 6, 8, 3, "conv2")
+    x = node("Sub", [x, init("conv2.sub", rng.normal(0, 0.3, (1, 8, 1, 1)).astype(np.float32))], ["cs"], "conv2/sub")
+    x = node("Relu", [x], ["r2"], "relu2")
+    x = node("Div", [x, init("half", np.array(2, np.float32))], ["hd"], "half/div")
+    x = node("Relu", [conv(x, 8, 8, 3, "conv3")], ["r3"], "relu3")
+    x = node("Flatten", [node("GlobalAveragePool", [x], ["gap"], "gap")], ["f"], "flatten")
+    x = node("Gemm", [x, init("fc.w", rng.standard_normal((classes, 8)).astype(np.float32)),
+                      init("fc.b", rng.standard_normal(classes).astype(np.float32))], ["fc"], "fc", transB=1)
+    x = node("Mul", [x, init("fc.scale", rng.uniform(0.5, 2, classes).astype(np.float32))], ["fs"], "fc/scale")
+    output = node("Softmax", [x], ["probs"], "softmax")
+elif kind == "softmax-10":
+    # Opset 10: Softmax's default axis 1 (the input coerced to 2-D); a constant minus the NCHW input ([1, C, 1, 1])
+    # and a Div by [C, 1, 1] before the first convolution; a per-feature Mul ([C]) of the pooled features.
+    opset, c, h, w, classes = 10, 3, 8, 8, 4
+    x = node("Sub", [init("offset", rng.normal(0, 0.3, (1, 3, 1, 1)).astype(np.float32)), "input"], ["flipped"], "flip/sub")
+    x = node("Div", [x, init("std", rng.uniform(0.5, 1.5, (3, 1, 1)).astype(np.float32))], ["scaled"], "scale/div")
+    x = node("Relu", [conv(x, 3, 6, 3, "conv1")], ["r1"], "relu1")
+    x = node("Flatten", [node("GlobalAveragePool", [x], ["gap"], "gap")], ["f"], "flatten")
+    x = node("Mul", [x, init("features.scale", rng.uniform(0.5, 1.5, 6).astype(np.float32))], ["fm"], "features/mul")
+    x = node("Gemm", [x, init("fc.w", rng.standard_normal((classes, 6)).astype(np.float32)),
+                      init("fc.b", rng.standard_normal(classes).astype(np.float32))], ["fc"], "fc", transB=1)
+    output = node("Softmax", [x], ["probs"], "softmax")
+elif kind == "same-pools":
+    # Keras's 'same' pools through tf2onnx: MaxPool with pads [0, 0, 1, 1] over negative values (padding must never
+    # win), a SAME_LOWER MaxPool (the extra row and column on top and left), AveragePool with pads unequal on an axis
+    # and count_include_pad 0 (divided by the input cells only), equal pads and count_include_pad 0, and unequal pads
+    # with count_include_pad 1. Shapes in the comments.
+    c, h, w, classes = 3, 11, 10, 4
+    x = conv("input", 3, 6, 3, "conv1")  # 6x11x10, no activation: negative values
+    x = node("MaxPool", [x], ["mp1"], "maxpool/same", kernel_shape=[2, 2], strides=[2, 2], pads=[0, 0, 1, 0])  # 6x6x5
+    x = node("MaxPool", [x], ["mp2"], "maxpool/same-lower", kernel_shape=[2, 2], strides=[1, 1], auto_pad="SAME_LOWER")  # 6x6x5
+    x = conv(x, 6, 8, 1, "conv2")
+    x = node("AveragePool", [x], ["ap1"], "avgpool/same", kernel_shape=[3, 3], strides=[2, 2], pads=[0, 1, 1, 1])  # 8x3x3
+    x = node("AveragePool", [x], ["ap2"], "avgpool/same-equal", kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1],
+             count_include_pad=0)  # 8x3x3
+    x = node("AveragePool", [x], ["ap3"], "avgpool/counted", kernel_shape=[2, 2], strides=[1, 1], pads=[1, 0, 0, 1],
+             count_include_pad=1)  # 8x3x3
+    x = node("Flatten", [x], ["f"], "flatten")
+    x = node("Gemm", [x, init("fc.w", (rng.standard_normal((classes, 72)) * 0.3).astype(np.float32)),
+                      init("fc.b", rng.standard_normal(classes).astype(np.float32))], ["logits"], "fc", transB=1)
+elif kind in ("scale-per-pixel", "div-by-tensor", "softmax-inside", "softmax-axis"):
+    # Constant arithmetic and Softmax beyond what imports: a constant varying over height and width, a constant
+    # divided by the tensor, a Softmax that other nodes read, a Softmax across the batch. Each a clear error.
+    x = node("Relu", [conv("input", 3, 4, 3, "conv")], ["r"], "relu")
+    if kind == "scale-per-pixel":
+        x = node("Mul", [x, init("pixel.scale", rng.uniform(0.5, 1.5, (1, 1, h, w)).astype(np.float32))], ["s"], "pixel/mul")
+    elif kind == "div-by-tensor":
+        x = node("Div", [init("one", np.array(1, np.float32)), x], ["s"], "reciprocal/div")
+    x = node("Flatten", [node("GlobalAveragePool", [x], ["gap"], "gap")], ["f"], "flatten")
+    if kind == "softmax-inside":
+        x = node("Softmax", [x], ["p"], "inner/softmax")
+        x = node("Gemm", [x, init("fc.w", rng.standard_normal((4, 4)).astype(np.float32))], ["logits"], "fc", transB=1)
+    elif kind == "softmax-axis":
+        output = node("Softmax", [x], ["probs"], "batch/softmax", axis=0)
+    else:
+        x = node("Identity", [x], ["logits"], "out")
     classes = 4
 elif kind == "duplicates":
     x = node("Relu", [conv("input", 3, 4, 3, "conv")], ["r"], "same")
@@ -309,15 +381,21 @@ if kind == "fixture":
     model = onnx.load(sys.argv[3])
     name = model.graph.input[0].name
     dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    constants = {t.name for t in model.graph.initializer}
     readers = [n for n in model.graph.node if name in n.input and n.op_type != "Shape"]
+    # Keras's Rescaling / Normalization come before tf2onnx's Transpose: follow constant arithmetic.
+    while len(readers) == 1 and readers[0].op_type in ("Mul", "Add", "Sub", "Div") and set(readers[0].input) & constants:
+        readers = [n for n in model.graph.node if readers[0].output[0] in n.input and n.op_type != "Shape"]
     if readers and all(n.op_type == "Transpose" and list(n.attribute[0].ints) == [0, 3, 1, 2] for n in readers):
         layout = "nhwc"
     c, h, w = (dims[3], dims[1], dims[2]) if layout == "nhwc" else dims[1:]
     classes = model.graph.output[0].type.tensor_type.shape.dim[1].dim_value
 else:
-    dims = ["batch", h, w, c] if kind in ("scale-after-relu", "transpose-hw") else ["batch", c, h, w]
+    if kind in ("transpose-hw", "affine"):
+        layout = "nhwc"
+    dims = ["batch", h, w, c] if layout == "nhwc" else ["batch", c, h, w]
     graph = helper.make_graph(nodes, kind, [helper.make_tensor_value_info("input", TensorProto.FLOAT, dims)],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])], inits)
+                              [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", classes])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="seer-test")
     model.ir_version = 7
 onnx.checker.check_model(model)
@@ -337,7 +415,7 @@ if kind == "resnet-external":
 else:
     onnx.save_model(model, path)
 if kind in ("unsupported", "duplicates", "reduce-channels", "avgpool-dilated", "slice-channels", "pad-reflect",
-            "scale-after-relu", "transpose-hw"):
+            "transpose-hw", "scale-per-pixel", "div-by-tensor", "softmax-inside", "softmax-axis"):
     print(json.dumps({"input": [c, h, w], "classes": classes})); sys.exit(0)
 
 # Independent complexity count from ONNX shape inference: MACs and weights + biases of Conv, Gemm and MatMul.

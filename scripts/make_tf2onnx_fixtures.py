@@ -3,7 +3,7 @@ which stay out of .venv and `make test`: run it with a Python that has them (e.g
 $SEER_TF_PYTHON; made and checked with tensorflow-cpu 2.21, Keras 3.15 and tf2onnx 1.17:
 `python3 -m venv ENV && ENV/bin/pip install tensorflow-cpu tf2onnx onnxruntime`).
 
-Two small Keras CNNs on 16x16x3 NHWC images, random weights and batch-norm statistics (seeds 0), exported by
+Three small Keras CNNs on 16x16x3 (15x15x3) NHWC images, random weights and batch-norm statistics (seeds 0), exported by
 tf2onnx.convert.from_keras at opset 13 and opset 18. tf2onnx keeps Keras's NHWC input (a Transpose to NCHW follows
 it), folds most batch norms into the convolutions and leaves the others as Mul and Add of [1, C, 1, 1] constants,
 writes 'same' padding at stride 2 as pads [0, 0, 1, 1], and Dense as MatMul + Add.
@@ -11,6 +11,11 @@ writes 'same' padding at stride 2 as pads [0, 0, 1, 1], and Dense as MatMul + Ad
 keras-residual-*: Conv2D 'same' stride 2 + BatchNormalization + ReLU, DepthwiseConv2D + BatchNormalization + ReLU(6),
   1x1 Conv2D + BatchNormalization, Add (residual), MaxPooling2D, Conv2D + ReLU, AveragePooling2D,
   GlobalAveragePooling2D (GlobalAveragePool + Squeeze at opset 13; Transpose + ReduceMean at 18), Dropout, Dense.
+keras-rescaling-*: on 15x15x3, Rescaling(1/255) and Normalization (tf2onnx: Mul, Add and Mul of [1, 1, 1, 3] constants
+  on the NHWC input before its Transpose), Conv2D 'same' + ReLU, MaxPooling2D 'same' (pads [0, 0, 1, 1] over the odd
+  15x15 map), Conv2D, Rescaling(0.5, offset=0.1) after its ReLU (Mul and Add that follow no convolution),
+  AveragePooling2D(3, 2, 'same') (pads [0, 0, 1, 1], count_include_pad 0), GlobalAveragePooling2D, Dense with
+  activation='softmax' (MatMul + Add + Softmax: the file returns probabilities).
 keras-flatten-*: Conv2D + BatchNormalization + ReLU, Conv2D + ReLU, a dilated Conv2D 'same', MaxPooling2D, Flatten (Keras flattens
   height, width, channels: tf2onnx writes a Transpose back to NHWC and a Reshape whose shape is a Shape/Gather/Cast/
   Slice/Concat chain), Dense + ReLU, Dense.
@@ -55,6 +60,19 @@ def flatten():
     return tf.keras.Model(inp, L.Dense(6, name="logits")(x), name="keras_flatten")
 
 
+def rescaling():
+    inp = tf.keras.Input((15, 15, 3), name="input")
+    x = L.Rescaling(1 / 255.0, name="rescale")(inp)
+    x = L.Normalization(mean=[0.5, 0.4, 0.3], variance=[0.04, 0.09, 0.16], name="normalize")(x)
+    x = L.Conv2D(6, 3, padding="same", activation="relu", name="conv1")(x)
+    x = L.MaxPooling2D(2, padding="same", name="maxpool")(x)
+    x = L.Conv2D(8, 3, activation="relu", name="conv2")(x)
+    x = L.Rescaling(0.5, offset=0.1, name="midscale")(x)
+    x = L.AveragePooling2D(3, strides=2, padding="same", name="avgpool")(x)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    return tf.keras.Model(inp, L.Dense(5, activation="softmax", name="probs")(x), name="keras_rescaling")
+
+
 def randomized(model, seed):
     """Batch-norm statistics and biases away from their initial zeros and ones, so that every folded term matters."""
     rng = np.random.default_rng(seed)
@@ -69,10 +87,10 @@ def randomized(model, seed):
     return model
 
 
-for name, build in [("keras-residual", residual), ("keras-flatten", flatten)]:
+for name, build in [("keras-residual", residual), ("keras-flatten", flatten), ("keras-rescaling", rescaling)]:
     tf.keras.utils.set_random_seed(0)
     model = randomized(build(), 0)
-    spec = (tf.TensorSpec((None,) + SHAPE, tf.float32, name="input"),)
+    spec = (tf.TensorSpec((None,) + model.input_shape[1:], tf.float32, name="input"),)
     for opset in (13, 18):
         proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset)
         proto.producer_name += f" (tensorflow {tf.__version__})"

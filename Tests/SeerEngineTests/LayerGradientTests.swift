@@ -246,6 +246,61 @@ final class LayerGradientTests: XCTestCase {
                                                  awayFromKinks(shape: [2, 3, 4, 4], seed: 11)])
     }
 
+    /// Keras's 'same' pools as tf2onnx writes them: pads unequal on an axis are the pool's margins (padding that a max
+    /// never takes), and an average without count_include_pad divides by the input cells its window covers.
+    func testPoolMarginsAndAveragesWithoutPadding() {
+        var rng = SeededGenerator(seed: 64)
+        var values: [Float] = (0..<(2 * 2 * 7 * 6)).map { (i: Int) -> Float in Float(i) * 0.05 - 9 }
+        values.shuffle(using: &rng)
+        let x = Tensor(shape: [2, 2, 7, 6], data: values)  // all negative: padding read as zeros would win a max
+        let window = Window2D(height: WindowAxis(kernel: 2, stride: 2), width: WindowAxis(kernel: 3, stride: 2, padding: 1))
+        let margins = PoolMargins(top: 0, left: 0, bottom: 1, right: 1)
+        checker.check(MaxPool2D(name: "max same", window: window, margins: margins), inputs: [x])
+        checker.check(AvgPool2D(name: "avg same", window: window, margins: margins, countsPadding: false), inputs: [x])
+        checker.check(AvgPool2D(name: "avg same counted", window: window, margins: margins), inputs: [x])
+        checker.check(AvgPool2D(name: "avg lower", window: window, ceilMode: true,
+                                margins: PoolMargins(top: 1, left: 1, bottom: 0, right: 0), countsPadding: false), inputs: [x])
+
+        // Written out: one row [-1, -2, -3], kernel 2 stride 2, one margin on the right: windows {-1, -2} and {-3}.
+        let row = Tensor(shape: [1, 1, 1, 3], data: [-1, -2, -3])
+        let pair = Window2D(height: WindowAxis(kernel: 1), width: WindowAxis(kernel: 2, stride: 2))
+        let right = PoolMargins(top: 0, left: 0, bottom: 0, right: 1)
+        let maxed = MaxPool2D(name: "max", window: pair, margins: right)
+        XCTAssertEqual(maxed.outputs(height: 1, width: 3).width, 2)
+        XCTAssertEqual(maxed.forward([row], training: false).data, [-1, -3])
+        XCTAssertEqual(AvgPool2D(name: "avg", window: pair, margins: right, countsPadding: false)
+                        .forward([row], training: false).data, [-1.5, -3])
+        XCTAssertEqual(AvgPool2D(name: "avg", window: pair, margins: right).forward([row], training: false).data, [-1.5, -1.5])
+        // With equal padding 1 on both sides and a kernel of 3, count_include_pad 0 divides the edges by 2.
+        let three = Window2D(height: WindowAxis(kernel: 1), width: WindowAxis(kernel: 3, padding: 1))
+        XCTAssertEqual(AvgPool2D(name: "avg", window: three, countsPadding: false).forward([row], training: false).data,
+                       [-1.5, -2, -2.5])
+        // A margin on the left moves the windows: {pad, -1}, {-2, -3}.
+        let left = PoolMargins(top: 0, left: 1, bottom: 0, right: 0)
+        XCTAssertEqual(MaxPool2D(name: "max", window: pair, margins: left).forward([row], training: false).data, [-1, -2])
+    }
+
+    /// The per-channel affine map of imported constant arithmetic: backward against finite differences, composition.
+    func testChannelAffine() {
+        let affine = ChannelAffine(name: "affine", scale: [0.5, -2, 1.5], shift: [0.1, 0, -0.3])
+        checker.check(affine, inputs: [awayFromKinks(shape: [2, 3, 4, 5], seed: 70)])
+        checker.check(affine, inputs: [awayFromKinks(shape: [4, 3], seed: 71)])
+        let x = Tensor(shape: [1, 3, 1, 2], data: [1, 2, 3, 4, 5, 6])
+        func assertClose(_ a: [Float], _ b: [Float], line: UInt = #line) {
+            XCTAssertEqual(a.count, b.count, line: line)
+            XCTAssertLessThan(zip(a, b).map { abs($0 - $1) }.max() ?? 0, 1e-6, "\(a) vs \(b)", line: line)
+        }
+        assertClose(affine.forward([x], training: false).data, [0.6, 1.1, -6, -8, 7.2, 8.7])
+        // Then (y - 1) / 2 on every channel: scale / 2, (shift - 1) / 2.
+        affine.then(multiply: [0.5], add: [-0.5])
+        assertClose(affine.scale.value.data, [0.25, -1, 0.75])
+        assertClose(affine.shift.value.data, [-0.45, -0.5, -0.65])
+        XCTAssertTrue(affine.parameters.isEmpty, "the graph's constants are not trained")
+        let copy = affine.inferenceCopy() as? ChannelAffine
+        XCTAssertEqual(copy?.scale.value.data, affine.scale.value.data)
+        XCTAssertFalse(copy === affine)
+    }
+
     func testPooling() {
         checker.check(MaxPool2D(name: "max", kernel: 3, stride: 2, padding: 1), inputs: [awayFromKinks(shape: [2, 2, 7, 7], seed: 12)])
         checker.check(MaxPool2D(name: "max2", kernel: 2, stride: 2), inputs: [awayFromKinks(shape: [2, 2, 6, 6], seed: 13)])

@@ -89,7 +89,8 @@ final class OnnxImportTests: XCTestCase {
         XCTAssertEqual(model.inputName, "input", kind)
         XCTAssertTrue(model.name.hasPrefix(g.model.path + "@sha256:"), model.name)
 
-        let engine = model.logits(g.input)
+        // What the file returns: logits, or probabilities for a graph ending in Softmax.
+        let engine = model.outputs(g.input)
         XCTAssertEqual(engine.shape, [g.input.shape[0], g.classes], kind)
         let difference = relativeDifference(engine.data, g.logits)
         XCTAssertLessThanOrEqual(difference, 1e-4, "\(kind): engine vs onnxruntime")
@@ -305,14 +306,17 @@ final class OnnxImportTests: XCTestCase {
         }
     }
 
-    /// What the windows, option-A shortcuts and tf2onnx layouts still do not cover is an error naming the node and the
-    /// reason.
+    /// What the windows, option-A shortcuts, tf2onnx layouts, constant arithmetic and Softmax still do not cover is an
+    /// error naming the node and the reason.
     func testUnsupportedWindowsSlicesAndPadsAreClearErrors() throws {
         for (kind, node, reason) in [("avgpool-dilated", "pool/dilated", "dilations"),
                                      ("slice-channels", "shortcut/slice", "slices the channels"),
                                      ("pad-reflect", "shortcut/pad", "mode 'reflect'"),
-                                     ("scale-after-relu", "bn/mul", "per-channel scale of a convolution's output"),
-                                     ("transpose-hw", "swap_hw", "perm [0, 1, 3, 2] of an NCHW feature map")] {
+                                     ("transpose-hw", "swap_hw", "perm [0, 1, 3, 2] of an NCHW feature map"),
+                                     ("scale-per-pixel", "pixel/mul", "only scalars and per-channel constants ([4, 1, 1])"),
+                                     ("div-by-tensor", "reciprocal/div", "dividing a constant by the image's tensor"),
+                                     ("softmax-inside", "inner/softmax", "only a final Softmax"),
+                                     ("softmax-axis", "batch/softmax", "axis 0 of a [batch, classes] input")] {
             let g = try generate(kind)
             XCTAssertThrowsError(try ModelZoo.make(g.model.path), kind) { error in
                 let message = "\(error)"

@@ -8,16 +8,19 @@ import SeerMeasurement
 import SeerModels
 import SeerTensor
 
-/// `seer-agent predict`: logits of a batch from a .npy file, so that anyone can check a model against another runtime.
+/// `seer-agent predict`: a model's outputs (logits, or probabilities for a file ending in Softmax) for a batch from a
+/// .npy file, so that anyone can check a model against another runtime.
 struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
-        abstract: "Write the logits of a model (float, compressed under a policy, or a saved compressed one) for a batch.",
+        abstract: "Write the outputs of a model (float, compressed under a policy, or a saved compressed one) for a batch.",
         discussion: """
             --input is a .npy array [N, C, H, W] (float32, float64 or uint8, converted to float32) in the model's \
             input convention: normalized for the zoo models (as `evaluate` feeds them), whatever the graph expects \
             for an imported ONNX model; [N, H, W, C] for a model whose ONNX input is NHWC (a Keras model exported \
-            by tf2onnx), the array onnxruntime takes for that file. --output gets the float32 logits [N, classes] as .npy. Without --policy, \
+            by tf2onnx), the array onnxruntime takes for that file. --output gets what the model returns as float32 [N, classes] \
+            .npy: the logits, or the probabilities of an imported graph that ends in Softmax (as onnxruntime returns \
+            them for the file; Seer trains and measures accuracy on the logits before it). Without --policy, \
             --bits or --weights the model runs as it is; --policy/--bits compress it as `seer-agent evaluate` does \
             (calibration and fine-tuning on the Fashion-MNIST training split); --weights loads a network saved with \
             `seer-agent export --save-weights`.
@@ -34,7 +37,8 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "Images per forward pass.") var batchSize = 64
     @Option(help: "Threads for OpenBLAS and the engine.") var threads = 1
     @Option(help: "The batch, a .npy array [N, C, H, W] ([N, H, W, C] for an NHWC model).") var input: String
-    @Option(help: "Where to write the logits (.npy, float32 [N, classes]).") var output: String
+    @Option(help: "Where to write the outputs (.npy, float32 [N, classes]): logits, or probabilities after a final Softmax.")
+    var output: String
 
     func validate() throws {
         guard policy == nil || bits == nil else { throw ValidationError("give at most one of --policy and --bits") }
@@ -57,15 +61,16 @@ struct PredictCommand: ParsableCommand {
         }
         let images = network.inputLayout == .nhwc ? x.channelsFirst() : x
         let n = x.shape[0], per = x.count / n
-        var logits = [Float]()
-        logits.reserveCapacity(n * network.classes)
+        var outputs = [Float]()
+        outputs.reserveCapacity(n * network.classes)
         for start in stride(from: 0, to: n, by: batchSize) {
             let end = min(n, start + batchSize)
             let batch = Tensor(shape: [end - start] + network.inputShape, data: Array(images.data[(start * per)..<(end * per)]))
-            logits += network.logits(batch).data
+            outputs += network.outputs(batch).data
         }
-        try NumpyFile.write(Tensor(shape: [n, network.classes], data: logits), to: URL(fileURLWithPath: output))
-        print("\(network.name): logits [\(n), \(network.classes)] -> \(output)")
+        try NumpyFile.write(Tensor(shape: [n, network.classes], data: outputs), to: URL(fileURLWithPath: output))
+        let what = network.outputActivation == .softmax ? "probabilities" : "logits"
+        print("\(network.name): \(what) [\(n), \(network.classes)] -> \(output)")
     }
 
     /// The model as asked: as it is, compressed now, or loaded compressed.

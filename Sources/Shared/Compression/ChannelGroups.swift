@@ -43,7 +43,7 @@ public struct ChannelGroups: Sendable {
     }
 
     private let groupOfLayer: [String: Int]
-    /// For every Conv2D, Linear and BatchNorm2D: the channels it consumes, and how many it declares.
+    /// For every Conv2D, Linear, BatchNorm2D and ChannelAffine: the channels it consumes, and how many it declares.
     private let inputSource: [String: Source]
     private let declaredInput: [String: Int]
     private let declaredOutput: [String: Int]
@@ -99,6 +99,11 @@ public struct ChannelGroups: Sendable {
                 batchNorms.append(bn.name)
                 inputElement[bn.name] = first
                 declaredInput[bn.name] = bn.channels
+                element[id] = first
+            case let affine as ChannelAffine:
+                // Per-channel constants: they follow their input's channels (and are pruned with them).
+                inputElement[affine.name] = first
+                declaredInput[affine.name] = affine.channels
                 element[id] = first
             case let pad as ZeroPad where pad.padsChannels:
                 // Input channel c lands at c + channelsBefore between zero channels: kept channels are not mapped
@@ -163,6 +168,13 @@ public struct ChannelGroups: Sendable {
 
     /// The tied channel groups of `graph`, ordered by their first layer.
     public static func analyze(_ graph: Graph) -> [ChannelGroup] { ChannelGroups(graph: graph).groups }
+
+    /// The group whose channels `layer` (a Conv2D, Linear, BatchNorm2D or ChannelAffine) reads, when it reads all of
+    /// a group's channels (not a flattening of them); nil for the network input and other whole sources.
+    public func inputGroup(of layer: String) -> Int? {
+        guard case .group(let g)? = inputSource[layer], declaredInput[layer] == groups[g].channels else { return nil }
+        return g
+    }
 
     /// The group whose channel set `layer` (a Conv2D) outputs.
     public func group(of layer: String) -> ChannelGroup? { groupOfLayer[layer].map { groups[$0] } }

@@ -173,13 +173,22 @@ public enum Complexity {
             let ins = node.inputs.map { $0 == Graph.input ? model.inputShape : byNode[$0] ?? [] }
             guard let x = ins.first else { throw ComplexityError.invalidShape(layer: layer.name, reason: "has no input") }
             func fail(_ reason: String) -> ComplexityError { .invalidShape(layer: layer.name, reason: reason) }
-            func window(_ window: Window2D, channels: Int, ceilMode: Bool = false) throws -> [Int] {
+            func window(_ window: Window2D, channels: Int) throws -> [Int] {
                 guard x.count == 3 else { throw fail("expects a [C, H, W] feature map, got \(x)") }
                 guard window.height.fits(x[1]), window.width.fits(x[2]) else {
                     throw fail("window \(window) does not fit input \(x[1])x\(x[2])")
                 }
-                let (h, w) = window.poolOutputs(height: x[1], width: x[2], ceilMode: ceilMode)
+                let (h, w) = window.outputs(height: x[1], width: x[2])
                 return [channels, h, w]
+            }
+            func poolWindow(_ window: Window2D, _ margins: PoolMargins, _ ceilMode: Bool) throws -> [Int] {
+                guard x.count == 3 else { throw fail("expects a [C, H, W] feature map, got \(x)") }
+                let (h, w) = (x[1] + margins.top + margins.bottom, x[2] + margins.left + margins.right)
+                guard window.height.fits(h), window.width.fits(w) else {
+                    throw fail("window \(window) (margins \(margins)) does not fit input \(x[1])x\(x[2])")
+                }
+                return [x[0], window.height.poolOutputs(x[1], ceilMode: ceilMode, lead: margins.top, trail: margins.bottom),
+                        window.width.poolOutputs(x[2], ceilMode: ceilMode, lead: margins.left, trail: margins.right)]
             }
             let y: [Int]
             switch layer {
@@ -187,9 +196,9 @@ public enum Complexity {
                 guard x.first == conv.inChannels else { throw fail("expects \(conv.inChannels) input channels, got \(x)") }
                 y = try window(conv.window, channels: conv.outChannels)
             case let pool as MaxPool2D:
-                y = try window(pool.window, channels: x.first ?? 0, ceilMode: pool.ceilMode)
+                y = try poolWindow(pool.window, pool.margins, pool.ceilMode)
             case let pool as AvgPool2D:
-                y = try window(pool.window, channels: x.first ?? 0, ceilMode: pool.ceilMode)
+                y = try poolWindow(pool.window, pool.margins, pool.ceilMode)
             case let pool as GlobalAvgPool:
                 guard x.count == 3 else { throw fail("expects a [C, H, W] feature map, got \(x)") }
                 y = pool.keepsDimensions ? [x[0], 1, 1] : [x[0]]

@@ -74,6 +74,10 @@ public enum ChannelPruning {
                 copy.runningMean.value = selectRows(bn.runningMean.value, channels)
                 copy.runningVar.value = selectRows(bn.runningVar.value, channels)
                 layer = copy
+            case let a as ChannelAffine:
+                let channels = inSel ?? Array(0..<a.channels)
+                layer = ChannelAffine(name: a.name, scale: channels.map { a.scale.value.data[$0] },
+                                      shift: channels.map { a.shift.value.data[$0] })
             case let l as Linear:
                 let ins = inSel ?? Array(0..<l.inFeatures)
                 let copy = Linear(name: l.name, inFeatures: ins.count, outFeatures: l.outFeatures, rng: &rng)
@@ -96,7 +100,8 @@ public enum ChannelPruning {
         }
         pruned.output = remap[source.output]!
         return Model(name: model.name, graph: pruned, inputShape: model.inputShape, classes: model.classes,
-                     inputName: model.inputName, inputLayout: model.inputLayout)
+                     inputName: model.inputName, inputLayout: model.inputLayout,
+                     outputActivation: model.outputActivation)
     }
 
     /// A copy of `model` of unchanged shape in which the pruned channels are zeroed after their batch norm
@@ -122,8 +127,17 @@ public enum ChannelPruning {
                 }
             }
         }
+        // A per-channel affine on a group's channels: its dropped channels give 0 too (no shift where prune has none).
+        for case let affine as ChannelAffine in masked.layers {
+            guard let g = groups.inputGroup(of: affine.name), let keep = kept[g] else { continue }
+            for o in Set(0..<affine.channels).subtracting(keep) {
+                affine.scale.value.data[o] = 0
+                affine.shift.value.data[o] = 0
+            }
+        }
         return Model(name: model.name, graph: masked, inputShape: model.inputShape, classes: model.classes,
-                     inputName: model.inputName, inputLayout: model.inputLayout)
+                     inputName: model.inputName, inputLayout: model.inputLayout,
+                     outputActivation: model.outputActivation)
     }
 
     static func selectRows(_ t: Tensor, _ rows: [Int]) -> Tensor {

@@ -32,7 +32,8 @@ public enum PolicyQuantization {
         graph.output = remap[source.output]!
         calibrate(graph, on: calibration)
         return Model(name: model.name, graph: graph, inputShape: model.inputShape, classes: model.classes,
-                     inputName: model.inputName, inputLayout: model.inputLayout)
+                     inputName: model.inputName, inputLayout: model.inputLayout,
+                     outputActivation: model.outputActivation)
     }
 
     /// Evaluates `graph` node by node in eval mode, setting each activation quantizer's clip from its input first.

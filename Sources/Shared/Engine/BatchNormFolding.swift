@@ -62,8 +62,11 @@ extension Layer {
         case let q as ActivationQuantizer:
             return ActivationQuantizer(name: q.name, bits: q.bits, signed: q.signed, alpha: q.alpha.value.data[0])
         case let a as Add: return Add(name: a.name)
-        case let p as MaxPool2D: return MaxPool2D(name: p.name, window: p.window, ceilMode: p.ceilMode)
-        case let p as AvgPool2D: return AvgPool2D(name: p.name, window: p.window, ceilMode: p.ceilMode)
+        case let p as MaxPool2D: return MaxPool2D(name: p.name, window: p.window, ceilMode: p.ceilMode, margins: p.margins)
+        case let p as AvgPool2D:
+            return AvgPool2D(name: p.name, window: p.window, ceilMode: p.ceilMode, margins: p.margins,
+                             countsPadding: p.countsPadding)
+        case let a as ChannelAffine: return ChannelAffine(name: a.name, scale: a.scale.value.data, shift: a.shift.value.data)
         case let g as GlobalAvgPool: return GlobalAvgPool(name: g.name, keepsDimensions: g.keepsDimensions)
         case let p as Pointwise: return Pointwise(name: p.name, function: p.function)
         case let m as Multiply: return Multiply(name: m.name)

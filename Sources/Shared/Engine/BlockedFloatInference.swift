@@ -243,13 +243,15 @@ final class BlockedPlan {
                 var epilogue = seer_dnnl_epilogue.none
                 epilogue.set(quantizer.quantization)
                 define(id, [], builder.check { seer_dnnl_program_eltwise(program, ins[0], &epilogue, $0, 256) })
-            case let pool as MaxPool2D where pool.window.square != nil && !pool.ceilMode:
+            case let pool as MaxPool2D where pool.window.square != nil && !pool.ceilMode && pool.margins.isNone:
                 let w = pool.window.square!
                 define(id, [], builder.check { error in
                     seer_dnnl_program_pool(program, ins[0], true, Int32(w.kernel), Int32(w.stride), Int32(w.padding),
                                            error, 256)
                 })
-            case let pool as AvgPool2D where pool.window.square != nil && !pool.ceilMode:
+            // oneDNN's avg_pool divides by the whole window: pools that exclude padding run the engine's layer.
+            case let pool as AvgPool2D where pool.window.square != nil && !pool.ceilMode && pool.margins.isNone
+                && (pool.countsPadding || !pool.isPadded):
                 let w = pool.window.square!
                 define(id, [], builder.check { error in
                     seer_dnnl_program_pool(program, ins[0], false, Int32(w.kernel), Int32(w.stride), Int32(w.padding),

@@ -25,6 +25,26 @@ public func softmaxCrossEntropy(logits: Tensor, labels: [Int]) -> (loss: Float, 
     return (Float(loss / Double(n)), grad)
 }
 
+/// The softmax of each row of [N, K] logits (probabilities summing to 1), computed as the cross-entropy above does:
+/// less the row's maximum, exponentiated and divided by their sum.
+public func softmaxRows(_ logits: Tensor) -> Tensor {
+    let n = logits.shape[0], k = logits.shape[1]
+    var p = logits.zerosLike()
+    for i in 0..<n {
+        let row = i * k
+        var m = -Float.infinity
+        for j in 0..<k { m = max(m, logits.data[row + j]) }
+        var sum: Float = 0
+        for j in 0..<k {
+            let e = expf(logits.data[row + j] - m)
+            p.data[row + j] = e
+            sum += e
+        }
+        for j in 0..<k { p.data[row + j] /= sum }
+    }
+    return p
+}
+
 /// Index of the largest logit in each row.
 public func argmaxRows(_ logits: Tensor) -> [Int] {
     let n = logits.shape[0], k = logits.shape[1]

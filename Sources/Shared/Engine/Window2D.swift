@@ -1,5 +1,6 @@
 /// One axis of a sliding window as ONNX's Conv, MaxPool and AveragePool define it: `kernel` taps `dilation` apart,
-/// moved by `stride`, over the input zero-padded by `padding` on both sides (unequal pads are a `ZeroPad` in front).
+/// moved by `stride`, over the input zero-padded by `padding` on both sides (unequal pads: a `ZeroPad` in front of a
+/// convolution, a pool's `PoolMargins`).
 public struct WindowAxis: Hashable, Sendable, CustomStringConvertible {
     public let kernel: Int, stride: Int, dilation: Int, padding: Int
 

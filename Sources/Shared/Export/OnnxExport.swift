@@ -57,8 +57,12 @@ public enum OnnxExportError: Error, Equatable, CustomStringConvertible, Localize
 ///   signed (the image, linear bottlenecks): lo = -a, s = a / (2^(b-1) - 1), zero point int8 0, integers in
 ///   [-(2^(b-1)-1), 2^(b-1)-1]. QuantizeLinear rounds half to even, as the engine does. (At 8 bits unsigned the
 ///   Clip is redundant with uint8 saturation; it is kept so every bit-width has the same shape.)
-/// - ReLU -> `Relu`, ReLU6 -> `Clip(0, 6)`, residual `Add`, `MaxPool`, `AveragePool` (count_include_pad=1),
-///   global average pooling -> `GlobalAveragePool` + `Flatten`, the classifier -> `Gemm(transB=1)`.
+/// - ReLU -> `Relu`, ReLU6 -> `Clip(0, 6)`, residual `Add`, `MaxPool`, `AveragePool` (the layer's
+///   count_include_pad; pads unequal on an axis as imported), global average pooling -> `GlobalAveragePool` +
+///   `Flatten`, the classifier -> `Gemm(transB=1)`, a per-channel affine (an imported graph's constant arithmetic)
+///   -> `Mul` + `Add` of [C, 1, 1] constants.
+/// - An imported model whose file ended in Softmax (`Model.outputActivation`) ends in `Softmax(axis=1)` again, and
+///   its output is `probabilities` instead of `logits`, as the original file returned them.
 ///
 /// The ONNX graph therefore computes the engine's fake-quantized float forward of the folded graph; the only
 /// differences are float summation order (and, in rare ties, x / s versus x * (1 / s) before rounding).
@@ -69,6 +73,8 @@ public enum OnnxExport {
     public static let inputName = "image"
     /// Name of the graph output.
     public static let outputName = "logits"
+    /// Name of the graph output of a model whose file ended in Softmax (`OutputActivation.softmax`).
+    public static let probabilitiesName = "probabilities"
 
     /// How the graph is written.
     public struct Options: Sendable {
@@ -93,6 +99,8 @@ public enum OnnxExport {
         let inputName = model.inputName ?? Self.inputName
         let normalization = model.inputName == nil ? options.normalization : nil
         let folded = model.graph.foldingBatchNorm()
+        // A model whose file ends in Softmax returns probabilities again: the logits feed a Softmax over the classes.
+        let finalName = model.outputActivation == .softmax ? probabilitiesName : outputName
         var b = Builder(graph: Onnx.GraphProto(name: model.name))
         let batchDim = Onnx.ValueInfoProto.Dimension.param("batch")
         b.graph.inputs = [Onnx.ValueInfoProto(name: inputName, elementType: .float,
@@ -186,6 +194,12 @@ public enum OnnxExport {
                 b.tensor(.float(name + ".shift", dims: dims, shift))
                 b.node(name + ".mul", "Mul", [x, name + ".scale"], [name + ".scaled"])
                 b.node(name, "Add", [name + ".scaled", name + ".shift"], [out])
+            case let affine as ChannelAffine:
+                let dims = [affine.channels] + Array(repeating: 1, count: max(0, outRank - 2))
+                b.tensor(.float(name + ".scale", dims: dims, affine.scale.value.data))
+                b.tensor(.float(name + ".shift", dims: dims, affine.shift.value.data))
+                b.node(name + ".mul", "Mul", [x, name + ".scale"], [name + ".scaled"])
+                b.node(name, "Add", [name + ".scaled", name + ".shift"], [out])
             case is Add:
                 b.node(name, "Add", node.inputs.map(value), [out])
             case is Multiply:
@@ -223,15 +237,17 @@ public enum OnnxExport {
                     b.node(name, "Clip", [x, name + ".min", name + ".max"], [out])
                 }
             case let p as MaxPool2D:
-                b.node(name, "MaxPool", [x], [out], Self.windowAttributes(p.window) + [.init("ceil_mode", .int(p.ceilMode ? 1 : 0))])
+                b.node(name, "MaxPool", [x], [out], Self.windowAttributes(p.window, margins: p.margins)
+                           + [.init("ceil_mode", .int(p.ceilMode ? 1 : 0))])
             case let p as AvgPool2D:
                 // AveragePool has dilations from opset 19 on.
                 guard p.window.height.dilation == 1 && p.window.width.dilation == 1 else {
                     throw OnnxExportError.unsupportedLayer(name: name, type: "AvgPool2D with dilations at opset \(Self.opset)")
                 }
                 b.node(name, "AveragePool", [x], [out],
-                       Self.windowAttributes(p.window).filter { $0.name != "dilations" }
-                           + [.init("count_include_pad", .int(1)), .init("ceil_mode", .int(p.ceilMode ? 1 : 0))])
+                       Self.windowAttributes(p.window, margins: p.margins).filter { $0.name != "dilations" }
+                           + [.init("count_include_pad", .int(p.countsPadding ? 1 : 0)),
+                              .init("ceil_mode", .int(p.ceilMode ? 1 : 0))])
             case let pool as GlobalAvgPool where pool.keepsDimensions:
                 b.node(name, "GlobalAveragePool", [x], [out])
             case is GlobalAvgPool:
@@ -247,7 +263,15 @@ public enum OnnxExport {
         guard folded.output != Graph.input else {
             throw OnnxExportError.unsupportedLayer(name: model.name, type: "a graph without layers")
         }
-        b.graph.outputs = [Onnx.ValueInfoProto(name: outputName, elementType: .float,
+        switch model.outputActivation {
+        case .none: break
+        case .softmax:
+            guard rank(folded.output) == 2 else {
+                throw OnnxExportError.unsupportedLayer(name: model.name, type: "a softmax over an output of rank \(rank(folded.output))")
+            }
+            b.node("output.softmax", "Softmax", [outputName], [finalName], [.init("axis", .int(1))])
+        }
+        b.graph.outputs = [Onnx.ValueInfoProto(name: finalName, elementType: .float,
                                                shape: rank(folded.output) == 2 ? [batchDim, .value(model.classes)]
                                                    : [batchDim] + Array(repeating: .param("d"), count: rank(folded.output) - 1))]
         b.graph.docString = "Seer export of \(model.name): batch norm folded, quantization as QuantizeLinear/DequantizeLinear"
@@ -261,17 +285,19 @@ public enum OnnxExport {
                ?? "already normalized")
         // For runtimes feeding the graph images: NCHW, or NHWC for a Keras model imported from tf2onnx.
         meta["seer.input_layout"] = model.inputLayout.rawValue
-        meta["seer.output"] = "\(outputName): float32 [batch, \(model.classes)]"
+        meta["seer.output"] = "\(finalName): float32 [batch, \(model.classes)]"
+            + (model.outputActivation == .softmax ? " (the softmax of the logits)" : "")
         proto.metadata = meta
         return proto
     }
 
-    /// kernel_shape, pads (top, left, bottom, right), strides and dilations of a convolution or pooling window.
-    static func windowAttributes(_ window: Window2D) -> [Onnx.AttributeProto] {
+    /// kernel_shape, pads (top, left, bottom, right; a pool's margins added), strides and dilations of a convolution
+    /// or pooling window.
+    static func windowAttributes(_ window: Window2D, margins m: PoolMargins = .none) -> [Onnx.AttributeProto] {
         let h = window.height, w = window.width
         return [
             .init("kernel_shape", .ints([h.kernel, w.kernel])),
-            .init("pads", .ints([h.padding, w.padding, h.padding, w.padding])),
+            .init("pads", .ints([h.padding + m.top, w.padding + m.left, h.padding + m.bottom, w.padding + m.right])),
             .init("strides", .ints([h.stride, w.stride])),
             .init("dilations", .ints([h.dilation, w.dilation])),
         ]

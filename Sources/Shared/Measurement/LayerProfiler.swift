@@ -310,9 +310,14 @@ struct EngineKernel {
             l.weightQuantizer = .calibrated(bits: 8, weight: l.weight.value)
             main = l
         }
-        // Ops are channel-agnostic (element-wise, pooling) except an unfolded batch norm, rebuilt at keptOut.
+        // Ops are channel-agnostic (element-wise, pooling) except an unfolded batch norm and a per-channel affine,
+        // rebuilt at keptOut.
         let tail: [(Layer, [Source])] = ops.map { op in
             if let bn = op.layer as? BatchNorm2D { return (BatchNorm2D(name: bn.name, channels: keptOut), op.sources) }
+            if let a = op.layer as? ChannelAffine {
+                return (ChannelAffine(name: a.name, scale: Array(repeating: 1, count: keptOut),
+                                      shift: Array(repeating: 0, count: keptOut)), op.sources)
+            }
             return (op.layer.inferenceCopy(), op.sources)
         }
         // Operands from outside the kernel: made once, at the shape a dry run gives.

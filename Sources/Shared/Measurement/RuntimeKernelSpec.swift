@@ -69,6 +69,10 @@ public struct RuntimeKernelSpec: Codable, Sendable, Equatable {
                 .invalidSettings("layer \(kernel.name): \(layer) pools in ceil mode; runtime kernel descriptions name "
                                  + "floor-mode windows only")
             }
+            func unequalPads(_ layer: String) -> MeasurementError {
+                .invalidSettings("layer \(kernel.name): \(layer) pads unequally on an axis; runtime kernel descriptions "
+                                 + "name one padding per window only")
+            }
             let convWindow = try conv.map { try square($0.window, of: $0.name) }
             let tail = try kernel.ops.map { op -> Op in
                 let inputs = op.sources.map { source -> Int in
@@ -80,10 +84,16 @@ public struct RuntimeKernelSpec: Codable, Sendable, Equatable {
                 case is Add: return Op(op: "add", inputs: inputs)
                 case let pool as MaxPool2D:
                     guard !pool.ceilMode else { throw ceilMode(pool.name) }
+                    guard pool.margins.isNone else { throw unequalPads(pool.name) }
                     let w = try square(pool.window, of: pool.name)
                     return Op(op: "max_pool", inputs: inputs, kernel: w.kernel, stride: w.stride, padding: w.padding)
                 case let pool as AvgPool2D:
                     guard !pool.ceilMode else { throw ceilMode(pool.name) }
+                    guard pool.margins.isNone else { throw unequalPads(pool.name) }
+                    guard pool.countsPadding || !pool.isPadded else {
+                        throw MeasurementError.invalidSettings("layer \(kernel.name): \(pool.name) averages without its "
+                            + "padding (count_include_pad 0); runtime kernel descriptions name avg_pool with padding counted only")
+                    }
                     let w = try square(pool.window, of: pool.name)
                     return Op(op: "avg_pool", inputs: inputs, kernel: w.kernel, stride: w.stride, padding: w.padding)
                 case is GlobalAvgPool: return Op(op: "global_avg_pool", inputs: inputs)

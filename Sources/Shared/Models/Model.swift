@@ -2,6 +2,14 @@ import SeerData
 import SeerEngine
 import SeerTensor
 
+/// What a model's file applies to its logits before returning them: nothing, or a softmax over the classes (a Keras
+/// classifier's `activation='softmax'`, exported as a final Softmax node). Training and accuracy always use the
+/// logits; `Model.outputs`, `seer-agent predict` and the ONNX export return what the original file returns.
+public enum OutputActivation: String, Sendable, CaseIterable {
+    case none
+    case softmax
+}
+
 /// A zoo network: its layer graph and what it expects as input.
 public final class Model {
     /// Zoo name, e.g. `resnet20`.
@@ -16,11 +24,14 @@ public final class Model {
     /// Transpose becomes this declaration). The engine computes in NCHW either way (`inputShape` and `logits` are
     /// [C, H, W]); `seer-agent predict` reads, and an ONNX export takes, batches in this layout.
     public let inputLayout: ChannelLayout
+    /// What the model's users get from `outputs` (the graph computes logits either way).
+    public let outputActivation: OutputActivation
 
     public init(name: String, graph: Graph, inputShape: [Int], classes: Int, inputName: String? = nil,
-                inputLayout: ChannelLayout = .nchw) {
+                inputLayout: ChannelLayout = .nchw, outputActivation: OutputActivation = .none) {
         self.inputName = inputName
         self.inputLayout = inputLayout
+        self.outputActivation = outputActivation
         self.name = name
         self.graph = graph
         self.inputShape = inputShape
@@ -41,6 +52,15 @@ public final class Model {
 
     /// Logits for a batch in eval mode.
     public func logits(_ images: Tensor) -> Tensor { graph.forward(images, training: false) }
+
+    /// What the model's file returns for a batch in eval mode: the logits, or their softmax (`outputActivation`).
+    public func outputs(_ images: Tensor) -> Tensor {
+        let logits = logits(images)
+        switch outputActivation {
+        case .none: return logits
+        case .softmax: return softmaxRows(logits)
+        }
+    }
 }
 
 extension Model {

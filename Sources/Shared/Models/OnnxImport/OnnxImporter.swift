@@ -19,9 +19,9 @@ public struct OnnxImporter {
     /// Operators with a translation (constant-only ones fold at import).
     public static let supportedOperators = [
         "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv",
-        "Dropout", "Flatten", "Gather", "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu",
-        "MatMul", "MaxPool", "Mul", "Pad", "ReduceMean", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Squeeze",
-        "Transpose", "Unsqueeze",
+        "Div", "Dropout", "Flatten", "Gather", "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity",
+        "LeakyRelu", "MatMul", "MaxPool", "Mul", "Pad", "ReduceMean", "Relu", "Reshape", "Shape", "Sigmoid", "Slice",
+        "Softmax", "Squeeze", "Sub", "Transpose", "Unsqueeze",
     ]
 
     /// Transpose permutations between NCHW and NHWC (tf2onnx's around a Keras model's input and `Flatten`).
@@ -84,6 +84,11 @@ public struct OnnxImporter {
     /// Convolutions by the value they output, for folding a following per-channel `Mul` and `Add` (a batch norm that
     /// tf2onnx leaves unfolded).
     private var convOutputs: [String: Conv2D] = [:]
+    /// Per-channel affine layers by the value they output, for composing a chain of constant arithmetic (Keras's
+    /// Rescaling then Normalization) into one layer.
+    private var affineOutputs: [String: ChannelAffine] = [:]
+    /// A final Softmax: the graph returns probabilities (the engine computes the logits before it).
+    private var outputActivation = OutputActivation.none
     /// NHWC when the graph's input is Keras's, transposed to NCHW by its first node.
     private var inputLayout = ChannelLayout.nchw
     private var rng = SeededGenerator(seed: 0)
@@ -120,7 +125,9 @@ public struct OnnxImporter {
         guard input.elementType == OnnxFile.TensorData.DataType.float.rawValue else {
             throw OnnxImportError.invalidGraph("input '\(input.name)' has element type \(input.elementType), not float32")
         }
-        inputLayout = Self.declaredLayout(of: input.name, in: g.nodes)
+        inputLayout = Self.declaredLayout(of: input.name, in: g.nodes,
+                                          constants: Set(g.initializers.map(\.name)).union(
+                                              g.nodes.filter { $0.opType == "Constant" }.flatMap(\.outputs)))
         let order = inputLayout == .nhwc ? "[batch, H, W, C]" : "[batch, C, H, W]"
         guard let dims = input.shape, dims.count == 4, let d1 = dims[1], let d2 = dims[2], let d3 = dims[3],
               d1 > 0, d2 > 0, d3 > 0 else {
@@ -147,13 +154,22 @@ public struct OnnxImporter {
         }
         graph.output = logits.node
         return Model(name: name, graph: graph, inputShape: [c, h, w], classes: logits.shape[0], inputName: input.name,
-                     inputLayout: inputLayout)
+                     inputLayout: inputLayout, outputActivation: outputActivation)
     }
 
     /// NHWC when every node reading the input transposes it to NCHW (or only takes its shape), as tf2onnx writes a
-    /// Keras model; NCHW otherwise.
-    static func declaredLayout(of input: String, in nodes: [OnnxFile.Node]) -> ChannelLayout {
-        let readers = nodes.filter { $0.inputs.contains(input) }
+    /// Keras model, also after constant arithmetic on the input (Keras's Rescaling and Normalization layers come
+    /// before tf2onnx's Transpose); NCHW otherwise.
+    static func declaredLayout(of input: String, in nodes: [OnnxFile.Node], constants: Set<String>) -> ChannelLayout {
+        var value = input
+        while true {
+            let readers = nodes.filter { $0.inputs.contains(value) && $0.opType != "Shape" }
+            guard readers.count == 1, let arithmetic = readers.first, arithmetic.domain.isEmpty,
+                  affineOperators.contains(arithmetic.opType), arithmetic.inputs.count == 2,
+                  arithmetic.inputs.contains(where: constants.contains), let out = arithmetic.outputs.first else { break }
+            value = out
+        }
+        let readers = nodes.filter { $0.inputs.contains(value) }
         let transposes = readers.filter { node in
             guard node.opType == "Transpose", node.domain.isEmpty, case .ints(let perm)? = node.attributes["perm"] else { return false }
             return perm == toChannelsFirst
@@ -189,6 +205,12 @@ public struct OnnxImporter {
         case "Mul": try multiply(op)
         case "Concat": try concat(op)
         case "Add": try add(op)
+        case "Sub", "Div":
+            guard let (x, c, input) = try runtimeAndConstant(op) else {
+                throw op.unsupported("supported only with one constant operand (an affine map of the image's tensor)")
+            }
+            try constantArithmetic(op, x, c, reading: input)
+        case "Softmax": try softmax(op)
         case "MaxPool", "AveragePool": try pool(op)
         case "Slice": try spatialSlice(op)
         case "Pad": try pad(op)
@@ -328,13 +350,7 @@ public struct OnnxImporter {
     /// x * y of equal shapes (SiLU; HardSwish as x * HardSigmoid(x) before opset 14, also on the classifier's
     /// [batch, features]) or a feature map times per-channel factors [C, 1, 1] (squeeze-excitation).
     private mutating func multiply(_ op: NodeContext) throws {
-        if let (x, c, input) = try runtimeAndConstant(op) {
-            guard try foldIntoConvolution(op, x, c, reading: input, scales: true) else {
-                throw op.unsupported("multiplying by a constant is supported only as a per-channel scale of a "
-                    + "convolution's output that nothing else reads (a batch norm tf2onnx left unfolded)")
-            }
-            return
-        }
+        if let (x, c, input) = try runtimeAndConstant(op) { return try constantArithmetic(op, x, c, reading: input) }
         var x = try runtime(op, 0), factors = try runtime(op, 1)
         if x.shape.reduce(1, *) < factors.shape.reduce(1, *) { swap(&x, &factors) }
         let equal = factors.shape == x.shape && factors.engineShape == x.engineShape && factors.channelsLast == x.channelsLast
@@ -358,30 +374,110 @@ public struct OnnxImporter {
         }
     }
 
-    /// A constant per output channel ([C, 1, 1] after any leading ones) or a scalar times (`scales`) or plus a
-    /// convolution's output that only this node reads, folded into the convolution's weights and bias: the batch
-    /// norms tf2onnx leaves as Mul and Add (after depthwise convolutions). False when the pattern does not apply.
-    private mutating func foldIntoConvolution(_ op: NodeContext, _ x: Runtime, _ c: Constant, reading input: String,
-                                              scales: Bool) throws -> Bool {
-        guard let conv = convOutputs[input], uses[input] == 1, !x.channelsLast else { return false }
-        let channels = conv.outChannels
-        let dims = Array(c.dims.drop { $0 == 1 })
-        guard dims.isEmpty || dims == [channels, 1, 1] else { return false }
-        let v = try c.floatValues("\(op.label) constant")
-        func value(_ o: Int) -> Float { v.count == 1 ? v[0] : v[o] }
-        if scales {
-            let perChannel = conv.weight.value.count / channels
-            for o in 0..<channels {
-                for i in (o * perChannel)..<((o + 1) * perChannel) { conv.weight.value.data[i] *= value(o) }
-                conv.bias?.value.data[o] *= value(o)
+    /// Elementwise operators with one constant operand that the importer turns into a per-channel affine map.
+    static let affineOperators: Set<String> = ["Mul", "Add", "Sub", "Div"]
+
+    /// x * factor + offset, from a Mul, Add, Sub or Div of runtime value `x` (the value named `input`) and constant `c`:
+    /// folded into the convolution or classifier whose output only this node reads (exact, as the map follows the
+    /// layer: tf2onnx's unfolded batch norms, MatMul + Add), composed into the per-channel affine layer before it, or
+    /// a new `ChannelAffine` (Keras's Rescaling and Normalization, a scale after an activation). Nothing folds into a
+    /// following convolution: its zero padding would not see the shift.
+    private mutating func constantArithmetic(_ op: NodeContext, _ x: Runtime, _ c: Constant, reading input: String) throws {
+        let v = try perChannel(op, x, c)
+        let constantFirst = op.node.inputs[0] != input
+        let factor: [Float], offset: [Float]
+        switch op.node.opType {
+        case "Mul": (factor, offset) = (v, [0])
+        case "Add": (factor, offset) = ([1], v)
+        case "Sub": (factor, offset) = constantFirst ? ([-1], v) : ([1], v.map { -$0 })
+        default:
+            guard !constantFirst else {
+                throw op.unsupported("dividing a constant by the image's tensor is not an affine map of it")
             }
-        } else {
-            let bias = conv.ensureBias()
-            for o in 0..<channels { bias.value.data[o] += value(o) }
+            guard !v.contains(0) else { throw op.unsupported("divides by a constant holding zeros") }
+            (factor, offset) = (v.map { 1 / $0 }, [0])
         }
-        convOutputs[op.node.outputs[0]] = conv
+        func at(_ values: [Float], _ i: Int) -> Float { values.count == 1 ? values[0] : values[i] }
+        let soleReader = uses[input] == 1
+        if soleReader, let conv = convOutputs[input] {
+            let per = conv.weight.value.count / conv.outChannels
+            let bias = offset.contains { $0 != 0 } ? conv.ensureBias() : conv.bias
+            for o in 0..<conv.outChannels {
+                for i in (o * per)..<((o + 1) * per) { conv.weight.value.data[i] *= at(factor, o) }
+                bias.map { $0.value.data[o] = $0.value.data[o] * at(factor, o) + at(offset, o) }
+            }
+            convOutputs[op.node.outputs[0]] = conv
+            return try setOutput(op, x)
+        }
+        if soleReader, let linear = linearOutputs[input] {
+            let per = linear.inFeatures
+            for o in 0..<linear.outFeatures {
+                for i in (o * per)..<((o + 1) * per) { linear.weight.value.data[i] *= at(factor, o) }
+                linear.bias.value.data[o] = linear.bias.value.data[o] * at(factor, o) + at(offset, o)
+            }
+            linearOutputs[op.node.outputs[0]] = linear
+            return try setOutput(op, x)
+        }
+        if soleReader, let affine = affineOutputs[input] {
+            affine.then(multiply: factor, add: offset)
+            affineOutputs[op.node.outputs[0]] = affine
+            return try setOutput(op, x)
+        }
+        let channels = x.engineShape[0]
+        let affine = ChannelAffine(name: try layerName(op), scale: (0..<channels).map { at(factor, $0) },
+                                   shift: (0..<channels).map { at(offset, $0) })
+        affineOutputs[op.node.outputs[0]] = affine
+        try setOutput(op, x.at(graph.add(affine, x.node)))
+    }
+
+    /// Constant `c` as one value or one per channel of `x`: [C, 1, 1] after any leading ones on an NCHW feature map,
+    /// [C] after any leading ones on an NHWC one (Keras's constants before tf2onnx's input Transpose), [F] on a
+    /// [batch, F] vector; a scalar on anything. Constants that vary along height or width, or would broaden the
+    /// tensor, are refused by name.
+    private func perChannel(_ op: NodeContext, _ x: Runtime, _ c: Constant) throws -> [Float] {
+        let v = try c.floatValues("\(op.label) constant")
+        let dims = Array(c.dims.drop { $0 == 1 })
+        let shape = "[batch, \(x.shape.map(String.init).joined(separator: ", "))]"
+        guard c.dims.count <= x.shape.count + 1 else {
+            throw op.unsupported("constant of shape \(c.dims) broadens the \(shape) input")
+        }
+        if v.count == 1 { return v }
+        let channels = x.engineShape[0]
+        let expected: [Int]?
+        switch (x.shape.count, x.channelsLast) {
+        case (3, false) where x.engineShape == x.shape: expected = [channels, 1, 1]
+        case (3, true): expected = [channels]
+        // [batch, F] features, also a global pool's [C, 1, 1] squeezed or flattened to [C] (one order either way).
+        case (1, _) where x.engineShape.reduce(1, *) == channels: expected = [channels]
+        default: expected = nil  // a flattened feature map: only scalars map onto its engine tensor
+        }
+        guard let expected, dims == expected else {
+            throw op.unsupported("constant of shape \(c.dims) on a \(shape)\(x.channelsLast ? " NHWC" : "") input: only "
+                + "scalars and per-channel constants (\(expected.map { "\($0)" } ?? "none here")) are supported")
+        }
+        return v
+    }
+
+    /// A Softmax over the classes as the graph's last node: recorded as the model's output activation; the engine's
+    /// graph ends at the logits (training and accuracy use them; `Model.outputs` and the export apply the softmax).
+    private mutating func softmax(_ op: NodeContext) throws {
+        let x = try runtime(op, 0)
+        guard let out = op.node.outputs.first, file.graph.outputs.map(\.name) == [out], uses[out] == 1 else {
+            throw op.unsupported("only a final Softmax, whose output is the graph's and read by no node, is supported "
+                                 + "(training needs the logits before it)")
+        }
+        // Before opset 13 the input is coerced to 2-D at `axis` (default 1); from 13 on `axis` (default -1) is the
+        // one normalized. On [batch, classes] both mean the classes when the axis is 1 or -1.
+        let axis = try op.int("axis", default: op.opset >= 13 ? -1 : 1)
+        guard x.shape.count == 1 else {
+            throw op.unsupported("input of shape [batch, \(x.shape.map(String.init).joined(separator: ", "))]: only a "
+                                 + "softmax of [batch, classes] logits is supported")
+        }
+        guard axis == 1 || axis == -1 else {
+            throw op.unsupported("axis \(axis) of a [batch, classes] input: only the class axis (1 or -1) is supported")
+        }
+        outputActivation = .softmax
         try setOutput(op, x)
-        return true
     }
 
     /// Feature maps side by side along the channels.
@@ -408,20 +504,7 @@ public struct OnnxImporter {
             let id = graph.add(Add(name: try layerName(op)), x.node, y.node)
             try setOutput(op, x.at(id))
         case let (.runtime(x), .constant(c)), let (.constant(c), .runtime(x)):
-            // MatMul + Add: a bias on the classifier's outputs folds into the Linear layer.
-            let input = op.node.inputs[a.isRuntime ? 0 : 1]
-            if try foldIntoConvolution(op, x, c, reading: input, scales: false) { return }
-            guard let linear = linearOutputs[input], uses[input] == 1, x.shape.count == 1 else {
-                throw op.unsupported("adding a constant is supported only as the bias of a MatMul or Gemm, or as a "
-                    + "per-channel shift of a convolution's output that nothing else reads")
-            }
-            let bias = try c.floatValues("\(op.label) constant")
-            guard bias.count == linear.outFeatures || bias.count == 1 else {
-                throw op.unsupported("bias of \(bias.count) values for \(linear.outFeatures) outputs")
-            }
-            for o in 0..<linear.outFeatures { linear.bias.value.data[o] += bias.count == 1 ? bias[0] : bias[o] }
-            linearOutputs[op.node.outputs[0]] = linear
-            try setOutput(op, x)
+            try constantArithmetic(op, x, c, reading: op.node.inputs[a.isRuntime ? 0 : 1])
         default:
             throw op.unsupported("both operands are constants yet not folded")
         }
@@ -439,23 +522,21 @@ public struct OnnxImporter {
         let isMax = op.node.opType == "MaxPool"
         // AveragePool has dilations from opset 19 on; the export writes opset 13, which could not carry them back.
         let window = try windowAttributes(op, kernel: (Int(kernel[0]), Int(kernel[1])), input: x.shape, dilations: isMax)
-        let layer: Layer, name = try layerName(op)
+        // Pads unequal on an axis stay the pool's own (padding, not zeros: a max never takes them, an average without
+        // count_include_pad does not count them), as Keras's 'same' pools need.
+        let e = window.extra, name = try layerName(op)
+        let margins = PoolMargins(top: e[0], left: e[1], bottom: e[2], right: e[3])
+        let layer: Layer
         if isMax {
-            guard window.isSymmetric else {
-                throw op.unsupported("pads unequal on one axis: a max pool pads with -infinity, not zeros")
-            }
-            layer = MaxPool2D(name: name, window: window.layer, ceilMode: ceilMode)
+            layer = MaxPool2D(name: name, window: window.layer, ceilMode: ceilMode, margins: margins)
         } else {
-            let padded = window.layer.height.padding > 0 || window.layer.width.padding > 0 || !window.isSymmetric
-            if padded, try op.int("count_include_pad", default: 0) == 0 {
-                throw op.unsupported("padding with count_include_pad 0: the engine divides by the whole window")
-            }
-            layer = AvgPool2D(name: name, window: window.layer, ceilMode: ceilMode)
+            layer = AvgPool2D(name: name, window: window.layer, ceilMode: ceilMode, margins: margins,
+                              countsPadding: try op.int("count_include_pad", default: 0) != 0)
         }
-        let input = padded(x, window, for: name)
-        let id = graph.add(layer, input.node)
-        let out = window.layer.poolOutputs(height: input.shape[1], width: input.shape[2], ceilMode: ceilMode)
-        let shape = [x.shape[0], out.height, out.width]
+        let id = graph.add(layer, x.node)
+        let (h, w) = (window.layer.height, window.layer.width)
+        let shape = [x.shape[0], h.poolOutputs(x.shape[1], ceilMode: ceilMode, lead: e[0], trail: e[2]),
+                     w.poolOutputs(x.shape[2], ceilMode: ceilMode, lead: e[1], trail: e[3])]
         try setOutput(op, Runtime(node: id, shape: shape, engineShape: shape))
     }
 
