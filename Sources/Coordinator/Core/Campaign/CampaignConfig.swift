@@ -388,7 +388,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
                 throw fail("profiles.\(device): not among devices \(devices); a profile's model is measured on its device key")
             }
             guard !named.isEmpty else { throw fail("profiles.\(device): name at least one profile") }
-            for (name, budget) in named.sorted(by: { $0.key < $1.key }) {
+            for name in named.keys.sorted() {
                 guard !name.isEmpty, name.utf8.count <= 255, !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
                     throw fail("profiles.\(device): profile name '\(name)' must be 1 to 255 bytes without control characters")
                 }
