@@ -8,14 +8,7 @@ public func softmaxCrossEntropy(logits: Tensor, labels: [Int]) -> (loss: Float, 
     var loss: Double = 0
     for i in 0..<n {
         let row = i * k
-        var m = -Float.infinity
-        for j in 0..<k { m = max(m, logits.data[row + j]) }
-        var sum: Float = 0
-        for j in 0..<k {
-            let e = expf(logits.data[row + j] - m)
-            grad.data[row + j] = e
-            sum += e
-        }
+        let (m, sum) = shiftedExponentials(logits, row: i, into: &grad)
         let label = labels[i]
         precondition(label >= 0 && label < k, "label \(label) outside 0..<\(k)")
         loss += Double(logf(sum) + m - logits.data[row + label])
@@ -31,18 +24,25 @@ public func softmaxRows(_ logits: Tensor) -> Tensor {
     let n = logits.shape[0], k = logits.shape[1]
     var p = logits.zerosLike()
     for i in 0..<n {
-        let row = i * k
-        var m = -Float.infinity
-        for j in 0..<k { m = max(m, logits.data[row + j]) }
-        var sum: Float = 0
-        for j in 0..<k {
-            let e = expf(logits.data[row + j] - m)
-            p.data[row + j] = e
-            sum += e
-        }
-        for j in 0..<k { p.data[row + j] /= sum }
+        let (_, sum) = shiftedExponentials(logits, row: i, into: &p)
+        for j in (i * k)..<((i + 1) * k) { p.data[j] /= sum }
     }
     return p
+}
+
+/// Writes exp(x - max) for row `i` of [N, K] `logits` into the same row of `out` (the shift keeps every exponential
+/// at most 1); returns the row's maximum and the sum written.
+private func shiftedExponentials(_ logits: Tensor, row i: Int, into out: inout Tensor) -> (max: Float, sum: Float) {
+    let k = logits.shape[1], row = i * k
+    var m = -Float.infinity
+    for j in 0..<k { m = max(m, logits.data[row + j]) }
+    var sum: Float = 0
+    for j in 0..<k {
+        let e = expf(logits.data[row + j] - m)
+        out.data[row + j] = e
+        sum += e
+    }
+    return (m, sum)
 }
 
 /// Index of the largest logit in each row.
