@@ -158,4 +158,24 @@ enum Fixtures {
     static func rawBytes(_ t: Tensor) -> Data {
         t.data.withUnsafeBytes { Data($0) }
     }
+
+    /// Central finite differences of `loss` at about `samples` entries of every parameter of `graph`, against the
+    /// gradients its last backward pass left in `grad`: within `absolute` + `relative` x |numeric|.
+    static func assertParameterGradients(_ graph: Graph, samples: Int, step h: Float, absolute: Double, relative: Double,
+                                         label: String, loss: () -> Double, file: StaticString = #filePath,
+                                         line: UInt = #line) {
+        for p in graph.parameters {
+            for index in stride(from: 0, to: p.value.count, by: max(1, p.value.count / samples)) {
+                let original = p.value.data[index]
+                p.value.data[index] = original + h
+                let plus = loss()
+                p.value.data[index] = original - h
+                let minus = loss()
+                p.value.data[index] = original
+                let numeric = (plus - minus) / Double(2 * h)
+                XCTAssertEqual(Double(p.grad.data[index]), numeric, accuracy: absolute + relative * abs(numeric),
+                               "\(label)\(p.name)[\(index)]", file: file, line: line)
+            }
+        }
+    }
 }

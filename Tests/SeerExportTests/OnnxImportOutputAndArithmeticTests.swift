@@ -74,19 +74,9 @@ extension OnnxImportTests {
         graph.zeroGrad()
         let (_, gradient) = softmaxCrossEntropy(logits: graph.forward(x, training: true), labels: labels)
         graph.backward(gradient)
-        for p in graph.parameters {
-            for index in stride(from: 0, to: p.value.count, by: max(1, p.value.count / 3)) {
-                // A small step: the graph has ReLUs, whose kinks a large one may cross.
-                let original = p.value.data[index], h: Float = 2e-3
-                p.value.data[index] = original + h
-                let plus = loss()
-                p.value.data[index] = original - h
-                let minus = loss()
-                p.value.data[index] = original
-                let numeric = (plus - minus) / (2 * h)
-                XCTAssertEqual(p.grad.data[index], numeric, accuracy: 5e-3 + 5e-2 * abs(numeric), "\(p.name)[\(index)]")
-            }
-        }
+        // A small step: the graph has ReLUs, whose kinks a large one may cross.
+        Fixtures.assertParameterGradients(graph, samples: 3, step: 2e-3, absolute: 5e-3, relative: 5e-2, label: "",
+                                          loss: { Double(loss()) })
 
         let before = loss()
         let sgd = SGD(learningRate: 0.05, momentum: 0.9, weightDecay: 0)

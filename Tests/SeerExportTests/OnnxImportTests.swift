@@ -411,20 +411,8 @@ final class OnnxImportTests: XCTestCase {
         graph.zeroGrad()
         _ = graph.forward(x, training: true)
         graph.backward(direction)
-        for p in graph.parameters {
-            let analytic = p.grad
-            for index in stride(from: 0, to: p.value.count, by: max(1, p.value.count / 4)) {
-                let original = p.value.data[index], h: Float = 1e-2
-                p.value.data[index] = original + h
-                let plus = loss()
-                p.value.data[index] = original - h
-                let minus = loss()
-                p.value.data[index] = original
-                let numeric = (plus - minus) / Double(2 * h)
-                XCTAssertEqual(Double(analytic.data[index]), numeric, accuracy: 5e-3 + 3e-2 * abs(numeric),
-                               "\(kind): \(p.name)[\(index)]")
-            }
-        }
+        Fixtures.assertParameterGradients(graph, samples: 4, step: 1e-2, absolute: 5e-3, relative: 3e-2, label: "\(kind): ",
+                                          loss: loss)
     }
 
     /// `seer-agent predict` and `complexity` on an ONNX path: logits through .npy files as numpy writes and reads them.

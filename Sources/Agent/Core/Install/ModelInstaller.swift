@@ -161,7 +161,10 @@ public final class ModelInstaller: Deployer, @unchecked Sendable {
         do {
             var data = try loadData(for: architecture, deploy)
             if case .number(let v)? = options["crop_padding"] {
-                data = try data.withCropPadding(Int(exactly: v) ?? -1, field: "finetune.options.crop_padding")
+                guard let padding = Int(exactly: v) else {
+                    throw Failure(code: .badPolicy, message: "finetune.options.crop_padding must be an integer, got \(v)")
+                }
+                data = try data.withCropPadding(padding, field: "finetune.options.crop_padding")
             }
             compressed = try PolicyEvaluation.compress(base: architecture, policy: policy, data: data, settings: settings).model
         } catch let error as Failure {

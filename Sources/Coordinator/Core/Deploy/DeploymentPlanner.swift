@@ -88,14 +88,16 @@ public struct DeploymentPlanner {
         let bytes = [UInt8](try Data(contentsOf: checkpoint))
         let m = config.measurement
         let (weights, inline) = Self.carry(bytes, sha256: SHA256.hex(SHA256.hash(bytes)), file: checkpoint)
+        var finetuneOptions: [String: JSONValue] = [
+            "batch_size": .number(Double(m.batchSize)), "learning_rate": .number(Double(m.learningRate)),
+            "weight_decay": .number(Double(m.weightDecay)), "calibration_images": .number(Double(m.calibrationImages)),
+        ]
+        if let padding = m.cropPadding { finetuneOptions["crop_padding"] = .number(Double(padding)) }
         let body = DeployBody(
             deployID: deployID, deviceKey: deviceKey, profile: profile, model: config.model, policy: try policyObject(policyJSON),
             weights: weights, inlineWeights: inline,
             validation: Self.validation(minAccuracy: max(0, result.predictedMean / 100 - Self.reoptimizedSlack), config: config),
-            finetune: DeployFinetune(steps: m.finetuneSteps, seed: Int(clamping: config.seed), options: [
-                "batch_size": .number(Double(m.batchSize)), "learning_rate": .number(Double(m.learningRate)),
-                "weight_decay": .number(Double(m.weightDecay)), "calibration_images": .number(Double(m.calibrationImages)),
-            ].merging(m.cropPadding.map { ["crop_padding": .number(Double($0))] } ?? [:]) { a, _ in a }))
+            finetune: DeployFinetune(steps: m.finetuneSteps, seed: Int(clamping: config.seed), options: finetuneOptions))
         return DeploymentPlan(campaignID: config.name, source: "reoptimized", body: body, policyJSON: policyJSON)
     }
 
