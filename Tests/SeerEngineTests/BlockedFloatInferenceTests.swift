@@ -147,6 +147,31 @@ final class BlockedFloatInferenceTests: XCTestCase {
                      "an input that is not NCHW")
     }
 
+    /// y = conv(a) + a, dense and depthwise: the residual is the convolution's own source, so the output must not take
+    /// over its buffer (the sum would add in place while the convolution still reads it), whichever layouts the
+    /// kernels pick, brgemm allowed or not.
+    func testResidualThatIsAlsoTheSource() {
+        let before = OneDNNBrgemm.isAllowed
+        defer { OneDNNBrgemm.set(before) }
+        var rng = SeededGenerator(seed: 12)
+        let g = Graph()
+        func conv(_ name: String, _ cin: Int, _ cout: Int, groups: Int = 1, _ input: Graph.NodeID) -> Graph.NodeID {
+            let c = Conv2D(name: name, inChannels: cin, outChannels: cout, kernel: 3, padding: 1, groups: groups,
+                           bias: true, rng: &rng)
+            c.bias!.value = .randomNormal(shape: [cout], std: 0.3, using: &rng)
+            return g.add(c, input)
+        }
+        let a = g.add(ReLU(name: "a.relu"), conv("a", 3, 16, Graph.input))
+        let b = g.add(ReLU(name: "b.relu"), g.add(Add(name: "b.add"), conv("b", 16, 16, a), a))
+        let c = g.add(Add(name: "c.add"), conv("c", 16, 16, groups: 16, b), b)
+        g.add(GlobalAvgPool(name: "pool"), c)
+        let x = Tensor.randomNormal(shape: [4, 3, 14, 14], std: 1, using: &rng)
+        for allowed in [false, true] {
+            OneDNNBrgemm.set(allowed)
+            assertMatchesGraph(g, x, "brgemm \(allowed)")
+        }
+    }
+
     /// A graph whose output is a convolution (no head, plain NCHW out) and whose residual is the network input.
     func testConvolutionOutputAndInputResidual() {
         var rng = SeededGenerator(seed: 9)

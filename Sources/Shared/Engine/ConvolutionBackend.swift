@@ -47,8 +47,11 @@ public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
     public static let selected: Result<ConvolutionAlgorithm, ConvolutionBackendError> =
         Result { try configured(in: ProcessInfo.processInfo.environment) }.mapError { $0 as! ConvolutionBackendError }
 
-    /// Throws the error a bad `SEER_CONV_BACKEND` makes.
-    public static func validateEnvironment() throws { _ = try selected.get() }
+    /// Throws the error a bad `SEER_CONV_BACKEND`, or a bad `SEER_ONEDNN_BRGEMM` (`OneDNNBrgemm`), makes.
+    public static func validateEnvironment() throws {
+        _ = try selected.get()
+        try OneDNNBrgemm.validateEnvironment()
+    }
 
     /// What new layers use: `selected`, which executables have validated at start.
     static var forNewLayers: ConvolutionAlgorithm {

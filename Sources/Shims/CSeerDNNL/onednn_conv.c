@@ -6,6 +6,7 @@
 // shared by all handles (a network's handles would otherwise hold a copy of every activation of every pass); only
 // the weights' copy is the handle's own, so that inference can keep it between calls.
 #include "seer_dnnl.h"
+#include "onednn_select.h"
 
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
@@ -205,7 +206,7 @@ seer_dnnl_conv *seer_dnnl_conv_create(const seer_dnnl_shape *s, seer_dnnl_pass p
                                                      &any_src, &any_weights, s->bias ? &any_bias : NULL, &any_dst,
                                                      strides, dilations, padding, padding),
           "forward descriptor");
-    CHECK(dnnl_primitive_desc_create(&forward_pd, &forward_desc, attr, engine, NULL), "forward primitive descriptor");
+    CHECK(seer_dnnl_primitive_desc_create(&forward_pd, &forward_desc, attr, engine, NULL), "forward primitive descriptor");
     switch (pass) {
     case SEER_DNNL_FORWARD:
         pd = forward_pd;
@@ -215,14 +216,14 @@ seer_dnnl_conv *seer_dnnl_conv_create(const seer_dnnl_shape *s, seer_dnnl_pass p
         CHECK(dnnl_dilated_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &any_src, &any_weights,
                                                                &any_dst, strides, dilations, padding, padding),
               "backward-data descriptor");
-        CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, engine, forward_pd), "backward-data primitive descriptor");
+        CHECK(seer_dnnl_primitive_desc_create(&pd, &desc, attr, engine, forward_pd), "backward-data primitive descriptor");
         break;
     case SEER_DNNL_BACKWARD_WEIGHTS:
         CHECK(dnnl_dilated_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &any_src,
                                                                   &any_weights, NULL, &any_dst, strides, dilations,
                                                                   padding, padding),
               "backward-weights descriptor");
-        CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, engine, forward_pd),
+        CHECK(seer_dnnl_primitive_desc_create(&pd, &desc, attr, engine, forward_pd),
               "backward-weights primitive descriptor");
         break;
     }
@@ -395,7 +396,7 @@ seer_dnnl_conv *seer_dnnl_int8_conv_create(const seer_dnnl_shape *s, bool signed
                                                      &any_weights, s->bias ? &bias_md : NULL, &any_dst, strides,
                                                      dilations, padding, padding),
           "int8 forward descriptor");
-    CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL), "int8 forward primitive descriptor");
+    CHECK(seer_dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL), "int8 forward primitive descriptor");
     const char *name = NULL;
     if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) == dnnl_success && name)
         snprintf(c->implementation, sizeof c->implementation, "%s", name);

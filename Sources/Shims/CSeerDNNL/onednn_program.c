@@ -4,6 +4,7 @@
 // Buffers are shared between tensors whose lifetimes do not overlap (greedy, in step order), so a network's
 // activations take a few buffers, not one each.
 #include "seer_dnnl_program.h"
+#include "onednn_select.h"
 
 #include <math.h>
 #include <oneapi/dnnl/dnnl.h>
@@ -274,7 +275,7 @@ static dnnl_status_t primitive_desc(seer_dnnl_program *p, const_dnnl_op_desc_t d
     dnnl_primitive_attr_t attr = NULL;
     dnnl_status_t st = make_attributes(&attr, false, e);
     *pd = NULL;
-    if (st == dnnl_success) st = dnnl_primitive_desc_create(pd, desc, attr, p->engine, NULL);
+    if (st == dnnl_success) st = seer_dnnl_primitive_desc_create(pd, desc, attr, p->engine, NULL);
     if (attr) dnnl_primitive_attr_destroy(attr);
     return st;
 }
@@ -369,16 +370,29 @@ typedef struct {
     float inv;            // int8: levels = round(src * inv)
 } conv_operands;
 
-// A convolution's primitive descriptor reading `src` (a layout, or "any") and writing `dst_type` in the layout
-// oneDNN picks, with the residual's sum, `e`'s post-ops and (int8) the output scales.
+// The plain or blocked format tag `md` is laid out in (nchw, nhwc, nChw8c, nChw16c), or format_tag_any.
+static dnnl_format_tag_t layout_tag(const dnnl_memory_desc_t *md) {
+    const dnnl_format_tag_t tags[] = {dnnl_nchw, dnnl_nhwc, dnnl_nChw8c, dnnl_nChw16c};
+    for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++) {
+        dnnl_memory_desc_t candidate;
+        if (dnnl_memory_desc_init_by_tag(&candidate, md->ndims, md->dims, md->data_type, tags[i]) == dnnl_success
+            && dnnl_memory_desc_equal(&candidate, md))
+            return tags[i];
+    }
+    return dnnl_format_tag_any;
+}
+
+// A convolution's primitive descriptor reading `src` (a layout, or "any") and writing `dst_type` in `dst_tag` (any:
+// the layout oneDNN picks), with the residual's sum, `e`'s post-ops and (int8) the output scales.
 static dnnl_status_t conv_primitive_desc(seer_dnnl_program *p, const seer_dnnl_shape *s, const conv_operands *o,
-                                         const dnnl_memory_desc_t *src, dnnl_data_type_t dst_type, bool sum,
-                                         const seer_dnnl_epilogue *e, dnnl_primitive_desc_t *pd) {
+                                         const dnnl_memory_desc_t *src, dnnl_data_type_t dst_type,
+                                         dnnl_format_tag_t dst_tag, bool sum, const seer_dnnl_epilogue *e,
+                                         dnnl_primitive_desc_t *pd) {
     int oh = (s->height + 2 * s->padding_h - ((s->kernel_h - 1) * s->dilation_h + 1)) / s->stride_h + 1;
     int ow = (s->width + 2 * s->padding_w - ((s->kernel_w - 1) * s->dilation_w + 1)) / s->stride_w + 1;
     dnnl_memory_desc_t weights, bias, dst;
     dnnl_dims_t dst_dims = {s->batch, s->out_channels, oh, ow}, bias_dims = {s->out_channels};
-    dnnl_status_t st = dnnl_memory_desc_init_by_tag(&dst, 4, dst_dims, dst_type, dnnl_format_tag_any);
+    dnnl_status_t st = dnnl_memory_desc_init_by_tag(&dst, 4, dst_dims, dst_type, dst_tag);
     if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&bias, 1, bias_dims, dnnl_f32, dnnl_a);
     if (st == dnnl_success && s->groups == 1) {
         dnnl_dims_t w = {s->out_channels, s->in_channels, s->kernel_h, s->kernel_w};
@@ -400,7 +414,7 @@ static dnnl_status_t conv_primitive_desc(seer_dnnl_program *p, const seer_dnnl_s
     if (st == dnnl_success && o->scales)
         st = dnnl_primitive_attr_set_output_scales(attr, s->out_channels, 1 << 1, o->scales);
     *pd = NULL;
-    if (st == dnnl_success) st = dnnl_primitive_desc_create(pd, &desc, attr, p->engine, NULL);
+    if (st == dnnl_success) st = seer_dnnl_primitive_desc_create(pd, &desc, attr, p->engine, NULL);
     if (attr) dnnl_primitive_attr_destroy(attr);
     if (st != dnnl_success) *pd = NULL;
     return st;
@@ -409,14 +423,21 @@ static dnnl_status_t conv_primitive_desc(seer_dnnl_program *p, const seer_dnnl_s
 // `conv_primitive_desc`, and where oneDNN has no kernel writing the levels `e` asks for, one writing their float
 // values (`e->levels` is then cleared: the int8 consumer makes the levels itself).
 static dnnl_status_t conv_primitive_desc_or_float(seer_dnnl_program *p, const seer_dnnl_shape *s,
-                                                  const conv_operands *o, const dnnl_memory_desc_t *src, bool sum,
-                                                  seer_dnnl_epilogue *e, dnnl_primitive_desc_t *pd) {
-    dnnl_status_t st = conv_primitive_desc(p, s, o, src, output_type(e), sum, e, pd);
+                                                  const conv_operands *o, const dnnl_memory_desc_t *src,
+                                                  dnnl_format_tag_t dst_tag, bool sum, seer_dnnl_epilogue *e,
+                                                  dnnl_primitive_desc_t *pd) {
+    dnnl_status_t st = conv_primitive_desc(p, s, o, src, output_type(e), dst_tag, sum, e, pd);
     if (st == dnnl_unimplemented && output_type(e) != dnnl_f32) {
         e->levels = false;
-        st = conv_primitive_desc(p, s, o, src, dnnl_f32, sum, e, pd);
+        st = conv_primitive_desc(p, s, o, src, dnnl_f32, dst_tag, sum, e, pd);
     }
     return st;
+}
+
+// Whether `pd` is a kernel the program takes for a source in a given layout: not a reference one, nor a brgemm one
+// where those are passed over (`seer_dnnl_primitive_desc_create` falls back to them only when nothing else is left).
+static bool is_fast(const_dnnl_primitive_desc_t pd) {
+    return pd && !is_reference(pd) && (seer_dnnl_brgemm_allowed() || !seer_dnnl_is_brgemm(pd));
 }
 
 static int add_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape *s, const conv_operands *o, int residual,
@@ -457,15 +478,30 @@ static int add_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape *s, con
     // A convolution first tries the layout its producer wrote, but for an int8 one fed float values: it picks its
     // own, and its levels are written for it.
     bool fixed_src = !integer || reads_levels;
-    dnnl_status_t created = conv_primitive_desc_or_float(p, s, o, fixed_src ? &x : &any_src, residual >= 0, &e, &pd);
+    seer_dnnl_epilogue first_epilogue = e;
+    dnnl_status_t created = conv_primitive_desc_or_float(p, s, o, fixed_src ? &x : &any_src, dnnl_format_tag_any,
+                                                         residual >= 0, &e, &pd);
     if (created != dnnl_success && !(fixed_src && created == dnnl_unimplemented))
         CHECK(created, "convolution primitive descriptor");
-    if (fixed_src && (created != dnnl_success || is_reference(pd))) {
+    dnnl_format_tag_t src_tag = layout_tag(&x);
+    if (fixed_src && !is_fast(pd) && s->groups > 1 && src_tag != dnnl_format_tag_any && !seer_dnnl_brgemm_allowed()
+        && seer_dnnl_isa_has_brgemm()) {
+        // oneDNN 2.6's AVX-512 depthwise kernel reads nChw16c only when it also writes it (its "any" destination is
+        // NHWC, brdgmm's layout): where brdgmm is passed over, ask for the producer's layout on both sides before
+        // reordering (measured on AMD Zen 4; elsewhere the programs stay as they were measured).
+        if (pd) dnnl_primitive_desc_destroy(pd);
+        pd = NULL;
+        e = first_epilogue;
+        created = conv_primitive_desc_or_float(p, s, o, &x, src_tag, residual >= 0, &e, &pd);
+        if (created != dnnl_success && created != dnnl_unimplemented) CHECK(created, "convolution primitive descriptor");
+    }
+    if (fixed_src && !is_fast(pd)) {
         // No kernel, or no fast one, reads the producer's layout here: take the layout oneDNN prefers and reorder
         // into it.
         if (pd) dnnl_primitive_desc_destroy(pd);
         pd = NULL;
-        CHECK(conv_primitive_desc_or_float(p, s, o, &any_src, residual >= 0, &e, &pd),
+        e = first_epilogue;
+        CHECK(conv_primitive_desc_or_float(p, s, o, &any_src, dnnl_format_tag_any, residual >= 0, &e, &pd),
               "convolution primitive descriptor");
         dnnl_memory_desc_t chosen = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
         if (!dnnl_memory_desc_equal(&chosen, &x) && (src = add_reorder(p, src, &chosen, 1.0f, error, error_size)) < 0)
@@ -719,7 +755,7 @@ int seer_dnnl_program_finalize(seer_dnnl_program *p, char *error, size_t error_s
     omp_set_num_threads(1);
     // Buffers, in step order: a tensor takes a buffer whose last reader ran before the tensor's producer; a
     // convolution's output takes over its residual's buffer when the residual dies there in the same layout (the sum
-    // post-op then adds in place).
+    // post-op then adds in place), unless the convolution also reads the residual as its source.
     int *free_after = calloc((size_t)p->tensor_count + 1, sizeof *free_after);
     if (!free_after) goto out_of_memory;
     for (int t = 0; t < p->tensor_count; t++) {
@@ -728,7 +764,10 @@ int seer_dnnl_program_finalize(seer_dnnl_program *p, char *error, size_t error_s
         step *st = &p->steps[x->producer];
         if (st->kind == STEP_CONV && st->residual >= 0) {
             tensor *r = &p->tensors[st->residual];
-            if (r->buffer >= 0 && r->last_use == x->producer && dnnl_memory_desc_equal(&r->md, &x->md)) {
+            bool read_as_source = false;
+            for (int i = 0; i < st->count; i++) read_as_source = read_as_source || st->tensors[i] == st->residual;
+            if (!read_as_source && r->buffer >= 0 && r->last_use == x->producer
+                && dnnl_memory_desc_equal(&r->md, &x->md)) {
                 x->buffer = r->buffer;
                 x->alias = st->residual;
                 free_after[x->buffer] = x->last_use;
