@@ -134,7 +134,22 @@ final class CampaignRunnerTests: XCTestCase {
             if try XCTUnwrap(choice.validationAccuracy) < (bestMeasured ?? 0) {
                 XCTAssertTrue(rechecks.contains("tiny:recheck:\(choice.budget):sample"), choice.budget)
             }
+            // The summary records each contest and its means, and the reported policy is the one with the higher.
+            if rechecks.contains("tiny:recheck:\(choice.budget):sample") {
+                let contest = try XCTUnwrap(choice.contest, choice.budget)
+                XCTAssertTrue(contest.rival.hasPrefix("tiny:r"), contest.rival)
+                if choice.source == .optimizer {
+                    XCTAssertGreaterThanOrEqual(contest.pickValidation, contest.rivalValidation)
+                    XCTAssertEqual(choice.validationAccuracy, contest.pickValidation)
+                } else {
+                    XCTAssertGreaterThan(contest.rivalValidation, contest.pickValidation)
+                    XCTAssertEqual(choice.validationAccuracy, contest.rivalValidation)
+                }
+            } else {
+                XCTAssertNil(choice.contest, choice.budget)
+            }
         }
+        print("CampaignRunnerTests: contests \(summary.choices.map { "\($0.budget): \($0.contest.map { "\($0)" } ?? "none")" })")
         for file in ["summary.json", "report.html", "policies/budget-15pct.json", "policies/budget-30pct.json"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: results.appendingPathComponent(file).path), file)
         }
@@ -157,6 +172,18 @@ final class CampaignRunnerTests: XCTestCase {
         let plain = try ReOptimization.optimize(campaign: plainConfig, for: try MetricBudget(parsing: "bitops=10%"), store: store)
         XCTAssertGreaterThan(plain.extrapolation, 0)
         XCTAssertLessThanOrEqual(result.extrapolation, plain.extrapolation + 1e-9)
+    }
+
+    /// A contest's means count the pick's first measurement (made before anyone looked) with its recheck, and only the
+    /// sample's fresh measurements; its first stands only where no fresh one succeeded.
+    func testContestMeansCountOnlyUnbiasedMeasurements() {
+        let both = Recheck.means(pickFirst: 90, pick: 89, sample: [88, 86], sampleFirst: 93)
+        XCTAssertEqual(both.pick, 89.5)
+        XCTAssertEqual(both.sample, 87)
+        let oneFresh = Recheck.means(pickFirst: 90, pick: nil, sample: [nil, 91], sampleFirst: 93)
+        XCTAssertEqual(oneFresh.pick, 90)
+        XCTAssertEqual(oneFresh.sample, 91)
+        XCTAssertEqual(Recheck.means(pickFirst: 90, pick: 91, sample: [nil, nil], sampleFirst: 93).sample, 93)
     }
 
     func testProfilesGetPreparedModelsAndAnUnpreparedProfileIsReoptimized() throws {

@@ -64,14 +64,16 @@ extension CampaignRunner {
                 meanAbsoluteError: paired.isEmpty ? nil : paired.map { abs($0.0 - $0.1) }.reduce(0, +) / Double(paired.count),
                 bestUnderBudget: best))
         }
-        let replaced = Set(try CampaignStore.measurements(id, purpose: .final, in: store).map(\.jobID))
+        let finals = try CampaignStore.measurements(id, purpose: .final, in: store)
+        let replaced = Set(finals.map(\.jobID))
         let choices = try CampaignStore.chosen(id, in: store).map { c in
             CampaignSummary.Choice(budget: c.budget, budgetValue: c.budgetValue, policyFile: "policies/" + Self.fileName(for: c.budget),
                                    complexity: c.complexity, predicted: c.predicted, predictedStd: c.predictedStd,
                                    validationAccuracy: c.validationAccuracy, testAccuracy: c.testAccuracy, optimizeMs: c.optimizeMs,
                                    source: try source(of: c, replaced: replaced.contains(replacementJobID(budget: c.budget))),
                                    bestRandomValidation: randomPoints.filter { $0.complexity <= c.budgetValue * (1 + 1e-9) }
-                                       .map(\.accuracy).max())
+                                       .map(\.accuracy).max(),
+                                   contest: try contest(budget: c.budget, finals: finals))
         }.sorted { $0.budgetValue < $1.budgetValue }
         let card = ModelStore.checkpoint(for: config.model).flatMap { url -> ModelCard? in
             let cardURL = url.deletingPathExtension().appendingPathExtension("json")
@@ -85,6 +87,23 @@ extension CampaignRunner {
 }
 
 extension CampaignRunner {
+    /// The contest `verifyChosen` held for `budget`, rebuilt from the stored measurements; nil where it held none.
+    func contest(budget: String, finals: [MeasurementRecord]) throws -> CampaignSummary.Contest? {
+        let rechecks = Dictionary(try CampaignStore.measurements(id, purpose: .noise, in: store)
+            .filter { $0.round >= Recheck.firstRound }.map { ($0.jobID, $0) }, uniquingKeysWith: { first, _ in first })
+        func recheck(_ r: Recheck) -> MeasurementRecord? { rechecks[r.jobID(campaign: id, budget: budget)] }
+        guard let pickFirst = finals.first(where: { $0.jobID == "\(id):final:\(budget):validation" })?.accuracy,
+              let samplePolicy = (recheck(.sample) ?? recheck(.sampleAgain))?.policy,
+              let rival = try samples().first(where: {
+                  $0.policy == samplePolicy && $0.accuracy != nil && $0.deviceKey == config.devices[0] && $0.split == "validation"
+              })
+        else { return nil }
+        let means = Recheck.means(pickFirst: pickFirst, pick: recheck(.pick)?.accuracy,
+                                  sample: [recheck(.sample)?.accuracy, recheck(.sampleAgain)?.accuracy],
+                                  sampleFirst: rival.accuracy!)
+        return .init(rival: rival.jobID, pickValidation: means.pick, rivalValidation: means.sample)
+    }
+
     /// Where `choice`'s policy came from: the final optimization, a refinement round's pick, or another sample.
     func source(of choice: ChosenPolicyRecord, replaced: Bool) throws -> CampaignSummary.ChoiceSource {
         guard replaced else { return .optimizer }

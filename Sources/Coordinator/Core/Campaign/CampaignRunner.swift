@@ -492,19 +492,14 @@ public final class CampaignRunner {
                     title: "contested picks, again")
         let rechecked = Dictionary(uniqueKeysWithValues: try CampaignStore.measurements(id, purpose: .noise, in: store)
             .filter { $0.round >= Recheck.firstRound }.map { ($0.jobID, $0.accuracy) })
-        /// The mean of the counted measurements that succeeded; nil when none did.
-        func mean(_ values: [Double?]) -> Double? {
-            let known = values.compactMap { $0 }
-            return known.isEmpty ? nil : known.reduce(0, +) / Double(known.count)
-        }
         var validation: [Int: Double] = [:]
         var fallbacks = [MeasurementRecord]()
         for (i, pickRow, best) in contests {
             let budget = chosen[i].budget
             func recheck(_ r: Recheck) -> Double? { rechecked[r.jobID(campaign: id, budget: budget)] ?? nil }
-            let picked = mean([pickRow.accuracy, recheck(.pick)])!
-            // Without a fresh measurement of the sample there is no unbiased contest: its first measurement stands.
-            let sampled = mean([recheck(.sample), recheck(.sampleAgain)]) ?? best.accuracy!
+            let (picked, sampled) = Recheck.means(pickFirst: pickRow.accuracy!, pick: recheck(.pick),
+                                                  sample: [recheck(.sample), recheck(.sampleAgain)],
+                                                  sampleFirst: best.accuracy!)
             guard sampled > picked else {
                 log(String(format: "[%@] budget %@: the optimizer's policy measured %.2f%%, below %.2f%% for %@; measured again "
                            + "with other seeds, their means are %.2f%% and %.2f%%: keeping the optimizer's", id, budget,
@@ -571,6 +566,14 @@ enum Recheck: CaseIterable {
     var round: Int { self == .sampleAgain ? 2 : 1 }
     var seedOffset: Int { Self.noiseRepeatSeedOffset + round }
     var isPick: Bool { self == .pick }
+
+    /// The counted means of a contest: the pick's first measurement with its recheck, and the sample's fresh
+    /// measurements that succeeded (without one there is no unbiased contest, and the sample's first stands).
+    static func means(pickFirst: Double, pick: Double?, sample: [Double?], sampleFirst: Double)
+        -> (pick: Double, sample: Double) {
+        func mean(_ values: [Double]) -> Double? { values.isEmpty ? nil : values.reduce(0, +) / Double(values.count) }
+        return (mean([pickFirst] + [pick].compactMap { $0 })!, mean(sample.compactMap { $0 }) ?? sampleFirst)
+    }
 
     func jobID(campaign: String, budget: String) -> String {
         switch self {

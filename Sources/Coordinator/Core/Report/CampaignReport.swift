@@ -21,6 +21,20 @@ public struct CampaignSummary: Codable, Sendable {
         case measured
     }
 
+    /// A pick that measured below a sample within its budget, and the fresh measurements that decided between them.
+    public struct Contest: Codable, Sendable, Equatable {
+        /// The sample's job id.
+        public var rival: String
+        /// The mean of the pick's first validation measurement and its recheck.
+        public var pickValidation: Double
+        /// The mean of the sample's two fresh measurements (its first one where none succeeded).
+        public var rivalValidation: Double
+
+        enum CodingKeys: String, CodingKey {
+            case rival, pickValidation = "pick_validation", rivalValidation = "rival_validation"
+        }
+    }
+
     public struct Choice: Codable, Sendable {
         public var budget: String
         public var budgetValue: Double
@@ -35,9 +49,11 @@ public struct CampaignSummary: Codable, Sendable {
         /// The best validation accuracy among the random round-0 policies within the budget (not the sensitivity
         /// allocations measured beside them): what search by random sampling alone would have reported.
         public var bestRandomValidation: Double?
+        /// The contest the pick went through, if it measured below a sample (nil: it did not).
+        public var contest: Contest?
 
         enum CodingKeys: String, CodingKey {
-            case budget, complexity, predicted, source
+            case budget, complexity, predicted, source, contest
             case budgetValue = "budget_value", policyFile = "policy_file", predictedStd = "predicted_std"
             case validationAccuracy = "validation_accuracy", testAccuracy = "test_accuracy", optimizeMs = "optimize_ms"
             case bestRandomValidation = "best_random_validation"
