@@ -155,6 +155,9 @@ final class CampaignRunnerTests: XCTestCase {
         }
         let html = try String(contentsOf: results.appendingPathComponent("report.html"), encoding: .utf8)
         XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, 3)
+        for contest in summary.choices.compactMap(\.contest) {
+            XCTAssertTrue(html.contains("against \(contest.rival) "), "the report shows the contest with \(contest.rival)")
+        }
 
         // A third run has nothing left to do.
         let idle = CountingBackend(LocalMeasurementBackend(data: try Self.data.get()))

@@ -187,6 +187,7 @@ public enum CampaignReport {
             rows += "<tr><td>\(escape(c.budget))</td><td>\(SVGPlot.label(c.complexity))</td>"
             rows += "<td>\(fmt(c.predicted)) ± \(fmt(c.predictedStd))</td><td>\(c.validationAccuracy.map(fmt) ?? "–")</td>"
             rows += "<td>\(c.testAccuracy.map(fmt) ?? "–")</td><td>\(c.source.rawValue)</td>"
+            rows += "<td>\(c.contest.map { "\(fmt($0.pickValidation)) against \(escape($0.rival)) \(fmt($0.rivalValidation))" } ?? "–")</td>"
             rows += "<td>\(c.bestRandomValidation.map(fmt) ?? "–")</td><td>\(fmt(c.optimizeMs))</td>"
             rows += "<td><a href=\"\(escape(c.policyFile))\">\(escape(c.policyFile))</a></td></tr>\n"
         }
@@ -210,7 +211,8 @@ public enum CampaignReport {
         \(s.fallbacks) of \(s.choices.count) budgets report a sampled policy instead of one of the optimizer's picks.</p>
         <h2>Chosen policies</h2>
         <table><tr><th>budget</th><th>\(escape(unit))</th><th>predicted (%)</th><th>validation (%)</th><th>test (%)</th>
-        <th>source</th><th>best random (validation, %)</th><th>optimize (ms)</th><th>policy</th></tr>
+        <th>source</th><th>contest (the pick's mean against a sample's)</th><th>best random (validation, %)</th>
+        <th>optimize (ms)</th><th>policy</th></tr>
         \(rows)</table>
         <div class="plots">
         \(accuracyPlot.render())
