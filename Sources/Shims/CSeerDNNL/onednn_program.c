@@ -478,7 +478,6 @@ static int add_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape *s, con
     // A convolution first tries the layout its producer wrote, but for an int8 one fed float values: it picks its
     // own, and its levels are written for it.
     bool fixed_src = !integer || reads_levels;
-    seer_dnnl_epilogue first_epilogue = e;
     dnnl_status_t created = conv_primitive_desc_or_float(p, s, o, fixed_src ? &x : &any_src, dnnl_format_tag_any,
                                                          residual >= 0, &e, &pd);
     if (created != dnnl_success && !(fixed_src && created == dnnl_unimplemented))
@@ -491,7 +490,6 @@ static int add_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape *s, con
         // reordering (measured on AMD Zen 4; elsewhere the programs stay as they were measured).
         if (pd) dnnl_primitive_desc_destroy(pd);
         pd = NULL;
-        e = first_epilogue;
         created = conv_primitive_desc_or_float(p, s, o, &x, src_tag, residual >= 0, &e, &pd);
         if (created != dnnl_success && created != dnnl_unimplemented) CHECK(created, "convolution primitive descriptor");
     }
@@ -500,7 +498,6 @@ static int add_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape *s, con
         // into it.
         if (pd) dnnl_primitive_desc_destroy(pd);
         pd = NULL;
-        e = first_epilogue;
         CHECK(conv_primitive_desc_or_float(p, s, o, &any_src, dnnl_format_tag_any, residual >= 0, &e, &pd),
               "convolution primitive descriptor");
         dnnl_memory_desc_t chosen = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
