@@ -23,3 +23,5 @@ for round in 2 3; do
   SEER_ONEDNN_BRGEMM=on $bench onnx --model mobilenetv2-tiny --rounds 5 | tail -1 \
     > $out/avx512-brgemm-on-mobilenetv2-tiny-$round.json
 done
+# At the last commit of the session (one more run, a search-quality worker on the other core):
+$bench onnx --model mobilenetv2-tiny --rounds 5 | tail -1 > $out/avx512-brgemm-off-mobilenetv2-tiny-4.json
