@@ -115,7 +115,7 @@ struct PredictorStudyBenchmark: ParsableCommand {
             summary[variant] = v
         }
         let json: [String: Any] = ["bench": "predictor-study", "model": model, "seeds": seedList.map { Int($0) },
-                                   "repeats": repeats, "variants": summary, "cpu": CPUInfo.current.description]
+                                   "repeats": repeats, "variants": summary, "cpu": HostCPU.description]
         print(String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self))
     }
 }

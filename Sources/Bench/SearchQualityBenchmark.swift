@@ -62,7 +62,7 @@ struct SearchQualityBenchmark: ParsableCommand {
                         for outcome in try method.run(context) {
                             try results.append(ResultRecord(method: method.name, tag: method.tag(options), model: entry.model,
                                                             seed: seed, budget: outcome.budget, values: outcome.values,
-                                                            policies: outcome.policies, cpu: CPUInfo.current.description))
+                                                            policies: outcome.policies, cpu: HostCPU.description))
                         }
                     } catch {
                         // One failed method must not stop hours of others; its results stay missing in the JSON.
@@ -827,7 +827,6 @@ struct Report {
                 rows.append(row)
             }
         }
-        let cpu = CPUInfo.current
         let seer = Dictionary(uniqueKeysWithValues: options.seerCounts.map { n -> (String, Any) in
             let s = SeerCampaigns.sampling(n)
             return ("\(n)", ["initial": s.initial, "noise_repeats": s.noiseRepeats, "rounds": s.rounds, "per_round": s.perRound,
@@ -837,7 +836,7 @@ struct Report {
         let defaults = try JSONSerialization.jsonObject(with: Data(canonicalJSON(CampaignConfig(name: "x", model: "x", budgets: [])).utf8))
         let result: [String: Any] = [
             "bench": "search-quality",
-            "cpu": ["model": cpu.model, "isa": cpu.isa],
+            "cpu": ["model": HostCPU.modelName, "isa": HostCPU.isa],
             "cpus_in_results": cpus.sorted(),
             "settings": [
                 "measurement": settingsObject, "test_evaluation_limit": NSNull(), "probe_images": options.probeImages,
@@ -863,26 +862,6 @@ struct Report {
 }
 
 // MARK: - Helpers
-
-/// The CPU the measurements ran on: model name from /proc/cpuinfo, and whether the engine's AVX-512 kernels apply.
-struct CPUInfo: CustomStringConvertible {
-    let model: String
-    let isa: String
-
-    static let current: CPUInfo = {
-        let text = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        func field(_ name: String) -> String? {
-            text.split(separator: "\n").first { $0.hasPrefix(name) }
-                .flatMap { $0.split(separator: ":", maxSplits: 1).last }
-                .map { $0.trimmingCharacters(in: .whitespaces) }
-        }
-        let flags = Set((field("flags") ?? "").split(separator: " ").map(String.init))
-        let isa = flags.contains("avx512f") ? "avx512f" : flags.contains("avx2") ? "avx2" : "other"
-        return CPUInfo(model: field("model name") ?? "unknown", isa: isa)
-    }()
-
-    var description: String { "\(model) (\(isa))" }
-}
 
 /// Compact JSON with sorted keys of an Encodable value.
 func canonicalJSON<T: Encodable>(_ value: T) throws -> String {
