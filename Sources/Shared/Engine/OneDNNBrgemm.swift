@@ -9,9 +9,6 @@ import Foundation
 public enum OneDNNBrgemm {
     public static let environmentKey = "SEER_ONEDNN_BRGEMM"
 
-    /// This CPU's default: false on AMD CPUs.
-    public static var hostDefault: Bool { seer_dnnl_brgemm_default() }
-
     /// Whether primitives created from now on may take brgemm implementations.
     public static var isAllowed: Bool { seer_dnnl_brgemm_allowed() }
 

@@ -31,8 +31,6 @@ static bool cpu_is_amd(void) {
 #endif
 }
 
-bool seer_dnnl_brgemm_default(void) { return !cpu_is_amd(); }
-
 void seer_dnnl_set_brgemm(bool allowed) { atomic_store(&brgemm_setting, allowed ? 1 : 0); }
 
 // SEER_ONEDNN_BRGEMM=on|off, else the CPU's default (the executables refuse other values at start).
@@ -40,7 +38,7 @@ static int initial_setting(void) {
     const char *value = getenv("SEER_ONEDNN_BRGEMM");
     if (value && strcmp(value, "on") == 0) return 1;
     if (value && strcmp(value, "off") == 0) return 0;
-    return seer_dnnl_brgemm_default() ? 1 : 0;
+    return cpu_is_amd() ? 0 : 1;
 }
 
 bool seer_dnnl_brgemm_allowed(void) {

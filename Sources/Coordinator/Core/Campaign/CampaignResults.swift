@@ -66,6 +66,7 @@ extension CampaignRunner {
         }
         let finals = try CampaignStore.measurements(id, purpose: .final, in: store)
         let replaced = Set(finals.map(\.jobID))
+        let rechecks = try recheckMeasurements()
         let choices = try CampaignStore.chosen(id, in: store).map { c in
             CampaignSummary.Choice(budget: c.budget, budgetValue: c.budgetValue, policyFile: "policies/" + Self.fileName(for: c.budget),
                                    complexity: c.complexity, predicted: c.predicted, predictedStd: c.predictedStd,
@@ -73,7 +74,7 @@ extension CampaignRunner {
                                    source: try source(of: c, replaced: replaced.contains(replacementJobID(budget: c.budget))),
                                    bestRandomValidation: randomPoints.filter { $0.complexity <= c.budgetValue * (1 + 1e-9) }
                                        .map(\.accuracy).max(),
-                                   contest: try contest(budget: c.budget, finals: finals))
+                                   contest: contest(budget: c.budget, finals: finals, rechecks: rechecks, samples: rows))
         }.sorted { $0.budgetValue < $1.budgetValue }
         let card = ModelStore.checkpoint(for: config.model).flatMap { url -> ModelCard? in
             let cardURL = url.deletingPathExtension().appendingPathExtension("json")
@@ -87,14 +88,14 @@ extension CampaignRunner {
 }
 
 extension CampaignRunner {
-    /// The contest `verifyChosen` held for `budget`, rebuilt from the stored measurements; nil where it held none.
-    func contest(budget: String, finals: [MeasurementRecord]) throws -> CampaignSummary.Contest? {
-        let rechecks = Dictionary(try CampaignStore.measurements(id, purpose: .noise, in: store)
-            .filter { $0.round >= Recheck.firstRound }.map { ($0.jobID, $0) }, uniquingKeysWith: { first, _ in first })
+    /// The contest `verifyChosen` held for `budget`, rebuilt from the stored final measurements, rechecks
+    /// (`recheckMeasurements`) and measured samples; nil where it held none.
+    func contest(budget: String, finals: [MeasurementRecord], rechecks: [String: MeasurementRecord],
+                 samples: [MeasurementRecord]) -> CampaignSummary.Contest? {
         func recheck(_ r: Recheck) -> MeasurementRecord? { rechecks[r.jobID(campaign: id, budget: budget)] }
         guard let pickFirst = finals.first(where: { $0.jobID == "\(id):final:\(budget):validation" })?.accuracy,
               let samplePolicy = (recheck(.sample) ?? recheck(.sampleAgain))?.policy,
-              let rival = try samples().first(where: {
+              let rival = samples.first(where: {
                   $0.policy == samplePolicy && $0.accuracy != nil && $0.deviceKey == config.devices[0] && $0.split == "validation"
               })
         else { return nil }

@@ -432,6 +432,12 @@ public final class CampaignRunner {
     }
 
 
+    /// The contests' rechecks by job id (`Recheck.jobID`).
+    func recheckMeasurements() throws -> [String: MeasurementRecord] {
+        Dictionary(uniqueKeysWithValues: try CampaignStore.measurements(id, purpose: .noise, in: store)
+            .filter { $0.round >= Recheck.firstRound }.map { ($0.jobID, $0) })
+    }
+
     /// Fine-tunes and measures each chosen policy on validation and on test (same seed, so the same network).
     ///
     /// A chosen policy that measures below a policy already measured within its budget is contested, and the
@@ -490,13 +496,12 @@ public final class CampaignRunner {
         try CampaignStore.plan(rechecks, in: store)
         try measure(try CampaignStore.measurements(id, purpose: .noise, in: store).filter { $0.round >= Recheck.firstRound },
                     title: "contested picks, again")
-        let rechecked = Dictionary(uniqueKeysWithValues: try CampaignStore.measurements(id, purpose: .noise, in: store)
-            .filter { $0.round >= Recheck.firstRound }.map { ($0.jobID, $0.accuracy) })
+        let rechecked = try recheckMeasurements()
         var validation: [Int: Double] = [:]
         var fallbacks = [MeasurementRecord]()
         for (i, pickRow, best) in contests {
             let budget = chosen[i].budget
-            func recheck(_ r: Recheck) -> Double? { rechecked[r.jobID(campaign: id, budget: budget)] ?? nil }
+            func recheck(_ r: Recheck) -> Double? { rechecked[r.jobID(campaign: id, budget: budget)]?.accuracy }
             let (picked, sampled) = Recheck.means(pickFirst: pickRow.accuracy!, pick: recheck(.pick),
                                                   sample: [recheck(.sample), recheck(.sampleAgain)],
                                                   sampleFirst: best.accuracy!)

@@ -68,11 +68,10 @@ bool seer_dnnl_has_vnni(void);
 /// oneDNN's effective ISA in this process (after DNNL_MAX_CPU_ISA / dnnl_set_max_cpu_isa), e.g. "avx512_core_vnni".
 const char *seer_dnnl_effective_isa(void);
 
-/// Whether primitives may take oneDNN's brgemm-based implementations (brgconv, brdgmm): this CPU's default
-/// (`seer_dnnl_brgemm_default`: not on AMD CPUs, where they measured slower than the JIT kernels of the same ISA)
-/// until `seer_dnnl_set_brgemm` says otherwise. Primitives created before a change keep theirs.
+/// Whether primitives may take oneDNN's brgemm-based implementations (brgconv, brdgmm): SEER_ONEDNN_BRGEMM=on|off,
+/// else this CPU's default (not on AMD CPUs, where they measured slower than the JIT kernels of the same ISA), until
+/// `seer_dnnl_set_brgemm` says otherwise. Primitives created before a change keep theirs.
 bool seer_dnnl_brgemm_allowed(void);
-bool seer_dnnl_brgemm_default(void);
 void seer_dnnl_set_brgemm(bool allowed);
 
 #endif

@@ -25,3 +25,7 @@ for round in 2 3; do
 done
 # At the last commit of the session (one more run, a search-quality worker on the other core):
 $bench onnx --model mobilenetv2-tiny --rounds 5 | tail -1 > $out/avx512-brgemm-off-mobilenetv2-tiny-4.json
+# The kernel-level figures (resnet20's 3x3 shapes per layout and kernel, native and capped at AVX2):
+cc -O2 $out/conv_harness.c -o /tmp/conv_harness -ldnnl
+OMP_NUM_THREADS=1 /tmp/conv_harness
+OMP_NUM_THREADS=1 DNNL_MAX_CPU_ISA=AVX2 /tmp/conv_harness
