@@ -23,7 +23,7 @@ let package = Package(
         // Hand-written kernels in C (the engine's AVX-512 direct convolution, the FMA peak probe), likewise no Swift API.
         .target(name: "CSeerKernels", path: "Sources/Shims/CSeerKernels"),
         // oneDNN's convolution primitives behind a small C API (Debian libdnnl-dev; its OpenMP runtime is libgomp).
-        .target(name: "CSeerDNNL", path: "Sources/Shims/CSeerDNNL",
+        .target(name: "CSeerDNNL", dependencies: ["CSeerKernels"], path: "Sources/Shims/CSeerDNNL",
                 linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
         // PNG and JPEG decoding for image-folder datasets (libpng, libjpeg-turbo), with libjpeg's errors made returns.
         .target(name: "CImageCodecs", path: "Sources/Shims/CImageCodecs",

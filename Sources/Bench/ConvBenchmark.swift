@@ -22,7 +22,7 @@ struct ConvBenchmark: ParsableCommand {
         var result: [String: Any] = ["batch": batch, "threads": 1, "default_backend": inferenceConvolutionKernel,
                                      "backends": algorithms.map(\.rawValue), "cpu": HostCPU.description,
                                      "dnnl_max_cpu_isa": ProcessInfo.processInfo.environment["DNNL_MAX_CPU_ISA"] ?? "unset",
-                                     "onednn_brgemm": OneDNNBrgemm.isAllowed,
+                                     "onednn_brgemm": OneDNNBrgemm.isAllowed, "winograd": WinogradConvolution.current.rawValue,
                                      "load_average_1min": HostCPU.loadAverage]
         var rng = SeededGenerator(seed: 3)
         var totals: [ConvolutionAlgorithm: (forward: Double, train: Double)] = [:]

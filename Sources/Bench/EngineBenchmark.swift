@@ -26,6 +26,7 @@ struct EngineBenchmark: ParsableCommand {
         result["isa"] = HostCPU.isa
         result["dnnl_max_cpu_isa"] = ProcessInfo.processInfo.environment["DNNL_MAX_CPU_ISA"] ?? "unset"
         result["onednn_brgemm"] = OneDNNBrgemm.isAllowed
+        result["winograd"] = WinogradConvolution.current.rawValue
         result["load_average_1min_start"] = HostCPU.loadAverage
         // The peak of the ISA the convolutions run on: AVX2's where DNNL_MAX_CPU_ISA caps oneDNN there.
         let cappedToAVX2 = ProcessInfo.processInfo.environment["DNNL_MAX_CPU_ISA"]?.uppercased() == "AVX2"

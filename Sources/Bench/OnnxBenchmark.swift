@@ -199,7 +199,7 @@ struct OnnxBenchmark: ParsableCommand {
                                      "cpu": HostCPU.modelName, "isa": HostCPU.isa,
                                      "dnnl_max_cpu_isa": ProcessInfo.processInfo.environment["DNNL_MAX_CPU_ISA"] ?? "unset",
                                      "onednn_int8_isa": QuantizedInference.effectiveISA,
-                                     "onednn_brgemm": OneDNNBrgemm.isAllowed,
+                                     "onednn_brgemm": OneDNNBrgemm.isAllowed, "winograd": WinogradConvolution.current.rawValue,
                                      "int8_layers": cases[0].quantized.integerLayers.count,
                                      "float_layers": cases[0].quantized.floatLayers.map { "\($0.name): \($0.reason)" },
                                      "compressed_int8_layers": cases[1].quantized.integerLayers.count,

@@ -47,10 +47,12 @@ public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
     public static let selected: Result<ConvolutionAlgorithm, ConvolutionBackendError> =
         Result { try configured(in: ProcessInfo.processInfo.environment) }.mapError { $0 as! ConvolutionBackendError }
 
-    /// Throws the error a bad `SEER_CONV_BACKEND`, or a bad `SEER_ONEDNN_BRGEMM` (`OneDNNBrgemm`), makes.
+    /// Throws the error a bad `SEER_CONV_BACKEND`, `SEER_ONEDNN_BRGEMM` (`OneDNNBrgemm`) or `SEER_WINOGRAD`
+    /// (`WinogradConvolution`) makes.
     public static func validateEnvironment() throws {
         _ = try selected.get()
         try OneDNNBrgemm.validateEnvironment()
+        try WinogradConvolution.validateEnvironment()
     }
 
     /// What new layers use: `selected`, which executables have validated at start.

@@ -5,6 +5,7 @@
 // activations take a few buffers, not one each.
 #include "seer_dnnl_program.h"
 #include "onednn_select.h"
+#include "seer_kernels.h"
 
 #include <math.h>
 #include <oneapi/dnnl/dnnl.h>
@@ -27,7 +28,7 @@ typedef struct {
     dnnl_memory_t memory; // created at finalize, pointed at its buffer
 } tensor;
 
-typedef enum { STEP_CONV, STEP_BINARY, STEP_ELTWISE, STEP_POOL, STEP_REORDER, STEP_HOST } step_kind;
+typedef enum { STEP_CONV, STEP_WINOGRAD, STEP_BINARY, STEP_ELTWISE, STEP_POOL, STEP_REORDER, STEP_HOST } step_kind;
 
 typedef struct {
     step_kind kind;
@@ -41,6 +42,9 @@ typedef struct {
     int residual;               // convolutions: the tensor summed into the output, or -1
     float scale;                // reorders: the factor applied on the way (1 for a layout change)
     dnnl_primitive_t residual_copy; // residual -> output before the convolution, when they do not share a buffer
+    seer_winograd *winograd;    // STEP_WINOGRAD: the engine's kernel, run in place of a primitive
+    float cap;                  // STEP_WINOGRAD: the epilogue's relu (seer_winograd_run's cap)
+    int block;                  // STEP_WINOGRAD: channels per block of its source and output
     char implementation[64];
 } step;
 
@@ -96,6 +100,7 @@ void seer_dnnl_program_destroy(seer_dnnl_program *p) {
         if (st->pd) dnnl_primitive_desc_destroy(st->pd);
         if (st->primitive) dnnl_primitive_destroy(st->primitive);
         if (st->residual_copy) dnnl_primitive_destroy(st->residual_copy);
+        seer_winograd_destroy(st->winograd);
         for (int a = 0; a < st->count; a++)
             if (st->owned[a]) dnnl_memory_destroy(st->owned[a]);
     }
@@ -440,6 +445,61 @@ static bool is_fast(const_dnnl_primitive_desc_t pd) {
     return pd && !is_reference(pd) && (seer_dnnl_brgemm_allowed() || !seer_dnnl_is_brgemm(pd));
 }
 
+// The channels per block of `md`'s layout when a Winograd step reads it under the present setting, else 0. `auto`
+// takes it where it was measured faster than oneDNN's direct kernels: their AVX2 layout (nChw8c) with oneDNN on
+// AVX2; against oneDNN's AVX-512 kernels it was not (bench/results/issue-14).
+static int winograd_block(const dnnl_memory_desc_t *md) {
+    seer_winograd_setting setting = seer_dnnl_winograd();
+    dnnl_format_tag_t tag = layout_tag(md);
+    if (setting == SEER_WINOGRAD_OFF || md->data_type != dnnl_f32) return 0;
+    if (setting == SEER_WINOGRAD_AUTO) return tag == dnnl_nChw8c && !seer_dnnl_isa_is_avx512() ? 8 : 0;
+    return tag == dnnl_nChw8c ? 8 : tag == dnnl_nChw16c ? 16 : 0;
+}
+
+// A float 3x3, stride 1, padding 1 convolution as a Winograd step, writing the layout it reads; the output tensor,
+// -1 on failure, or -2 where the step does not apply (oneDNN's primitive then serves).
+static int add_winograd(seer_dnnl_program *p, int src, const seer_dnnl_shape *s, const conv_operands *o,
+                        int residual, const seer_dnnl_epilogue *e, char *error, size_t error_size) {
+    const dnnl_memory_desc_t *x = &p->tensors[src].md;
+    int block = winograd_block(x);
+    if (block == 0 || o->scales || e->quantize || s->groups != 1 || s->kernel_h != 3 || s->kernel_w != 3
+        || s->stride_h != 1 || s->stride_w != 1 || s->padding_h != 1 || s->padding_w != 1 || s->dilation_h != 1
+        || s->dilation_w != 1 || !seer_winograd_supports(s->in_channels, s->out_channels, block))
+        return -2;
+    dnnl_memory_desc_t md;
+    dnnl_dims_t dims = {s->batch, s->out_channels, s->height, s->width};
+    dnnl_status_t status = dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, layout_tag(x));
+    if (status != dnnl_success) {
+        fail_with(error, error_size, "Winograd output descriptor", status);
+        return -1;
+    }
+    if (residual >= 0 && p->tensors[residual].elements != logical_elements(&md)) {
+        fail_message(error, error_size, "the residual's shape differs from the convolution's output");
+        return -1;
+    }
+    step *st = new_step(p, STEP_WINOGRAD);
+    if (!st) goto out_of_memory;
+    if (!(st->winograd = seer_winograd_create(s->in_channels, s->out_channels, o->weights, o->bias)))
+        goto out_of_memory;
+    st->cap = e->relu;
+    st->block = block;
+    snprintf(st->implementation, sizeof st->implementation, "winograd_f2x3:avx2");
+    use(p, src);
+    add_argument(st, DNNL_ARG_SRC, src, NULL);
+    int out = new_tensor(p, &md, (int)(st - p->steps));
+    if (out < 0) goto out_of_memory;
+    st->output = out;
+    add_argument(st, DNNL_ARG_DST, out, NULL);
+    if (residual >= 0) {
+        use(p, residual);
+        st->residual = residual;
+    }
+    return out;
+out_of_memory:
+    fail_message(error, error_size, "out of memory");
+    return -1;
+}
+
 static int add_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape *s, const conv_operands *o, int residual,
                     const seer_dnnl_epilogue *epilogue, char *error, size_t error_size) {
     if (!valid_tensor(p, src, error, error_size) || (residual >= 0 && !valid_tensor(p, residual, error, error_size)))
@@ -455,6 +515,8 @@ static int add_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape *s, con
         fail_message(error, error_size, "levels out of a convolution with a residual (the sum needs float)");
         return -1;
     }
+    int winograd = add_winograd(p, src, s, o, residual, &e, error, error_size);
+    if (winograd != -2) return winograd;
     bool integer = o->scales != NULL;
     // An int8 convolution reads levels another step wrote as they are (they must be of its type), or writes its
     // own from float values.
@@ -484,7 +546,7 @@ static int add_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape *s, con
         CHECK(created, "convolution primitive descriptor");
     dnnl_format_tag_t src_tag = layout_tag(&x);
     if (fixed_src && !is_fast(pd) && s->groups > 1 && src_tag != dnnl_format_tag_any && !seer_dnnl_brgemm_allowed()
-        && seer_dnnl_isa_has_brgemm()) {
+        && seer_dnnl_isa_is_avx512()) {
         // oneDNN 2.6's AVX-512 depthwise kernel reads nChw16c only when it also writes it (its "any" destination is
         // NHWC, brdgmm's layout): where brdgmm is passed over, ask for the producer's layout on both sides before
         // reordering (measured on AMD Zen 4; elsewhere the programs stay as they were measured).
@@ -759,7 +821,7 @@ int seer_dnnl_program_finalize(seer_dnnl_program *p, char *error, size_t error_s
         tensor *x = &p->tensors[t];
         if (x->producer < 0) continue;  // the input lives in the caller's array
         step *st = &p->steps[x->producer];
-        if (st->kind == STEP_CONV && st->residual >= 0) {
+        if ((st->kind == STEP_CONV || st->kind == STEP_WINOGRAD) && st->residual >= 0) {
             tensor *r = &p->tensors[st->residual];
             bool read_as_source = false;
             for (int i = 0; i < st->count; i++) read_as_source = read_as_source || st->tensors[i] == st->residual;
@@ -794,13 +856,19 @@ int seer_dnnl_program_finalize(seer_dnnl_program *p, char *error, size_t error_s
     for (int s = 0; s < p->step_count; s++) {
         step *st = &p->steps[s];
         if (st->kind == STEP_HOST) continue;
-        if ((status = dnnl_primitive_create(&st->primitive, st->pd)) != dnnl_success) {
-            fail_with(error, error_size, "primitive creation", status);
-            return -1;
+        if (st->kind == STEP_WINOGRAD) {
+            // Its working memory is the scratchpad, which no two steps use at once.
+            size_t size = seer_winograd_work_size(st->winograd);
+            if (size > p->scratchpad_size) p->scratchpad_size = size;
+        } else {
+            if ((status = dnnl_primitive_create(&st->primitive, st->pd)) != dnnl_success) {
+                fail_with(error, error_size, "primitive creation", status);
+                return -1;
+            }
+            const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_scratchpad_md, 0);
+            size_t size = md ? dnnl_memory_desc_get_size(md) : 0;
+            if (size > p->scratchpad_size) p->scratchpad_size = size;
         }
-        const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_scratchpad_md, 0);
-        size_t size = md ? dnnl_memory_desc_get_size(md) : 0;
-        if (size > p->scratchpad_size) p->scratchpad_size = size;
         if (st->residual >= 0 && p->tensors[st->output].alias != st->residual) {
             // The residual is copied into the output first (reordered when its layout differs).
             const dnnl_memory_desc_t *from = &p->tensors[st->residual].md, *to = &p->tensors[st->output].md;
@@ -813,7 +881,7 @@ int seer_dnnl_program_finalize(seer_dnnl_program *p, char *error, size_t error_s
                 return -1;
             }
         }
-        dnnl_primitive_desc_destroy(st->pd);
+        if (st->pd) dnnl_primitive_desc_destroy(st->pd);
         st->pd = NULL;
     }
     if (p->scratchpad_size) {
@@ -858,6 +926,16 @@ int seer_dnnl_program_run(seer_dnnl_program *p, const float *input, int from, in
             dnnl_exec_arg_t copy[2] = {{DNNL_ARG_FROM, p->tensors[st->residual].memory},
                                        {DNNL_ARG_TO, p->tensors[st->output].memory}};
             CHECK(dnnl_primitive_execute(st->residual_copy, p->stream, 2, copy), "residual copy");
+        }
+        if (st->kind == STEP_WINOGRAD) {
+            CHECK(dnnl_stream_wait(p->stream), "stream wait");
+            void *x = NULL, *y = NULL;
+            const dnnl_memory_desc_t *md = &p->tensors[st->output].md;
+            CHECK(dnnl_memory_get_data_handle(p->tensors[st->tensors[0]].memory, &x), "the Winograd source");
+            CHECK(dnnl_memory_get_data_handle(p->tensors[st->output].memory, &y), "the Winograd output");
+            seer_winograd_run(st->winograd, x, y, (int)md->dims[0], (int)md->dims[2], (int)md->dims[3], st->block,
+                              st->residual >= 0, st->cap, p->scratchpad);
+            continue;
         }
         CHECK(dnnl_primitive_execute(st->primitive, p->stream, n, args), "a step");
     }

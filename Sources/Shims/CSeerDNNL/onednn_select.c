@@ -1,4 +1,4 @@
-// Which of oneDNN's implementations a primitive gets. oneDNN takes the first that fits, and on AVX-512 that is often
+// Which implementation a primitive gets (and, for Winograd's convolutions, whether oneDNN's at all). oneDNN takes the first that fits, and on AVX-512 that is often
 // a brgemm-based one (brgconv, brdgmm for depthwise), tuned on Intel cores. On AMD Zen 4, whose AVX-512 runs on
 // 256-bit units, those measured 1.5 to 3.5x slower than the older JIT kernels (jit_1x1, jit_dw) of the same ISA
 // (mobilenetv2-tiny's 1x1 and depthwise layers, DNNL_VERBOSE; bench/results/issue-14/amd-zen4), so there the shim
@@ -51,7 +51,25 @@ bool seer_dnnl_brgemm_allowed(void) {
     return setting == 1;
 }
 
-bool seer_dnnl_isa_has_brgemm(void) {
+// -1: not read yet, else a seer_winograd_setting.
+static _Atomic int winograd_setting = -1;
+
+void seer_dnnl_set_winograd(seer_winograd_setting setting) { atomic_store(&winograd_setting, (int)setting); }
+
+seer_winograd_setting seer_dnnl_winograd(void) {
+    int setting = atomic_load(&winograd_setting);
+    if (setting < 0) {
+        // SEER_WINOGRAD=auto|on|off (the executables refuse other values at start).
+        const char *value = getenv("SEER_WINOGRAD");
+        int initial = value && strcmp(value, "on") == 0 ? SEER_WINOGRAD_ON
+                    : value && strcmp(value, "off") == 0 ? SEER_WINOGRAD_OFF : SEER_WINOGRAD_AUTO;
+        atomic_compare_exchange_strong(&winograd_setting, &setting, initial);
+        setting = atomic_load(&winograd_setting);
+    }
+    return (seer_winograd_setting)setting;
+}
+
+bool seer_dnnl_isa_is_avx512(void) {
     dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
     return (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
 }

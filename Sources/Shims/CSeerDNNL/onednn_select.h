@@ -15,7 +15,7 @@ dnnl_status_t seer_dnnl_primitive_desc_create(dnnl_primitive_desc_t *pd, const_d
 /// Whether `pd` is one of oneDNN's brgemm-based implementations.
 bool seer_dnnl_is_brgemm(const_dnnl_primitive_desc_t pd);
 
-/// Whether oneDNN's ISA in this process has brgemm implementations (AVX-512 and up).
-bool seer_dnnl_isa_has_brgemm(void);
+/// Whether oneDNN's ISA in this process is AVX-512 or wider (the ISAs with brgemm implementations).
+bool seer_dnnl_isa_is_avx512(void);
 
 #endif

@@ -74,4 +74,19 @@ const char *seer_dnnl_effective_isa(void);
 bool seer_dnnl_brgemm_allowed(void);
 void seer_dnnl_set_brgemm(bool allowed);
 
+/// Where a float inference program runs its 3x3, stride 1 convolutions by Winograd's F(2x2, 3x3) (the engine's own
+/// kernel, seer_winograd_*) instead of oneDNN's direct one.
+typedef enum {
+    /// Where it measured faster: on activations in oneDNN's AVX2 layout (nChw8c) with oneDNN on AVX2.
+    SEER_WINOGRAD_AUTO = 0,
+    /// On every blocked layout it reads (nChw8c, nChw16c): tests run it on any host.
+    SEER_WINOGRAD_ON = 1,
+    SEER_WINOGRAD_OFF = 2,
+} seer_winograd_setting;
+
+/// SEER_WINOGRAD=auto|on|off, else auto, until `seer_dnnl_set_winograd` says otherwise. Programs built before a
+/// change keep their steps.
+seer_winograd_setting seer_dnnl_winograd(void);
+void seer_dnnl_set_winograd(seer_winograd_setting setting);
+
 #endif

@@ -61,4 +61,25 @@ void seer_batch_norm_backward(seer_vector_isa isa, const float *x, const float *
 double seer_activation_quantizer_backward(seer_vector_isa isa, const float *x, const float *g, float *dx, long n,
                                           float lo, float hi, bool is_signed);
 
+/// A 3x3, stride 1, padding 1 convolution by Winograd's F(2x2, 3x3) over oneDNN's blocked layouts (nChw8c, nChw16c),
+/// with its weights transformed once.
+typedef struct seer_winograd seer_winograd;
+
+/// Whether `seer_winograd_run` takes these channel counts in a layout of `block` channels (8 or 16) on this CPU.
+bool seer_winograd_supports(int in_channels, int out_channels, int block);
+
+/// Transforms [out][in][3][3] `weights` and keeps `bias` (NULL: none); NULL when out of memory or when a channel count
+/// is not a multiple of 8.
+seer_winograd *seer_winograd_create(int in_channels, int out_channels, const float *weights, const float *bias);
+
+void seer_winograd_destroy(seer_winograd *w);
+
+/// The bytes of working memory a run takes (64-byte aligned, shared by runs that do not overlap in time).
+size_t seer_winograd_work_size(const seer_winograd *w);
+
+/// dst = clip(conv(src) + bias (+ dst when `accumulate`), 0, cap) over [batch][channels / block][height][width][block]
+/// tensors (output the same height and width); cap < 0: no clip, cap = infinity: ReLU. dst must not overlap src.
+void seer_winograd_run(const seer_winograd *w, const float *src, float *dst, int batch, int height, int width,
+                       int block, bool accumulate, float cap, float *work);
+
 #endif

@@ -1,0 +1,72 @@
+import XCTest
+import SeerTensor
+@testable import SeerEngine
+
+/// The float program's Winograd steps (F(2x2, 3x3), `winograd_conv.c`) compute the graph's function under every
+/// setting, on odd sizes, with fused residuals, capped ReLUs and without bias; `on` runs them on any host's blocked
+/// layout, `off` never; `SEER_WINOGRAD` is read strictly.
+final class WinogradConvolutionTests: XCTestCase {
+    /// A stem into 16 channels, then 3x3 stride-1 convolutions: a residual block, a convolution whose residual is
+    /// also its source (y = conv(a) + a), one widening to 32 channels without bias under a capped ReLU, and one
+    /// followed by an activation quantizer (oneDNN's, with the quantizer as post-ops); five Winograd candidates.
+    static func network(rng: inout SeededGenerator) -> Graph {
+        let g = Graph()
+        func conv(_ name: String, _ cin: Int, _ cout: Int, bias: Bool = true, _ input: Graph.NodeID) -> Graph.NodeID {
+            let c = Conv2D(name: name, inChannels: cin, outChannels: cout, kernel: 3, stride: 1, padding: 1, groups: 1,
+                           bias: bias, rng: &rng)
+            if bias { c.bias!.value = .randomNormal(shape: [cout], std: 0.3, using: &rng) }
+            return g.add(c, input)
+        }
+        let stem = g.add(ReLU(name: "stem.relu"), conv("stem", 3, 16, Graph.input))
+        let r1 = g.add(ReLU(name: "b1.relu1"), conv("b1.conv1", 16, 16, stem))
+        let b1 = g.add(ReLU(name: "b1.relu2"), g.add(Add(name: "b1.add"), conv("b1.conv2", 16, 16, r1), stem))
+        let own = g.add(Add(name: "own.add"), conv("own", 16, 16, b1), b1)
+        let wide = g.add(ReLU(name: "wide.relu", cap: 6), conv("wide", 16, 32, bias: false, own))
+        let quantized = g.add(ActivationQuantizer(name: "q.aq", bits: 4, signed: false, alpha: 3),
+                              g.add(ReLU(name: "q.relu"), conv("q", 32, 32, wide)))
+        let last = g.add(ReLU(name: "last.relu"), conv("last", 32, 32, quantized))
+        let pool = g.add(GlobalAvgPool(name: "pool"), last)
+        g.add(Linear(name: "fc", inFeatures: 32, outFeatures: 5, rng: &rng), pool)
+        return g
+    }
+
+    func testTheEnvironmentVariableIsReadStrictly() throws {
+        XCTAssertNil(try WinogradConvolution.configured(in: [:]))
+        XCTAssertEqual(try WinogradConvolution.configured(in: ["SEER_WINOGRAD": "auto"]), .auto)
+        XCTAssertEqual(try WinogradConvolution.configured(in: ["SEER_WINOGRAD": "on"]), .on)
+        XCTAssertEqual(try WinogradConvolution.configured(in: ["SEER_WINOGRAD": "off"]), .off)
+        XCTAssertThrowsError(try WinogradConvolution.configured(in: ["SEER_WINOGRAD": "1"])) { error in
+            XCTAssertEqual((error as? WinogradConvolutionError)?.description,
+                           "SEER_WINOGRAD=1: expected auto, on or off")
+        }
+    }
+
+    func testEverySettingComputesTheGraphsFunction() {
+        let before = WinogradConvolution.current
+        defer { WinogradConvolution.set(before) }
+        var rng = SeededGenerator(seed: 43)
+        let graph = Self.network(rng: &rng)
+        let hasAVX2 = VectorISA.runnable.contains(.avx2)
+        for shape in [[5, 3, 13, 11], [1, 3, 2, 3], [2, 3, 1, 1]] {
+            let x = Tensor.randomNormal(shape: shape, std: 1, using: &rng)
+            let expected = graph.forward(x, training: false)
+            let scale = max(expected.data.map(abs).max()!, 1)
+            for setting in WinogradConvolution.allCases {
+                WinogradConvolution.set(setting)
+                let program = BlockedFloatInference(graph)
+                let steps = program.implementations(inputShape: x.shape)
+                let winograd = steps.filter { $0.hasPrefix("winograd") }.count
+                print("WinogradConvolutionTests: \(setting), input \(shape), ISA \(QuantizedInference.effectiveISA): "
+                      + steps.joined(separator: ", "))
+                switch setting {
+                case .off: XCTAssertEqual(winograd, 0, "\(steps)")
+                case .on: XCTAssertEqual(winograd, hasAVX2 ? 5 : 0, "b1.conv1, b1.conv2, own, wide, last: \(steps)")
+                case .auto: XCTAssertLessThanOrEqual(winograd, 5, "\(steps)")
+                }
+                let y = program.forward(x)
+                XCTAssertLessThan(y.maxAbsDifference(expected) / scale, 1e-5, "\(setting), input \(shape)")
+                XCTAssertEqual(program.forward(x), y, "\(setting), input \(shape): a second run, the same")
+            }
+        }
+    }
+}
