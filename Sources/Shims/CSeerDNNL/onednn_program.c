@@ -1,6 +1,7 @@
-// A float inference network as one sequence of oneDNN primitives over tensors in oneDNN's chosen layouts (see
-// seer_dnnl_program.h). Each primitive is created with its source in the layout its producer wrote and its
-// destination "any", so a convolution's blocked output feeds the next convolution, pooling or addition unchanged.
+// A float inference network as one sequence of oneDNN primitives (and the engine's Winograd convolutions, on the
+// same layouts) over tensors in oneDNN's chosen layouts (see seer_dnnl_program.h). Each primitive is created with its
+// source in the layout its producer wrote and its destination "any", so a convolution's blocked output feeds the next
+// convolution, pooling or addition unchanged.
 // Buffers are shared between tensors whose lifetimes do not overlap (greedy, in step order), so a network's
 // activations take a few buffers, not one each.
 #include "seer_dnnl_program.h"
@@ -43,7 +44,7 @@ typedef struct {
     float scale;                // reorders: the factor applied on the way (1 for a layout change)
     dnnl_primitive_t residual_copy; // residual -> output before the convolution, when they do not share a buffer
     seer_winograd *winograd;    // STEP_WINOGRAD: the engine's kernel, run in place of a primitive
-    float cap;                  // STEP_WINOGRAD: the epilogue's relu (seer_winograd_run's cap)
+    seer_winograd_epilogue winograd_epilogue; // STEP_WINOGRAD: what follows it
     int block;                  // STEP_WINOGRAD: channels per block of its source and output
     char implementation[64];
 } step;
@@ -447,7 +448,8 @@ static bool is_fast(const_dnnl_primitive_desc_t pd) {
 
 // The channels per block of `md`'s layout when a Winograd step reads it under the present setting, else 0. `auto`
 // takes it where it was measured faster than oneDNN's direct kernels: their AVX2 layout (nChw8c) with oneDNN on
-// AVX2; against oneDNN's AVX-512 kernels it was not (bench/results/issue-14).
+// AVX2; against oneDNN's AVX-512 kernels it was not clearly so (0.74 to 1.5x per layer over two runs on the AMD EPYC,
+// bench/results/issue-14/winograd).
 static int winograd_block(const dnnl_memory_desc_t *md) {
     seer_winograd_setting setting = seer_dnnl_winograd();
     dnnl_format_tag_t tag = layout_tag(md);
@@ -456,13 +458,14 @@ static int winograd_block(const dnnl_memory_desc_t *md) {
     return tag == dnnl_nChw8c ? 8 : tag == dnnl_nChw16c ? 16 : 0;
 }
 
-// A float 3x3, stride 1, padding 1 convolution as a Winograd step, writing the layout it reads; the output tensor,
+// A float 3x3, stride 1, padding 1 convolution writing float values (a fake quantization after it included, not
+// levels) as a Winograd step, writing the layout it reads; the output tensor,
 // -1 on failure, or -2 where the step does not apply (oneDNN's primitive then serves).
 static int add_winograd(seer_dnnl_program *p, int src, const seer_dnnl_shape *s, const conv_operands *o,
                         int residual, const seer_dnnl_epilogue *e, char *error, size_t error_size) {
     const dnnl_memory_desc_t *x = &p->tensors[src].md;
     int block = winograd_block(x);
-    if (block == 0 || o->scales || e->quantize || s->groups != 1 || s->kernel_h != 3 || s->kernel_w != 3
+    if (block == 0 || o->scales || e->levels || s->groups != 1 || s->kernel_h != 3 || s->kernel_w != 3
         || s->stride_h != 1 || s->stride_w != 1 || s->padding_h != 1 || s->padding_w != 1 || s->dilation_h != 1
         || s->dilation_w != 1 || !seer_winograd_supports(s->in_channels, s->out_channels, block))
         return -2;
@@ -481,7 +484,7 @@ static int add_winograd(seer_dnnl_program *p, int src, const seer_dnnl_shape *s,
     if (!st) goto out_of_memory;
     if (!(st->winograd = seer_winograd_create(s->in_channels, s->out_channels, o->weights, o->bias)))
         goto out_of_memory;
-    st->cap = e->relu;
+    st->winograd_epilogue = (seer_winograd_epilogue){e->relu, e->quantize, e->lo, e->hi, e->inv, e->step};
     st->block = block;
     snprintf(st->implementation, sizeof st->implementation, "winograd_f2x3:avx2");
     use(p, src);
@@ -934,7 +937,7 @@ int seer_dnnl_program_run(seer_dnnl_program *p, const float *input, int from, in
             CHECK(dnnl_memory_get_data_handle(p->tensors[st->tensors[0]].memory, &x), "the Winograd source");
             CHECK(dnnl_memory_get_data_handle(p->tensors[st->output].memory, &y), "the Winograd output");
             seer_winograd_run(st->winograd, x, y, (int)md->dims[0], (int)md->dims[2], (int)md->dims[3], st->block,
-                              st->residual >= 0, st->cap, p->scratchpad);
+                              st->residual >= 0, &st->winograd_epilogue, p->scratchpad);
             continue;
         }
         CHECK(dnnl_primitive_execute(st->primitive, p->stream, n, args), "a step");

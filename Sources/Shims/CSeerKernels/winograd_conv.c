@@ -1,7 +1,8 @@
 // 3x3, stride 1, padding 1 convolutions by Winograd's F(2x2, 3x3): each 2x2 output tile is A^T [(G g G^T) . (B^T d B)] A
 // over a 4x4 input tile d, 16 multiplications per tile and channel pair instead of 36. Per chunk of tiles sized to
 // stay in L2: the input transform writes V[16][tile][in], 16 matrix products M[e] = V[e] U[e] run a 6x16 register
-// block of FMAs, and the output transform adds the bias (and the residual already in dst), clips and stores.
+// block of FMAs, and the output transform adds the bias (and the residual already in dst), applies the epilogue
+// (ReLU, cap, fake quantization) and stores.
 // Activations are oneDNN's blocked layouts nChw8c / nChw16c, whose channel groups of 8 are one AVX2 vector.
 #include "seer_kernels.h"
 
@@ -189,18 +190,34 @@ TARGET static void products(const seer_winograd *w, chunk_memory work, int tiles
     }
 }
 
-TARGET INLINE __m256 finish(__m256 y, __m256 bias, const float *dst, bool accumulate, float cap) {
+// The epilogue's constants as vectors.
+typedef struct {
+    bool relu, capped, quantize;
+    __m256 cap, lo, hi, inv, step;
+} epilogue_vectors;
+
+TARGET INLINE epilogue_vectors vectors_of(const seer_winograd_epilogue *e) {
+    return (epilogue_vectors){e->cap >= 0, e->cap >= 0 && !isinf(e->cap), e->quantize, _mm256_set1_ps(e->cap),
+                              _mm256_set1_ps(e->lo), _mm256_set1_ps(e->hi), _mm256_set1_ps(e->inv),
+                              _mm256_set1_ps(e->step)};
+}
+
+// bias, the residual already in dst, then the epilogue, each operation rounded on its own as oneDNN's post-ops are.
+TARGET INLINE __m256 finish(__m256 y, __m256 bias, const float *dst, bool accumulate, const epilogue_vectors *e) {
     y = _mm256_add_ps(y, bias);
     if (accumulate) y = _mm256_add_ps(y, _mm256_loadu_ps(dst));
-    if (cap >= 0) {
-        y = _mm256_max_ps(y, _mm256_setzero_ps());
-        if (!isinf(cap)) y = _mm256_min_ps(y, _mm256_set1_ps(cap));
+    if (e->relu) y = _mm256_max_ps(y, _mm256_setzero_ps());
+    if (e->capped) y = _mm256_min_ps(y, e->cap);
+    if (e->quantize) {
+        y = _mm256_mul_ps(_mm256_min_ps(_mm256_max_ps(y, e->lo), e->hi), e->inv);
+        y = _mm256_mul_ps(_mm256_round_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), e->step);
     }
     return y;
 }
 
-TARGET INLINE void output_transform(const seer_winograd *w, const float *products, float *dst, int n, int ty, int tx, int height, int width,
-                                    int block, int tile, bool accumulate, float cap) {
+TARGET INLINE void output_transform(const seer_winograd *w, const float *products, float *dst, int n, int ty, int tx,
+                                    int height, int width, int block, int tile, bool accumulate,
+                                    const epilogue_vectors *e) {
     const int out = w->out_channels;
     const size_t e_stride = w->m_stride;
     const float *m = products + (size_t)tile * (size_t)out;
@@ -224,15 +241,16 @@ TARGET INLINE void output_transform(const seer_winograd *w, const float *product
             __m256 y0 = _mm256_add_ps(_mm256_add_ps(s[r][0], s[r][1]), s[r][2]);
             __m256 y1 = _mm256_sub_ps(_mm256_sub_ps(s[r][1], s[r][2]), s[r][3]);
             float *p = base + ((size_t)y * (size_t)width + (size_t)(2 * tx)) * (size_t)block;
-            _mm256_storeu_ps(p, finish(y0, bias, p, accumulate, cap));
-            if (2 * tx + 1 < width) _mm256_storeu_ps(p + block, finish(y1, bias, p + block, accumulate, cap));
+            _mm256_storeu_ps(p, finish(y0, bias, p, accumulate, e));
+            if (2 * tx + 1 < width) _mm256_storeu_ps(p + block, finish(y1, bias, p + block, accumulate, e));
         }
     }
 }
 
 TARGET static void run_avx2(const seer_winograd *w, const float *src, float *dst, int batch, int height, int width,
-                            int block, bool accumulate, float cap, float *work) {
+                            int block, bool accumulate, const seer_winograd_epilogue *epilogue, float *work) {
     chunk_memory memory = {work, work + 16 * w->v_stride};
+    const epilogue_vectors e = vectors_of(epilogue);
     const int tiles_h = (height + 1) / 2, tiles_w = (width + 1) / 2;
     const long per_image = (long)tiles_h * tiles_w, total = per_image * batch;
     for (long start = 0; start < total; start += w->chunk) {
@@ -246,12 +264,13 @@ TARGET static void run_avx2(const seer_winograd *w, const float *src, float *dst
         for (int t = 0; t < tiles; t++) {
             long g = start + t;
             int n = (int)(g / per_image), rest = (int)(g % per_image);
-            output_transform(w, memory.m, dst, n, rest / tiles_w, rest % tiles_w, height, width, block, t, accumulate, cap);
+            output_transform(w, memory.m, dst, n, rest / tiles_w, rest % tiles_w, height, width, block, t, accumulate,
+                             &e);
         }
     }
 }
 
 void seer_winograd_run(const seer_winograd *w, const float *src, float *dst, int batch, int height, int width,
-                       int block, bool accumulate, float cap, float *work) {
-    run_avx2(w, src, dst, batch, height, width, block, accumulate, cap, work);
+                       int block, bool accumulate, const seer_winograd_epilogue *epilogue, float *work) {
+    run_avx2(w, src, dst, batch, height, width, block, accumulate, epilogue, work);
 }

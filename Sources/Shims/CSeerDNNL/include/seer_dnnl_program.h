@@ -37,7 +37,8 @@ typedef struct {
 } seer_dnnl_epilogue;
 
 /// dst = epilogue(conv(src, weights) + bias + residual): weights [out][in / groups][kh][kw] and bias [out] (NULL:
-/// none) are copied; residual < 0: none. `shape->batch` and the channel and spatial sizes must match `src`.
+/// none) are copied; residual < 0: none. `shape->batch` and the channel and spatial sizes must match `src`. 3x3
+/// stride-1 ones may run on the engine's Winograd kernel instead of a oneDNN primitive (`seer_dnnl_winograd`).
 int seer_dnnl_program_conv(seer_dnnl_program *p, int src, const seer_dnnl_shape *shape, const float *weights,
                            const float *bias, int residual, const seer_dnnl_epilogue *epilogue, char *error,
                            size_t error_size);

@@ -77,9 +77,18 @@ void seer_winograd_destroy(seer_winograd *w);
 /// The bytes of working memory a run takes (64-byte aligned, shared by runs that do not overlap in time).
 size_t seer_winograd_work_size(const seer_winograd *w);
 
-/// dst = clip(conv(src) + bias (+ dst when `accumulate`), 0, cap) over [batch][channels / block][height][width][block]
-/// tensors (output the same height and width); cap < 0: no clip, cap = infinity: ReLU. dst must not overlap src.
+/// What follows the convolution elementwise: cap < 0: nothing, infinity: ReLU, else min(max(x, 0), cap); then when
+/// `quantize` the fake quantization round(clamp(x, lo, hi) * inv) * step (ties to even, each operation rounded on
+/// its own).
+typedef struct {
+    float cap;
+    bool quantize;
+    float lo, hi, inv, step;
+} seer_winograd_epilogue;
+
+/// dst = epilogue(conv(src) + bias (+ dst when `accumulate`)) over [batch][channels / block][height][width][block]
+/// tensors (output the same height and width). dst must not overlap src.
 void seer_winograd_run(const seer_winograd *w, const float *src, float *dst, int batch, int height, int width,
-                       int block, bool accumulate, float cap, float *work);
+                       int block, bool accumulate, const seer_winograd_epilogue *epilogue, float *work);
 
 #endif

@@ -49,13 +49,14 @@ static void bench(dnnl_engine_t eng, dnnl_stream_t s, dnnl_format_tag_t tag, int
     dnnl_memory_create(&md, &dst, eng, y);
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, ms},{DNNL_ARG_WEIGHTS, mw},{DNNL_ARG_BIAS, mb},{DNNL_ARG_DST, md}};
     seer_winograd *wg = seer_winograd_create(C, C, wt, bias); float *work = aligned_alloc(64, seer_winograd_work_size(wg));
+    seer_winograd_epilogue relu = {INFINITY, false, 0, 0, 0, 0};
     double best=1e9, bestw=1e9;
     int reps = N == 1 ? 300 : 30;
     for (int r=0;r<reps;r++){
         for (size_t i=0;i<count;i++){ y[i]=res[i]; }
         double t0=now(); dnnl_primitive_execute(p, s, 4, args); dnnl_stream_wait(s); double t=now()-t0; if(t<best)best=t;
         for (size_t i=0;i<count;i++){ y2[i]=res[i]; }
-        t0=now(); seer_winograd_run(wg, x, y2, N, H, H, block, sum, INFINITY, work); t=now()-t0; if(t<bestw)bestw=t;
+        t0=now(); seer_winograd_run(wg, x, y2, N, H, H, block, sum, &relu, work); t=now()-t0; if(t<bestw)bestw=t;
     }
     double err=0, mx=0; for (size_t i=0;i<count;i++){ double d=fabs(y[i]-y2[i]); if(d>err)err=d; if(fabs(y[i])>mx)mx=fabs(y[i]); }
     double flop=2.0*N*C*C*9*H*H;
