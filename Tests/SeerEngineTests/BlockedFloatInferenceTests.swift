@@ -13,10 +13,7 @@ final class BlockedFloatInferenceTests: XCTestCase {
         let g = Graph()
         func conv(_ name: String, _ cin: Int, _ cout: Int, k: Int = 3, stride: Int = 1, groups: Int = 1,
                   _ input: Graph.NodeID, rng: inout SeededGenerator) -> Graph.NodeID {
-            let c = Conv2D(name: name, inChannels: cin, outChannels: cout, kernel: k, stride: stride, padding: k / 2,
-                           groups: groups, bias: true, rng: &rng)
-            c.bias!.value = .randomNormal(shape: [cout], std: 0.3, using: &rng)
-            return g.add(c, input)
+            g.addConv(name, cin, cout, k: k, stride: stride, groups: groups, input, rng: &rng)
         }
         let stem = g.add(ReLU(name: "stem.relu"), conv("stem", 3, 8, Graph.input, rng: &rng))
         let r1 = g.add(ReLU(name: "b1.relu1"), conv("b1.conv1", 8, 8, stem, rng: &rng))
@@ -156,10 +153,7 @@ final class BlockedFloatInferenceTests: XCTestCase {
         var rng = SeededGenerator(seed: 12)
         let g = Graph()
         func conv(_ name: String, _ cin: Int, _ cout: Int, groups: Int = 1, _ input: Graph.NodeID) -> Graph.NodeID {
-            let c = Conv2D(name: name, inChannels: cin, outChannels: cout, kernel: 3, padding: 1, groups: groups,
-                           bias: true, rng: &rng)
-            c.bias!.value = .randomNormal(shape: [cout], std: 0.3, using: &rng)
-            return g.add(c, input)
+            g.addConv(name, cin, cout, groups: groups, input, rng: &rng)
         }
         let a = g.add(ReLU(name: "a.relu"), conv("a", 3, 16, Graph.input))
         let b = g.add(ReLU(name: "b.relu"), g.add(Add(name: "b.add"), conv("b", 16, 16, a), a))

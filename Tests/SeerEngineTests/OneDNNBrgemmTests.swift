@@ -11,10 +11,7 @@ final class OneDNNBrgemmTests: XCTestCase {
         let g = Graph()
         func conv(_ name: String, _ cin: Int, _ cout: Int, k: Int, groups: Int = 1, _ input: Graph.NodeID,
                   rng: inout SeededGenerator) -> Graph.NodeID {
-            let c = Conv2D(name: name, inChannels: cin, outChannels: cout, kernel: k, stride: 1, padding: k / 2,
-                           groups: groups, bias: true, rng: &rng)
-            c.bias!.value = .randomNormal(shape: [cout], std: 0.3, using: &rng)
-            return g.add(c, input)
+            g.addConv(name, cin, cout, k: k, groups: groups, input, rng: &rng)
         }
         let stem = g.add(ReLU(name: "stem.relu"), conv("stem", 1, 16, k: 3, Graph.input, rng: &rng))
         let expand = g.add(ReLU(name: "expand.relu", cap: 6), conv("expand", 16, 64, k: 1, stem, rng: &rng))

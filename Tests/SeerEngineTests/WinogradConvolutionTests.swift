@@ -12,10 +12,7 @@ final class WinogradConvolutionTests: XCTestCase {
     static func network(rng: inout SeededGenerator) -> Graph {
         let g = Graph()
         func conv(_ name: String, _ cin: Int, _ cout: Int, bias: Bool = true, _ input: Graph.NodeID) -> Graph.NodeID {
-            let c = Conv2D(name: name, inChannels: cin, outChannels: cout, kernel: 3, stride: 1, padding: 1, groups: 1,
-                           bias: bias, rng: &rng)
-            if bias { c.bias!.value = .randomNormal(shape: [cout], std: 0.3, using: &rng) }
-            return g.add(c, input)
+            g.addConv(name, cin, cout, bias: bias, input, rng: &rng)
         }
         let stem = g.add(ReLU(name: "stem.relu"), conv("stem", 3, 16, Graph.input))
         let r1 = g.add(ReLU(name: "b1.relu1"), conv("b1.conv1", 16, 16, stem))
@@ -78,14 +75,8 @@ final class WinogradConvolutionTests: XCTestCase {
         var rng = SeededGenerator(seed: 44)
         for (signed, bits, alpha) in [(false, 4, Float(3)), (true, 8, Float(1.5))] {
             let g = Graph()
-            func conv(_ name: String, _ input: Graph.NodeID, cin: Int) -> Graph.NodeID {
-                let c = Conv2D(name: name, inChannels: cin, outChannels: 16, kernel: 3, stride: 1, padding: 1,
-                               groups: 1, bias: true, rng: &rng)
-                c.bias!.value = .randomNormal(shape: [16], std: 0.3, using: &rng)
-                return g.add(c, input)
-            }
-            let stem = g.add(ReLU(name: "stem.relu"), conv("stem", Graph.input, cin: 3))
-            let a = conv("a", stem, cin: 16)
+            let stem = g.add(ReLU(name: "stem.relu"), g.addConv("stem", 3, 16, Graph.input, rng: &rng))
+            let a = g.addConv("a", 16, 16, stem, rng: &rng)
             let quantizer = ActivationQuantizer(name: "a.aq", bits: bits, signed: signed, alpha: alpha)
             g.add(quantizer, signed ? a : g.add(ReLU(name: "a.relu"), a))
             let levels = signed ? Float((1 << (bits - 1)) - 1) : Float((1 << bits) - 1)

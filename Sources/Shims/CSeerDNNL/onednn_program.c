@@ -919,18 +919,13 @@ int seer_dnnl_program_run(seer_dnnl_program *p, const float *input, int from, in
     for (int s = from; s < to; s++) {
         step *st = &p->steps[s];
         if (st->kind == STEP_HOST) continue;
-        dnnl_exec_arg_t args[MAX_ARGS + 1];
-        int n = 0;
-        for (int a = 0; a < st->count; a++)
-            args[n++] = (dnnl_exec_arg_t){st->args[a], st->tensors[a] >= 0 ? p->tensors[st->tensors[a]].memory
-                                                                              : st->owned[a]};
-        if (p->scratchpad_memory) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, p->scratchpad_memory};
         if (st->residual_copy) {
             dnnl_exec_arg_t copy[2] = {{DNNL_ARG_FROM, p->tensors[st->residual].memory},
                                        {DNNL_ARG_TO, p->tensors[st->output].memory}};
             CHECK(dnnl_primitive_execute(st->residual_copy, p->stream, 2, copy), "residual copy");
         }
         if (st->kind == STEP_WINOGRAD) {
+            // The oneDNN steps before it (the residual's copy included) have written what it reads.
             CHECK(dnnl_stream_wait(p->stream), "stream wait");
             void *x = NULL, *y = NULL;
             const dnnl_memory_desc_t *md = &p->tensors[st->output].md;
@@ -940,6 +935,12 @@ int seer_dnnl_program_run(seer_dnnl_program *p, const float *input, int from, in
                               st->residual >= 0, &st->winograd_epilogue, p->scratchpad);
             continue;
         }
+        dnnl_exec_arg_t args[MAX_ARGS + 1];
+        int n = 0;
+        for (int a = 0; a < st->count; a++)
+            args[n++] = (dnnl_exec_arg_t){st->args[a], st->tensors[a] >= 0 ? p->tensors[st->tensors[a]].memory
+                                                                              : st->owned[a]};
+        if (p->scratchpad_memory) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, p->scratchpad_memory};
         CHECK(dnnl_primitive_execute(st->primitive, p->stream, n, args), "a step");
     }
     CHECK(dnnl_stream_wait(p->stream), "stream wait");
