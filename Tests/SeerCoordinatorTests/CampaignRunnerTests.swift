@@ -129,20 +129,23 @@ final class CampaignRunnerTests: XCTestCase {
             XCTAssertNotNil(choice.validationAccuracy)
             XCTAssertNotNil(choice.testAccuracy)
             // Never less than a policy already measured within the budget, unless the two were measured again and the
-            // reported one's mean is the higher.
+            // other's mean is not above the reported one's by more than the noise explains.
             let bestMeasured = summary.measurements.filter { $0.complexity <= choice.budgetValue * (1 + 1e-9) }.map(\.accuracy).max()
             if try XCTUnwrap(choice.validationAccuracy) < (bestMeasured ?? 0) {
                 XCTAssertTrue(rechecks.contains("tiny:recheck:\(choice.budget):sample"), choice.budget)
             }
-            // The summary records each contest and its means, and the reported policy is the one with the higher.
+            // The summary records each contest, its means and margin, and the sample replaced the pick exactly when its
+            // mean is above the pick's by more than the margin.
             if rechecks.contains("tiny:recheck:\(choice.budget):sample") {
                 let contest = try XCTUnwrap(choice.contest, choice.budget)
+                let margin = try XCTUnwrap(contest.margin, "a campaign with noise repeats decides on the noise")
+                XCTAssertGreaterThan(margin, 0)
                 XCTAssertTrue(contest.rival.hasPrefix("tiny:r"), contest.rival)
                 if choice.source == .optimizer {
-                    XCTAssertGreaterThanOrEqual(contest.pickValidation, contest.rivalValidation)
+                    XCTAssertLessThanOrEqual(contest.rivalValidation - contest.pickValidation, margin)
                     XCTAssertEqual(choice.validationAccuracy, contest.pickValidation)
                 } else {
-                    XCTAssertGreaterThan(contest.rivalValidation, contest.pickValidation)
+                    XCTAssertGreaterThan(contest.rivalValidation - contest.pickValidation, margin)
                     XCTAssertEqual(choice.validationAccuracy, contest.rivalValidation)
                 }
             } else {
@@ -177,16 +180,45 @@ final class CampaignRunnerTests: XCTestCase {
         XCTAssertLessThanOrEqual(result.extrapolation, plain.extrapolation + 1e-9)
     }
 
-    /// A contest's means count the pick's first measurement (made before anyone looked) with its recheck, and only the
+    /// A contest counts the pick's first measurement (made before anyone looked) with its recheck, and only the
     /// sample's fresh measurements; its first stands only where no fresh one succeeded.
-    func testContestMeansCountOnlyUnbiasedMeasurements() {
-        let both = Recheck.means(pickFirst: 90, pick: 89, sample: [88, 86], sampleFirst: 93)
-        XCTAssertEqual(both.pick, 89.5)
-        XCTAssertEqual(both.sample, 87)
-        let oneFresh = Recheck.means(pickFirst: 90, pick: nil, sample: [nil, 91], sampleFirst: 93)
-        XCTAssertEqual(oneFresh.pick, 90)
-        XCTAssertEqual(oneFresh.sample, 91)
-        XCTAssertEqual(Recheck.means(pickFirst: 90, pick: 91, sample: [nil, nil], sampleFirst: 93).sample, 93)
+    func testContestCountsOnlyUnbiasedMeasurements() {
+        let both = Recheck.counted(pickFirst: 90, pick: 89, sample: [88, 86], sampleFirst: 93)
+        XCTAssertEqual(both.pick, [90, 89])
+        XCTAssertEqual(both.sample, [88, 86])
+        let oneFresh = Recheck.counted(pickFirst: 90, pick: nil, sample: [nil, 91], sampleFirst: 93)
+        XCTAssertEqual(oneFresh.pick, [90])
+        XCTAssertEqual(oneFresh.sample, [91])
+        XCTAssertEqual(Recheck.counted(pickFirst: 90, pick: 91, sample: [nil, nil], sampleFirst: 93).sample, [93])
+    }
+
+    /// The sample replaces the pick only when its mean is above the pick's by more than a one-sided 5% test on the
+    /// noise allows; without a noise estimate the higher mean wins.
+    func testContestReplacesThePickOnlyBeyondTheNoise() {
+        // Two measurements each, noise 1 point: the margin is 1.645 x sqrt(1/2 + 1/2).
+        let close = ContestDecision(pick: [91.7, 91.1], sample: [91.7, 91.8], noise: 1)
+        XCTAssertEqual(close.pick, 91.4, accuracy: 1e-9)
+        XCTAssertEqual(close.sample, 91.75, accuracy: 1e-9)
+        XCTAssertEqual(close.margin, 1.645, accuracy: 1e-9)
+        XCTAssertFalse(close.sampleWins)
+        XCTAssertEqual(close.winner, 91.4, accuracy: 1e-9)
+        let clear = ContestDecision(pick: [88.6, 88.5], sample: [91.5, 90.7], noise: 1)
+        XCTAssertTrue(clear.sampleWins)
+        XCTAssertEqual(clear.winner, 91.1, accuracy: 1e-9)
+        // Less noise, or more measurements, narrow the margin: the same means are then decided for the sample.
+        XCTAssertTrue(ContestDecision(pick: [91.7, 91.1], sample: [91.7, 91.8], noise: 0.1).sampleWins)
+        XCTAssertEqual(ContestDecision(pick: [90], sample: [91, 92, 93], noise: 1).margin,
+                       1.645 * (1 + 1.0 / 3).squareRoot(), accuracy: 1e-9)
+        let plain = ContestDecision(pick: [91.7, 91.1], sample: [91.7, 91.8], noise: nil)
+        XCTAssertEqual(plain.margin, 0)
+        XCTAssertTrue(plain.sampleWins)
+        XCTAssertFalse(ContestDecision(pick: [91], sample: [91], noise: nil).sampleWins, "a tie keeps the pick")
+    }
+
+    func testMeasurementNoisePoolsPairs() {
+        XCTAssertNil(MeasurementNoise.standardDeviation(pairs: []))
+        // Differences 2 and 0: sqrt((4 + 0) / (2 x 2)).
+        XCTAssertEqual(MeasurementNoise.standardDeviation(pairs: [(90, 92), (85, 85)])!, 1, accuracy: 1e-12)
     }
 
     func testProfilesGetPreparedModelsAndAnUnpreparedProfileIsReoptimized() throws {

@@ -67,6 +67,7 @@ extension CampaignRunner {
         let finals = try CampaignStore.measurements(id, purpose: .final, in: store)
         let replaced = Set(finals.map(\.jobID))
         let rechecks = try recheckMeasurements()
+        let noise = try contestNoise()
         let choices = try CampaignStore.chosen(id, in: store).map { c in
             CampaignSummary.Choice(budget: c.budget, budgetValue: c.budgetValue, policyFile: "policies/" + Self.fileName(for: c.budget),
                                    complexity: c.complexity, predicted: c.predicted, predictedStd: c.predictedStd,
@@ -74,7 +75,7 @@ extension CampaignRunner {
                                    source: try source(of: c, replaced: replaced.contains(replacementJobID(budget: c.budget))),
                                    bestRandomValidation: randomPoints.filter { $0.complexity <= c.budgetValue * (1 + 1e-9) }
                                        .map(\.accuracy).max(),
-                                   contest: contest(budget: c.budget, finals: finals, rechecks: rechecks, samples: rows))
+                                   contest: contest(budget: c.budget, finals: finals, rechecks: rechecks, samples: rows, noise: noise))
         }.sorted { $0.budgetValue < $1.budgetValue }
         let card = ModelStore.checkpoint(for: config.model).flatMap { url -> ModelCard? in
             let cardURL = url.deletingPathExtension().appendingPathExtension("json")
@@ -89,9 +90,9 @@ extension CampaignRunner {
 
 extension CampaignRunner {
     /// The contest `verifyChosen` held for `budget`, rebuilt from the stored final measurements, rechecks
-    /// (`recheckMeasurements`) and measured samples; nil where it held none.
+    /// (`recheckMeasurements`) and measured samples, and decided on `noise` as it was; nil where it held none.
     func contest(budget: String, finals: [MeasurementRecord], rechecks: [String: MeasurementRecord],
-                 samples: [MeasurementRecord]) -> CampaignSummary.Contest? {
+                 samples: [MeasurementRecord], noise: Double?) -> CampaignSummary.Contest? {
         func recheck(_ r: Recheck) -> MeasurementRecord? { rechecks[r.jobID(campaign: id, budget: budget)] }
         guard let pickFirst = finals.first(where: { $0.jobID == "\(id):final:\(budget):validation" })?.accuracy,
               let samplePolicy = (recheck(.sample) ?? recheck(.sampleAgain))?.policy,
@@ -99,10 +100,12 @@ extension CampaignRunner {
                   $0.policy == samplePolicy && $0.accuracy != nil && $0.deviceKey == config.devices[0] && $0.split == "validation"
               })
         else { return nil }
-        let means = Recheck.means(pickFirst: pickFirst, pick: recheck(.pick)?.accuracy,
-                                  sample: [recheck(.sample)?.accuracy, recheck(.sampleAgain)?.accuracy],
-                                  sampleFirst: rival.accuracy!)
-        return .init(rival: rival.jobID, pickValidation: means.pick, rivalValidation: means.sample)
+        let counted = Recheck.counted(pickFirst: pickFirst, pick: recheck(.pick)?.accuracy,
+                                      sample: [recheck(.sample)?.accuracy, recheck(.sampleAgain)?.accuracy],
+                                      sampleFirst: rival.accuracy!)
+        let decision = ContestDecision(pick: counted.pick, sample: counted.sample, noise: noise)
+        return .init(rival: rival.jobID, pickValidation: decision.pick, rivalValidation: decision.sample,
+                     margin: decision.margin)
     }
 
     /// Where `choice`'s policy came from: the final optimization, a refinement round's pick, or another sample.

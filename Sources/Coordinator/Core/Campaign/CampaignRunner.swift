@@ -323,14 +323,37 @@ public final class CampaignRunner {
         }
         try CampaignStore.plan(rows, in: store)
         try measure(try CampaignStore.measurements(id, purpose: .noise, in: store).filter { $0.round == 0 }, title: "noise repeats")
-        let repeats = try CampaignStore.measurements(id, purpose: .noise, in: store).filter { $0.round == 0 }
-        let pairs = zip(originals, repeats.sorted { $0.position < $1.position })
-            .compactMap { a, b in a.accuracy.flatMap { x in b.accuracy.map { (x, $0) } } }
-        guard !pairs.isEmpty else { return nil }
-        let noise = (pairs.reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } / (2 * Double(pairs.count))).squareRoot()
+        let pairs = try noiseRepeatPairs()
+        guard let noise = MeasurementNoise.standardDeviation(pairs: pairs) else { return nil }
         log(String(format: "[%@] measurement noise: %.2f points (sd of one measurement, from %d repeats with another seed)",
                    id, noise, pairs.count))
         return noise
+    }
+
+    /// The round-0 policies measured again for the noise estimate, each with its first measurement.
+    func noiseRepeatPairs() throws -> [(Double, Double)] {
+        let repeats = try CampaignStore.measurements(id, purpose: .noise, in: store).filter { $0.round == 0 }
+        let originals = Array(try samples().filter { $0.round == 0 }.sorted { $0.position < $1.position }.prefix(repeats.count))
+        return zip(originals, repeats.sorted { $0.position < $1.position })
+            .compactMap { a, b in a.accuracy.flatMap { x in b.accuracy.map { (x, $0) } } }
+    }
+
+    /// The noise that decides contests: pooled over the noise repeats and every contest's pairs of unbiased
+    /// measurements of one policy (the pick's first and its recheck, the sample's two rechecks), so a campaign with
+    /// contests decides them on more than its two repeats. nil without a pair.
+    func contestNoise() throws -> Double? {
+        let finals = Dictionary(uniqueKeysWithValues: try CampaignStore.measurements(id, purpose: .final, in: store)
+            .map { ($0.jobID, $0) })
+        let rechecks = try recheckMeasurements()
+        var pairs = try noiseRepeatPairs()
+        for budget in config.budgets.map(\.description) {
+            func accuracy(_ r: Recheck) -> Double? { rechecks[r.jobID(campaign: id, budget: budget)]?.accuracy }
+            if let first = finals["\(id):final:\(budget):validation"]?.accuracy, let again = accuracy(.pick) {
+                pairs.append((first, again))
+            }
+            if let a = accuracy(.sample), let b = accuracy(.sampleAgain) { pairs.append((a, b)) }
+        }
+        return MeasurementNoise.standardDeviation(pairs: pairs)
     }
 
     /// The policies measured so far (samples) whose cost is within `budget`, best first, as levels.
@@ -499,16 +522,19 @@ public final class CampaignRunner {
         let rechecked = try recheckMeasurements()
         var validation: [Int: Double] = [:]
         var fallbacks = [MeasurementRecord]()
+        let noise = try contestNoise()
         for (i, pickRow, best) in contests {
             let budget = chosen[i].budget
             func recheck(_ r: Recheck) -> Double? { rechecked[r.jobID(campaign: id, budget: budget)]?.accuracy }
-            let (picked, sampled) = Recheck.means(pickFirst: pickRow.accuracy!, pick: recheck(.pick),
-                                                  sample: [recheck(.sample), recheck(.sampleAgain)],
-                                                  sampleFirst: best.accuracy!)
-            guard sampled > picked else {
+            let counted = Recheck.counted(pickFirst: pickRow.accuracy!, pick: recheck(.pick),
+                                          sample: [recheck(.sample), recheck(.sampleAgain)], sampleFirst: best.accuracy!)
+            let decision = ContestDecision(pick: counted.pick, sample: counted.sample, noise: noise)
+            let (picked, sampled) = (decision.pick, decision.sample)
+            guard decision.sampleWins else {
                 log(String(format: "[%@] budget %@: the optimizer's policy measured %.2f%%, below %.2f%% for %@; measured again "
-                           + "with other seeds, their means are %.2f%% and %.2f%%: keeping the optimizer's", id, budget,
-                           pickRow.accuracy!, best.accuracy!, best.jobID, picked, sampled))
+                           + "with other seeds, their means are %.2f%% and %.2f%%, within the %.2f points the noise "
+                           + "explains: keeping the optimizer's", id, budget, pickRow.accuracy!, best.accuracy!, best.jobID,
+                           picked, sampled, decision.margin))
                 validation[i] = picked
                 continue
             }
@@ -517,7 +543,8 @@ public final class CampaignRunner {
             let x = encoding.relaxation(levels: try encoding.levels(of: policy))
             let prediction = predictor.predict(try encoding.features(of: policy))
             log(String(format: "[%@] budget %@: the optimizer's policy measured %.2f%%, below %.2f%% for %@ within the budget "
-                       + "(means of two unbiased measurements); reporting that one", id, budget, picked, sampled, best.jobID))
+                       + "(means of unbiased measurements), more than the %.2f points the noise explains; reporting that "
+                       + "one", id, budget, picked, sampled, best.jobID, decision.margin))
             chosen[i].policy = best.policy
             chosen[i].complexity = complexity.value(x)
             chosen[i].predicted = prediction.mean
@@ -556,35 +583,4 @@ extension JSONEncoder {
 extension Array {
     /// Self, or nil when empty.
     var nonEmpty: [Element]? { isEmpty ? nil : self }
-}
-
-/// The measurements of a contest between a pick and a sample that measured above it (`verifyChosen`), each a noise
-/// row with a seed of its own: the pick is measured once more, the sample twice.
-enum Recheck: CaseIterable {
-    case pick, sample, sampleAgain
-
-    /// The first noise round that holds rechecks (round 0 holds the noise repeats).
-    static let firstRound = 1
-    /// The noise repeats' seed offset; rechecks take the next ones, so a policy is never measured twice with one seed.
-    static let noiseRepeatSeedOffset = 1
-
-    var round: Int { self == .sampleAgain ? 2 : 1 }
-    var seedOffset: Int { Self.noiseRepeatSeedOffset + round }
-    var isPick: Bool { self == .pick }
-
-    /// The counted means of a contest: the pick's first measurement with its recheck, and the sample's fresh
-    /// measurements that succeeded (without one there is no unbiased contest, and the sample's first stands).
-    static func means(pickFirst: Double, pick: Double?, sample: [Double?], sampleFirst: Double)
-        -> (pick: Double, sample: Double) {
-        func mean(_ values: [Double]) -> Double? { values.isEmpty ? nil : values.reduce(0, +) / Double(values.count) }
-        return (mean([pickFirst] + [pick].compactMap { $0 })!, mean(sample.compactMap { $0 }) ?? sampleFirst)
-    }
-
-    func jobID(campaign: String, budget: String) -> String {
-        switch self {
-        case .pick: return "\(campaign):recheck:\(budget):pick"
-        case .sample: return "\(campaign):recheck:\(budget):sample"
-        case .sampleAgain: return "\(campaign):recheck:\(budget):sample-again"
-        }
-    }
 }

@@ -29,9 +29,12 @@ public struct CampaignSummary: Codable, Sendable {
         public var pickValidation: Double
         /// The mean of the sample's two fresh measurements (its first one where none succeeded).
         public var rivalValidation: Double
+        /// How far above the pick's mean the sample's had to be to replace it: what the campaign's measurement noise
+        /// explains (`ContestDecision`); 0 without a noise estimate. Absent in summaries written before it existed.
+        public var margin: Double?
 
         enum CodingKeys: String, CodingKey {
-            case rival, pickValidation = "pick_validation", rivalValidation = "rival_validation"
+            case rival, margin, pickValidation = "pick_validation", rivalValidation = "rival_validation"
         }
     }
 
@@ -187,7 +190,7 @@ public enum CampaignReport {
             rows += "<tr><td>\(escape(c.budget))</td><td>\(SVGPlot.label(c.complexity))</td>"
             rows += "<td>\(fmt(c.predicted)) ± \(fmt(c.predictedStd))</td><td>\(c.validationAccuracy.map(fmt) ?? "–")</td>"
             rows += "<td>\(c.testAccuracy.map(fmt) ?? "–")</td><td>\(c.source.rawValue)</td>"
-            rows += "<td>\(c.contest.map { "\(fmt($0.pickValidation)) against \(escape($0.rival)) \(fmt($0.rivalValidation))" } ?? "–")</td>"
+            rows += "<td>\(c.contest.map(contestCell) ?? "–")</td>"
             rows += "<td>\(c.bestRandomValidation.map(fmt) ?? "–")</td><td>\(fmt(c.optimizeMs))</td>"
             rows += "<td><a href=\"\(escape(c.policyFile))\">\(escape(c.policyFile))</a></td></tr>\n"
         }
@@ -211,7 +214,7 @@ public enum CampaignReport {
         \(s.fallbacks) of \(s.choices.count) budgets report a sampled policy instead of one of the optimizer's picks.</p>
         <h2>Chosen policies</h2>
         <table><tr><th>budget</th><th>\(escape(unit))</th><th>predicted (%)</th><th>validation (%)</th><th>test (%)</th>
-        <th>source</th><th>contest (the pick's mean against a sample's)</th><th>best random (validation, %)</th>
+        <th>source</th><th>contest (the pick's mean against a sample's; the margin the noise explains)</th><th>best random (validation, %)</th>
         <th>optimize (ms)</th><th>policy</th></tr>
         \(rows)</table>
         <div class="plots">
@@ -227,4 +230,9 @@ public enum CampaignReport {
     }
 
     static func fmt(_ x: Double) -> String { String(format: "%.2f", x) }
+
+    static func contestCell(_ c: CampaignSummary.Contest) -> String {
+        "\(fmt(c.pickValidation)) against \(escape(c.rival)) \(fmt(c.rivalValidation))"
+            + (c.margin.map { "; margin \(fmt($0))" } ?? "")
+    }
 }
