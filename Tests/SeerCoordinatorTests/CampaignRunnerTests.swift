@@ -139,7 +139,8 @@ final class CampaignRunnerTests: XCTestCase {
             if rechecks.contains("tiny:recheck:\(choice.budget):sample") {
                 let contest = try XCTUnwrap(choice.contest, choice.budget)
                 let margin = try XCTUnwrap(contest.margin, "a campaign with noise repeats decides on the noise")
-                XCTAssertGreaterThan(margin, 0)
+                XCTAssertEqual(margin, ContestDecision.z * (try XCTUnwrap(contest.noise)), accuracy: 1e-9,
+                               "two measurements a side: sqrt(1/2 + 1/2) = 1")
                 XCTAssertTrue(contest.rival.hasPrefix("tiny:r"), contest.rival)
                 if choice.source == .optimizer {
                     XCTAssertLessThanOrEqual(contest.rivalValidation - contest.pickValidation, margin)

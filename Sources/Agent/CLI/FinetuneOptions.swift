@@ -10,12 +10,15 @@ struct FinetuneOptions: ParsableArguments {
     var finetuneBatchSize = EvaluationSettings().batchSize
     @Option(help: "Weight decay of fine-tuning.")
     var weightDecay = EvaluationSettings().weightDecay
+    @Option(help: "Training images that calibrate the quantizers' ranges before fine-tuning (a campaign's measurement.calibration_images).")
+    var calibrationImages = EvaluationSettings().calibrationImages
 
     func validate() throws {
         guard learningRate > 0, learningRate.isFinite else {
             throw ValidationError("--learning-rate must be a positive number, got \(learningRate)")
         }
         guard finetuneBatchSize >= 1 else { throw ValidationError("--finetune-batch-size must be at least 1, got \(finetuneBatchSize)") }
+        guard calibrationImages >= 1 else { throw ValidationError("--calibration-images must be at least 1, got \(calibrationImages)") }
         guard weightDecay >= 0, weightDecay.isFinite else {
             throw ValidationError("--weight-decay must be at least 0, got \(weightDecay)")
         }
@@ -27,6 +30,7 @@ struct FinetuneOptions: ParsableArguments {
         settings.learningRate = learningRate
         settings.batchSize = finetuneBatchSize
         settings.weightDecay = weightDecay
+        settings.calibrationImages = calibrationImages
         return settings
     }
 }

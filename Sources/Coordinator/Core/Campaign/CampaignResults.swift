@@ -105,7 +105,7 @@ extension CampaignRunner {
                                       sampleFirst: rival.accuracy!)
         let decision = ContestDecision(pick: counted.pick, sample: counted.sample, noise: noise)
         return .init(rival: rival.jobID, pickValidation: decision.pick, rivalValidation: decision.sample,
-                     margin: decision.margin)
+                     margin: decision.margin, noise: noise)
     }
 
     /// Where `choice`'s policy came from: the final optimization, a refinement round's pick, or another sample.

@@ -32,9 +32,12 @@ public struct CampaignSummary: Codable, Sendable {
         /// How far above the pick's mean the sample's had to be to replace it: what the campaign's measurement noise
         /// explains (`ContestDecision`); 0 without a noise estimate. Absent in summaries written before it existed.
         public var margin: Double?
+        /// The sd of one measurement the margin follows from: pooled over the noise repeats and the contests' pairs,
+        /// so it can differ from `measurement_noise` (the repeats alone); absent without an estimate.
+        public var noise: Double?
 
         enum CodingKeys: String, CodingKey {
-            case rival, margin, pickValidation = "pick_validation", rivalValidation = "rival_validation"
+            case rival, margin, noise, pickValidation = "pick_validation", rivalValidation = "rival_validation"
         }
     }
 
@@ -233,6 +236,6 @@ public enum CampaignReport {
 
     static func contestCell(_ c: CampaignSummary.Contest) -> String {
         "\(fmt(c.pickValidation)) against \(escape(c.rival)) \(fmt(c.rivalValidation))"
-            + (c.margin.map { "; margin \(fmt($0))" } ?? "")
+            + (c.margin.map { "; margin \(fmt($0))" } ?? "") + (c.noise.map { " (noise sd \(fmt($0)))" } ?? "")
     }
 }
