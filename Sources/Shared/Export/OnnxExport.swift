@@ -331,14 +331,15 @@ public enum OnnxExport {
     }
 
     /// metadata_props describing how a compressed model was made: `seer.policy` (resolved policy JSON),
-    /// `seer.finetune_steps`, `seer.seed`, and fine-tuning's `seer.learning_rate`, `seer.batch_size`, `seer.weight_decay`.
+    /// `seer.finetune_steps`, `seer.seed`, the quantizers' `seer.calibration_images`, and fine-tuning's
+    /// `seer.learning_rate`, `seer.batch_size`, `seer.weight_decay`.
     public static func provenance(policy: ResolvedPolicy, settings: EvaluationSettings) throws -> [String: String] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return ["seer.policy": String(decoding: try encoder.encode(policy), as: UTF8.self),
                 "seer.finetune_steps": String(settings.finetuneSteps), "seer.seed": String(settings.seed),
                 "seer.learning_rate": "\(settings.learningRate)", "seer.batch_size": String(settings.batchSize),
-                "seer.weight_decay": "\(settings.weightDecay)"]
+                "seer.weight_decay": "\(settings.weightDecay)", "seer.calibration_images": String(settings.calibrationImages)]
     }
 
     static func writeAtomically(_ data: Data, to url: URL) throws {
