@@ -169,6 +169,30 @@ final class CampaignRunnerTests: XCTestCase {
                                log: { _ in }).run()
         XCTAssertEqual(idle.measured, [])
 
+        // A contest whose stored choice says otherwise (an earlier version decided it the other way) is decided again
+        // as the rules now say: the choice, its figures and its source follow the decision, nothing is measured.
+        for decided in summary.choices where decided.contest != nil {
+            let before = try XCTUnwrap(try CampaignStore.chosen("tiny", in: store).first { $0.budget == decided.budget })
+            let pick = try XCTUnwrap(try CampaignStore.measurements("tiny", purpose: .final, in: store)
+                .first { $0.jobID == "tiny:final:\(decided.budget):validation" }).policy
+            let rival = try XCTUnwrap(try CampaignStore.measurements("tiny", purpose: .sample, in: store)
+                .first { $0.jobID == decided.contest?.rival }).policy
+            var tampered = before
+            tampered.policy = before.policy == pick ? rival : pick
+            tampered.predicted = -1
+            try CampaignStore.saveChosen(tampered, in: store)
+            let again = try CampaignRunner(config: config, store: store, backend: idle, resultsDirectory: results,
+                                           showProgress: false, log: { _ in }).run()
+            XCTAssertEqual(idle.measured, [])
+            let after = try XCTUnwrap(try CampaignStore.chosen("tiny", in: store).first { $0.budget == decided.budget })
+            XCTAssertEqual(after.policy, before.policy, decided.budget)
+            XCTAssertEqual(after.predicted, before.predicted, accuracy: 1e-9)
+            let choice = try XCTUnwrap(again.choices.first { $0.budget == decided.budget })
+            XCTAssertEqual(choice.source, decided.source)
+            XCTAssertEqual(choice.validationAccuracy, decided.validationAccuracy)
+            XCTAssertEqual(choice.testAccuracy, decided.testAccuracy)
+        }
+
         // Re-optimizing against the stored predictor respects a new budget (its speed is bench/redeploy's to measure).
         let result = try ReOptimization.optimize(campaign: config, for: try MetricBudget(parsing: "bitops=10%"), store: store)
         XCTAssertLessThanOrEqual(result.complexity, result.budget * (1 + 1e-9))

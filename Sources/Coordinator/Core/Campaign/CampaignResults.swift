@@ -65,14 +65,15 @@ extension CampaignRunner {
                 bestUnderBudget: best))
         }
         let finals = try CampaignStore.measurements(id, purpose: .final, in: store)
-        let replaced = Set(finals.map(\.jobID))
+        // Replaced: the reported policy is not the one the optimizer picked (its final validation row's).
+        let picked = Dictionary(finals.map { ($0.jobID, $0.policy) }, uniquingKeysWith: { a, _ in a })
         let rechecks = try recheckMeasurements()
         let noise = try contestNoise()
         let choices = try CampaignStore.chosen(id, in: store).map { c in
             CampaignSummary.Choice(budget: c.budget, budgetValue: c.budgetValue, policyFile: "policies/" + Self.fileName(for: c.budget),
                                    complexity: c.complexity, predicted: c.predicted, predictedStd: c.predictedStd,
                                    validationAccuracy: c.validationAccuracy, testAccuracy: c.testAccuracy, optimizeMs: c.optimizeMs,
-                                   source: try source(of: c, replaced: replaced.contains(replacementJobID(budget: c.budget))),
+                                   source: try source(of: c, replaced: picked["\(id):final:\(c.budget):validation"].map { $0 != c.policy } ?? false),
                                    bestRandomValidation: randomPoints.filter { $0.complexity <= c.budgetValue * (1 + 1e-9) }
                                        .map(\.accuracy).max(),
                                    contest: contest(budget: c.budget, finals: finals, rechecks: rechecks, samples: rows, noise: noise))

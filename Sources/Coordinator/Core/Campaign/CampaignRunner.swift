@@ -536,19 +536,18 @@ public final class CampaignRunner {
                            + "explains: keeping the optimizer's", id, budget, pickRow.accuracy!, best.accuracy!, best.jobID,
                            picked, sampled, decision.margin))
                 validation[i] = picked
+                // A campaign whose contest an earlier version decided the other way holds the sample as its choice.
+                if chosen[i].policy != pickRow.policy {
+                    try report(pickRow.policy, as: &chosen[i], predictor)
+                    try CampaignStore.saveChosen(chosen[i], in: store)
+                }
                 continue
             }
             validation[i] = sampled
-            let policy = try resolve(best.policy)
-            let x = encoding.relaxation(levels: try encoding.levels(of: policy))
-            let prediction = predictor.predict(try encoding.features(of: policy))
             log(String(format: "[%@] budget %@: the optimizer's policy measured %.2f%%, below %.2f%% for %@ within the budget "
                        + "(means of unbiased measurements), more than the %.2f points the noise explains; reporting that "
                        + "one", id, budget, picked, sampled, best.jobID, decision.margin))
-            chosen[i].policy = best.policy
-            chosen[i].complexity = complexity.value(x)
-            chosen[i].predicted = prediction.mean
-            chosen[i].predictedStd = prediction.std
+            try report(best.policy, as: &chosen[i], predictor)
             try CampaignStore.saveChosen(chosen[i], in: store)
             fallbacks.append(finalRow(replacementJobID(budget: budget), i, best.policy, "test"))
         }
@@ -569,6 +568,16 @@ public final class CampaignRunner {
             }
             try CampaignStore.saveChosen(chosen[i], in: store)
         }
+    }
+
+    /// Makes `policy` the reported policy of `record`, with its cost and the predictor's view of it.
+    private func report(_ policy: String, as record: inout ChosenPolicyRecord, _ predictor: EnsemblePredictor) throws {
+        let resolved = try resolve(policy)
+        let prediction = predictor.predict(try encoding.features(of: resolved))
+        record.policy = policy
+        record.complexity = complexity.value(encoding.relaxation(levels: try encoding.levels(of: resolved)))
+        record.predicted = prediction.mean
+        record.predictedStd = prediction.std
     }
 }
 
