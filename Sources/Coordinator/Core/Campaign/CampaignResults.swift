@@ -65,15 +65,13 @@ extension CampaignRunner {
                 bestUnderBudget: best))
         }
         let finals = try CampaignStore.measurements(id, purpose: .final, in: store)
-        // Replaced: the reported policy is not the one the optimizer picked (its final validation row's).
-        let picked = Dictionary(finals.map { ($0.jobID, $0.policy) }, uniquingKeysWith: { a, _ in a })
         let rechecks = try recheckMeasurements()
-        let noise = try contestNoise()
+        let noise = try contestNoise(finals: finals, rechecks: rechecks)
         let choices = try CampaignStore.chosen(id, in: store).map { c in
             CampaignSummary.Choice(budget: c.budget, budgetValue: c.budgetValue, policyFile: "policies/" + Self.fileName(for: c.budget),
                                    complexity: c.complexity, predicted: c.predicted, predictedStd: c.predictedStd,
                                    validationAccuracy: c.validationAccuracy, testAccuracy: c.testAccuracy, optimizeMs: c.optimizeMs,
-                                   source: try source(of: c, replaced: picked["\(id):final:\(c.budget):validation"].map { $0 != c.policy } ?? false),
+                                   source: try source(of: c, finals: finals),
                                    bestRandomValidation: randomPoints.filter { $0.complexity <= c.budgetValue * (1 + 1e-9) }
                                        .map(\.accuracy).max(),
                                    contest: contest(budget: c.budget, finals: finals, rechecks: rechecks, samples: rows, noise: noise))
@@ -109,9 +107,11 @@ extension CampaignRunner {
                      margin: decision.margin, noise: noise)
     }
 
-    /// Where `choice`'s policy came from: the final optimization, a refinement round's pick, or another sample.
-    func source(of choice: ChosenPolicyRecord, replaced: Bool) throws -> CampaignSummary.ChoiceSource {
-        guard replaced else { return .optimizer }
+    /// Where `choice`'s policy came from: the final optimization, a refinement round's pick, or another sample. A
+    /// choice is the optimizer's while it is the policy its final validation row (in `finals`) measured.
+    func source(of choice: ChosenPolicyRecord, finals: [MeasurementRecord]) throws -> CampaignSummary.ChoiceSource {
+        let pick = finals.first { $0.jobID == "\(id):final:\(choice.budget):validation" }?.policy
+        guard let pick, pick != choice.policy else { return .optimizer }
         let round = try samples().first { $0.policy == choice.policy }?.round ?? 0
         return round > config.sampling.rounds ? .refinement : .measured
     }

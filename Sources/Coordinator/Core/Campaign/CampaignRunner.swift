@@ -341,14 +341,13 @@ public final class CampaignRunner {
     /// The noise that decides contests: pooled over the noise repeats and every contest's pairs of unbiased
     /// measurements of one policy (the pick's first and its recheck, the sample's two rechecks), so a campaign with
     /// contests decides them on more than its two repeats. nil without a pair.
-    func contestNoise() throws -> Double? {
-        let finals = Dictionary(uniqueKeysWithValues: try CampaignStore.measurements(id, purpose: .final, in: store)
-            .map { ($0.jobID, $0) })
-        let rechecks = try recheckMeasurements()
+    /// `finals` and `rechecks` are the campaign's final measurements and `recheckMeasurements()`, which callers hold.
+    func contestNoise(finals: [MeasurementRecord], rechecks: [String: MeasurementRecord]) throws -> Double? {
         var pairs = try noiseRepeatPairs()
         for budget in config.budgets.map(\.description) {
             func accuracy(_ r: Recheck) -> Double? { rechecks[r.jobID(campaign: id, budget: budget)]?.accuracy }
-            if let first = finals["\(id):final:\(budget):validation"]?.accuracy, let again = accuracy(.pick) {
+            if let first = finals.first(where: { $0.jobID == "\(id):final:\(budget):validation" })?.accuracy,
+               let again = accuracy(.pick) {
                 pairs.append((first, again))
             }
             if let a = accuracy(.sample), let b = accuracy(.sampleAgain) { pairs.append((a, b)) }
@@ -522,34 +521,31 @@ public final class CampaignRunner {
         let rechecked = try recheckMeasurements()
         var validation: [Int: Double] = [:]
         var fallbacks = [MeasurementRecord]()
-        let noise = try contestNoise()
+        let noise = try contestNoise(finals: finals, rechecks: rechecked)
         for (i, pickRow, best) in contests {
             let budget = chosen[i].budget
             func recheck(_ r: Recheck) -> Double? { rechecked[r.jobID(campaign: id, budget: budget)]?.accuracy }
             let counted = Recheck.counted(pickFirst: pickRow.accuracy!, pick: recheck(.pick),
                                           sample: [recheck(.sample), recheck(.sampleAgain)], sampleFirst: best.accuracy!)
             let decision = ContestDecision(pick: counted.pick, sample: counted.sample, noise: noise)
-            let (picked, sampled) = (decision.pick, decision.sample)
-            guard decision.sampleWins else {
+            validation[i] = decision.winner
+            // Decided again on every run: a choice stored by an earlier version that decided otherwise follows too.
+            let reported = decision.sampleWins ? best.policy : pickRow.policy
+            if chosen[i].policy != reported {
+                try report(reported, as: &chosen[i], predictor)
+                try CampaignStore.saveChosen(chosen[i], in: store)
+            }
+            if decision.sampleWins {
+                log(String(format: "[%@] budget %@: the optimizer's policy measured %.2f%%, below %.2f%% for %@ within the "
+                           + "budget (means of unbiased measurements), more than the %.2f points the noise explains; "
+                           + "reporting that one", id, budget, decision.pick, decision.sample, best.jobID, decision.margin))
+                fallbacks.append(finalRow(replacementJobID(budget: budget), i, best.policy, "test"))
+            } else {
                 log(String(format: "[%@] budget %@: the optimizer's policy measured %.2f%%, below %.2f%% for %@; measured again "
                            + "with other seeds, their means are %.2f%% and %.2f%%, within the %.2f points the noise "
                            + "explains: keeping the optimizer's", id, budget, pickRow.accuracy!, best.accuracy!, best.jobID,
-                           picked, sampled, decision.margin))
-                validation[i] = picked
-                // A campaign whose contest an earlier version decided the other way holds the sample as its choice.
-                if chosen[i].policy != pickRow.policy {
-                    try report(pickRow.policy, as: &chosen[i], predictor)
-                    try CampaignStore.saveChosen(chosen[i], in: store)
-                }
-                continue
+                           decision.pick, decision.sample, decision.margin))
             }
-            validation[i] = sampled
-            log(String(format: "[%@] budget %@: the optimizer's policy measured %.2f%%, below %.2f%% for %@ within the budget "
-                       + "(means of unbiased measurements), more than the %.2f points the noise explains; reporting that "
-                       + "one", id, budget, picked, sampled, best.jobID, decision.margin))
-            try report(best.policy, as: &chosen[i], predictor)
-            try CampaignStore.saveChosen(chosen[i], in: store)
-            fallbacks.append(finalRow(replacementJobID(budget: budget), i, best.policy, "test"))
         }
         if !fallbacks.isEmpty {
             try CampaignStore.plan(fallbacks, in: store)
