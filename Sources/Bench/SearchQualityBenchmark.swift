@@ -11,8 +11,9 @@ import SeerTensor
 
 /// An honest multi-seed comparison of search methods under a BitOPs budget, every method with the same measurement
 /// settings: Seer campaigns of N measurements, random search and aging evolution measuring every candidate, and a
-/// zero-search sensitivity allocation. Each method picks its final policy on validation; that pick is then measured
-/// on the whole test split. See bench/search-quality for the plan, resuming and sharding.
+/// zero-search sensitivity allocation. Each method picks its final policy on validation; that pick is then fine-tuned
+/// `--test-seeds` times and measured on the whole test split (`SeedRun.test`). See bench/search-quality for the plan,
+/// resuming and sharding.
 struct SearchQualityBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search-quality",
@@ -29,8 +30,18 @@ struct SearchQualityBenchmark: ParsableCommand {
     @Option(help: "Fine-tuning batch size.") var batchSize = 64
     @Option(help: "Validation images per measurement (test: the whole split).") var images = 1000
     @Option(help: "Calibration images per measurement.") var calibrationImages = 128
+    @Option(help: ArgumentHelp(
+        "Fine-tunings per test figure: a method's pick is fine-tuned with the run's seed and N - 1 more, each measured on the whole test split, and its test accuracy is their mean.",
+        discussion: "One fine-tuning's luck moves test accuracy by about 0.6 points (sd), as much as the differences between good policies; 1 reproduces figures from before this option."))
+    var testSeeds = 3
     @Option(help: "Validation images per sensitivity probe (default: the campaign's sampling.sensitivity_images).")
     var probeImages: Int?
+    @Option(help: "Seer campaigns: the optimizer's pessimism (default: the campaign config's default).")
+    var seerPessimism: Double?
+    @Option(help: "Seer campaigns: the predictor's hidden units per member, 0 for ridge members (default: the config's).")
+    var seerHidden: Int?
+    @Option(help: "Seer campaigns: the predictor's feature sets, standard or linear (default: the config's).")
+    var seerFeatures: String?
     @Option(help: "Aging evolution: population.") var population = 16
     @Option(help: "Aging evolution: tournament sample size.") var sampleSize = 4
     @Option(help: "Where measurements, campaigns and results are kept (resumable).") var out = "runs/search-quality"
@@ -55,7 +66,7 @@ struct SearchQualityBenchmark: ParsableCommand {
             let pairs = plan.flatMap { entry in entry.seeds.map { (entry, $0) } }
             for (index, (entry, seed)) in pairs.enumerated() where index % options.shardCount == options.shardIndex {
                 let context = try SeedRun(model: entry.model, seed: seed, budgets: entry.budgets, settings: options.settings,
-                                          measurer: measurer, directory: outDir)
+                                          testSeeds: options.testSeeds, measurer: measurer, directory: outDir)
                 for method in options.methods {
                     measurer.progress("\(entry.model) seed \(seed): \(method.name)")
                     do {
@@ -120,6 +131,7 @@ struct SearchQualityBenchmark: ParsableCommand {
         guard shardParts.count == 2, shardParts[1] >= 1, (0..<shardParts[1]).contains(shardParts[0]) else {
             throw ValidationError("--shard: i/k with 0 <= i < k, got '\(shard)'")
         }
+        guard testSeeds >= 1 else { throw ValidationError("--test-seeds: at least 1, got \(testSeeds)") }
         guard population >= 2, sampleSize >= 1, sampleSize <= population else {
             throw ValidationError("--population >= 2 and 1 <= --sample-size <= population")
         }
@@ -139,14 +151,16 @@ struct SearchQualityBenchmark: ParsableCommand {
         var chosen = [any QualityMethod]()
         for name in methods.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
             switch name {
-            case "seer": chosen.append(SeerCampaigns(counts: seer, label: label))
+            case "seer": chosen.append(SeerCampaigns(counts: seer, label: label, pessimism: seerPessimism, hidden: seerHidden,
+                                                   features: seerFeatures))
             case "random": chosen.append(RandomSearch(counts: baseline))
             case "evolution": chosen.append(AgingEvolution(counts: baseline, population: population, sampleSize: sampleSize))
             case "sensitivity": chosen.append(SensitivityBaseline(probeImages: probes))
             default: throw ValidationError("--methods: '\(name)' is not seer, random, evolution or sensitivity")
             }
         }
-        return Options(settings: settings, seerCounts: seer, baselineCounts: baseline, methods: chosen, probeImages: probes,
+        return Options(settings: settings, testSeeds: testSeeds, seerCounts: seer, baselineCounts: baseline, methods: chosen,
+                       probeImages: probes,
                        population: population, sampleSize: sampleSize, label: label,
                        shardIndex: shardParts[0], shardCount: shardParts[1])
     }
@@ -162,6 +176,8 @@ struct PlanEntry {
 struct Options {
     /// The measurement settings of every method (validation; a run's seed is set per run).
     let settings: EvaluationSettings
+    /// Fine-tunings whose test accuracies are averaged into each test figure.
+    let testSeeds: Int
     let seerCounts: [Int]
     let baselineCounts: [Int]
     let methods: [any QualityMethod]
@@ -175,7 +191,10 @@ struct Options {
     var shardName: String { "\(shardIndex)of\(shardCount)" }
 
     /// What every result depends on besides its method's own settings: the measurement settings and the label.
-    var settingsTag: String { stableHash(((try? canonicalJSON(settings)) ?? "") + "|" + label) }
+    /// One test fine-tuning leaves the tag as it was before `testSeeds` existed, so those results still merge.
+    var settingsTag: String {
+        stableHash(((try? canonicalJSON(settings)) ?? "") + "|" + label + (testSeeds == 1 ? "" : "|test-seeds\(testSeeds)"))
+    }
 }
 
 /// Sampling band of random search and evolution, as fractions of the budget: the campaign's default.
@@ -205,10 +224,12 @@ final class SeedRun {
     let budgets: [Double]
     /// Validation settings with the run's seed.
     let settings: EvaluationSettings
+    /// Fine-tunings averaged into a test figure (`test`).
+    let testSeeds: Int
     let measurer: Measurer
     let directory: URL
 
-    init(model: String, seed: UInt64, budgets: [Double], settings: EvaluationSettings, measurer: Measurer,
+    init(model: String, seed: UInt64, budgets: [Double], settings: EvaluationSettings, testSeeds: Int, measurer: Measurer,
          directory: URL) throws {
         self.model = model
         self.seed = seed
@@ -221,6 +242,7 @@ final class SeedRun {
         s.seed = seed
         s.split = .validation
         self.settings = s
+        self.testSeeds = testSeeds
         self.measurer = measurer
         self.directory = directory
     }
@@ -232,11 +254,21 @@ final class SeedRun {
         try measurer.accuracy(model: model, policy: policy, settings: settings, label: label)
     }
 
-    /// Test accuracy of `policy`: the run's settings on the whole test split.
-    func test(_ policy: ResolvedPolicy, _ label: String) throws -> Double {
-        var s = settings
-        s.split = .test
-        return try measurer.accuracy(model: model, policy: policy, settings: s, label: label)
+    /// Test accuracy of `policy`: the mean over `testSeeds` fine-tunings, the run's seed first, then the run's seed
+    /// plus 1000, 2000, ... (clear of every seed a campaign or another run fine-tunes with), each with the run's
+    /// settings on the whole test split. `withRunSeed`: the first one's result where it was measured already (a
+    /// campaign's own test measurement).
+    func test(_ policy: ResolvedPolicy, _ label: String, withRunSeed: Double? = nil) throws -> Double {
+        var accuracies = [Double]()
+        for k in 0..<testSeeds {
+            if k == 0, let withRunSeed { accuracies.append(withRunSeed); continue }
+            var s = settings
+            s.split = .test
+            s.seed = seed &+ UInt64(k) &* 1_000
+            accuracies.append(try measurer.accuracy(model: model, policy: policy, settings: s,
+                                                    label: testSeeds == 1 ? label : "\(label) test \(k + 1)/\(testSeeds)"))
+        }
+        return accuracies.reduce(0, +) / Double(accuracies.count)
     }
 
     func label(_ method: String, _ budget: Double) -> String { "\(model) seed \(seed) \(percent(budget)) \(method)" }
@@ -469,12 +501,21 @@ struct SensitivityBaseline: QualityMethod {
 struct SeerCampaigns: QualityMethod {
     let counts: [Int]
     let label: String
+    /// Overrides the default config's `optimizer.pessimism`.
+    let pessimism: Double?
+    /// Overrides the default config's `predictor.hidden`.
+    let hidden: Int?
+    /// Overrides the default config's `predictor.features`.
+    let features: String?
     var name: String { "seer" }
 
-    /// The tag covers the library's default campaign config, so results of other defaults are kept apart.
+    /// The tag covers the library's default campaign config and any override, so results of other settings are kept
+    /// apart.
     func tag(_ options: Options) -> String {
         let defaults = CampaignConfig(name: "x", model: "x", budgets: [])
-        return stableHash(options.settingsTag + "|" + ((try? canonicalJSON(defaults)) ?? ""))
+        return stableHash(options.settingsTag + "|" + ((try? canonicalJSON(defaults)) ?? "")
+                          + (pessimism.map { "|pessimism\($0)" } ?? "") + (hidden.map { "|hidden\($0)" } ?? "")
+                          + (features.map { "|features-\($0)" } ?? ""))
     }
 
     static func sampling(_ n: Int) -> SamplingConfig {
@@ -492,6 +533,9 @@ struct SeerCampaigns: QualityMethod {
         config.measurement = run.settings
         config.seed = run.seed
         config.sampling = Self.sampling(n)
+        if let pessimism { config.optimizer.pessimism = pessimism }
+        if let hidden { config.predictor.hidden = hidden }
+        if let features { config.predictor.features = features }
         return config
     }
 
@@ -516,9 +560,12 @@ struct SeerCampaigns: QualityMethod {
                 guard let chosen = try CampaignStore.chosen(config.name, in: store).first else {
                     throw CampaignError.failed("\(config.name): no chosen policy after the run")
                 }
+                let chosenPolicy = try resolve(chosen.policy, run)
                 outcome.values["seer_validation_\(n)"] = chosen.validationAccuracy
-                outcome.values["seer_test_\(n)"] = chosen.testAccuracy
-                outcome.policies["seer_\(n)"] = try compactPolicyJSON(try resolve(chosen.policy, run))
+                if let measured = chosen.testAccuracy {
+                    outcome.values["seer_test_\(n)"] = try run.test(chosenPolicy, prefix, withRunSeed: measured)
+                }
+                outcome.policies["seer_\(n)"] = try compactPolicyJSON(chosenPolicy)
 
                 let finals = try CampaignStore.measurements(config.name, purpose: .final, in: store)
                 let samples = try CampaignStore.measurements(config.name, purpose: .sample, in: store)
@@ -839,7 +886,8 @@ struct Report {
             "cpu": ["model": HostCPU.modelName, "isa": HostCPU.isa],
             "cpus_in_results": cpus.sorted(),
             "settings": [
-                "measurement": settingsObject, "test_evaluation_limit": NSNull(), "probe_images": options.probeImages,
+                "measurement": settingsObject, "test_evaluation_limit": NSNull(), "test_seeds": options.testSeeds,
+                "probe_images": options.probeImages,
                 "seer_counts": options.seerCounts, "baseline_counts": options.baselineCounts,
                 "band": [qualityBand.lowerBound, qualityBand.upperBound],
                 "evolution": ["population": options.population, "sample_size": options.sampleSize],

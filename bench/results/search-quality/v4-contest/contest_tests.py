@@ -8,26 +8,12 @@ line per contest, then one JSON summary on the last line: per model and budget t
 under the plain rule (the higher two-measurement mean wins) and under the noise margin (`ContestDecision`), over every
 campaign (an uncontested one reports its pick under both); and over the contests, the rival's test minus the pick's
 (mean, sd, standard error) and what an oracle choosing the better side of each would gain over the picks."""
-import glob, json, os, sqlite3, statistics, subprocess, sys, tempfile
+import glob, json, os, sqlite3, statistics, sys
 from collections import defaultdict
 
 out = sys.argv[1] if len(sys.argv) > 1 else "runs/search-quality-v4"
-agent = ".build/release/seer-agent"
-
-
-def rival_test(model, policy, seed, m):
-    """The rival's test accuracy, measured as `CampaignRunner.verifyChosen` measures a replacement."""
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        f.write(policy)
-    try:
-        r = subprocess.run([agent, "evaluate", "--model", model, "--policy", f.name, "--split", "test", "--seed", str(seed),
-                            "--finetune-steps", str(m["finetune_steps"]), "--finetune-batch-size", str(m["batch_size"]),
-                            "--calibration-images", str(m["calibration_images"]),
-                            "--learning-rate", str(m["learning_rate"]), "--weight-decay", str(m["weight_decay"]),
-                            "--json"], capture_output=True, text=True, check=True)
-    finally:
-        os.unlink(f.name)
-    return json.loads(r.stdout.strip().splitlines()[-1])["accuracy"]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from agent_evaluate import test_accuracy  # noqa: E402
 
 
 contests, reported = [], defaultdict(lambda: {"plain": [], "margin": []})
@@ -47,7 +33,7 @@ for db in sorted(glob.glob(f"{out}/campaigns/*/seer.sqlite")):
     pick = [acc[f"{cid}:final:{b}:validation"], acc[f"{cid}:recheck:{b}:pick"]]
     sample = [acc[f"{cid}:recheck:{b}:sample"], acc[f"{cid}:recheck:{b}:sample-again"]]
     replaced_test = acc.get(f"{cid}:final:{b}:measured-best:test")
-    rival = replaced_test if replaced_test is not None else rival_test(model, pol[f"{cid}:recheck:{b}:sample"], seed,
+    rival = replaced_test if replaced_test is not None else test_accuracy(model, pol[f"{cid}:recheck:{b}:sample"], seed,
                                                                        config["measurement"])
     row = dict(model=model, seed=seed, budget=b, pick=pick, sample=sample, pick_test=pick_test, rival_test=rival,
                margin_rule="measured" if replaced_test is not None else "optimizer",
