@@ -196,7 +196,7 @@ final class CampaignRunnerTests: XCTestCase {
         // Re-optimizing against the stored predictor respects a new budget (its speed is bench/redeploy's to measure).
         let result = try ReOptimization.optimize(campaign: config, for: try MetricBudget(parsing: "bitops=10%"), store: store)
         XCTAssertLessThanOrEqual(result.complexity, result.budget * (1 + 1e-9))
-        // The campaign's pessimism (default 3) carries over: the pick lies no further from the fitted policies than
+        // The campaign's pessimism (default 10) carries over: the pick lies no further from the fitted policies than
         // the plain optimizer's.
         var plainConfig = config
         plainConfig.optimizer.pessimism = 0

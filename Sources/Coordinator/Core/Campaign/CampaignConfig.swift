@@ -162,11 +162,15 @@ public struct SamplingConfig: Codable, Sendable, Equatable {
 /// Settings of the predictor ensemble.
 public struct PredictorConfig: Codable, Sendable, Equatable {
     public var members = 8
-    /// Hidden units of the residual MLPs (0: ridge members only).
-    public var hidden = 16
+    /// Hidden units of the residual MLPs (0: ridge members only). 0 by default: on the tens of noisy rows a
+    /// campaign measures, an MLP fits the noise in per-layer directions the optimizer then follows, and the picks lost
+    /// to the sensitivity allocation the campaign had measured (bench/search-quality, three test fine-tunings,
+    /// README "Search quality over seeds").
+    public var hidden = 0
     /// Feature sets the predictor may choose from: `standard` (squares, neighbour products, aggregates; best on
-    /// hundreds of rows) or `linear` (per-layer ratios and log2 bit-widths only: extrapolates less on few rows).
-    public var features = "standard"
+    /// hundreds of rows) or `linear` (per-layer ratios and log2 bit-widths only: extrapolates less on few rows; the
+    /// default, for the same reason as `hidden`).
+    public var features = "linear"
     /// What the predictor regresses on: `log_error` (-log of the error rate; see `TargetScale.logError` for why it is
     /// the default) or `accuracy`.
     public var target = TargetScale.logError
@@ -190,8 +194,10 @@ public struct OptimizerConfig: Codable, Sendable, Equatable {
     public var iterations = 30
     /// Weight of the predictor's extrapolation error against its prediction (`PolicyOptimizer.Settings.pessimism`):
     /// a predictor fitted on tens of policies over-predicts far from them, which is where the plain optimizer goes.
-    /// `bench/pick-quality` on two demo campaigns: the picks measured best at 3 (0 to 6 tried; see README).
-    public var pessimism = 3.0
+    /// 10 by default: with 3 (the best of 0 to 6 on two demo campaigns, `bench/pick-quality`) the picks lost to the
+    /// sensitivity allocation over seeds, the predictor's spread being of the size of the differences left to find
+    /// (bench/search-quality, README "Search quality over seeds").
+    public var pessimism = 10.0
     enum CodingKeys: String, CodingKey, CaseIterable { case restarts, iterations, pessimism }
     public init() {}
     public init(from decoder: Decoder) throws {
