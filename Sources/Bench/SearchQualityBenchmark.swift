@@ -31,8 +31,10 @@ struct SearchQualityBenchmark: ParsableCommand {
     @Option(help: "Validation images per measurement (test: the whole split).") var images = 1000
     @Option(help: "Calibration images per measurement.") var calibrationImages = 128
     @Option(help: ArgumentHelp(
-        "Fine-tunings per test figure: a method's pick is fine-tuned with the run's seed and N - 1 more, each measured on the whole test split, and its test accuracy is their mean.",
-        discussion: "One fine-tuning's luck moves test accuracy by about 0.6 points (sd), as much as the differences between good policies; 1 reproduces figures from before this option."))
+        "Fine-tunings per test figure: a method's pick is fine-tuned with the run's seed and N - 1 more, each measured "
+            + "on the whole test split, and its test accuracy is their mean.",
+        discussion: "One fine-tuning's luck moves test accuracy by about 0.6 points (sd), as much as good policies "
+            + "differ; 1 reproduces figures from before this option."))
     var testSeeds = 3
     @Option(help: "Validation images per sensitivity probe (default: the campaign's sampling.sensitivity_images).")
     var probeImages: Int?
@@ -132,6 +134,13 @@ struct SearchQualityBenchmark: ParsableCommand {
             throw ValidationError("--shard: i/k with 0 <= i < k, got '\(shard)'")
         }
         guard testSeeds >= 1 else { throw ValidationError("--test-seeds: at least 1, got \(testSeeds)") }
+        if let seerPessimism, !(seerPessimism >= 0) {
+            throw ValidationError("--seer-pessimism: at least 0, got \(seerPessimism)")
+        }
+        if let seerHidden, seerHidden < 0 { throw ValidationError("--seer-hidden: at least 0, got \(seerHidden)") }
+        if let seerFeatures, !["standard", "linear"].contains(seerFeatures) {
+            throw ValidationError("--seer-features: standard or linear, got '\(seerFeatures)'")
+        }
         guard population >= 2, sampleSize >= 1, sampleSize <= population else {
             throw ValidationError("--population >= 2 and 1 <= --sample-size <= population")
         }
@@ -160,8 +169,7 @@ struct SearchQualityBenchmark: ParsableCommand {
             }
         }
         return Options(settings: settings, testSeeds: testSeeds, seerCounts: seer, baselineCounts: baseline, methods: chosen,
-                       probeImages: probes,
-                       population: population, sampleSize: sampleSize, label: label,
+                       probeImages: probes, population: population, sampleSize: sampleSize, label: label,
                        shardIndex: shardParts[0], shardCount: shardParts[1])
     }
 }
