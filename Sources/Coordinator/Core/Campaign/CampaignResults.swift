@@ -93,7 +93,7 @@ extension CampaignRunner {
     func contest(budget: String, finals: [MeasurementRecord], rechecks: [String: MeasurementRecord],
                  samples: [MeasurementRecord], noise: Double?) -> CampaignSummary.Contest? {
         func recheck(_ r: Recheck) -> MeasurementRecord? { rechecks[r.jobID(campaign: id, budget: budget)] }
-        guard let pickFirst = finals.first(where: { $0.jobID == "\(id):final:\(budget):validation" })?.accuracy,
+        guard let pickFirst = finals.first(where: { $0.jobID == finalJobID(budget: budget, split: "validation") })?.accuracy,
               let samplePolicy = (recheck(.sample) ?? recheck(.sampleAgain))?.policy,
               let rival = samples.first(where: {
                   $0.policy == samplePolicy && $0.accuracy != nil && $0.deviceKey == config.devices[0] && $0.split == "validation"
@@ -110,7 +110,7 @@ extension CampaignRunner {
     /// Where `choice`'s policy came from: the final optimization, a refinement round's pick, or another sample. A
     /// choice is the optimizer's while it is the policy its final validation row (in `finals`) measured.
     func source(of choice: ChosenPolicyRecord, finals: [MeasurementRecord]) throws -> CampaignSummary.ChoiceSource {
-        let pick = finals.first { $0.jobID == "\(id):final:\(choice.budget):validation" }?.policy
+        let pick = finals.first { $0.jobID == finalJobID(budget: choice.budget, split: "validation") }?.policy
         guard let pick, pick != choice.policy else { return .optimizer }
         let round = try samples().first { $0.policy == choice.policy }?.round ?? 0
         return round > config.sampling.rounds ? .refinement : .measured

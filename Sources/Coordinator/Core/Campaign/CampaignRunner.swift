@@ -174,7 +174,9 @@ public final class CampaignRunner {
     }
 
     /// The test-split job of a measured policy that replaced the optimizer's pick for `budget`.
-    func replacementJobID(budget: String) -> String { "\(id):final:\(budget):measured-best:test" }
+    /// The job of the optimizer's pick for `budget` measured on `split` ("validation" or "test").
+    func finalJobID(budget: String, split: String) -> String { "\(id):final:\(budget):\(split)" }
+    func replacementJobID(budget: String) -> String { finalJobID(budget: budget, split: "measured-best:test") }
 
     func samples() throws -> [MeasurementRecord] { try CampaignStore.measurements(id, purpose: .sample, in: store) }
 
@@ -346,7 +348,7 @@ public final class CampaignRunner {
         var pairs = try noiseRepeatPairs()
         for budget in config.budgets.map(\.description) {
             func accuracy(_ r: Recheck) -> Double? { rechecks[r.jobID(campaign: id, budget: budget)]?.accuracy }
-            if let first = finals.first(where: { $0.jobID == "\(id):final:\(budget):validation" })?.accuracy,
+            if let first = finals.first(where: { $0.jobID == finalJobID(budget: budget, split: "validation") })?.accuracy,
                let again = accuracy(.pick) {
                 pairs.append((first, again))
             }
@@ -482,7 +484,7 @@ public final class CampaignRunner {
         }
         for (i, c) in chosen.enumerated() {
             for split in ["validation", "test"] {
-                rows.append(finalRow("\(id):final:\(c.budget):\(split)", i, c.policy, split))
+                rows.append(finalRow(finalJobID(budget: c.budget, split: split), i, c.policy, split))
             }
         }
         try CampaignStore.plan(rows, in: store)
@@ -496,7 +498,7 @@ public final class CampaignRunner {
         var contests: [(i: Int, pick: MeasurementRecord, best: MeasurementRecord)] = []
         for i in chosen.indices {
             let budget = chosen[i].budget
-            guard let pick = finals.first(where: { $0.jobID == "\(id):final:\(budget):validation" }),
+            guard let pick = finals.first(where: { $0.jobID == finalJobID(budget: budget, split: "validation") }),
                   let picked = pick.accuracy else { continue }
             let within = measuredSamples.indices.filter { sampleCosts[$0] <= chosen[i].budgetValue * (1 + 1e-9) }
                 .map { measuredSamples[$0] }
@@ -559,8 +561,8 @@ public final class CampaignRunner {
                 chosen[i].validationAccuracy = validation[i]
                 chosen[i].testAccuracy = accuracy(replacement.jobID)
             } else {
-                chosen[i].validationAccuracy = validation[i] ?? accuracy("\(id):final:\(budget):validation")
-                chosen[i].testAccuracy = accuracy("\(id):final:\(budget):test")
+                chosen[i].validationAccuracy = validation[i] ?? accuracy(finalJobID(budget: budget, split: "validation"))
+                chosen[i].testAccuracy = accuracy(finalJobID(budget: budget, split: "test"))
             }
             try CampaignStore.saveChosen(chosen[i], in: store)
         }
